@@ -1,0 +1,2172 @@
+"""lambda_fake: a local fake of AWS Lambda that speaks the real REST-JSON API and runs your handlers.
+
+Copyright (c) 2026 the lambda_fake authors. MIT licence (see LICENSE). One file, standard library only.
+
+Run it:
+
+    python lambda_fake.py 4571            # serves http://127.0.0.1:4571
+
+Use it from tests:
+
+    server = LambdaServer(0); server.start()          # port 0 picks a free port
+    lam = boto3.client("lambda", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    server.reset(); server.stop()                      # clear all state; stop and end every worker
+
+Handlers really run: Node.js handlers in `node`, Python handlers in this interpreter, each in its own
+process. Code.ZipFile takes a real zip or raw source text. Runtimes that cannot run here answer Invoke by
+echoing the payload, and the invocation log says why.
+
+Paths of the fake's own: `GET /_parlel/health`, `POST /_parlel/reset`, `GET /_parlel/code/<sha>` (the bytes
+behind GetFunction's Code.Location). README.md holds the table of supported operations.
+
+This is not a security boundary: handlers run as the server's user, without a container.
+
+Contents (grep for the banner titles):
+    1. Constants and limits            7. Runners
+    2. Errors                          8. Operations
+    3. Names, ARNs and qualifiers      9. Route table
+    4. Store                          10. HTTP handler
+    5. Validation                     11. LambdaServer
+    6. Code packages                  12. Command line
+"""
+
+import base64
+import binascii
+import datetime
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+import zipfile
+
+__version__ = "0.1.0"
+__all__ = ["LambdaServer", "LambdaError", "main"]
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Constants and limits
+# ----------------------------------------------------------------------------------------------
+# The AWS facts we emulate. Each quota names the AWS limit it copies.
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PORT = 4571
+
+DEFAULT_TIMEOUT_SECONDS = 3            # CreateFunction's default Timeout
+MAX_TIMEOUT_SECONDS = 900              # "Function timeout: 900 seconds (15 minutes)"
+DEFAULT_MEMORY_MB = 128                # CreateFunction's default MemorySize
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240                  # the documented maximum; the API model allows more
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+MAX_FUNCTION_NAME_LENGTH = 64          # a plain name; ARNs may be longer
+MAX_ENVIRONMENT_BYTES = 4096           # "Function environment variables: 4 KB, for all variables"
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024       # Invoke request and response, RequestResponse
+MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024          # Invoke request, Event (raised from 256 KB in 2025)
+MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size: 50 MB (zipped, direct upload)"
+MAX_RESPONSE_BYTES = 6291556                   # the response limit AWS states in its error message
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024         # "250 MB (unzipped)", layers included
+MAX_REQUEST_BYTES = 70167211                   # CreateFunction's request limit; larger is never read
+LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of the log
+LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
+MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
+INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
+
+# Runtimes that run here, by family; every other runtime of the model is accepted and echoes.
+NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
+PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+
+# The runtimes AWS accepts for new and updated functions, in the order its error message lists them.
+USABLE_RUNTIMES = (
+    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x",
+    "nodejs22.x", "java25", "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4", "ruby3.2",
+    "python3.8", "python3.9", "java17", "nodejs16.x", "dotnet10", "dotnet8", "java11", "dotnet6",
+    "nodejs18.x", "provided.al2", "java8.al2", "ruby4.0",
+)
+
+# The Runtime enum of the API model; those not usable above are deprecated and blocked.
+RUNTIMES = (
+    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
+    "nodejs16.x", "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7", "python3.8",
+    "python3.9", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+    "dotnet8", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "provided", "provided.al2",
+    "nodejs18.x", "python3.10", "java17", "ruby3.2", "ruby3.3", "ruby3.4", "python3.11", "nodejs20.x",
+    "provided.al2023", "python3.12", "java21", "python3.13", "nodejs22.x", "nodejs24.x",
+    "python3.14", "java25", "dotnet10", "ruby4.0",
+)
+
+# Patterns from the API model, used both to validate and in AWS's own error messages.
+FUNCTION_NAME_PATTERN = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?"
+                         r"-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+NAMESPACED_FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+HANDLER_PATTERN = r"[^\s]+"
+ENV_NAME_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+KMS_KEY_PATTERN = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+
+# Variables Lambda reserves: a function may not set them (AWS answers InvalidParameterValueException).
+RESERVED_ENV_NAMES = frozenset((
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+))
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Errors
+# ----------------------------------------------------------------------------------------------
+# One error class for every AWS error we answer; the builders keep AWS's recurring wording.
+
+class LambdaError(Exception):
+    """An AWS error reply: `code` is the model's shape name, `status` the HTTP status."""
+
+    def __init__(self, code, status, message, headers=None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def not_found(message):
+    return LambdaError("ResourceNotFoundException", 404, message)
+
+
+def function_not_found(arn):
+    return not_found(f"Function not found: {arn}")
+
+
+def conflict(message):
+    return LambdaError("ResourceConflictException", 409, message)
+
+
+def invalid_parameter(message):
+    return LambdaError("InvalidParameterValueException", 400, message)
+
+
+def invalid_content(message):
+    return LambdaError("InvalidRequestContentException", 400, message)
+
+
+def precondition_failed(message):
+    return LambdaError("PreconditionFailedException", 412, message)
+
+
+SENSITIVE = object()        # stands for a value AWS does not repeat in its messages (secrets)
+
+
+def constraint_text(value, path, constraint):
+    """AWS's wording of one failed constraint: Value 'x' at 'path' failed to satisfy constraint: ..."""
+    if value is SENSITIVE:
+        return f"Value at '{path}' failed to satisfy constraint: {constraint}"
+    shown = "null" if value is None else f"'{java_text(value)}'"
+    return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+def validation_error(problems):
+    """A ValidationException listing every failed constraint, as AWS's request validator does."""
+    count = len(problems)
+    noun = "error" if count == 1 else "errors"
+    return LambdaError("ValidationException", 400,
+                       f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+def java_text(value):
+    """A value as AWS's (Java) error messages print it: lists as [a, b], maps as {k=v}."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Names, ARNs and qualifiers
+# ----------------------------------------------------------------------------------------------
+# A FunctionName may be a name, a partial ARN (account:function:name) or a full ARN, each with an
+# optional :qualifier. Everything resolves to (name, qualifier) in this server's region and account.
+
+FUNCTION_REF = re.compile(
+    r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
+FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
+NAMESPACED_FUNCTION_NAME = re.compile(NAMESPACED_FUNCTION_NAME_PATTERN)
+
+
+def function_arn(ctx, name, qualifier=None):
+    arn = f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
+    """(name, qualifier or None) of a FunctionName in any of its forms; raises AWS's errors.
+
+    Operations that create or change a function take the model's FunctionName shape (140 chars, no
+    dots); those that read, invoke or delete take NamespacedFunctionName."""
+    pattern = NAMESPACED_FUNCTION_NAME if namespaced else FUNCTION_NAME
+    problems = []
+    if len(ref) > max_length:
+        problems.append(constraint_text(
+            ref, "functionName", f"Member must have length less than or equal to {max_length}"))
+    if not pattern.fullmatch(ref):
+        problems.append(constraint_text(
+            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}"))
+    match = FUNCTION_REF.fullmatch(ref)
+    if problems or match is None:
+        raise validation_error(problems or [constraint_text(
+            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}")])
+    region, account = match["region"], match["account"]
+    if region and region != ctx.region:
+        raise not_found(f"Functions from '{region}' are not reachable in this region ('{ctx.region}')")
+    if match["partition"] not in (None, "aws"):
+        raise not_found(f"Functions from partition '{match['partition']}' are not reachable here")
+    if account and account != ctx.account:
+        raise LambdaError("AccessDeniedException", 403,
+                          f"The function is in account {account}; this endpoint serves {ctx.account}")
+    return match["name"], match["qualifier"]
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Store
+# ----------------------------------------------------------------------------------------------
+# All state lives in plain dicts behind one lock. Records are kept in the API's own response shape,
+# so a Get answers a copy of what is stored.
+
+class Function:
+    """One function: $LATEST and its published versions, with everything attached to it."""
+
+    def __init__(self, name):
+        self.name = name
+        self.versions = {}          # "$LATEST", "1", "2", ... -> FunctionConfiguration
+        self.packages = {}          # the same keys -> Package
+        self.tags = {}
+
+
+class Store:
+    """The fake's whole state. Operations take `lock` once and hold it while they check and write."""
+
+    def __init__(self, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT_ID):
+        self.lock = threading.Lock()
+        self.region = region
+        self.account = account
+        self.endpoint_url = ""          # set by LambdaServer once its socket is bound
+        self.runner = None              # the Runner that executes handlers
+        self.reset()
+
+    def reset(self):
+        """Forget every function and everything attached to it."""
+        self.functions = {}             # name -> Function
+        self.packages = {}              # CodeSha256 (hex) -> Package, served at /_parlel/code/<hex>
+
+
+def find_function(store, name, shown_qualifier=None):
+    """The Function called `name`, or ResourceNotFoundException naming the ARN (with the qualifier
+    AWS shows for that operation). Caller holds store.lock."""
+    function = store.functions.get(name)
+    if function is None:
+        raise function_not_found(function_arn(store, name, shown_qualifier))
+    return function
+
+
+def find_version(store, function, qualifier):
+    """(version key, FunctionConfiguration) for a qualifier. Caller holds store.lock."""
+    version = qualifier or "$LATEST"
+    config = function.versions.get(version)
+    if config is None:
+        raise function_not_found(function_arn(store, function.name, qualifier))
+    return version, config
+
+
+def now_timestamp():
+    """LastModified as Lambda writes it: 2026-01-01T00:00:00.000+0000."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def new_revision_id():
+    return str(uuid.uuid4())
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. Validation
+# ----------------------------------------------------------------------------------------------
+# Request bodies are checked against small specs that mirror the API model's shapes: wrong JSON
+# types and unknown members are InvalidRequestContentException (the body cannot be read into the
+# request), and broken constraints are one ValidationException listing all of them, as AWS words it.
+
+class Spec:
+    """What one member of a request may hold: a sketch of an API-model shape."""
+
+    def __init__(self, kind, lo=None, hi=None, pattern=None, enum=None, member=None, key=None,
+                 members=None, required=(), sensitive=False):
+        self.kind = kind
+        self.lo = lo                    # minimum length, count or value
+        self.hi = hi                    # maximum length, count or value
+        self.pattern = pattern and re.compile(pattern)
+        self.enum = enum
+        self.member = member            # list items, map values
+        self.key = key                  # map keys
+        self.members = members or {}    # structure members
+        self.required = required
+        self.sensitive = sensitive      # AWS leaves the value out of its messages
+
+
+def text(lo=None, hi=None, pattern=None, enum=None):
+    return Spec("string", lo, hi, pattern, enum)
+
+
+def integer(lo=None, hi=None):
+    return Spec("integer", lo, hi)
+
+
+def number(lo=None, hi=None):
+    return Spec("double", lo, hi)
+
+
+def boolean():
+    return Spec("boolean")
+
+
+def blob():
+    return Spec("blob")
+
+
+def list_of(member, lo=None, hi=None):
+    return Spec("list", lo, hi, member=member)
+
+
+def map_of(key, value, lo=None, hi=None, sensitive=False):
+    return Spec("map", lo, hi, key=key, member=value, sensitive=sensitive)
+
+
+def struct(required=(), **members):
+    return Spec("structure", members=members, required=required)
+
+
+JSON_TYPES = {"string": str, "integer": int, "double": (int, float), "boolean": bool, "blob": str,
+              "list": list, "map": dict, "structure": dict}
+
+
+def wire_path(path, member):
+    """AWS names members in messages with a lower-case first letter: MemorySize -> memorySize."""
+    name = member[:1].lower() + member[1:]
+    return f"{path}.{name}" if path else name
+
+
+def check_value(value, spec, path, problems):
+    """Check `value` against `spec`; type errors raise, constraint failures are collected."""
+    if value is None:
+        return
+    expected = JSON_TYPES[spec.kind]
+    if not isinstance(value, expected) or (isinstance(value, bool) and spec.kind != "boolean"):
+        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
+                              f"json: '{path}' must be a JSON {spec.kind}, not {json_type(value)}")
+    if spec.kind == "structure":
+        check_struct(value, spec, path, problems)
+        return
+    shown = SENSITIVE if spec.sensitive else value
+    for constraint in constraint_failures(value, spec):
+        problems.append(constraint_text(shown, path, constraint))
+    if spec.kind == "list":
+        if any(constraint_failures(item, spec.member) for item in value):
+            problems.append(constraint_text(shown, path, "Member must satisfy constraint: ["
+                                            + ", ".join(describe(spec.member)) + "]"))
+        if spec.member.kind == "structure":
+            for index, item in enumerate(value):
+                check_value(item, spec.member, f"{path}.{index + 1}.member", problems)
+    elif spec.kind == "map":
+        for key, item in value.items():
+            check_value(key, spec.key, path, [])      # raises on a wrong type
+            check_value(item, spec.member, path, [])
+        for label, member, items in (("keys", spec.key, value.keys()), ("values", spec.member, value.values())):
+            if any(constraint_failures(item, member) for item in items):
+                problems.append(constraint_text(shown, path, f"Map {label} must satisfy constraint: ["
+                                                + ", ".join(describe(member)) + "]"))
+
+
+def describe(spec):
+    """Every constraint of a list item or map key/value, as AWS lists them in a nested failure."""
+    parts = []
+    if spec.hi is not None and spec.kind == "string":
+        parts.append(f"Member must have length less than or equal to {spec.hi}")
+    if spec.lo is not None and spec.kind == "string":
+        parts.append(f"Member must have length greater than or equal to {spec.lo}")
+    if spec.pattern is not None:
+        parts.append(f"Member must satisfy regular expression pattern: {spec.pattern.pattern}")
+    if spec.enum is not None:
+        parts.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
+        parts.append("Member must not be null")
+    return parts
+
+
+def constraint_failures(value, spec):
+    """The constraint texts `value` breaks (lengths, counts, ranges, patterns, enums)."""
+    failures = []
+    if spec.kind in ("string", "list", "map"):
+        size = len(value)
+        if spec.hi is not None and size > spec.hi:
+            failures.append(f"Member must have length less than or equal to {spec.hi}")
+        if spec.lo is not None and size < spec.lo:
+            failures.append(f"Member must have length greater than or equal to {spec.lo}")
+    elif spec.kind in ("integer", "double"):
+        if spec.hi is not None and value > spec.hi:
+            failures.append(f"Member must have value less than or equal to {spec.hi}")
+        if spec.lo is not None and value < spec.lo:
+            failures.append(f"Member must have value greater than or equal to {spec.lo}")
+    if spec.pattern is not None and isinstance(value, str) and not spec.pattern.fullmatch(value):
+        failures.append(f"Member must satisfy regular expression pattern: {spec.pattern.pattern}")
+    if spec.enum is not None and value not in spec.enum:
+        failures.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
+    return failures
+
+
+def check_struct(body, spec, path, problems):
+    for member, item in body.items():
+        if member not in spec.members:
+            where = f" in '{path}'" if path else ""
+            raise invalid_content(f"Could not parse request body into json: Unrecognized field "
+                                  f"\"{member}\"{where}, not marked as ignorable")
+        check_value(item, spec.members[member], wire_path(path, member), problems)
+    for member in spec.required:
+        if body.get(member) is None:
+            problems.append(constraint_text(None, wire_path(path, member), "Member must not be null"))
+
+
+def check_body(body, spec):
+    """Check a parsed request body against its operation's spec; raise AWS's error on failure."""
+    if not isinstance(body, dict):
+        raise invalid_content("Could not parse request body into json: the body must be a JSON object")
+    problems = []
+    check_struct(body, spec, "", problems)
+    if problems:
+        raise validation_error(problems)
+    return body
+
+
+def json_type(value):
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}[type(value)]
+
+
+def decode_blob(value, member):
+    """Bytes of a base64 blob member; bad base64 cannot be read into the request."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
+                              f"json: '{member}' is not valid base64") from None
+
+
+def check_environment(environment):
+    """AWS's own rules for Environment.Variables beyond the model: reserved names, 4 KB in all."""
+    variables = (environment or {}).get("Variables") or {}
+    reserved = [name for name in variables if name in RESERVED_ENV_NAMES]
+    if reserved:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not supported for "
+            f"modification. Reserved keys used in this request: {', '.join(reserved)}")
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > MAX_ENVIRONMENT_BYTES:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured)
+
+
+def check_runtime(runtime):
+    """Runtime from the usable set; AWS words this one without quotes and as InvalidParameterValue."""
+    if runtime is None or runtime in USABLE_RUNTIMES:
+        return
+    if runtime in RUNTIMES:
+        raise invalid_parameter(
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS "
+            "Lambda functions. We recommend you use a supported runtime while creating or updating "
+            "functions.")
+    raise invalid_parameter(
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+        f"set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. Code packages
+# ----------------------------------------------------------------------------------------------
+# A package is the bytes a client uploaded: a zip, or (the fake's own addition) raw source text.
+# It is unpacked once into a directory of its own that never changes afterwards, so a code update
+# never disturbs a worker still running the old code.
+
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")    # local file, empty, spanned
+
+
+class Package:
+    """Deployment package bytes, their CodeSha256, and the directories they were unpacked into."""
+
+    def __init__(self, data, s3_location=None):
+        self.data = data
+        digest = hashlib.sha256(data)
+        self.sha256 = base64.b64encode(digest.digest()).decode()     # CodeSha256 as AWS gives it
+        self.hex = digest.hexdigest()
+        self.size = len(data)
+        self.s3_location = s3_location          # "bucket/key" when the code lives in S3
+        self.is_zip = data[:4] in ZIP_SIGNATURES
+        self.unpack_lock = threading.Lock()
+
+
+def take_package(data):
+    """A Package for uploaded bytes; zips are checked now, as AWS checks them on upload."""
+    if len(data) > MAX_ZIP_UPLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"Zipped size must be smaller than {MAX_ZIP_UPLOAD_BYTES} bytes")
+    if not data:
+        raise invalid_parameter("Uploaded file must be a non-empty zip")
+    package = Package(data)
+    if package.is_zip:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                entries = archive.infolist()
+        except (zipfile.BadZipFile, ValueError, EOFError):
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then "
+                                    "try to upload again.") from None
+        if not entries:
+            raise invalid_parameter("Uploaded file must be a non-empty zip")
+        if sum(entry.file_size for entry in entries) > MAX_UNZIPPED_BYTES:
+            raise invalid_parameter(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+    return package
+
+
+def raw_source_name(source, runtime, handler):
+    """The file raw source becomes: the handler's module, with the runtime's extension."""
+    module = handler.rsplit(".", 1)[0] if "." in handler else "index"
+    if runtime in PYTHON_RUNTIMES:
+        return module + ".py"
+    looks_esm = re.search(rb"^\s*(export\s|import\s[^(])", source, re.MULTILINE)
+    return module + (".mjs" if looks_esm else ".js")
+
+
+def unpack(package, root, runtime, handler):
+    """The directory holding the package's files, unpacked on first use. Safe against zip-slip."""
+    if package.is_zip:
+        target = os.path.join(root, package.hex)
+    else:
+        target = os.path.join(root, package.hex + "-" + raw_source_name(package.data, runtime,
+                                                                           handler).replace("/", "_"))
+    with package.unpack_lock:
+        if os.path.isdir(target):
+            return target
+        staging = tempfile.mkdtemp(dir=root)
+        if package.is_zip:
+            extract_zip(package.data, staging)
+        else:
+            path = os.path.join(staging, raw_source_name(package.data, runtime, handler))
+            if not is_inside(staging, path):
+                raise invalid_parameter(f"Handler {handler} points outside the package")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                out.write(package.data)
+        os.rename(staging, target)      # atomic: a directory is complete or absent
+    return target
+
+
+def is_inside(root, path):
+    root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(root + os.sep)
+
+
+def extract_zip(data, target):
+    """Extract a zip into `target`: no entry may land outside it, links are refused, sizes capped."""
+    written = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.infolist():
+            mode = entry.external_attr >> 16
+            path = os.path.join(target, entry.filename)
+            if not is_inside(target, path) or (mode & 0o170000) == 0o120000:
+                raise invalid_parameter(f"The package holds an unsafe entry: {entry.filename}")
+            if entry.is_dir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with archive.open(entry) as source, open(path, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_UNZIPPED_BYTES:
+                        raise invalid_parameter(
+                            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+                    out.write(chunk)
+            if mode & 0o111:
+                os.chmod(path, 0o755)
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. Runners
+# ----------------------------------------------------------------------------------------------
+# A worker is one `node` or `python` process that loads a handler once and then answers invocations,
+# one at a time, so module state persists as in a warm Lambda. Requests go in on stdin as a JSON
+# header line plus the payload; everything comes back on a pipe of its own as frames
+# "<kind> <length>\n<bytes>": L = log text, I = init done, R = result JSON, E = error JSON.
+# Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
+
+NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations sent on stdin.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const util = require("util");
+const { pathToFileURL } = require("url");
+
+const OUT = Number(process.env._LAMBDA_FAKE_FD);
+delete process.env._LAMBDA_FAKE_FD;
+const TASK_ROOT = process.env.LAMBDA_TASK_ROOT;
+let current = null;         // the invocation under way: {id, done}
+let handler = null;
+
+function send(kind, text) {
+  const body = Buffer.from(text, "utf8");
+  const frame = Buffer.concat([Buffer.from(`${kind} ${body.length}\n`), body]);
+  for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
+}
+
+// Console output becomes log lines as the Node.js runtime writes them (newlines become \r).
+function log(level, args) {
+  const id = current ? current.id : "undefined";
+  const message = util.format(...args).replace(/\n/g, "\r");
+  send("L", `${new Date().toISOString()}\t${id}\t${level}\t${message}\n`);
+}
+console.log = console.info = (...args) => log("INFO", args);
+console.warn = (...args) => log("WARN", args);
+console.error = (...args) => log("ERROR", args);
+console.debug = (...args) => log("DEBUG", args);
+console.trace = (...args) => log("TRACE", args);
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = (chunk, encoding, done) => {
+    send("L", typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    if (typeof encoding === "function") encoding(); else if (typeof done === "function") done();
+    return true;
+  };
+}
+
+function errorRecord(err, type) {
+  if (err instanceof Error) {
+    const trace = String(err.stack || "").split("\n");
+    const ours = trace.findIndex((line) => line.includes(__filename));
+    return { errorType: type || err.name, errorMessage: err.message,
+             trace: ours > 0 ? trace.slice(0, ours) : trace };
+  }
+  if (err && typeof err === "object" && err.errorType) return err;
+  return { errorType: type || typeof err, errorMessage: String(err), trace: [] };
+}
+
+function isModuleFile(file) {
+  if (file.endsWith(".mjs")) return true;
+  if (file.endsWith(".cjs")) return false;
+  for (let dir = path.dirname(file); dir.startsWith(TASK_ROOT); dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json");
+    if (fs.existsSync(manifest)) {
+      try { return JSON.parse(fs.readFileSync(manifest, "utf8")).type === "module"; }
+      catch (e) { return false; }
+    }
+    if (dir === TASK_ROOT) break;
+  }
+  return false;
+}
+
+async function loadHandler(spec) {
+  const slash = spec.lastIndexOf("/");
+  const dot = spec.indexOf(".", slash + 1);
+  if (dot < 0) throw { errorType: "Runtime.MalformedHandlerName", errorMessage: "Bad handler", trace: [] };
+  const modulePath = spec.slice(0, dot), exportPath = spec.slice(dot + 1);
+  const base = path.resolve(TASK_ROOT, modulePath);
+  const file = [".js", ".mjs", ".cjs"].map((ext) => base + ext).find((f) => fs.existsSync(f));
+  if (!base.startsWith(TASK_ROOT + path.sep) || !file) {
+    throw { errorType: "Runtime.ImportModuleError", trace: [],
+            errorMessage: `Error: Cannot find module '${modulePath}'\nRequire stack:\n- /var/runtime/index.mjs` };
+  }
+  let mod;
+  try {
+    mod = isModuleFile(file) ? await import(pathToFileURL(file).href) : require(file);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
+      record.errorMessage = `SyntaxError: ${err.message}`;
+      throw record;
+    }
+    if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
+      const record = errorRecord(err, "Runtime.ImportModuleError");
+      record.errorMessage = `Error: ${err.message}`;
+      throw record;
+    }
+    throw err;
+  }
+  let fn = mod;
+  for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
+  if (typeof fn !== "function") {
+    throw { errorType: "Runtime.HandlerNotFound", trace: [],
+            errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
+  }
+  return fn;
+}
+
+function invoke(request, payload) {
+  const invocation = current = { id: request.requestId, done: false };
+  const finish = (err, result) => {
+    if (invocation.done) return;
+    invocation.done = true;
+    if (err != null) {
+      send("E", JSON.stringify(errorRecord(err)));
+    } else {
+      let body;
+      try { body = JSON.stringify(result === undefined ? null : result); }
+      catch (e) { body = undefined; send("E", JSON.stringify(errorRecord(e))); }
+      if (body !== undefined) send("R", body);
+    }
+    current = null;
+    setImmediate(pump);
+  };
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: request.invokedFunctionArn,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: request.requestId,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: undefined,
+    clientContext: request.clientContext,
+    getRemainingTimeInMillis: () => Math.max(0, request.deadlineMs - Date.now()),
+    done: (err, result) => finish(err, result),
+    succeed: (result) => finish(null, result),
+    fail: (err) => finish(err == null ? new Error("handled") : err),
+  };
+  try {
+    const out = handler(JSON.parse(payload), context, finish);
+    if (out && typeof out.then === "function") {
+      out.then((result) => finish(null, result),
+               (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+    } else if (handler.length < 3) {
+      finish(null, null);   // neither a promise nor a callback: Lambda answers null
+    }
+  } catch (err) {
+    finish(err === undefined || err === null ? new Error(String(err)) : err);
+  }
+}
+
+process.on("uncaughtException", (err) => {
+  if (current && !current.done) { current.done = true; send("E", JSON.stringify(errorRecord(err))); }
+  process.exit(129);
+});
+process.on("unhandledRejection", (reason) => {
+  const record = errorRecord(reason);
+  const error = { errorType: "Runtime.UnhandledPromiseRejection",
+                  errorMessage: `${record.errorType}: ${record.errorMessage}`, trace: record.trace };
+  if (current && !current.done) { current.done = true; send("E", JSON.stringify(error)); }
+  process.exit(128);
+});
+
+let input = Buffer.alloc(0);
+function pump() {
+  while (!current) {
+    const newline = input.indexOf(10);
+    if (newline < 0) return;
+    const request = JSON.parse(input.subarray(0, newline).toString("utf8"));
+    const end = newline + 1 + request.length;
+    if (input.length < end) return;
+    const payload = input.subarray(newline + 1, end).toString("utf8");
+    input = input.subarray(end);
+    invoke(request, payload);
+  }
+}
+
+loadHandler(process.env._HANDLER).then(
+  (fn) => {
+    handler = fn;
+    send("I", "{}");
+    process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pump(); });
+    process.stdin.on("end", () => process.exit(0));
+  },
+  (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
+"""
+
+PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations sent on stdin."""
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+OUT = int(os.environ.pop("_LAMBDA_FAKE_FD"))
+REQUESTS = sys.stdin.buffer
+sys.stdin = open(os.devnull)
+current_id = None
+
+
+def send(kind, data):
+    frame = b"%s %d\n" % (kind, len(data)) + data
+    while frame:
+        frame = frame[os.write(OUT, frame):]
+
+
+class LogStream:
+    """sys.stdout and sys.stderr: print() output goes to the invocation's log as it is."""
+    encoding = "utf-8"
+
+    def write(self, text):
+        send(b"L", text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = current_id
+        return True
+
+
+sys.stdout = sys.stderr = LogStream()
+log_handler = logging.StreamHandler(sys.stdout)
+log_handler.setFormatter(logging.Formatter(
+    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+    "%Y-%m-%dT%H:%M:%S"))
+log_handler.formatter.converter = time.gmtime
+log_handler.terminator = ""
+log_handler.addFilter(RequestIdFilter())
+logging.getLogger().addHandler(log_handler)
+
+
+class LambdaContext:
+    def __init__(self, request):
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.invoked_function_arn = request["invokedFunctionArn"]
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.aws_request_id = request["requestId"]
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.identity = None
+        self.client_context = request.get("clientContext")
+        self._deadline_ms = request["deadlineMs"]
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def error_record(error, error_type=None, message=None, request_id=None):
+    frames = traceback.extract_tb(error.__traceback__)[1:] if error.__traceback__ else []
+    record = {"errorMessage": str(error) if message is None else message,
+              "errorType": error_type or type(error).__name__,
+              "stackTrace": traceback.format_list(frames)}
+    if request_id:
+        record["requestId"] = request_id
+    return json.dumps(record).encode()
+
+
+def load_handler(spec):
+    try:
+        module_name, function_name = spec.rsplit(".", 1)
+    except ValueError as error:
+        raise Failure(error, "Runtime.MalformedHandlerName", f"Bad handler '{spec}': {error}")
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as error:
+        raise Failure(error, "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}")
+    except ImportError as error:
+        raise Failure(error, "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}")
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise Failure(None, "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+    return function
+
+
+class Failure(Exception):
+    def __init__(self, cause, error_type, message):
+        super().__init__(message)
+        self.cause, self.error_type, self.message = cause, error_type, message
+
+
+def main():
+    global current_id
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except Failure as failure:
+        send(b"I", error_record(failure.cause or failure, failure.error_type, failure.message))
+        return 1
+    except Exception as error:
+        send(b"I", error_record(error))
+        return 1
+    send(b"I", b"{}")
+    while True:
+        line = REQUESTS.readline()
+        if not line:
+            return 0
+        request = json.loads(line)
+        payload = REQUESTS.read(request["length"])
+        current_id = request["requestId"]
+        try:
+            result = handler(json.loads(payload), LambdaContext(request))
+        except Exception as error:
+            send(b"E", error_record(error, request_id=current_id))
+            continue
+        try:
+            body = json.dumps(result).encode()
+        except (TypeError, ValueError) as error:
+            send(b"E", error_record(error, "Runtime.MarshalError", f"Unable to marshal response: {error}",
+                                    current_id))
+            continue
+        send(b"R", body)
+
+
+sys.exit(main())
+'''
+
+
+class WorkerDied(Exception):
+    """The worker process ended (or broke the protocol) before answering."""
+
+
+class Worker:
+    """One handler process, loaded once, answering invocations one at a time over pipes."""
+
+    def __init__(self, key, argv, env, cwd):
+        self.key = key
+        self.log_stream = env["AWS_LAMBDA_LOG_STREAM_NAME"]
+        read_fd, write_fd = os.pipe()
+        env["_LAMBDA_FAKE_FD"] = str(write_fd)
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        self.fd = read_fd
+        self.frames = bytearray()
+        self.stray = bytearray()        # output written around the runtime: native, children
+        self.stray_lock = threading.Lock()
+        os.set_blocking(self.process.stdin.fileno(), False)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        """Collect what the process writes to its real stdout/stderr, keeping the last part."""
+        stream = self.process.stdout
+        while chunk := stream.read1(1 << 16):
+            with self.stray_lock:
+                self.stray += chunk
+                if len(self.stray) > MAX_LOG_BYTES_PER_INVOKE:
+                    del self.stray[:len(self.stray) - MAX_LOG_BYTES_PER_INVOKE]
+        stream.close()
+
+    def take_stray(self):
+        with self.stray_lock:
+            text, self.stray = bytes(self.stray), bytearray()
+        return text
+
+    def send(self, header, payload, deadline):
+        """Write one request; a worker that will not read it in time is a timeout."""
+        data = memoryview(json.dumps(header).encode() + b"\n" + payload)
+        fd = self.process.stdin.fileno()
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                return False
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise WorkerDied() from None
+        return True
+
+    def receive(self, deadline):
+        """The next frame as (kind, bytes), or None once the deadline passes."""
+        while True:
+            newline = self.frames.find(b"\n")
+            if newline > 0:
+                kind, _, length = bytes(self.frames[:newline]).partition(b" ")
+                if not length.isdigit():
+                    raise WorkerDied()
+                end = newline + 1 + int(length)
+                if len(self.frames) >= end:
+                    data = bytes(self.frames[newline + 1:end])
+                    del self.frames[:end]
+                    return kind, data
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise WorkerDied()
+            self.frames += chunk
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def max_memory_mb(self):
+        """Peak resident memory of the process (VmHWM), as REPORT's Max Memory Used."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return max(1, int(line.split()[1]) // 1024)
+        except OSError:
+            pass
+        return 0
+
+    def kill(self):
+        """End the process and everything it started (its own process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class Job:
+    """What one invocation needs, copied from the store so it runs without the lock."""
+
+    def __init__(self, store, function, version, config, package, qualifier):
+        self.function_name = function.name
+        self.version = version
+        self.key = (function.name, version, config["RevisionId"])
+        self.runtime = config.get("Runtime", "")
+        self.handler = config.get("Handler", "")
+        self.memory = config["MemorySize"]
+        self.timeout = config["Timeout"]
+        self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
+        self.log_group = config["LoggingConfig"]["LogGroup"]
+        self.package = package
+        self.invoked_arn = function_arn(store, function.name, qualifier)
+        self.region = store.region
+        self.endpoint_url = store.endpoint_url
+
+
+class Outcome:
+    """The result of one invocation: payload bytes, function error kind, log text, version."""
+
+    def __init__(self, payload, function_error=None, log="", version="$LATEST"):
+        self.payload = payload
+        self.function_error = function_error
+        self.log = log
+        self.version = version
+
+
+class Runner:
+    """Starts, reuses and retires workers: idle workers wait per (function, version, revision)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle = {}                  # Job.key -> [Worker]
+        self.workers = set()            # every live worker, idle or busy
+        self.root = None                # temporary directory for bootstraps and unpacked code
+        self.node = shutil.which("node")
+
+    def workdir(self):
+        with self.lock:
+            if self.root is None:
+                self.root = tempfile.mkdtemp(prefix="lambda_fake-")
+                for name, source in (("bootstrap.js", NODE_BOOTSTRAP), ("bootstrap.py", PYTHON_BOOTSTRAP)):
+                    with open(os.path.join(self.root, name), "w") as out:
+                        out.write(source)
+            return self.root
+
+    def cannot_run(self, job):
+        """Why this job's code cannot run here (then Invoke echoes), or None."""
+        if job.package.s3_location:
+            return f"the code is in S3 ({job.package.s3_location}), which this fake cannot read"
+        if job.runtime in NODE_RUNTIMES:
+            if self.node is None:
+                return "node was not found on PATH"
+        elif job.runtime not in PYTHON_RUNTIMES:
+            return f"the runtime {job.runtime or '(none)'} cannot run here"
+        if not job.package.is_zip:
+            try:
+                job.package.data.decode("utf-8")
+            except UnicodeDecodeError:
+                return "the code is neither a zip archive nor source text"
+        return None
+
+    def invoke(self, job, payload, request_id, client_context=None):
+        """Run one invocation to its end and return its Outcome (never raises for handler faults)."""
+        reason = self.cannot_run(job)
+        if reason:
+            log = (f"START RequestId: {request_id} Version: {job.version}\n"
+                   f"lambda_fake: echoing the payload because {reason}\n"
+                   f"END RequestId: {request_id}\n"
+                   f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 1 ms\t"
+                   f"Memory Size: {job.memory} MB\tMax Memory Used: 0 MB\t\n")
+            return Outcome(payload, None, log, job.version)
+        started = time.monotonic()
+        log = [f"START RequestId: {request_id} Version: {job.version}\n".encode()]
+        init_ms = None
+        worker = self.checkout(job.key)
+        if worker is None:
+            try:
+                worker, init_ms, init_error = self.spawn(job, log)
+            except LambdaError as error:
+                return self.finish(job, request_id, log, started, None, None,
+                                   error_payload("Runtime.ImportModuleError", error.message), "Unhandled")
+            if init_error is not None:
+                self.discard(worker)
+                return self.finish(job, request_id, log, started, worker, init_ms, init_error, "Unhandled")
+        deadline = time.monotonic() + job.timeout
+        header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn, "length": len(payload),
+                  "deadlineMs": int((time.time() + job.timeout) * 1000), "clientContext": client_context}
+        try:
+            if not worker.send(header, payload, deadline):
+                return self.time_out(job, request_id, log, started, worker, init_ms)
+            while True:
+                frame = worker.receive(deadline)
+                if frame is None:
+                    return self.time_out(job, request_id, log, started, worker, init_ms)
+                kind, data = frame
+                if kind == b"L":
+                    log.append(data)
+                elif kind in (b"R", b"E"):
+                    self.checkin(worker)
+                    error = "Unhandled" if kind == b"E" else None
+                    return self.finish(job, request_id, log, started, worker, init_ms, data, error)
+        except WorkerDied:
+            self.discard(worker)
+            return self.finish(job, request_id, log, started, worker, init_ms,
+                               exit_error(request_id, worker.process), "Unhandled")
+
+    def spawn(self, job, log):
+        """A new worker for `job`, loaded: (worker, init ms, init error payload or None)."""
+        root = self.workdir()
+        code_dir = unpack(job.package, root, job.runtime, job.handler)
+        stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + uuid.uuid4().hex)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "AWS_LAMBDA_FUNCTION_NAME": job.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": job.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(job.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": job.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": job.region,
+            "AWS_DEFAULT_REGION": job.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{job.runtime}",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+            "AWS_ENDPOINT_URL_LAMBDA": job.endpoint_url,
+            "LAMBDA_TASK_ROOT": code_dir,
+            "LAMBDA_RUNTIME_DIR": root,
+            "_HANDLER": job.handler,
+            **job.variables,
+        }
+        if job.runtime in NODE_RUNTIMES:
+            heap_mb = max(64, job.memory * 9 // 10)
+            argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
+        started = time.monotonic()
+        worker = Worker(job.key, argv, env, code_dir)
+        with self.lock:
+            self.workers.add(worker)
+        deadline = started + INIT_TIMEOUT_SECONDS
+        try:
+            while True:
+                frame = worker.receive(deadline)
+                if frame is None:
+                    init_ms = (time.monotonic() - started) * 1000
+                    return worker, init_ms, error_payload(
+                        "Sandbox.Timedout", f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
+                        "Status: timeout")
+                kind, data = frame
+                if kind == b"L":
+                    log.append(data)
+                elif kind == b"I":
+                    init_ms = (time.monotonic() - started) * 1000
+                    return worker, init_ms, (None if data == b"{}" else data)
+        except WorkerDied:
+            return worker, (time.monotonic() - started) * 1000, exit_error(None, worker.process)
+
+    def checkout(self, key):
+        """An idle worker for `key`, or None; workers of older revisions are retired."""
+        with self.lock:
+            stale = [k for k in self.idle if k[:2] == key[:2] and k != key]
+            retired = [w for k in stale for w in self.idle.pop(k)]
+            idle = self.idle.get(key)
+            worker = idle.pop() if idle else None
+        for old in retired:
+            self.discard(old)
+        if worker is not None and not worker.alive():
+            self.discard(worker)
+            return None
+        return worker
+
+    def checkin(self, worker):
+        with self.lock:
+            if worker in self.workers:
+                self.idle.setdefault(worker.key, []).append(worker)
+                return
+        worker.kill()
+
+    def discard(self, worker):
+        with self.lock:
+            self.workers.discard(worker)
+        worker.kill()
+
+    def retire(self, function_name):
+        """End the idle workers of a function (after an update or a delete)."""
+        with self.lock:
+            keys = [k for k in self.idle if k[0] == function_name]
+            retired = [w for k in keys for w in self.idle.pop(k)]
+        for worker in retired:
+            self.discard(worker)
+
+    def time_out(self, job, request_id, log, started, worker, init_ms):
+        self.discard(worker)
+        message = f"Task timed out after {job.timeout:.2f} seconds"
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        log.append(f"{stamp}Z {request_id} {message}\n".encode())
+        payload = error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+        return self.finish(job, request_id, log, started, worker, init_ms, payload, "Unhandled",
+                           status="timeout")
+
+    def finish(self, job, request_id, log, started, worker, init_ms, payload, error, status=None):
+        """Close the log with END and REPORT lines and wrap up the Outcome."""
+        if worker is not None:
+            stray = worker.take_stray()
+            if stray:
+                log.append(stray)
+        duration = (time.monotonic() - started) * 1000 - (init_ms or 0)
+        report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+                  f"Billed Duration: {max(1, int(duration + 0.999999))} ms\t"
+                  f"Memory Size: {job.memory} MB\t"
+                  f"Max Memory Used: {worker.max_memory_mb() if worker else 0} MB\t")
+        if init_ms is not None:
+            report += f"Init Duration: {init_ms:.2f} ms\t"
+        if status:
+            report += f"Status: {status}\t"
+        log.append(f"END RequestId: {request_id}\n{report}\n".encode())
+        text = cap_log(b"".join(log)).decode("utf-8", "replace")
+        return Outcome(payload, error, text, job.version)
+
+    def stop(self):
+        """End every worker and remove the temporary directory."""
+        with self.lock:
+            workers, self.workers, self.idle = list(self.workers), set(), {}
+            root, self.root = self.root, None
+        for worker in workers:
+            worker.kill()
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def cap_log(data):
+    """Keep an invocation's log within MAX_LOG_BYTES_PER_INVOKE: its start and its end."""
+    if len(data) <= MAX_LOG_BYTES_PER_INVOKE:
+        return data
+    half = MAX_LOG_BYTES_PER_INVOKE // 2
+    return data[:half] + b"\n[lambda_fake: log truncated]\n" + data[-half:]
+
+
+def error_payload(error_type, message):
+    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+
+
+def exit_error(request_id, process):
+    """Runtime.ExitError as Lambda reports a process that ended mid-invocation."""
+    try:
+        code = process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is None or code == 0:
+        reason = "Runtime exited without providing a reason"
+    elif code < 0:
+        reason = f"Runtime exited with error: signal: {signal.Signals(-code).name.lower()[3:]}"
+    else:
+        reason = f"Runtime exited with error: exit status {code}"
+    prefix = f"RequestId: {request_id} Error: " if request_id else ""
+    return error_payload("Runtime.ExitError", prefix + reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. Operations
+# ----------------------------------------------------------------------------------------------
+# One plain function per AWS operation, named as AWS names it: op(store, params, body). `params`
+# holds the path labels, the query arguments and the header members; `body` is the parsed JSON
+# (raw bytes for the Invoke family). An operation returns the response dict, None for an empty
+# body, or a Reply when it sets its own status or headers.
+
+class Reply:
+    """A response an operation shapes itself: status, extra headers, raw body bytes."""
+
+    def __init__(self, status, headers=None, body=b"", content_type="application/json"):
+        self.status = status
+        self.headers = headers or {}
+        self.body = body
+        self.content_type = content_type
+
+
+# Shared request shapes (from the API model).
+ENVIRONMENT = struct(Variables=map_of(text(pattern=ENV_NAME_PATTERN), text(), sensitive=True))
+VPC_CONFIG = struct(SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 0, 16),
+                    SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5),
+                    Ipv6AllowedForDualStack=boolean())
+DEAD_LETTER_CONFIG = struct(TargetArn=text(pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"))
+TRACING_CONFIG = struct(Mode=text(enum=("Active", "PassThrough")))
+LAYER_ARNS = list_of(text(1, 2048, pattern=(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")))
+FILE_SYSTEM_CONFIGS = list_of(struct(
+    ("Arn", "LocalMountPath"),
+    Arn=text(hi=200, pattern=r"arn:aws[a-zA-Z-]*:(elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+"
+                             r"-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}|s3files:[a-z]{2}((-gov)|"
+                             r"(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:file-system/fs-[a-f0-9]{17}/"
+                             r"access-point/fsap-[a-f0-9]{17})"),
+    LocalMountPath=text(hi=160, pattern=r"/mnt/[a-zA-Z0-9-_.]+"),
+    S3FilesConfig=struct()), hi=1)
+IMAGE_CONFIG = struct(EntryPoint=list_of(text(), hi=1500), Command=list_of(text(), hi=1500),
+                      WorkingDirectory=text(hi=1000))
+ARCHITECTURES = list_of(text(enum=("x86_64", "arm64")), 1, 1)
+EPHEMERAL_STORAGE = struct(("Size",), Size=integer(512, 10240))
+SNAP_START = struct(ApplyOn=text(enum=("PublishedVersions", "None")))
+LOGGING_CONFIG = struct(
+    LogFormat=text(enum=("JSON", "Text")),
+    ApplicationLogLevel=text(enum=("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")),
+    SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
+    LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+"))
+TAGS = map_of(text(1, 128, pattern=r"([\w\s_.:/=+\-@]*)"), text(0, 256, pattern=r"([\w\s_.:/=+\-@]*)"))
+CAPACITY_PROVIDER_CONFIG = struct(("LambdaManagedInstancesCapacityProviderConfig",),
+                                  LambdaManagedInstancesCapacityProviderConfig=struct(
+                                      ("CapacityProviderArn",),
+                                      CapacityProviderArn=text(1, 1024),
+                                      PerExecutionEnvironmentMaxConcurrency=integer(1, 1600),
+                                      ExecutionEnvironmentMemoryGiBPerVCpu=number(2.0, 8.0)))
+DURABLE_CONFIG = struct(KMSKeyArn=text(pattern=KMS_KEY_PATTERN), RetentionPeriodInDays=integer(1, 90),
+                        ExecutionTimeout=integer(1, 31622400))
+TENANCY_CONFIG = struct(("TenantIsolationMode",), TenantIsolationMode=text(enum=("PER_TENANT",)))
+FUNCTION_CODE = struct(ZipFile=blob(), S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"),
+                       S3Key=text(1, 1024), S3ObjectVersion=text(1, 1024), ImageUri=text(),
+                       SourceKMSKeyArn=text(pattern=KMS_KEY_PATTERN))
+
+# Configuration members CreateFunction and UpdateFunctionConfiguration share.
+CONFIGURATION_MEMBERS = dict(
+    Runtime=text(), Role=text(pattern=ROLE_PATTERN),      # Runtime: see check_runtime
+    Handler=text(0, 128, pattern=HANDLER_PATTERN), Description=text(0, 256),
+    Timeout=integer(1, MAX_TIMEOUT_SECONDS), MemorySize=integer(MIN_MEMORY_MB, MAX_MEMORY_MB),
+    VpcConfig=VPC_CONFIG,
+    DeadLetterConfig=DEAD_LETTER_CONFIG, Environment=ENVIRONMENT, KMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+    TracingConfig=TRACING_CONFIG, Layers=LAYER_ARNS, FileSystemConfigs=FILE_SYSTEM_CONFIGS,
+    ImageConfig=IMAGE_CONFIG, EphemeralStorage=EPHEMERAL_STORAGE, SnapStart=SNAP_START,
+    LoggingConfig=LOGGING_CONFIG, CapacityProviderConfig=CAPACITY_PROVIDER_CONFIG,
+    DurableConfig=DURABLE_CONFIG)
+
+
+def runtime_version_arn(store, runtime):
+    """A stable, made-up runtime version ARN per runtime, in AWS's format."""
+    digest = hashlib.sha256(runtime.encode()).hexdigest()
+    return f"arn:aws:lambda:{store.region}::runtime:{digest}"
+
+
+def apply_configuration(store, config, body):
+    """Copy the configuration members of a request onto a FunctionConfiguration, in AWS's shapes."""
+    for member in ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "KMSKeyArn",
+                   "DeadLetterConfig", "FileSystemConfigs", "CapacityProviderConfig", "DurableConfig"):
+        if member in body:
+            config[member] = body[member]
+    if "Runtime" in body:
+        config["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(store, body["Runtime"])}
+    if "Environment" in body:
+        config["Environment"] = {"Variables": dict((body["Environment"] or {}).get("Variables") or {})}
+    if "TracingConfig" in body:
+        config["TracingConfig"] = {"Mode": body["TracingConfig"].get("Mode") or "PassThrough"}
+    if "VpcConfig" in body:
+        vpc = body["VpcConfig"]
+        config["VpcConfig"] = {"SubnetIds": list(vpc.get("SubnetIds") or []),
+                               "SecurityGroupIds": list(vpc.get("SecurityGroupIds") or []),
+                               "Ipv6AllowedForDualStack": bool(vpc.get("Ipv6AllowedForDualStack"))}
+        if config["VpcConfig"]["SubnetIds"]:
+            config["VpcConfig"]["VpcId"] = "vpc-" + hashlib.sha256(
+                config["VpcConfig"]["SubnetIds"][0].encode()).hexdigest()[:17]
+    if "Layers" in body:
+        config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in body["Layers"]]
+    if "ImageConfig" in body:
+        config["ImageConfigResponse"] = {"ImageConfig": body["ImageConfig"]}
+    if "EphemeralStorage" in body:
+        config["EphemeralStorage"] = {"Size": body["EphemeralStorage"]["Size"]}
+    if "SnapStart" in body:
+        config["SnapStart"] = {"ApplyOn": body["SnapStart"].get("ApplyOn") or "None",
+                               "OptimizationStatus": "Off"}
+    if "LoggingConfig" in body:
+        logging_config = dict(config["LoggingConfig"])
+        logging_config.update(body["LoggingConfig"])
+        if logging_config.get("LogFormat") == "JSON":
+            logging_config.setdefault("ApplicationLogLevel", "INFO")
+            logging_config.setdefault("SystemLogLevel", "INFO")
+        else:
+            logging_config.pop("ApplicationLogLevel", None)
+            logging_config.pop("SystemLogLevel", None)
+        config["LoggingConfig"] = logging_config
+
+
+def set_code(config, package):
+    config["CodeSha256"] = package.sha256
+    config["CodeSize"] = package.size
+
+
+def touch(config):
+    """Mark a change: a new RevisionId and LastModified, as every successful update gets."""
+    config["LastModified"] = now_timestamp()
+    config["RevisionId"] = new_revision_id()
+
+
+def check_revision(config, revision_id):
+    if revision_id is not None and revision_id != config["RevisionId"]:
+        raise precondition_failed("The Revision Id provided does not match the latest Revision Id. "
+                                  "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+
+def package_from_request(code, raw_source, operation):
+    """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
+    if raw_source is not None:
+        return take_package(raw_source.encode("utf-8"))
+    sources = [member for member in ("ZipFile", "S3Bucket", "ImageUri") if code.get(member) is not None]
+    if code.get("S3Key") is not None and "S3Bucket" not in sources:
+        sources.append("S3Bucket")
+    if not sources:
+        message = ("Please provide a source for function code." if operation == "UpdateFunctionCode"
+                   else "Please provide a source for function code.")
+        raise invalid_parameter(message)
+    if len(sources) > 1:
+        raise invalid_parameter("Please do not provide other FunctionCode parameters when providing "
+                                "a ZipFile, S3 location or image URI.")
+    if sources == ["ZipFile"]:
+        return take_package(decode_blob(code["ZipFile"], "ZipFile"))
+    if sources == ["S3Bucket"]:
+        if not code.get("S3Bucket") or not code.get("S3Key"):
+            raise invalid_parameter("Please provide both S3Bucket and S3Key for function code.")
+        location = f"{code['S3Bucket']}/{code['S3Key']}"
+        return Package(location.encode(), s3_location=location)
+    return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
+
+
+def publish_version(store, function, description=""):
+    """Snapshot $LATEST as the next version number. Caller holds store.lock."""
+    latest = function.versions["$LATEST"]
+    number = str(function.next_version)
+    function.next_version += 1
+    snapshot = json.loads(json.dumps(latest))
+    snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
+                    Description=description if description is not None else latest["Description"],
+                    RevisionId=new_revision_id(), LastModified=latest["LastModified"])
+    if snapshot.get("SnapStart"):
+        snapshot["SnapStart"]["OptimizationStatus"] = (
+            "On" if snapshot["SnapStart"].get("ApplyOn") == "PublishedVersions" else "Off")
+    function.versions[number] = snapshot
+    function.packages[number] = function.packages["$LATEST"]
+    return snapshot
+
+
+# -- Functions ---------------------------------------------------------------------------------
+
+CREATE_FUNCTION = struct(
+    ("FunctionName", "Role", "Code"),
+    FunctionName=text(1, 140, pattern=FUNCTION_NAME_PATTERN), Code=FUNCTION_CODE, Publish=boolean(),
+    PackageType=text(enum=("Zip", "Image")), Tags=TAGS,
+    CodeSigningConfigArn=text(0, 200), Architectures=ARCHITECTURES,
+    PublishTo=text(enum=("LATEST_PUBLISHED",)), TenancyConfig=TENANCY_CONFIG,
+    _parlelHandler=text(), **CONFIGURATION_MEMBERS)
+
+
+def create_function(store, params, body):
+    """CreateFunction. The function is Active at once (AWS passes through Pending first)."""
+    if isinstance(body, dict) and "_parlelHandler" in body and "Code" not in body:
+        body = dict(body, Code={})          # raw source may stand in for Code entirely
+    check_body(body, CREATE_FUNCTION)
+    name, qualifier = parse_function_ref(store, body["FunctionName"], namespaced=False, max_length=140)
+    if len(name) > MAX_FUNCTION_NAME_LENGTH:
+        raise invalid_parameter(validation_error([constraint_text(
+            name, "functionName",
+            f"Member must have length less than or equal to {MAX_FUNCTION_NAME_LENGTH}")]).message)
+    if qualifier:
+        raise invalid_parameter("Function name can not contain a qualifier when creating a function.")
+    package_type = body.get("PackageType", "Zip")
+    if package_type == "Zip" and (not body.get("Runtime") or not body.get("Handler")):
+        raise invalid_parameter("Runtime and Handler are mandatory parameters for functions created "
+                                "with deployment packages.")
+    if package_type == "Image" and not body["Code"].get("ImageUri"):
+        raise invalid_parameter("Please provide ImageUri when updating a function with packageType "
+                                "of Image.")
+    check_runtime(body.get("Runtime"))
+    check_environment(body.get("Environment"))
+    package = package_from_request(body["Code"], body.get("_parlelHandler"), "CreateFunction")
+    config = {
+        "FunctionName": name, "FunctionArn": function_arn(store, name),
+        "Role": body["Role"], "CodeSize": 0, "Description": "",
+        "Timeout": DEFAULT_TIMEOUT_SECONDS, "MemorySize": DEFAULT_MEMORY_MB, "LastModified": "",
+        "CodeSha256": "", "Version": "$LATEST", "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": "", "State": "Active", "LastUpdateStatus": "Successful",
+        "PackageType": package_type, "Architectures": list(body.get("Architectures") or ["x86_64"]),
+        "EphemeralStorage": {"Size": DEFAULT_EPHEMERAL_STORAGE_MB},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+    }
+    apply_configuration(store, config, body)
+    set_code(config, package)
+    touch(config)
+    with store.lock:
+        if name in store.functions:
+            raise conflict(f"Function already exist: {name}")
+        function = Function(name)
+        function.versions["$LATEST"] = config
+        function.packages["$LATEST"] = package
+        function.next_version = 1
+        function.tags = dict(body.get("Tags") or {})
+        store.functions[name] = function
+        store.packages[package.hex] = package
+        if body.get("Publish"):
+            version = publish_version(store, function, body.get("Description", ""))
+            return dict(config, Version=version["Version"])     # AWS keeps the ARN unqualified
+        return dict(config)
+
+
+def get_function(store, params, body):
+    """GetFunction: configuration, a Code.Location on this server that serves the package, tags."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier)
+        version, config = find_version(store, function, qualifier)
+        package = function.packages[version]
+        reply = {"Configuration": dict(config),
+                 "Code": {"RepositoryType": "S3",
+                          "Location": f"{store.endpoint_url}/_parlel/code/{package.hex}"}}
+        if function.tags:
+            reply["Tags"] = dict(function.tags)
+        return reply
+
+
+def get_function_configuration(store, params, body):
+    """GetFunctionConfiguration."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier)
+        return dict(find_version(store, function, qualifier)[1])
+
+
+def delete_function(store, params, body):
+    """DeleteFunction: the whole function, or with a numeric Qualifier just that version (deleting a
+    version that does not exist succeeds, as on AWS)."""
+    name, qualifier = function_target(store, params, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        if qualifier is None:
+            del store.functions[name]
+        elif qualifier == "$LATEST":
+            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+        elif not qualifier.isdigit():
+            raise invalid_parameter("Deletion of aliases is not currently supported.")
+        elif qualifier in function.versions:
+            del function.versions[qualifier]
+            del function.packages[qualifier]
+    store.runner.retire(name)
+    return Reply(204)
+
+
+LIST_FUNCTIONS_QUERY = struct(
+    MasterRegion=text(pattern=r"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"), FunctionVersion=text(enum=("ALL",)),
+    Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_functions(store, params, body):
+    """ListFunctions: by name, at most 50 a page; FunctionVersion=ALL lists every version."""
+    query = query_members(params, LIST_FUNCTIONS_QUERY, integers=("MaxItems",))
+    limit = min(query.get("MaxItems") or LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+    with store.lock:
+        items = []
+        for name in sorted(store.functions):
+            function = store.functions[name]
+            if query.get("FunctionVersion") == "ALL":
+                items.append(listed(function.versions["$LATEST"],
+                                    FunctionArn=function_arn(store, name, "$LATEST")))
+                items.extend(listed(config) for version, config in function.versions.items()
+                             if version != "$LATEST")
+            else:
+                items.append(listed(function.versions["$LATEST"]))
+    return paginate(items, query.get("Marker"), limit, "Functions", "NextMarker")
+
+
+UNLISTED_MEMBERS = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+                    "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "RuntimeVersionConfig")
+
+
+def listed(config, **changes):
+    """A FunctionConfiguration as list operations show it: without state and runtime version."""
+    entry = {k: v for k, v in config.items() if k not in UNLISTED_MEMBERS}
+    entry.update(changes)
+    return entry
+
+
+def paginate(items, marker, limit, key, marker_key):
+    """One page of `items`; the marker is the position of the next item, opaque to clients."""
+    start = 0
+    if marker:
+        try:
+            start = int(base64.b64decode(marker, validate=True).decode())
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise invalid_parameter("Invalid value for Marker") from None
+    page = {key: items[start:start + limit]}
+    if start + limit < len(items):
+        page[marker_key] = base64.b64encode(str(start + limit).encode()).decode()
+    return page
+
+
+# -- Code and configuration --------------------------------------------------------------------
+
+UPDATE_FUNCTION_CODE = struct(
+    ZipFile=blob(), S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
+    S3ObjectVersion=text(1, 1024), ImageUri=text(), Publish=boolean(), DryRun=boolean(),
+    RevisionId=text(), Architectures=ARCHITECTURES, SourceKMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+    PublishTo=text(enum=("LATEST_PUBLISHED",)), _parlelHandler=text())
+
+
+def update_function_code(store, params, body):
+    """UpdateFunctionCode: new code for $LATEST; Publish snapshots it; DryRun changes nothing."""
+    check_body(body, UPDATE_FUNCTION_CODE)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("Qualifier is not supported for UpdateFunctionCode.")
+    package = package_from_request(body, body.get("_parlelHandler"), "UpdateFunctionCode")
+    with store.lock:
+        function = find_function(store, name)
+        config = function.versions["$LATEST"]
+        check_revision(config, body.get("RevisionId"))
+        if config["PackageType"] == "Image" and not package.s3_location:
+            raise invalid_parameter("Please provide ImageUri when updating a function with "
+                                    "packageType of Image.")
+        if body.get("DryRun"):
+            preview = dict(config)
+            set_code(preview, package)
+            return preview
+        set_code(config, package)
+        if body.get("Architectures"):
+            config["Architectures"] = list(body["Architectures"])
+        touch(config)
+        function.packages["$LATEST"] = package
+        store.packages[package.hex] = package
+        result = publish_version(store, function) if body.get("Publish") else config
+        result = dict(result)
+    store.runner.retire(name)
+    return result
+
+
+UPDATE_FUNCTION_CONFIGURATION = struct(RevisionId=text(), **CONFIGURATION_MEMBERS)
+
+
+def update_function_configuration(store, params, body):
+    """UpdateFunctionConfiguration: merges the given members into $LATEST."""
+    check_body(body, UPDATE_FUNCTION_CONFIGURATION)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("Qualifier is not supported for UpdateFunctionConfiguration.")
+    check_runtime(body.get("Runtime"))
+    check_environment(body.get("Environment"))
+    with store.lock:
+        function = find_function(store, name)
+        config = function.versions["$LATEST"]
+        check_revision(config, body.get("RevisionId"))
+        if config["PackageType"] == "Zip" and body.get("Runtime") == "" or body.get("Handler") == "":
+            raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
+                                    "created with deployment packages.")
+        apply_configuration(store, config, body)
+        touch(config)
+        result = dict(config)
+    store.runner.retire(name)
+    return result
+
+
+# -- Invoke ------------------------------------------------------------------------------------
+
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+LOG_TYPES = ("None", "Tail")
+
+
+def invoke(store, params, body):
+    """Invoke: RequestResponse runs the handler and answers its result; Event answers 202 and runs
+    it in the background; DryRun only checks."""
+    invocation_type = params.get("InvocationType") or "RequestResponse"
+    log_type = params.get("LogType") or "None"
+    problems = []
+    if invocation_type not in INVOCATION_TYPES:
+        problems.append(constraint_text(invocation_type, "invocationType",
+                                        f"Member must satisfy enum value set: [{', '.join(INVOCATION_TYPES)}]"))
+    if log_type not in LOG_TYPES:
+        problems.append(constraint_text(log_type, "logType",
+                                        f"Member must satisfy enum value set: [{', '.join(LOG_TYPES)}]"))
+    if problems:
+        raise validation_error(problems)
+    if invocation_type == "Event" and len(body) > MAX_ASYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"{len(body)} byte payload is too large for the Event invocation type "
+                          f"(limit {MAX_ASYNC_PAYLOAD_BYTES} bytes)")
+    if len(body) > MAX_SYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the "
+                          "InvokeFunction operation")
+    payload = body if body.strip() else b"{}"       # an empty payload reaches the handler as {}
+    parse_json_body(payload)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier or "$LATEST")
+        version, config = find_version(store, function, qualifier)
+        job = Job(store, function, version, config, function.packages[version], qualifier)
+    if invocation_type == "DryRun":
+        return Reply(204)
+    request_id = str(uuid.uuid4())
+    if invocation_type == "Event":
+        threading.Thread(target=store.runner.invoke, args=(job, payload, request_id),
+                         daemon=True).start()
+        return Reply(202, {"x-amzn-RequestId": request_id})
+    outcome = store.runner.invoke(job, payload, request_id, client_context(params))
+    headers = {"X-Amz-Executed-Version": outcome.version, "x-amzn-RequestId": request_id}
+    result = outcome.payload
+    if len(result) > MAX_RESPONSE_BYTES:
+        result = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed payload "
+                                             f"size ({MAX_RESPONSE_BYTES} bytes).",
+                             "errorType": "Function.ResponseSizeTooLarge"}).encode()
+        outcome.function_error = "Unhandled"
+    if outcome.function_error:
+        headers["X-Amz-Function-Error"] = outcome.function_error
+    if log_type == "Tail":
+        tail = outcome.log.encode()[-LOG_TAIL_BYTES:]
+        headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+    return Reply(200, headers, result)
+
+
+def client_context(params):
+    """The decoded X-Amz-Client-Context header (base64 JSON), as context.clientContext."""
+    raw = params.get("ClientContext")
+    if not raw:
+        return None
+    try:
+        return json.loads(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
+
+
+# -- Helpers shared by the operations ----------------------------------------------------------
+
+def function_target(store, params, namespaced=True, max_length=170):
+    """(name, qualifier) from the FunctionName path label and an optional Qualifier argument."""
+    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length)
+    given = params.get("Qualifier")
+    if given is not None:
+        check_qualifier(given)
+        if qualifier and qualifier != given:
+            raise invalid_parameter("The derived qualifier from the function name does not match "
+                                    "the specified qualifier.")
+        qualifier = given
+    return name, qualifier
+
+
+def check_qualifier(qualifier):
+    problems = []
+    if len(qualifier) > 128:
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        "Member must have length less than or equal to 128"))
+    if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}"))
+    if problems:
+        raise validation_error(problems)
+
+
+def query_members(params, spec, integers=()):
+    """The query arguments an operation takes, typed and checked like a body."""
+    values = {}
+    for member in spec.members:
+        if member in params:
+            value = params[member]
+            if member in integers:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise invalid_content(f"Could not parse request body into json: {member} must be "
+                                          "an integer") from None
+            values[member] = value
+    check_body(values, spec)
+    return values
+
+
+# -- Fake-only operations ----------------------------------------------------------------------
+
+def parlel_health(store, params, body):
+    """GET /_parlel/health: liveness and the number of functions."""
+    with store.lock:
+        return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
+
+
+def parlel_reset(store, params, body):
+    """POST /_parlel/reset: forget all state and end every worker."""
+    with store.lock:
+        store.reset()
+    store.runner.stop()
+    return {"status": "ok"}
+
+
+def parlel_code(store, params, body):
+    """GET /_parlel/code/<sha>: the package bytes that GetFunction's Code.Location points at."""
+    with store.lock:
+        package = store.packages.get(params["Sha"])
+    if package is None:
+        raise not_found("No package with that CodeSha256 is stored")
+    return Reply(200, {}, package.data, "application/zip" if package.is_zip else "text/plain")
+
+
+# ----------------------------------------------------------------------------------------------
+# 9. Route table
+# ----------------------------------------------------------------------------------------------
+# One row per operation, the URI copied from the API model. A label matches one path segment and
+# is URL-decoded; `?name=value` after a URI is a query argument the request must carry.
+
+ROUTES = [
+    # method   URI (as in the API model)                                handler                         success
+    ("POST",   "/2015-03-31/functions",                                create_function,                201),
+    ("GET",    "/2015-03-31/functions",                                list_functions,                 200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}",                 get_function,                   200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}",                 delete_function,                204),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/configuration",   get_function_configuration,     200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",   update_function_configuration,  200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/code",            update_function_code,           200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",     invoke,                         200),
+    # The fake's own paths.
+    ("GET",    "/_parlel/health",                                      parlel_health,                  200),
+    ("POST",   "/_parlel/reset",                                       parlel_reset,                   200),
+    ("GET",    "/_parlel/code/{Sha}",                                  parlel_code,                    200),
+]
+
+# Operations whose body is raw bytes (the payload), not JSON.
+RAW_BODY_OPERATIONS = {invoke}
+
+# Header members, by the header that carries them (from the API model).
+HEADER_MEMBERS = {
+    "X-Amz-Invocation-Type": "InvocationType",
+    "X-Amz-Log-Type": "LogType",
+    "X-Amz-Client-Context": "ClientContext",
+}
+
+
+def compile_route(uri):
+    """(anchored path regex, required query arguments) for a URI template."""
+    path, _, query = uri.partition("?")
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+    return re.compile(pattern + "/?"), dict(urllib.parse.parse_qsl(query))
+
+
+COMPILED_ROUTES = [(method, *compile_route(uri), handler, status) for method, uri, handler, status in ROUTES]
+
+
+def match_route(method, path, query):
+    """(handler, success status, path params) for a request; raise when no route fits."""
+    allowed = []
+    for route_method, regex, required, handler, status in COMPILED_ROUTES:
+        match = regex.fullmatch(path)
+        if match is None or any(query.get(k) != v for k, v in required.items()):
+            continue
+        if route_method != method:
+            allowed.append(route_method)
+            continue
+        return handler, status, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+    if allowed:
+        raise LambdaError("UnknownOperationException", 405,
+                          f"No operation {method} {path}; this path takes {', '.join(sorted(set(allowed)))}")
+    raise LambdaError("UnknownOperationException", 404, f"No operation matches {method} {path}")
+
+
+# ----------------------------------------------------------------------------------------------
+# 10. HTTP handler
+# ----------------------------------------------------------------------------------------------
+# The one place where requests become operation calls and exceptions become AWS error replies.
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lambda_fake/" + __version__
+    disable_nagle_algorithm = True      # without it every response waits ~40 ms for a delayed ACK
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def do_PATCH(self):
+        self.dispatch()
+
+    def do_HEAD(self):
+        self.dispatch()
+
+    def setup(self):
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+    def dispatch(self):
+        started = time.perf_counter()
+        store = self.server.store
+        try:
+            path, _, query_text = self.path.partition("?")
+            query = dict(urllib.parse.parse_qsl(query_text, keep_blank_values=True))
+            try:
+                handler, status, params = match_route(self.command, path, query)
+            except LambdaError:
+                self.close_connection = True        # the body stays unread
+                raise
+            body = self.read_body(handler)
+            for header, member in HEADER_MEMBERS.items():
+                if header in self.headers:
+                    params[member] = self.headers[header]
+            for key, value in query.items():
+                params.setdefault(key, value)
+            if handler not in RAW_BODY_OPERATIONS:
+                body = parse_json_body(body)
+            result = handler(store, params, body)
+            if not isinstance(result, Reply):
+                data = json.dumps(result, separators=(",", ":")).encode() if result is not None else b""
+                result = Reply(status, {}, data)
+        except LambdaError as error:
+            data = json.dumps({"__type": error.code, "message": error.message}).encode()
+            result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            data = json.dumps({"__type": "ServiceException",
+                               "message": "An internal error occurred in lambda_fake"}).encode()
+            result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
+        result.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
+        self.write_reply(result)
+        if not self.server.quiet:
+            elapsed = (time.perf_counter() - started) * 1000
+            sys.stderr.write(f"{self.command} {self.path} {result.status} {elapsed:.1f}ms\n")
+
+    def read_body(self, handler):
+        """The request body, read whole by Content-Length; a body over the limit is never read."""
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                return self.read_chunked(handler)
+            return b""
+        if not length.isdigit():
+            self.close_connection = True
+            raise invalid_content("Content-Length must be a non-negative integer")
+        if int(length) > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            raise request_too_large(handler)
+        return self.rfile.read(int(length))
+
+    def read_chunked(self, handler):
+        chunks, total = [], 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                raise invalid_content("Malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_REQUEST_BYTES:
+                self.close_connection = True
+                raise request_too_large(handler)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def write_reply(self, reply):
+        head = [f"HTTP/1.1 {reply.status} {http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
+                f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
+        head.extend(f"{name}: {value}" for name, value in reply.headers.items())
+        if self.close_connection:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+        self.wfile.write(data + reply.body if self.command != "HEAD" else data)
+
+    def log_message(self, format, *args):
+        """Silent: dispatch writes its own one line per request unless quiet."""
+
+
+def operation_name(handler):
+    """The AWS name of an operation function: get_function_url_config -> GetFunctionUrlConfig."""
+    return "".join(part.capitalize() for part in handler.__name__.split("_"))
+
+
+def request_too_large(handler):
+    return LambdaError("RequestEntityTooLargeException", 413,
+                       f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the "
+                       f"{operation_name(handler)} operation")
+
+
+def parse_json_body(data):
+    """A JSON request body as Python data; an empty body is an empty object."""
+    if not data.strip():
+        return {}
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as error:
+        problem, line, column = f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1, error.start + 1
+    except json.JSONDecodeError as error:
+        problem, line, column = error.msg, error.lineno, error.colno
+    raise invalid_content(
+        f"Could not parse request body into json: Could not parse payload into json: {problem}\n at "
+        f"[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, "
+        f"column: {column}]")
+
+
+# ----------------------------------------------------------------------------------------------
+# 11. LambdaServer
+# ----------------------------------------------------------------------------------------------
+
+class FakeHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024           # a burst of hundreds of connections waits, not refused
+    allow_reuse_address = True
+
+
+class LambdaServer:
+    """A lambda_fake server in a background thread.
+
+    start()  binds and listens, then returns; `port` and `endpoint_url` are real from then on.
+    stop()   closes the socket and every open connection, and ends every handler process.
+    reset()  forgets all functions and ends their workers; the server keeps serving.
+    Also a context manager: `with LambdaServer(0) as server: ...`.
+    """
+
+    def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
+                 account=DEFAULT_ACCOUNT_ID, quiet=True):
+        self.host = host
+        self.port = port
+        self.store = Store(region, account)
+        self.store.runner = Runner()
+        self.quiet = quiet
+        self.httpd = None
+        self.thread = None
+
+    @property
+    def endpoint_url(self):
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    def start(self):
+        self.httpd = FakeHTTPServer((self.host, self.port), Handler)
+        self.httpd.store = self.store
+        self.httpd.quiet = self.quiet
+        self.httpd.connections = set()
+        self.port = self.httpd.server_address[1]
+        self.store.endpoint_url = self.endpoint_url
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name=f"lambda_fake:{self.port}", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            for connection in list(self.httpd.connections):
+                try:
+                    connection.shutdown(2)
+                except OSError:
+                    pass
+            self.httpd = None
+        self.store.runner.stop()
+
+    def reset(self):
+        with self.store.lock:
+            self.store.reset()
+        self.store.runner.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# 12. Command line
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="lambda_fake", description="A local fake of AWS Lambda.")
+    parser.add_argument("port", nargs="?", type=int, default=DEFAULT_PORT,
+                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--quiet", action="store_true", help="no log line per request")
+    args = parser.parse_args(argv)
+    server = LambdaServer(args.port, args.host, quiet=args.quiet)
+    try:
+        server.start()
+    except OSError as error:
+        sys.stderr.write(f"lambda_fake: cannot listen on {args.host}:{args.port}: {error.strerror}. "
+                         "Is another server using that port? Pick another, or 0 for a free one.\n")
+        return 1
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone who "
+                         "can reach this address can run code on this machine.\n")
+    print(f"lambda_fake {__version__} listening on {server.endpoint_url}", flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stopping.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

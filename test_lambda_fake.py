@@ -1,0 +1,890 @@
+"""Tests for lambda_fake: a real server on a free port, driven through boto3 as users drive it.
+
+Run:  python -m pytest -q test_lambda_fake.py
+Needs pytest, boto3 and Node.js (`node` on PATH) for the Node.js handler tests.
+"""
+
+import base64
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+
+import boto3
+import botocore.loaders
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import lambda_fake
+from lambda_fake import LambdaServer
+
+ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DOUBLER = b"exports.handler = async (event, context) => ({ doubled: event.n * 2, fn: context.functionName });\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixtures and helpers
+# ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server():
+    with LambdaServer(0) as running:
+        yield running
+
+
+@pytest.fixture
+def lam(server):
+    server.reset()
+    return client_for(server)
+
+
+def client_for(server):
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=30))
+
+
+def zip_of(files):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def create_function(lam, name="fn", code=DOUBLER, **overrides):
+    params = dict(FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                  Code={"ZipFile": code})
+    params.update(overrides)
+    return lam.create_function(**params)
+
+
+def assert_error(call, code, status, fragment=""):
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response
+    assert error["Error"]["Code"] == code, error
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert fragment in error["Error"]["Message"], error["Error"]["Message"]
+    return error["Error"]["Message"]
+
+
+def invoke_json(lam, name="fn", event=None, **params):
+    out = lam.invoke(FunctionName=name, Payload=json.dumps(event if event is not None else {}), **params)
+    return out, json.loads(out["Payload"].read())
+
+
+def raw(server, method, path, body=b"", headers=None):
+    """A raw HTTP request (for what boto3 would never send): (status, headers, body bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def sha256_b64(data):
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def decoded_log(out):
+    return base64.b64decode(out["LogResult"]).decode()
+
+
+# ----------------------------------------------------------------------------------------------
+# LambdaServer and the command line
+# ----------------------------------------------------------------------------------------------
+
+def test_server_port_zero_exposes_real_port_and_endpoint_url():
+    with LambdaServer(0) as first, LambdaServer(0) as second:
+        assert first.port != 0 and second.port != first.port
+        assert first.endpoint_url == f"http://127.0.0.1:{first.port}"
+        create_function(client_for(first), "only-in-first")
+        names = [f["FunctionName"] for f in client_for(second).list_functions()["Functions"]]
+        assert names == []
+
+
+def test_server_stop_closes_socket(tmp_path):
+    running = LambdaServer(0).start()
+    port = running.port
+    running.stop()
+    with pytest.raises(OSError):
+        http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/_parlel/health")
+
+
+def test_stop_ends_every_worker_process():
+    running = LambdaServer(0).start()
+    lam = client_for(running)
+    create_function(lam, "keeps-a-child", code=(
+        b"const { spawn } = require('child_process');\n"
+        b"exports.handler = async () => { const c = spawn('sleep', ['60']); return c.pid; };\n"))
+    _, child_pid = invoke_json(lam, "keeps-a-child")
+    worker_pids = [worker.process.pid for worker in running.store.runner.workers]
+    assert worker_pids and os.path.exists(f"/proc/{child_pid}")
+    running.stop()
+    assert wait_for(lambda: not any(alive(pid) for pid in worker_pids + [child_pid]))
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "State:\tZ" not in status.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_health_counts_functions(server, lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    status, _, body = raw(server, "GET", "/_parlel/health")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "service": "lambda", "functions": 2}
+
+
+def test_reset_path_clears_all_state(server, lam):
+    create_function(lam, "gone")
+    status, _, _ = raw(server, "POST", "/_parlel/reset")
+    assert status == 200
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server, lam):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    for _ in range(3):
+        connection.request("GET", "/_parlel/health")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+    connection.close()
+
+
+def test_cli_prints_endpoint_serves_and_stops_on_sigterm():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:(\d+))", line)
+        assert match, line
+        connection = http.client.HTTPConnection("127.0.0.1", int(match[2]), timeout=10)
+        connection.request("GET", "/_parlel/health")
+        assert connection.getresponse().status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_cli_logs_one_line_per_request_unless_quiet():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)$", process.stdout.readline().strip())[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/_parlel/health")
+        connection.getresponse().read()
+        line = process.stderr.readline()
+        assert re.fullmatch(r"GET /_parlel/health 200 \d+\.\dms\n", line), line
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_cli_busy_port_says_what_to_do():
+    with LambdaServer(0) as running:
+        result = subprocess.run([sys.executable, lambda_fake.__file__, str(running.port)],
+                                capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert "Is another server using that port?" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Wire protocol and the route table
+# ----------------------------------------------------------------------------------------------
+
+# Where real Lambda answers another 2xx than the model's responseCode.
+REAL_STATUS = {"DeleteFunction": 204}
+
+
+def test_route_table_matches_botocore_model():
+    model = botocore.loaders.Loader().load_service_model("lambda", "service-2")["operations"]
+    for method, uri, handler, status in lambda_fake.ROUTES:
+        if uri.startswith("/_parlel"):
+            continue
+        name = lambda_fake.operation_name(handler)
+        assert name in model, name
+        http_spec = model[name]["http"]
+        assert (method, uri) == (http_spec["method"], http_spec["requestUri"]), name
+        assert status == REAL_STATUS.get(name, http_spec.get("responseCode", 200)), name
+
+
+def test_unknown_route_is_json_error_naming_method_and_path(server):
+    status, headers, body = raw(server, "GET", "/2015-03-31/nothing-here")
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert headers["x-amzn-errortype"] == "UnknownOperationException"
+    assert "GET /2015-03-31/nothing-here" in json.loads(body)["message"]
+
+
+def test_wrong_method_is_405_json_error(server):
+    status, headers, body = raw(server, "PATCH", "/2015-03-31/functions")
+    assert status == 405
+    assert json.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_error_reply_has_header_type_and_lowercase_message(server, lam):
+    status, headers, body = raw(server, "GET", "/2015-03-31/functions/missing")
+    assert status == 404
+    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert json.loads(body) == {"__type": "ResourceNotFoundException", "message":
+                                f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"}
+
+
+def test_body_that_is_not_json_is_invalid_request_content(server, lam):
+    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"{not json",
+                                {"Content-Type": "application/json"})
+    assert status == 400
+    reply = json.loads(body)
+    assert reply["__type"] == "InvalidRequestContentException"
+    assert reply["message"].startswith("Could not parse request body into json: ")
+
+
+def test_unexpected_exception_is_service_exception_and_server_keeps_serving(server, lam, monkeypatch,
+                                                                            capsys):
+    def broken(*args):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(lambda_fake, "find_function", broken)
+    assert_error(lambda: lam.get_function(FunctionName="fn"), "ServiceException", 500)
+    assert "RuntimeError: a bug" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert raw(server, "GET", "/_parlel/health")[0] == 200
+
+
+def test_oversized_request_is_refused_before_it_is_read(server):
+    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"",
+                                {"Content-Length": str(lambda_fake.MAX_REQUEST_BYTES + 1)})
+    assert status == 413
+    assert json.loads(body)["message"] == (
+        "Request must be smaller than 70167211 bytes for the CreateFunction operation")
+
+
+# ----------------------------------------------------------------------------------------------
+# Functions: CreateFunction, GetFunction, ListFunctions, DeleteFunction
+# ----------------------------------------------------------------------------------------------
+
+def test_create_function_returns_every_field_with_aws_defaults(lam):
+    created = create_function(lam, "shape")
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    for member in ("ResponseMetadata",):
+        created.pop(member)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", created.pop("LastModified"))
+    uuid.UUID(created.pop("RevisionId"))
+    assert created.pop("RuntimeVersionConfig")["RuntimeVersionArn"].startswith(
+        f"arn:aws:lambda:{REGION}::runtime:")
+    assert created == {
+        "FunctionName": "shape", "FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shape",
+        "Runtime": "nodejs20.x", "Role": ROLE, "Handler": "index.handler", "CodeSize": len(DOUBLER),
+        "Description": "", "Timeout": 3, "MemorySize": 128, "CodeSha256": sha256_b64(DOUBLER),
+        "Version": "$LATEST", "TracingConfig": {"Mode": "PassThrough"}, "State": "Active",
+        "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512}, "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/shape"}}
+
+
+def test_create_function_stores_optional_configuration(lam):
+    created = create_function(
+        lam, "configured", Description="d", Timeout=30, MemorySize=512,
+        Environment={"Variables": {"STAGE": "test"}}, Architectures=["arm64"],
+        TracingConfig={"Mode": "Active"}, EphemeralStorage={"Size": 1024},
+        LoggingConfig={"LogFormat": "JSON"}, Tags={"team": "a"})
+    got = lam.get_function_configuration(FunctionName="configured")
+    for member, value in (("Description", "d"), ("Timeout", 30), ("MemorySize", 512),
+                          ("Environment", {"Variables": {"STAGE": "test"}}), ("Architectures", ["arm64"]),
+                          ("TracingConfig", {"Mode": "Active"}), ("EphemeralStorage", {"Size": 1024})):
+        assert created[member] == value == got[member], member
+    assert got["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO",
+                                    "SystemLogLevel": "INFO", "LogGroup": "/aws/lambda/configured"}
+    assert lam.get_function(FunctionName="configured")["Tags"] == {"team": "a"}
+
+
+def test_create_function_accepts_full_and_partial_arns(lam):
+    created = create_function(lam, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:by-arn")
+    assert created["FunctionName"] == "by-arn"
+    assert create_function(lam, f"{ACCOUNT}:function:by-partial")["FunctionName"] == "by-partial"
+
+
+def test_create_function_duplicate_name_is_409(lam):
+    create_function(lam, "twice")
+    assert_error(lambda: create_function(lam, "twice"), "ResourceConflictException", 409,
+                 "Function already exist: twice")
+
+
+LONG_NAME = "a" * 65
+RUNTIME_LIST = ", ".join(lambda_fake.USABLE_RUNTIMES)
+
+
+@pytest.mark.parametrize("overrides, code, status, message", [
+    ({"FunctionName": "bad name!"}, "ValidationException", 400,
+     "1 validation error detected: Value 'bad name!' at 'functionName' failed to satisfy constraint: "
+     "Member must satisfy regular expression pattern: " + lambda_fake.FUNCTION_NAME_PATTERN),
+    ({"FunctionName": LONG_NAME}, "InvalidParameterValueException", 400,
+     f"1 validation error detected: Value '{LONG_NAME}' at 'functionName' failed to satisfy constraint: "
+     "Member must have length less than or equal to 64"),
+    ({"Runtime": "nodejs1.x"}, "InvalidParameterValueException", 400,
+     "Value nodejs1.x at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+     f"[{RUNTIME_LIST}] or be a valid ARN"),
+    ({"Runtime": "python3.7"}, "InvalidParameterValueException", 400,
+     "The runtime parameter of python3.7 is no longer supported for creating or updating AWS Lambda "
+     "functions. We recommend you use a supported runtime while creating or updating functions."),
+    ({"Role": "r1"}, "ValidationException", 400,
+     "1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy "
+     "regular expression pattern: " + lambda_fake.ROLE_PATTERN),
+    ({"MemorySize": 10241}, "ValidationException", 400,
+     "1 validation error detected: Value '10241' at 'memorySize' failed to satisfy constraint: Member must "
+     "have value less than or equal to 10240"),
+    ({"Timeout": 901}, "ValidationException", 400,
+     "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: Member must have "
+     "value less than or equal to 900"),
+    ({"Handler": "index handler"}, "ValidationException", 400,
+     "1 validation error detected: Value 'index handler' at 'handler' failed to satisfy constraint: Member "
+     "must satisfy regular expression pattern: [^\\s]+"),
+    ({"Description": "d" * 257}, "ValidationException", 400,
+     "at 'description' failed to satisfy constraint: Member must have length less than or equal to 256"),
+    ({"Environment": {"Variables": {"1bad": "x"}}}, "ValidationException", 400,
+     "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys "
+     "must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"),
+    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException", 400,
+     "contains reserved keys that are currently not supported for modification. Reserved keys used in "
+     "this request: AWS_REGION"),
+    ({"Environment": {"Variables": {"BIG": "x" * 4096}}}, "InvalidParameterValueException", 400,
+     "Lambda was unable to configure your environment variables because the environment variables you "
+     "have provided exceeded the 4KB limit. String measured: {\"BIG\":\"xxx"),
+    ({"Architectures": ["x86_64", "arm64"]}, "ValidationException", 400,
+     "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy "
+     "constraint: Member must have length less than or equal to 1"),
+    ({"Architectures": ["X86_64"]}, "ValidationException", 400,
+     "1 validation error detected: Value '[X86_64]' at 'architectures' failed to satisfy constraint: "
+     "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must "
+     "not be null]"),
+    ({"TracingConfig": {"Mode": "Loud"}}, "ValidationException", 400,
+     "Value 'Loud' at 'tracingConfig.mode' failed to satisfy constraint: Member must satisfy enum value "
+     "set: [Active, PassThrough]"),
+    ({"Code": {}}, "InvalidParameterValueException", 400, "Please provide a source for function code."),
+    ({"Code": {"ZipFile": DOUBLER, "S3Bucket": "bucket", "S3Key": "key"}},
+     "InvalidParameterValueException", 400, "Please do not provide other FunctionCode parameters"),
+    ({"Code": {"ZipFile": b"PK\x03\x04 not really a zip"}}, "InvalidParameterValueException", 400,
+     "Could not unzip uploaded file. Please check your file, then try to upload again."),
+    ({"Code": {"ZipFile": zip_of({})}}, "InvalidParameterValueException", 400,
+     "Uploaded file must be a non-empty zip"),
+    ({"Runtime": None}, "InvalidParameterValueException", 400,
+     "Runtime and Handler are mandatory parameters for functions created with deployment packages."),
+    ({"FunctionName": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:elsewhere"},
+     "ResourceNotFoundException", 404, "Functions from 'eu-west-1' are not reachable in this region "
+                                       "('us-east-1')"),
+    ({"FunctionName": "arn:aws:lambda:us-east-1:999999999999:function:theirs"},
+     "AccessDeniedException", 403, ""),
+])
+def test_create_function_validation(lam, overrides, code, status, message):
+    params = dict(FunctionName="fn", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                  Code={"ZipFile": DOUBLER})
+    params.update(overrides)
+    params = {k: v for k, v in params.items() if v is not None}
+    got = assert_error(lambda: lam.create_function(**params), code, status)
+    assert got == message if code == "ValidationException" and message.startswith("1 ") else message in got
+    assert lam.list_functions()["Functions"] == []      # bad input changes nothing
+
+
+def test_create_function_wrong_json_type_is_invalid_request_content(server, lam):
+    body = {"FunctionName": "typed", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
+            "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}, "MemorySize": "big"}
+    status, headers, reply = raw(server, "POST", "/2015-03-31/functions", json.dumps(body).encode())
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert "memorySize" in json.loads(reply)["message"]
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_create_function_unknown_member_is_rejected(server, lam):
+    body = {"FunctionName": "typo", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
+            "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}, "MemorySise": 256}
+    status, headers, reply = raw(server, "POST", "/2015-03-31/functions", json.dumps(body).encode())
+    assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert '"MemorySise"' in json.loads(reply)["message"]
+
+
+def test_create_function_from_parlel_handler_member(server, lam):
+    body = {"FunctionName": "raw-member", "Role": ROLE, "Runtime": "nodejs20.x",
+            "Handler": "index.handler", "_parlelHandler": DOUBLER.decode()}
+    status, _, reply = raw(server, "POST", "/2015-03-31/functions", json.dumps(body).encode())
+    assert status == 201, reply
+    assert json.loads(reply)["CodeSha256"] == sha256_b64(DOUBLER)
+    assert invoke_json(lam, "raw-member", {"n": 4})[1] == {"doubled": 8, "fn": "raw-member"}
+
+
+def test_get_function_returns_configuration_code_location_and_tags(lam):
+    package = zip_of({"index.js": DOUBLER})
+    create_function(lam, "got", code=package, Tags={"k": "v"})
+    got = lam.get_function(FunctionName="got")
+    assert got["Configuration"]["CodeSha256"] == sha256_b64(package)
+    assert got["Code"]["RepositoryType"] == "S3"
+    assert got["Tags"] == {"k": "v"}
+    location = got["Code"]["Location"]
+    assert location.startswith(lam.meta.endpoint_url)
+    connection = http.client.HTTPConnection("127.0.0.1", int(location.split(":")[2].split("/")[0]))
+    connection.request("GET", location.split(lam.meta.endpoint_url, 1)[1])
+    assert connection.getresponse().read() == package
+
+
+def test_get_function_without_tags_has_no_tags_member(lam):
+    create_function(lam, "untagged")
+    assert "Tags" not in lam.get_function(FunctionName="untagged")
+
+
+def test_get_function_unknown_name_is_404(lam):
+    assert_error(lambda: lam.get_function(FunctionName="nope"), "ResourceNotFoundException", 404,
+                 f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:nope")
+
+
+def test_get_function_by_arn_partial_arn_and_qualifier(lam):
+    create_function(lam, "named", Publish=True)
+    for ref in (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:named", f"{ACCOUNT}:function:named",
+                "named:$LATEST", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:named:1"):
+        assert lam.get_function(FunctionName=ref)["Configuration"]["FunctionName"] == "named", ref
+    assert lam.get_function(FunctionName="named", Qualifier="1")["Configuration"]["Version"] == "1"
+
+
+def test_get_function_qualifier_mismatch_is_400(lam):
+    create_function(lam, "mismatch")
+    assert_error(lambda: lam.get_function(FunctionName="mismatch:1", Qualifier="$LATEST"),
+                 "InvalidParameterValueException", 400,
+                 "The derived qualifier from the function name does not match the specified qualifier.")
+
+
+def test_get_function_unknown_version_is_404_naming_it(lam):
+    create_function(lam, "versionless")
+    assert_error(lambda: lam.get_function(FunctionName="versionless", Qualifier="1221"),
+                 "ResourceNotFoundException", 404,
+                 f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:versionless:1221")
+
+
+def test_get_function_bad_qualifier_is_validation_error(lam):
+    create_function(lam, "q")
+    assert_error(lambda: lam.get_function(FunctionName="q", Qualifier="bad!"), "ValidationException", 400,
+                 "Value 'bad!' at 'qualifier' failed to satisfy constraint: Member must satisfy regular "
+                 "expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+")
+
+
+def test_get_function_arn_of_another_region_is_404(lam):
+    create_function(lam, "here")
+    assert_error(lambda: lam.get_function(FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:here"),
+                 "ResourceNotFoundException", 404, "Functions from 'eu-west-1' are not reachable")
+
+
+def test_get_function_arn_of_another_account_is_refused(lam):
+    create_function(lam, "mine")
+    assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:999999999999:function:mine"),
+                 "AccessDeniedException", 403)
+
+
+def test_get_function_configuration_matches_create(lam):
+    created = create_function(lam, "same")
+    created.pop("ResponseMetadata")
+    got = lam.get_function_configuration(FunctionName="same")
+    got.pop("ResponseMetadata")
+    assert got == created
+
+
+def test_list_functions_sorted_in_pages_of_50(lam):
+    names = [f"f{i:03d}" for i in range(63)]
+    for name in reversed(names):
+        create_function(lam, name)
+    first = lam.list_functions()
+    assert [f["FunctionName"] for f in first["Functions"]] == names[:50]
+    second = lam.list_functions(Marker=first["NextMarker"])
+    assert [f["FunctionName"] for f in second["Functions"]] == names[50:]
+    assert "NextMarker" not in second
+    assert "State" not in first["Functions"][0] and "RuntimeVersionConfig" not in first["Functions"][0]
+    small = lam.list_functions(MaxItems=5)
+    assert len(small["Functions"]) == 5 and "NextMarker" in small
+    paged = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate(
+        PaginationConfig={"PageSize": 7}) for f in page["Functions"]]
+    assert paged == names
+
+
+def test_list_functions_all_versions(lam):
+    create_function(lam, "versioned", Publish=True)
+    listed = lam.list_functions(FunctionVersion="ALL")["Functions"]
+    assert [(f["FunctionArn"].rsplit(":", 1)[1], f["Version"]) for f in listed] == [
+        ("$LATEST", "$LATEST"), ("1", "1")]
+
+
+def test_list_functions_bad_arguments(lam):
+    assert_error(lambda: lam.list_functions(MaxItems=10001), "ValidationException", 400,
+                 "Value '10001' at 'maxItems' failed to satisfy constraint: Member must have value less "
+                 "than or equal to 10000")
+    assert_error(lambda: lam.list_functions(FunctionVersion="SOME"), "ValidationException", 400,
+                 "Value 'SOME' at 'functionVersion' failed to satisfy constraint: Member must satisfy "
+                 "enum value set: [ALL]")
+
+
+def test_delete_function_removes_it(lam):
+    create_function(lam, "doomed")
+    assert lam.delete_function(FunctionName="doomed")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert_error(lambda: lam.get_function(FunctionName="doomed"), "ResourceNotFoundException", 404)
+    assert_error(lambda: lam.delete_function(FunctionName="doomed"), "ResourceNotFoundException", 404)
+
+
+def test_delete_function_with_qualifier_deletes_that_version_only(lam):
+    create_function(lam, "two-versions", Publish=True)
+    lam.delete_function(FunctionName="two-versions", Qualifier="1")
+    assert_error(lambda: lam.get_function(FunctionName="two-versions", Qualifier="1"),
+                 "ResourceNotFoundException", 404)
+    assert lam.get_function(FunctionName="two-versions")["Configuration"]["Version"] == "$LATEST"
+    lam.delete_function(FunctionName="two-versions", Qualifier="7")     # absent: a no-op, as on AWS
+    assert_error(lambda: lam.delete_function(FunctionName="two-versions", Qualifier="$LATEST"),
+                 "InvalidParameterValueException", 400,
+                 "$LATEST version cannot be deleted without deleting the function.")
+    assert_error(lambda: lam.delete_function(FunctionName="two-versions", Qualifier="live"),
+                 "InvalidParameterValueException", 400, "Deletion of aliases is not currently supported.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Code and configuration: UpdateFunctionCode, UpdateFunctionConfiguration
+# ----------------------------------------------------------------------------------------------
+
+def test_update_function_code_changes_code_sha_and_revision(lam):
+    before = create_function(lam, "coded")
+    new_code = b"exports.handler = async () => 'v2';\n"
+    after = lam.update_function_code(FunctionName="coded", ZipFile=new_code)
+    assert after["CodeSha256"] == sha256_b64(new_code) and after["CodeSize"] == len(new_code)
+    assert after["RevisionId"] != before["RevisionId"]
+    assert after["LastUpdateStatus"] == "Successful"
+    assert invoke_json(lam, "coded")[1] == "v2"
+
+
+def test_update_function_code_without_a_source_is_invalid_parameter(lam):
+    create_function(lam, "sourceless")
+    assert_error(lambda: lam.update_function_code(FunctionName="sourceless"),
+                 "InvalidParameterValueException", 400, "Please provide a source for function code.")
+
+
+def test_update_function_code_unknown_function_is_404(lam):
+    assert_error(lambda: lam.update_function_code(FunctionName="ghost", ZipFile=DOUBLER),
+                 "ResourceNotFoundException", 404, "function:ghost")
+
+
+def test_update_function_code_stale_revision_is_412(lam):
+    create_function(lam, "raced")
+    assert_error(lambda: lam.update_function_code(FunctionName="raced", ZipFile=DOUBLER,
+                                                  RevisionId=str(uuid.uuid4())),
+                 "PreconditionFailedException", 412, "does not match the latest Revision Id")
+
+
+def test_update_function_code_dry_run_changes_nothing(lam):
+    created = create_function(lam, "dry")
+    preview = lam.update_function_code(FunctionName="dry", ZipFile=b"exports.handler = () => 1;", DryRun=True)
+    assert preview["CodeSha256"] != created["CodeSha256"]
+    assert lam.get_function_configuration(FunctionName="dry")["CodeSha256"] == created["CodeSha256"]
+
+
+def test_update_function_code_publish_creates_a_version(lam):
+    create_function(lam, "pub")
+    published = lam.update_function_code(FunctionName="pub", ZipFile=b"exports.handler = async () => 2;",
+                                         Publish=True)
+    assert published["Version"] == "1"
+    assert invoke_json(lam, "pub", Qualifier="1")[1] == 2
+
+
+def test_update_function_configuration_merges_members(lam):
+    before = create_function(lam, "tuned", Description="keep me")
+    after = lam.update_function_configuration(FunctionName="tuned", Timeout=10, MemorySize=256,
+                                              Environment={"Variables": {"AB": "1"}})
+    assert (after["Timeout"], after["MemorySize"], after["Description"]) == (10, 256, "keep me")
+    assert after["Environment"] == {"Variables": {"AB": "1"}}
+    assert after["RevisionId"] != before["RevisionId"]
+    assert lam.get_function_configuration(FunctionName="tuned")["Timeout"] == 10
+
+
+def test_update_function_configuration_bad_input_changes_nothing(lam):
+    create_function(lam, "strict", Timeout=5)
+    assert_error(lambda: lam.update_function_configuration(FunctionName="strict", Timeout=1000,
+                                                                   Description="d" * 300),
+                 "ValidationException", 400, "2 validation errors detected: ")
+    assert_error(lambda: lam.update_function_configuration(FunctionName="strict", Runtime="cobol"),
+                 "InvalidParameterValueException", 400, "Value cobol at 'runtime'")
+    assert lam.get_function_configuration(FunctionName="strict")["Timeout"] == 5
+
+
+def test_update_function_configuration_unknown_function_is_404(lam):
+    assert_error(lambda: lam.update_function_configuration(FunctionName="ghost", Timeout=5),
+                 "ResourceNotFoundException", 404, "function:ghost")
+
+
+# ----------------------------------------------------------------------------------------------
+# Invoke
+# ----------------------------------------------------------------------------------------------
+
+def test_invoke_returns_what_the_handler_computed(lam):
+    create_function(lam, "doubler")
+    out, payload = invoke_json(lam, "doubler", {"n": 21})
+    assert out["StatusCode"] == 200 and payload == {"doubled": 42, "fn": "doubler"}
+    assert out["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in out
+
+
+def test_invoke_callback_style_handler(lam):
+    create_function(lam, "cb", code=b"exports.handler = (event, context, callback) => "
+                                    b"setTimeout(() => callback(null, {got: event.x}), 5);")
+    assert invoke_json(lam, "cb", {"x": 1})[1] == {"got": 1}
+
+
+def test_invoke_empty_payload_reaches_handler_as_empty_object(lam):
+    create_function(lam, "empty", code=b"exports.handler = async (event) => event;")
+    assert json.loads(lam.invoke(FunctionName="empty")["Payload"].read()) == {}
+
+
+def test_invoke_context_has_lambda_fields(lam):
+    create_function(lam, "ctx", Timeout=7, MemorySize=256, code=(
+        b"exports.handler = async (event, c) => ({name: c.functionName, version: c.functionVersion,"
+        b" arn: c.invokedFunctionArn, memory: c.memoryLimitInMB, id: c.awsRequestId,"
+        b" group: c.logGroupName, stream: c.logStreamName, left: c.getRemainingTimeInMillis()});"))
+    out, got = invoke_json(lam, "ctx")
+    assert got["name"] == "ctx" and got["version"] == "$LATEST" and got["memory"] == "256"
+    assert got["arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ctx"
+    assert got["id"] == out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert got["group"] == "/aws/lambda/ctx" and "[$LATEST]" in got["stream"]
+    assert 0 < got["left"] <= 7000
+
+
+def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
+    create_function(lam, "chatty", code=b"exports.handler = async () => { console.log('hello', {a: 1});"
+                                        b" console.error('oops'); return 'done'; };")
+    out = lam.invoke(FunctionName="chatty", LogType="Tail")
+    assert json.loads(out["Payload"].read()) == "done"
+    log = decoded_log(out)
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    lines = log.splitlines()
+    assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
+    assert re.fullmatch(rf"\S+Z\t{request_id}\tINFO\thello {{ a: 1 }}", lines[1])
+    assert re.fullmatch(rf"\S+Z\t{request_id}\tERROR\toops", lines[2])
+    assert lines[3] == f"END RequestId: {request_id}"
+    assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+                        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t", lines[4])
+
+
+def test_invoke_tail_is_the_last_4_kb_and_warm_invokes_have_no_init_duration(lam):
+    create_function(lam, "loud", code=b"exports.handler = async () => { console.log('x'.repeat(10000)); };")
+    lam.invoke(FunctionName="loud")
+    out = lam.invoke(FunctionName="loud", LogType="Tail")
+    log = base64.b64decode(out["LogResult"])
+    assert len(log) == 4096
+    assert log.decode().endswith("\t\n") and "REPORT RequestId" in log.decode()
+    assert "Init Duration" not in log.decode()
+
+
+def test_invoke_tail_present_even_when_handler_prints_nothing(lam):
+    create_function(lam, "quiet")
+    out = lam.invoke(FunctionName="quiet", Payload=b'{"n": 1}', LogType="Tail")
+    assert "END RequestId" in decoded_log(out)
+
+
+def test_invoke_thrown_error_is_200_with_function_error(lam):
+    create_function(lam, "thrower", code=b"exports.handler = async () => { throw new TypeError('bad input'); };")
+    out, payload = invoke_json(lam, "thrower")
+    assert out["StatusCode"] == 200 and out["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "TypeError" and payload["errorMessage"] == "bad input"
+    assert payload["trace"][0] == "TypeError: bad input"
+
+
+def test_invoke_timeout_kills_the_worker_and_the_next_invoke_starts_fresh(lam):
+    create_function(lam, "hangs", Timeout=1, code=(
+        b"let calls = 0;\n"
+        b"exports.handler = async (event) => { calls += 1; if (event.hang) await new Promise(() => {});"
+        b" return calls; };"))
+    assert invoke_json(lam, "hangs")[1] == 1
+    started = time.monotonic()
+    out, payload = invoke_json(lam, "hangs", {"hang": True})
+    assert time.monotonic() - started < 5
+    assert out["FunctionError"] == "Unhandled" and payload["errorType"] == "Sandbox.Timedout"
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert payload["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 1.00 seconds"
+    assert invoke_json(lam, "hangs")[1] == 1        # a new worker: module state starts over
+
+
+def test_invoke_warm_worker_keeps_module_state(lam):
+    create_function(lam, "counter", code=b"let n = 0; exports.handler = async () => ++n;")
+    assert [invoke_json(lam, "counter")[1] for _ in range(3)] == [1, 2, 3]
+
+
+def test_invoke_after_configuration_update_sees_new_environment(lam):
+    create_function(lam, "env", code=b"exports.handler = async () => process.env.GREETING || null;",
+                    Environment={"Variables": {"GREETING": "hi"}})
+    assert invoke_json(lam, "env")[1] == "hi"
+    lam.update_function_configuration(FunctionName="env", Environment={"Variables": {"GREETING": "bye"}})
+    assert invoke_json(lam, "env")[1] == "bye"
+
+
+def test_invoke_sandbox_environment_has_lambda_variables_and_no_server_secrets(lam, monkeypatch):
+    monkeypatch.setenv("SERVER_SECRET", "do-not-leak")
+    create_function(lam, "envs", code=b"exports.handler = async () => process.env;")
+    env = invoke_json(lam, "envs")[1]
+    assert "SERVER_SECRET" not in env
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "envs" and env["AWS_REGION"] == REGION
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128" and env["_HANDLER"] == "index.handler"
+    assert env["AWS_ENDPOINT_URL_LAMBDA"] == lam.meta.endpoint_url
+
+
+def test_invoke_event_answers_202_and_runs_in_the_background(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "async", code=b"const fs = require('fs');\n"
+                                       b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');")
+    out = lam.invoke(FunctionName="async", InvocationType="Event", Payload=json.dumps({"path": str(marker)}))
+    assert out["StatusCode"] == 202 and out["Payload"].read() == b""
+    assert wait_for(marker.exists)
+
+
+def test_invoke_dry_run_answers_204_and_runs_nothing(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "dry", code=b"const fs = require('fs');\n"
+                                     b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');")
+    out = lam.invoke(FunctionName="dry", InvocationType="DryRun", Payload=json.dumps({"path": str(marker)}))
+    assert out["StatusCode"] == 204
+    time.sleep(0.3)
+    assert not marker.exists()
+
+
+def test_invoke_qualifier_runs_that_version(lam):
+    create_function(lam, "staged", code=b"exports.handler = async () => 'one';", Publish=True)
+    lam.update_function_code(FunctionName="staged", ZipFile=b"exports.handler = async () => 'two';")
+    out, payload = invoke_json(lam, "staged", Qualifier="1")
+    assert (payload, out["ExecutedVersion"]) == ("one", "1")
+    assert invoke_json(lam, "staged")[1] == "two"
+
+
+def test_invoke_unknown_function_is_404_naming_latest(lam):
+    assert_error(lambda: lam.invoke(FunctionName="ghost"), "ResourceNotFoundException", 404,
+                 f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:ghost:$LATEST")
+
+
+def test_invoke_payload_that_is_not_json_is_400(lam):
+    create_function(lam, "strict-json")
+    assert_error(lambda: lam.invoke(FunctionName="strict-json", Payload=b"hello"),
+                 "InvalidRequestContentException", 400,
+                 "Could not parse request body into json: Could not parse payload into json: ")
+
+
+def test_invoke_bad_invocation_type_is_validation_error(lam):
+    create_function(lam, "typed")
+    assert_error(lambda: lam.invoke(FunctionName="typed", InvocationType="Sometimes"),
+                 "ValidationException", 400,
+                 "Value 'Sometimes' at 'invocationType' failed to satisfy constraint: Member must satisfy "
+                 "enum value set: [Event, RequestResponse, DryRun]")
+
+
+def test_invoke_payload_over_6_mb_is_413(lam):
+    create_function(lam, "big")
+    payload = json.dumps({"x": "a" * (6 * 1024 * 1024)})
+    assert_error(lambda: lam.invoke(FunctionName="big", Payload=payload), "RequestEntityTooLargeException", 413,
+                 "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+
+
+def test_invoke_response_over_6_mb_is_a_function_error(lam):
+    create_function(lam, "huge", code=b"exports.handler = async () => 'a'.repeat(6300000);")
+    out, payload = invoke_json(lam, "huge")
+    assert out["FunctionError"] == "Unhandled"
+    assert payload == {"errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                       "(6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"}
+
+
+@pytest.mark.parametrize("code, handler, error_type, fragment", [
+    (b"exports.other = async () => 1;", "index.handler", "Runtime.HandlerNotFound",
+     "index.handler is undefined or not exported"),
+    (zip_of({"index.js": "exports.handler = async () => 1;"}), "missing.handler",
+     "Runtime.ImportModuleError", "Error: Cannot find module 'missing'"),
+    (b"require('not-installed'); exports.handler = async () => 1;", "index.handler",
+     "Runtime.ImportModuleError", "Cannot find module 'not-installed'"),
+    (b"exports.handler = async () => {{{", "index.handler", "Runtime.UserCodeSyntaxError", "SyntaxError"),
+    (b"exports.handler = async () => process.exit(3);", "index.handler", "Runtime.ExitError",
+     "Runtime exited with error: exit status 3"),
+])
+def test_invoke_runtime_errors_as_lambda_reports_them(lam, code, handler, error_type, fragment):
+    create_function(lam, "broken", code=code, Handler=handler)
+    out, payload = invoke_json(lam, "broken")
+    assert out["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == error_type and fragment in payload["errorMessage"], payload
+
+
+def test_invoke_es_module_raw_source_and_zip_with_local_imports(lam):
+    create_function(lam, "esm", code=b"export const handler = async (e) => ({ esm: e.v });")
+    assert invoke_json(lam, "esm", {"v": 1})[1] == {"esm": 1}
+    package = zip_of({"src/app.mjs": "import { twice } from './lib.mjs';\n"
+                                     "export const handler = async (e) => twice(e.v);\n",
+                      "src/lib.mjs": "export const twice = (v) => v * 2;\n"})
+    create_function(lam, "zipped", code=package, Handler="src/app.handler")
+    assert invoke_json(lam, "zipped", {"v": 5})[1] == 10
+
+
+def test_invoke_python_handler(lam):
+    source = (b"import os\n"
+              b"def handler(event, context):\n"
+              b"    print('from python')\n"
+              b"    return {'sum': event['a'] + event['b'], 'name': context.function_name,\n"
+              b"            'left': context.get_remaining_time_in_millis() > 0}\n")
+    create_function(lam, "py", code=source, Runtime="python3.12", Handler="app.handler")
+    out = lam.invoke(FunctionName="py", Payload=b'{"a": 1, "b": 2}', LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"sum": 3, "name": "py", "left": True}
+    assert "from python\n" in decoded_log(out)
+
+
+def test_invoke_python_exception_is_shaped_as_the_python_runtime_shapes_it(lam):
+    create_function(lam, "pyerr", Runtime="python3.12", Handler="app.handler",
+                    code=b"def handler(event, context):\n    raise ValueError('nope')\n")
+    out, payload = invoke_json(lam, "pyerr")
+    assert out["FunctionError"] == "Unhandled"
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert payload["errorMessage"] == "nope" and payload["errorType"] == "ValueError"
+    assert payload["requestId"] == request_id
+    assert "raise ValueError('nope')" in payload["stackTrace"][0]
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"Runtime": "java21", "Handler": "example.Handler::handleRequest"}, "the runtime java21 cannot run here"),
+    ({"Code": {"ZipFile": b"\x00\xff\xfe binary, not a zip"}}, "neither a zip archive nor source text"),
+    ({"Code": {"S3Bucket": "my-bucket", "S3Key": "code.zip"}}, "the code is in S3 (my-bucket/code.zip)"),
+])
+def test_invoke_echoes_the_payload_when_code_cannot_run(lam, overrides, reason):
+    params = dict(FunctionName="echo", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                  Code={"ZipFile": DOUBLER})
+    params.update(overrides)
+    lam.create_function(**params)
+    out = lam.invoke(FunctionName="echo", Payload=b'{"same": true}', LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"same": True}
+    assert reason in decoded_log(out)
+
+
+def test_invoke_echoes_when_node_is_missing(server, lam, monkeypatch):
+    monkeypatch.setattr(server.store.runner, "node", None)
+    create_function(lam, "nonode")
+    out = lam.invoke(FunctionName="nonode", Payload=b'{"n": 2}', LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"n": 2}
+    assert "node was not found on PATH" in decoded_log(out)
