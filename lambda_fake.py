@@ -323,7 +323,7 @@ class Spec:
         self.kind = kind
         self.lo = lo                    # minimum length, count or value
         self.hi = hi                    # maximum length, count or value
-        self.pattern = pattern and re.compile(pattern)
+        self.pattern = pattern          # compiled on first use (re caches it)
         self.enum = enum
         self.member = member            # list items, map values
         self.key = key                  # map keys
@@ -413,7 +413,7 @@ def describe(spec):
     if spec.lo is not None and spec.kind == "string":
         parts.append(f"Member must have length greater than or equal to {spec.lo}")
     if spec.pattern is not None:
-        parts.append(f"Member must satisfy regular expression pattern: {spec.pattern.pattern}")
+        parts.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
     if spec.enum is not None:
         parts.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
         parts.append("Member must not be null")
@@ -434,8 +434,8 @@ def constraint_failures(value, spec):
             failures.append(f"Member must have value less than or equal to {spec.hi}")
         if spec.lo is not None and value < spec.lo:
             failures.append(f"Member must have value greater than or equal to {spec.lo}")
-    if spec.pattern is not None and isinstance(value, str) and not spec.pattern.fullmatch(value):
-        failures.append(f"Member must satisfy regular expression pattern: {spec.pattern.pattern}")
+    if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(spec.pattern, value):
+        failures.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
     if spec.enum is not None and value not in spec.enum:
         failures.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
     return failures
@@ -1891,26 +1891,38 @@ HEADER_MEMBERS = {
 
 
 def compile_route(uri):
-    """(anchored path regex, required query arguments) for a URI template."""
+    """(path segments, required query arguments) of a URI template; a label segment is None."""
     path, _, query = uri.partition("?")
-    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-    return re.compile(pattern + "/?"), dict(urllib.parse.parse_qsl(query))
+    segments = tuple(None if part.startswith("{") else part for part in path.strip("/").split("/"))
+    labels = tuple(part[1:-1] for part in path.strip("/").split("/") if part.startswith("{"))
+    return segments, labels, dict(urllib.parse.parse_qsl(query))
 
 
-COMPILED_ROUTES = [(method, *compile_route(uri), handler, status) for method, uri, handler, status in ROUTES]
+# Routes indexed by (segment count, first segment): a request is compared with a handful of rows.
+ROUTE_INDEX = {}
+for _method, _uri, _handler, _status in ROUTES:
+    _segments, _labels, _required = compile_route(_uri)
+    ROUTE_INDEX.setdefault((len(_segments), _segments[0]), []).append(
+        (_method, _segments, _labels, _required, _handler, _status))
+# Rows that need a query argument are tried before the plain row of the same path.
+for _rows in ROUTE_INDEX.values():
+    _rows.sort(key=lambda row: not row[3])
 
 
 def match_route(method, path, query):
     """(handler, success status, path params) for a request; raise when no route fits."""
+    parts = path.strip("/").split("/")
     allowed = []
-    for route_method, regex, required, handler, status in COMPILED_ROUTES:
-        match = regex.fullmatch(path)
-        if match is None or any(query.get(k) != v for k, v in required.items()):
+    for route_method, segments, labels, required, handler, status in ROUTE_INDEX.get((len(parts), parts[0]), ()):
+        if any(s is not None and s != p for s, p in zip(segments, parts)) or not all(parts):
+            continue
+        if any(query.get(k) != v for k, v in required.items()):
             continue
         if route_method != method:
             allowed.append(route_method)
             continue
-        return handler, status, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+        values = [urllib.parse.unquote(p) for s, p in zip(segments, parts) if s is None]
+        return handler, status, dict(zip(labels, values))
     if allowed:
         raise LambdaError("UnknownOperationException", 405,
                           f"No operation {method} {path}; this path takes {', '.join(sorted(set(allowed)))}")
