@@ -39,6 +39,7 @@ import http.server
 import io
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -84,6 +85,10 @@ LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of
 LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
 INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
+ACCOUNT_CONCURRENCY = 1000             # "Concurrent executions: 1,000" per account and region
+MIN_UNRESERVED_CONCURRENCY = 100       # reservations must leave 100 for everything else
+MAX_TAGS = 50                          # "Tags per resource: 50"
+TOTAL_CODE_STORAGE_BYTES = 80530636800 # "Function and layer storage: 75 GB"
 
 # Runtimes that run here, by family; every other runtime of the model is accepted and echoes.
 NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
@@ -260,7 +265,18 @@ class Function:
         self.name = name
         self.versions = {}          # "$LATEST", "1", "2", ... -> FunctionConfiguration
         self.packages = {}          # the same keys -> Package
-        self.tags = {}
+        self.next_version = 1       # version numbers are never reused
+        self.published = None      # fingerprint of $LATEST when it was last published
+        self.aliases = {}           # name -> AliasConfiguration
+        self.policies = {}          # qualifier ("" = unqualified) -> Policy
+        self.reserved_concurrency = None
+        self.provisioned = {}       # qualifier -> ProvisionedConcurrencyConfig
+        self.url_configs = {}       # qualifier ("" = unqualified) -> FunctionUrlConfig
+        self.event_invoke_configs = {}      # qualifier -> FunctionEventInvokeConfig
+        self.code_signing_config_arn = None
+        self.recursive_loop = "Terminate"
+        self.runtime_management = {}        # qualifier -> {UpdateRuntimeOn, RuntimeVersionArn}
+        self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
 
 
 class Store:
@@ -278,6 +294,24 @@ class Store:
         """Forget every function and everything attached to it."""
         self.functions = {}             # name -> Function
         self.packages = {}              # CodeSha256 (hex) -> Package, served at /_parlel/code/<hex>
+        self.tags = {}                  # resource ARN -> {key: value}
+        self.layers = {}                # layer name -> {version number: LayerVersion}
+        self.event_source_mappings = {}         # UUID -> EventSourceMappingConfiguration
+        self.code_signing_configs = {}          # ARN -> CodeSigningConfig
+        self.capacity_providers = {}            # name -> CapacityProvider
+        self.function_urls = {}                 # url id -> (function name, qualifier)
+
+
+class Policy:
+    """A resource policy: its statements in order and the RevisionId that guards changes."""
+
+    def __init__(self):
+        self.statements = []
+        self.revision_id = new_revision_id()
+
+    def document(self):
+        return json.dumps({"Version": "2012-10-17", "Id": "default", "Statement": self.statements},
+                          separators=(",", ":"))
 
 
 def find_function(store, name, shown_qualifier=None):
@@ -290,12 +324,39 @@ def find_function(store, name, shown_qualifier=None):
 
 
 def find_version(store, function, qualifier):
-    """(version key, FunctionConfiguration) for a qualifier. Caller holds store.lock."""
-    version = qualifier or "$LATEST"
+    """(version, FunctionConfiguration, alias name or None) that a qualifier names: $LATEST, a
+    version number or an alias. Caller holds store.lock."""
+    if qualifier in (None, "$LATEST"):
+        return "$LATEST", function.versions["$LATEST"], None
+    alias = function.aliases.get(qualifier)
+    version = alias["FunctionVersion"] if alias else qualifier
     config = function.versions.get(version)
     if config is None:
         raise function_not_found(function_arn(store, function.name, qualifier))
-    return version, config
+    return version, config, (qualifier if alias else None)
+
+
+def find_alias(store, function, name, wording="Cannot find alias arn"):
+    """An alias, or AWS's ResourceNotFoundException (whose wording varies by operation)."""
+    alias = function.aliases.get(name)
+    if alias is None:
+        raise not_found(f"{wording}: {function_arn(store, function.name, name)}")
+    return alias
+
+
+def alias_versions(alias):
+    """Every version an alias routes to: its own and the one in its routing weights."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return [alias["FunctionVersion"], *weights]
+
+
+def pick_weighted_version(alias, version):
+    """The version one invocation of an alias runs: the extra version with its weight's chance."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    for other, weight in weights.items():
+        if random.random() < weight:
+            return other
+    return version
 
 
 def now_timestamp():
@@ -434,7 +495,8 @@ def constraint_failures(value, spec):
             failures.append(f"Member must have value less than or equal to {spec.hi}")
         if spec.lo is not None and value < spec.lo:
             failures.append(f"Member must have value greater than or equal to {spec.lo}")
-    if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(spec.pattern, value):
+    if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(
+            spec.pattern.replace(r"\p{L}\p{Z}\p{N}", r"\w\s"), value):      # Java's classes, in re
         failures.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
     if spec.enum is not None and value not in spec.enum:
         failures.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
@@ -1370,7 +1432,8 @@ LOGGING_CONFIG = struct(
     ApplicationLogLevel=text(enum=("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")),
     SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
     LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+"))
-TAGS = map_of(text(1, 128, pattern=r"([\w\s_.:/=+\-@]*)"), text(0, 256, pattern=r"([\w\s_.:/=+\-@]*)"))
+TAG_KEY = text(1, 128, pattern=r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)")
+TAGS = map_of(TAG_KEY, text(0, 256, pattern=r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"))
 CAPACITY_PROVIDER_CONFIG = struct(("LambdaManagedInstancesCapacityProviderConfig",),
                                   LambdaManagedInstancesCapacityProviderConfig=struct(
                                       ("CapacityProviderArn",),
@@ -1423,8 +1486,6 @@ def apply_configuration(store, config, body):
         if config["VpcConfig"]["SubnetIds"]:
             config["VpcConfig"]["VpcId"] = "vpc-" + hashlib.sha256(
                 config["VpcConfig"]["SubnetIds"][0].encode()).hexdigest()[:17]
-    if "Layers" in body:
-        config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in body["Layers"]]
     if "ImageConfig" in body:
         config["ImageConfigResponse"] = {"ImageConfig": body["ImageConfig"]}
     if "EphemeralStorage" in body:
@@ -1485,20 +1546,35 @@ def package_from_request(code, raw_source, operation):
     return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
 
 
-def publish_version(store, function, description=""):
-    """Snapshot $LATEST as the next version number. Caller holds store.lock."""
+VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "Description", "State",
+                    "LastUpdateStatus")
+
+
+def fingerprint(config):
+    """What must differ for PublishVersion to publish anew: code and configuration."""
+    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_MEMBERS}, sort_keys=True)
+
+
+def snapshot_latest(store, function, description=None):
+    """Snapshot $LATEST as the next version; when nothing changed since the last version, that
+    version is the answer, as on AWS. Caller holds store.lock."""
     latest = function.versions["$LATEST"]
+    last = str(function.next_version - 1)
+    if function.published == fingerprint(latest) and last in function.versions:
+        return function.versions[last]
     number = str(function.next_version)
     function.next_version += 1
+    function.published = fingerprint(latest)
     snapshot = json.loads(json.dumps(latest))
     snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
-                    Description=description if description is not None else latest["Description"],
-                    RevisionId=new_revision_id(), LastModified=latest["LastModified"])
+                    Description=latest["Description"] if description is None else description,
+                    RevisionId=new_revision_id())
     if snapshot.get("SnapStart"):
         snapshot["SnapStart"]["OptimizationStatus"] = (
             "On" if snapshot["SnapStart"].get("ApplyOn") == "PublishedVersions" else "Off")
     function.versions[number] = snapshot
     function.packages[number] = function.packages["$LATEST"]
+    latest["RevisionId"] = new_revision_id()        # publishing is a change to $LATEST too
     return snapshot
 
 
@@ -1534,6 +1610,8 @@ def create_function(store, params, body):
                                 "of Image.")
     check_runtime(body.get("Runtime"))
     check_environment(body.get("Environment"))
+    if len(body.get("Tags") or {}) > MAX_TAGS:
+        raise invalid_parameter("Number of tags exceeds resource tag limit.")
     package = package_from_request(body["Code"], body.get("_parlelHandler"), "CreateFunction")
     config = {
         "FunctionName": name, "FunctionArn": function_arn(store, name),
@@ -1552,15 +1630,20 @@ def create_function(store, params, body):
     with store.lock:
         if name in store.functions:
             raise conflict(f"Function already exist: {name}")
+        if body.get("Layers") is not None:
+            config["Layers"] = check_function_layers(store, body["Layers"])
+        if body.get("CodeSigningConfigArn"):
+            check_code_signing_config(store, body["CodeSigningConfigArn"])
         function = Function(name)
+        function.code_signing_config_arn = body.get("CodeSigningConfigArn") or None
         function.versions["$LATEST"] = config
         function.packages["$LATEST"] = package
-        function.next_version = 1
-        function.tags = dict(body.get("Tags") or {})
+        if body.get("Tags"):
+            store.tags[config["FunctionArn"]] = dict(body["Tags"])
         store.functions[name] = function
         store.packages[package.hex] = package
         if body.get("Publish"):
-            version = publish_version(store, function, body.get("Description", ""))
+            version = snapshot_latest(store, function)
             return dict(config, Version=version["Version"])     # AWS keeps the ARN unqualified
         return dict(config)
 
@@ -1570,13 +1653,19 @@ def get_function(store, params, body):
     name, qualifier = function_target(store, params)
     with store.lock:
         function = find_function(store, name, qualifier)
-        version, config = find_version(store, function, qualifier)
+        version, config, alias = find_version(store, function, qualifier)
         package = function.packages[version]
-        reply = {"Configuration": dict(config),
+        configuration = dict(config)
+        if qualifier:
+            configuration["FunctionArn"] = function_arn(store, name, qualifier)
+        reply = {"Configuration": configuration,
                  "Code": {"RepositoryType": "S3",
                           "Location": f"{store.endpoint_url}/_parlel/code/{package.hex}"}}
-        if function.tags:
-            reply["Tags"] = dict(function.tags)
+        tags = store.tags.get(function_arn(store, name))
+        if tags:
+            reply["Tags"] = dict(tags)
+        if function.reserved_concurrency is not None:
+            reply["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved_concurrency}
         return reply
 
 
@@ -1585,7 +1674,10 @@ def get_function_configuration(store, params, body):
     name, qualifier = function_target(store, params)
     with store.lock:
         function = find_function(store, name, qualifier)
-        return dict(find_version(store, function, qualifier)[1])
+        config = dict(find_version(store, function, qualifier)[1])
+        if qualifier:
+            config["FunctionArn"] = function_arn(store, name, qualifier)
+        return config
 
 
 def delete_function(store, params, body):
@@ -1593,16 +1685,27 @@ def delete_function(store, params, body):
     version that does not exist succeeds, as on AWS)."""
     name, qualifier = function_target(store, params, max_length=140)
     with store.lock:
+        if qualifier == "$LATEST":
+            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
         function = find_function(store, name)
         if qualifier is None:
             del store.functions[name]
-        elif qualifier == "$LATEST":
-            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+            store.tags.pop(function_arn(store, name), None)
+            for url_config in function.url_configs.values():
+                store.function_urls.pop(url_config["UrlId"], None)
         elif not qualifier.isdigit():
             raise invalid_parameter("Deletion of aliases is not currently supported.")
         elif qualifier in function.versions:
+            users = sorted(alias["Name"] for alias in function.aliases.values()
+                           if qualifier in alias_versions(alias))
+            if users:
+                raise conflict("Unable to delete version because the following aliases reference "
+                               f"it: [{', '.join(users)}]")
             del function.versions[qualifier]
             del function.packages[qualifier]
+            for attached in (function.policies, function.provisioned, function.event_invoke_configs,
+                             function.runtime_management, function.scaling_configs):
+                attached.pop(qualifier, None)
     store.runner.retire(name)
     return Reply(204)
 
@@ -1688,7 +1791,7 @@ def update_function_code(store, params, body):
         touch(config)
         function.packages["$LATEST"] = package
         store.packages[package.hex] = package
-        result = publish_version(store, function) if body.get("Publish") else config
+        result = snapshot_latest(store, function) if body.get("Publish") else config
         result = dict(result)
     store.runner.retire(name)
     return result
@@ -1709,10 +1812,13 @@ def update_function_configuration(store, params, body):
         function = find_function(store, name)
         config = function.versions["$LATEST"]
         check_revision(config, body.get("RevisionId"))
-        if config["PackageType"] == "Zip" and body.get("Runtime") == "" or body.get("Handler") == "":
+        if config["PackageType"] == "Zip" and (body.get("Runtime") == "" or body.get("Handler") == ""):
             raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
                                     "created with deployment packages.")
+        layers = check_function_layers(store, body["Layers"]) if body.get("Layers") is not None else None
         apply_configuration(store, config, body)
+        if layers is not None:
+            config["Layers"] = layers
         touch(config)
         result = dict(config)
     store.runner.retire(name)
@@ -1752,7 +1858,10 @@ def invoke(store, params, body):
     name, qualifier = function_target(store, params)
     with store.lock:
         function = find_function(store, name, qualifier or "$LATEST")
-        version, config = find_version(store, function, qualifier)
+        version, config, alias = find_version(store, function, qualifier)
+        if alias:
+            version = pick_weighted_version(function.aliases[alias], version)
+            config = function.versions[version]
         job = Job(store, function, version, config, function.packages[version], qualifier)
     if invocation_type == "DryRun":
         return Reply(204)
@@ -1786,6 +1895,1327 @@ def client_context(params):
         return json.loads(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError):
         raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
+
+
+# -- Versions and aliases ----------------------------------------------------------------------
+
+PUBLISH_VERSION = struct(CodeSha256=text(), Description=text(0, 256), RevisionId=text(),
+                         PublishTo=text(enum=("LATEST_PUBLISHED",)))
+
+
+def publish_version(store, params, body):
+    """PublishVersion: an immutable snapshot of $LATEST; unchanged code and configuration give back
+    the last version instead of a new one."""
+    check_body(body, PUBLISH_VERSION)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        latest = function.versions["$LATEST"]
+        check_revision(latest, body.get("RevisionId"))
+        if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
+            raise invalid_parameter(
+                f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in $LATEST "
+                f"({latest['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST.")
+        return dict(snapshot_latest(store, function, body.get("Description")))
+
+
+PAGE_QUERY = struct(Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_versions_by_function(store, params, body):
+    """ListVersionsByFunction: $LATEST first, then the versions in order, 50 a page."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        items = [listed(function.versions["$LATEST"], FunctionArn=function_arn(store, name, "$LATEST"))]
+        items.extend(listed(function.versions[v]) for v in sorted(
+            (v for v in function.versions if v != "$LATEST"), key=int))
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "Versions",
+                    "NextMarker")
+
+
+ALIAS_NAME = text(1, 128, pattern=r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+FUNCTION_VERSION = text(1, 1024, pattern=r"(\$LATEST(\.PUBLISHED)?|[0-9]+)")
+ROUTING_CONFIG = struct(AdditionalVersionWeights=map_of(text(1, 1024, pattern=r"[0-9]+"), number(0.0, 1.0)))
+ALIAS_PATH = struct(Name=ALIAS_NAME)
+CREATE_ALIAS = struct(("Name", "FunctionVersion"), Name=ALIAS_NAME, FunctionVersion=FUNCTION_VERSION,
+                      Description=text(0, 256), RoutingConfig=ROUTING_CONFIG)
+UPDATE_ALIAS = struct(FunctionVersion=FUNCTION_VERSION, Description=text(0, 256),
+                      RoutingConfig=ROUTING_CONFIG, RevisionId=text())
+
+
+def check_routing(store, function, version, routing):
+    """AWS's rules for an alias's target and its one weighted extra version."""
+    weights = (routing or {}).get("AdditionalVersionWeights") or {}
+    if len(weights) > 1:
+        raise invalid_parameter("Number of items in AdditionalVersionWeights cannot be greater than 1")
+    if version in weights:
+        raise invalid_parameter(f"Invalid function version {version}. Function version {version} is "
+                                "already included in routing configuration.")
+    if weights and version == "$LATEST":
+        raise invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 version")
+    for target in (version, *weights):
+        if target not in function.versions:
+            raise function_not_found(function_arn(store, function.name, target))
+
+
+def set_routing(alias, routing):
+    weights = (routing or {}).get("AdditionalVersionWeights")
+    if weights:
+        alias["RoutingConfig"] = {"AdditionalVersionWeights": dict(weights)}
+    else:
+        alias.pop("RoutingConfig", None)
+
+
+def create_alias(store, params, body):
+    """CreateAlias: a name for a version, optionally splitting traffic with one more version."""
+    check_body(body, CREATE_ALIAS)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    version = body["FunctionVersion"]
+    with store.lock:
+        function = find_function(store, name, version)
+        check_routing(store, function, version, body.get("RoutingConfig"))
+        if body["Name"] in function.aliases:
+            raise conflict(f"Alias already exists: {function_arn(store, name, body['Name'])}")
+        alias = {"AliasArn": function_arn(store, name, body["Name"]), "Name": body["Name"],
+                 "FunctionVersion": version, "Description": body.get("Description", ""),
+                 "RevisionId": new_revision_id()}
+        set_routing(alias, body.get("RoutingConfig"))
+        function.aliases[body["Name"]] = alias
+        return dict(alias)
+
+
+def get_alias(store, params, body):
+    """GetAlias."""
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        return dict(find_alias(store, find_function(store, name), params["Name"]))
+
+
+def update_alias(store, params, body):
+    """UpdateAlias: every update gets a new RevisionId, even one that changes nothing."""
+    check_body(body, UPDATE_ALIAS)
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        alias = find_alias(store, function, params["Name"], "Alias not found")
+        if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                                      "Revision Id")
+        version = body.get("FunctionVersion", alias["FunctionVersion"])
+        routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
+        check_routing(store, function, version, routing)
+        alias["FunctionVersion"] = version
+        alias["Description"] = body.get("Description", alias["Description"])
+        set_routing(alias, routing)
+        alias["RevisionId"] = new_revision_id()
+        return dict(alias)
+
+
+def delete_alias(store, params, body):
+    """DeleteAlias: deleting an alias that does not exist succeeds, as on AWS."""
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        if function.aliases.pop(params["Name"], None) is not None:
+            for attached in (function.policies, function.provisioned, function.url_configs,
+                             function.event_invoke_configs):
+                attached.pop(params["Name"], None)
+    return Reply(204)
+
+
+LIST_ALIASES_QUERY = struct(FunctionVersion=FUNCTION_VERSION, Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_aliases(store, params, body):
+    """ListAliases: by name, optionally only those pointing at FunctionVersion."""
+    query = query_members(params, LIST_ALIASES_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        items = [dict(function.aliases[a]) for a in sorted(function.aliases)
+                 if query.get("FunctionVersion") in (None, function.aliases[a]["FunctionVersion"])]
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "Aliases",
+                    "NextMarker")
+
+
+# -- Permissions -------------------------------------------------------------------------------
+# Each qualifier (the unqualified function, a version, an alias) has a policy of its own.
+
+STATEMENT_ID = text(1, 100, pattern=r"([a-zA-Z0-9-_]+)")
+ADD_PERMISSION = struct(
+    ("StatementId", "Action", "Principal"), StatementId=STATEMENT_ID,
+    Action=text(0, 10000, pattern=r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"),
+    Principal=text(0, 2048, pattern=r"[^\s]+"),
+    SourceArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|"
+                                     r"(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
+    FunctionUrlAuthType=text(enum=("NONE", "AWS_IAM")), InvokedViaFunctionUrl=boolean(),
+    SourceAccount=text(0, 12, pattern=r"\d{12}"),
+    EventSourceToken=text(0, 256, pattern=r"[a-zA-Z0-9._\-]+"), RevisionId=text(),
+    PrincipalOrgID=text(12, 34, pattern=r"o-[a-z0-9]{10,32}"))
+REMOVE_PERMISSION_PATH = struct(StatementId=text(1, 100, pattern=r"([a-zA-Z0-9-_.]+)"), RevisionId=text())
+
+
+def statement_principal(principal):
+    """A Principal as AWS writes it into a policy: "*", {"Service": ...} or {"AWS": arn}."""
+    if principal == "*":
+        return "*"
+    if re.fullmatch(r"\d{12}", principal):
+        return {"AWS": f"arn:aws:iam::{principal}:root"}
+    if principal.startswith("arn:"):
+        return {"AWS": principal}
+    if re.fullmatch(r"[a-z0-9.-]+\.(amazonaws\.com|amazon\.com)", principal):
+        return {"Service": principal}
+    raise invalid_parameter("The provided principal was invalid. Please check the principal and try "
+                            "again.")
+
+
+def policy_scope(store, function, qualifier):
+    """The RevisionId of what a policy belongs to, checking the qualifier exists. Caller holds lock."""
+    if qualifier is None:
+        return function.versions["$LATEST"]["RevisionId"]
+    if qualifier in function.aliases:
+        return function.aliases[qualifier]["RevisionId"]
+    if qualifier.isdigit() and qualifier in function.versions:
+        return function.versions[qualifier]["RevisionId"]
+    if qualifier.isdigit() or qualifier == "$LATEST":
+        raise function_not_found(function_arn(store, function.name, qualifier))
+    raise not_found(f"Cannot find alias arn: {function_arn(store, function.name, qualifier)}")
+
+
+def add_permission(store, params, body):
+    """AddPermission: one statement in the policy of the function, a version or an alias."""
+    check_body(body, ADD_PERMISSION)
+    name, qualifier = function_target(store, params)
+    if qualifier == "$LATEST":
+        raise invalid_parameter("We currently do not support adding policies for $LATEST.")
+    principal = statement_principal(body["Principal"])
+    with store.lock:
+        function = find_function(store, name)
+        scope_revision = policy_scope(store, function, qualifier)
+        policy = function.policies.get(qualifier or "")
+        expected = policy.revision_id if policy else scope_revision
+        if body.get("RevisionId") is not None and body["RevisionId"] != expected:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetPolicy API to retrieve the latest Revision Id")
+        if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
+                           "provide a new statement id, or remove the existing statement.")
+        statement = {"Sid": body["StatementId"], "Effect": "Allow", "Principal": principal,
+                     "Action": body["Action"], "Resource": function_arn(store, name, qualifier)}
+        equals = {}
+        for member, key in (("SourceAccount", "AWS:SourceAccount"),
+                            ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+                            ("PrincipalOrgID", "aws:PrincipalOrgID"),
+                            ("EventSourceToken", "lambda:EventSourceToken")):
+            if body.get(member):
+                equals[key] = body[member]
+        condition = {}
+        if equals:
+            condition["StringEquals"] = equals
+        if body.get("SourceArn"):
+            condition["ArnLike"] = {"AWS:SourceArn": body["SourceArn"]}
+        if body.get("InvokedViaFunctionUrl"):
+            condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
+        if condition:
+            statement["Condition"] = condition
+        policy = function.policies.setdefault(qualifier or "", Policy())
+        policy.statements.append(statement)
+        policy.revision_id = new_revision_id()
+        return {"Statement": json.dumps(statement, separators=(",", ":"))}
+
+
+def get_policy(store, params, body):
+    """GetPolicy: the policy document of the function, a version or an alias."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        policy = function and function.policies.get(qualifier or "")
+        if not policy:
+            raise not_found("The resource you requested does not exist.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def remove_permission(store, params, body):
+    """RemovePermission: the last statement removed takes the policy with it."""
+    query_members(params, REMOVE_PERMISSION_PATH)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found(f"No policy found for: {function_arn(store, name)}")
+        policy_scope(store, function, qualifier)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                                      "Revision Id")
+        kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
+        if len(kept) == len(policy.statements):
+            raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
+        policy.statements = kept
+        policy.revision_id = new_revision_id()
+        if not kept:
+            del function.policies[qualifier or ""]
+    return Reply(204)
+
+
+RESOURCE_POLICY_ARN = text(0, 512, pattern=(
+    r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_])+)?|runtime/[a-zA-Z0-9-_./]+)"))
+REVISION_ID = text(36, 36, pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+RESOURCE_POLICY_PATH = struct(ResourceArn=RESOURCE_POLICY_ARN, RevisionId=REVISION_ID)
+PUT_RESOURCE_POLICY = struct(("Policy",), Policy=text(1, 20480, pattern=r"[\s\S]+"), RevisionId=REVISION_ID)
+
+
+def resource_policy_target(store, params):
+    """(function, qualifier) of a resource-policy ARN. Caller holds store.lock."""
+    query_members(params, RESOURCE_POLICY_PATH)
+    arn = params["ResourceArn"]
+    if ":function:" not in arn:
+        raise invalid_parameter(f"Resource policies of {arn} are not supported by this fake; "
+                                "use a function ARN.")
+    name, qualifier = parse_function_ref(store, arn)
+    function = find_function(store, name)
+    policy_scope(store, function, qualifier)
+    return function, qualifier
+
+
+def put_resource_policy(store, params, body):
+    """PutResourcePolicy: replaces a function's whole policy (the one AddPermission adds to)."""
+    check_body(body, PUT_RESOURCE_POLICY)
+    try:
+        document = json.loads(body["Policy"])
+        statements = document["Statement"]
+        statements = [statements] if isinstance(statements, dict) else list(statements)
+        if not all(isinstance(s, dict) for s in statements):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise invalid_parameter("The policy is not a valid JSON policy document with a Statement.") from None
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if body.get("RevisionId") is not None and (policy is None or body["RevisionId"] != policy.revision_id):
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+        policy = function.policies.setdefault(qualifier or "", Policy())
+        policy.statements = statements
+        policy.revision_id = new_revision_id()
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def get_resource_policy(store, params, body):
+    """GetResourcePolicy."""
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("The resource you requested does not exist.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def delete_resource_policy(store, params, body):
+    """DeleteResourcePolicy."""
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("The resource you requested does not exist.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+        del function.policies[qualifier or ""]
+    return Reply(204)
+
+
+# -- Concurrency -------------------------------------------------------------------------------
+
+PUT_FUNCTION_CONCURRENCY = struct(("ReservedConcurrentExecutions",), ReservedConcurrentExecutions=integer(0))
+PROVISIONED_QUERY = struct(Qualifier=text(1, 128, pattern=r"(|[a-zA-Z0-9$_-]+)"))
+PUT_PROVISIONED_CONCURRENCY = struct(("ProvisionedConcurrentExecutions",),
+                                     ProvisionedConcurrentExecutions=integer(1))
+
+
+def unqualified_target(store, params):
+    """The function name of an operation AWS permits on unqualified functions only."""
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("This operation is permitted on Lambda functions only. Aliases and "
+                                "versions do not support this operation. Please specify either a "
+                                "function name or an unqualified function ARN.")
+    return name
+
+
+def unreserved_concurrency(store, leaving_out=None):
+    """The account's concurrency not reserved by any function (but `leaving_out`)."""
+    reserved = sum(f.reserved_concurrency or 0 for f in store.functions.values() if f is not leaving_out)
+    return ACCOUNT_CONCURRENCY - reserved
+
+
+def put_function_concurrency(store, params, body):
+    """PutFunctionConcurrency: reserved concurrency; at least 100 must stay unreserved."""
+    check_body(body, PUT_FUNCTION_CONCURRENCY)
+    name = unqualified_target(store, params)
+    wanted = body["ReservedConcurrentExecutions"]
+    with store.lock:
+        function = find_function(store, name, "$LATEST")
+        if unreserved_concurrency(store, function) - wanted < MIN_UNRESERVED_CONCURRENCY:
+            raise invalid_parameter("Specified ReservedConcurrentExecutions for function decreases "
+                                    "account's UnreservedConcurrentExecution below its minimum value "
+                                    f"of [{MIN_UNRESERVED_CONCURRENCY}].")
+        provisioned = sum(c["RequestedProvisionedConcurrentExecutions"]
+                          for c in function.provisioned.values())
+        if wanted < provisioned:
+            raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower than "
+                                    f"function's total provisioned concurrency [{provisioned}].")
+        function.reserved_concurrency = wanted
+        return {"ReservedConcurrentExecutions": wanted}
+
+
+def get_function_concurrency(store, params, body):
+    """GetFunctionConcurrency: an empty object when nothing is reserved, as on AWS."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        if function.reserved_concurrency is None:
+            return {}
+        return {"ReservedConcurrentExecutions": function.reserved_concurrency}
+
+
+def delete_function_concurrency(store, params, body):
+    """DeleteFunctionConcurrency."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        find_function(store, name).reserved_concurrency = None
+    return Reply(204)
+
+
+def provisioned_target(store, params, operation):
+    """(name, qualifier) of a provisioned-concurrency operation; $LATEST is refused as AWS words it."""
+    query_members(params, PROVISIONED_QUERY)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier is None:
+        raise validation_error([constraint_text(None, "qualifier", "Member must not be null")])
+    if qualifier == "$LATEST":
+        raise invalid_parameter("Provisioned Concurrency Configs cannot be applied to unpublished "
+                                "function versions." if operation == "put" else
+                                "The function resource provided must be an alias or a published "
+                                "version.")
+    return name, qualifier
+
+
+def check_provisioned_target(store, function, qualifier):
+    """The qualifier must be an existing alias or version. Caller holds store.lock."""
+    if qualifier in function.aliases:
+        return
+    if not qualifier.isdigit():
+        raise not_found(f"Cannot find alias arn: {function_arn(store, function.name, qualifier)}")
+    if qualifier not in function.versions:
+        raise function_not_found(function_arn(store, function.name, qualifier))
+
+
+def provisioned_timestamp():
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())
+
+
+def put_provisioned_concurrency_config(store, params, body):
+    """PutProvisionedConcurrencyConfig: READY at once (AWS allocates over minutes)."""
+    check_body(body, PUT_PROVISIONED_CONCURRENCY)
+    name, qualifier = provisioned_target(store, params, "put")
+    wanted = body["ProvisionedConcurrentExecutions"]
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            shown = function_arn(store, name, qualifier)
+            raise (function_not_found(shown) if qualifier.isdigit()
+                   else not_found(f"Cannot find alias arn: {shown}"))
+        check_provisioned_target(store, function, qualifier)
+        alias = function.aliases.get(qualifier)
+        if alias and alias["FunctionVersion"] in function.provisioned:
+            raise conflict("Alias can't be used for Provisioned Concurrency configuration on an "
+                           "already Provisioned version")
+        if not alias and any(a["FunctionVersion"] == qualifier and a["Name"] in function.provisioned
+                             for a in function.aliases.values()):
+            raise conflict("Version is pointed by a Provisioned Concurrency alias")
+        others = sum(c["RequestedProvisionedConcurrentExecutions"]
+                     for q, c in function.provisioned.items() if q != qualifier)
+        if function.reserved_concurrency is not None and others + wanted > function.reserved_concurrency:
+            raise invalid_parameter("Requested Provisioned Concurrency should not be greater than the "
+                                    "reservedConcurrentExecution for function")
+        unreserved = unreserved_concurrency(store)
+        if wanted > unreserved:
+            raise invalid_parameter("Specified ConcurrentExecutions for function is greater than "
+                                    f"account's unreserved concurrency [{unreserved}].")
+        config = {"RequestedProvisionedConcurrentExecutions": wanted,
+                  "AvailableProvisionedConcurrentExecutions": wanted,
+                  "AllocatedProvisionedConcurrentExecutions": wanted,
+                  "Status": "READY", "LastModified": provisioned_timestamp()}
+        function.provisioned[qualifier] = config
+        return dict(config)
+
+
+def get_provisioned_concurrency_config(store, params, body):
+    """GetProvisionedConcurrencyConfig."""
+    name, qualifier = provisioned_target(store, params, "get")
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found(f"Cannot find alias arn: {function_arn(store, name, qualifier)}")
+        check_provisioned_target(store, function, qualifier)
+        config = function.provisioned.get(qualifier)
+        if config is None:
+            raise LambdaError("ProvisionedConcurrencyConfigNotFoundException", 404,
+                              "No Provisioned Concurrency Config found for this function")
+        return dict(config)
+
+
+def delete_provisioned_concurrency_config(store, params, body):
+    """DeleteProvisionedConcurrencyConfig: succeeds when there is nothing to delete, as on AWS."""
+    name, qualifier = provisioned_target(store, params, "delete")
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise function_not_found(function_arn(store, name, qualifier))
+        check_provisioned_target(store, function, qualifier)
+        function.provisioned.pop(qualifier, None)
+    return Reply(204)
+
+
+LIST_PROVISIONED_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
+
+
+def list_provisioned_concurrency_configs(store, params, body):
+    """ListProvisionedConcurrencyConfigs."""
+    query = query_members(params, LIST_PROVISIONED_QUERY, integers=("MaxItems",))
+    name = unqualified_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        items = [dict(config, FunctionArn=function_arn(store, name, qualifier))
+                 for qualifier, config in sorted(function.provisioned.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50,
+                    "ProvisionedConcurrencyConfigs", "NextMarker")
+
+
+# -- Tags --------------------------------------------------------------------------------------
+
+TAGGABLE_ARN = text(1, 10000, pattern=(
+    r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|"
+    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+    r"(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
+TAG_RESOURCE = struct(("Tags",), Tags=TAGS)
+TAGS_PATH = struct(Resource=TAGGABLE_ARN)
+UNTAG_QUERY = struct(tagKeys=list_of(TAG_KEY))
+
+
+def find_taggable(store, arn):
+    """The ARN under which a taggable resource's tags are kept; it must exist. Caller holds lock."""
+    parts = arn.split(":")
+    if parts[3] != store.region:
+        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region ('{store.region}')")
+    if parts[4] != store.account:
+        raise LambdaError("AccessDeniedException", 403,
+                          f"The resource is in account {parts[4]}; this endpoint serves {store.account}")
+    kind = parts[5]
+    if kind == "function":
+        if len(parts) > 7:
+            raise invalid_parameter("Tags on function aliases and versions are not supported. Please "
+                                    "specify a function ARN.")
+        find_function(store, parts[6])
+    elif kind == "event-source-mapping":
+        if parts[6] not in store.event_source_mappings:
+            raise not_found(f"Event source mapping not found: {arn}")
+    elif kind == "code-signing-config":
+        if arn not in store.code_signing_configs:
+            raise not_found(f"The Lambda code signing configuration {arn} can not be found.")
+    elif kind == "capacity-provider":
+        if parts[6] not in store.capacity_providers:
+            raise not_found(f"Capacity provider not found: {arn}")
+    else:
+        raise not_found(f"Network connector not found: {arn}")
+    return arn
+
+
+def tag_resource(store, params, body):
+    """TagResource: merges tags; a resource holds at most 50."""
+    check_body(body, TAG_RESOURCE)
+    query_members(params, TAGS_PATH)
+    if not body["Tags"]:
+        raise invalid_parameter("An error occurred and the request cannot be processed.")
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        merged = dict(store.tags.get(arn) or {}, **body["Tags"])
+        if len(merged) > MAX_TAGS:
+            raise invalid_parameter("Number of tags exceeds resource tag limit.")
+        store.tags[arn] = merged
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def untag_resource(store, params, body):
+    """UntagResource: keys that are not there are ignored, as on AWS."""
+    keys = params.get("tagKeys")
+    keys = [keys] if isinstance(keys, str) else keys
+    if not keys:
+        raise validation_error([constraint_text(None, "tagKeys", "Member must not be null")])
+    query_members(dict(params, tagKeys=keys), UNTAG_QUERY)
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        tags = store.tags.get(arn) or {}
+        for key in keys:
+            tags.pop(key, None)
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def list_tags(store, params, body):
+    """ListTags."""
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        return {"Tags": dict(store.tags.get(find_taggable(store, params["Resource"])) or {})}
+
+
+# -- Function URLs -----------------------------------------------------------------------------
+# A URL config belongs to the unqualified function or to one alias. Its URL points at this server
+# (`<url-id>.lambda-url.<region>.localhost:<port>`), where the execution engine serves it.
+
+URL_QUALIFIER = text(1, 128, pattern=r"((?!^\d+$)^[0-9a-zA-Z-_]+$)")
+URL_QUERY = struct(Qualifier=URL_QUALIFIER)
+CORS = struct(AllowCredentials=boolean(), AllowHeaders=list_of(text(0, 1024), 0, 100),
+              AllowMethods=list_of(text(0, 6), 0, 6), AllowOrigins=list_of(text(1, 253), 0, 100),
+              ExposeHeaders=list_of(text(0, 1024), 0, 100), MaxAge=integer(0, 86400))
+INVOKE_MODE = text(enum=("BUFFERED", "RESPONSE_STREAM"))
+CREATE_FUNCTION_URL_CONFIG = struct(("AuthType",), AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS,
+                                    InvokeMode=INVOKE_MODE)
+UPDATE_FUNCTION_URL_CONFIG = struct(AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS, InvokeMode=INVOKE_MODE)
+URL_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def url_target(store, params):
+    """(name, qualifier) of a URL operation: the qualifier may only be an alias name."""
+    if params.get("Qualifier") is not None:
+        query_members(params, URL_QUERY)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier is not None:
+        query_members({"Qualifier": qualifier}, URL_QUERY)
+    return name, qualifier
+
+
+def url_timestamp():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_cors(cors):
+    if cors is not None and cors.get("AllowOrigins") == []:
+        raise invalid_parameter("You can't leave AllowOrigins as empty when Cors is enabled.")
+
+
+def url_reply(config, *members):
+    """A FunctionUrlConfig with the members an operation answers (InvokeMode only once set)."""
+    reply = {k: config[k] for k in ("FunctionUrl", "FunctionArn", "AuthType", "CreationTime") + members
+             if k in config}
+    if "Cors" in config:
+        reply["Cors"] = config["Cors"]
+    return reply
+
+
+def create_function_url_config(store, params, body):
+    """CreateFunctionUrlConfig: a stable URL for the function or one of its aliases."""
+    check_body(body, CREATE_FUNCTION_URL_CONFIG)
+    name, qualifier = url_target(store, params)
+    check_cors(body.get("Cors"))
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier and qualifier not in function.aliases):
+            raise not_found("Function does not exist")
+        arn = function_arn(store, name, qualifier)
+        if (qualifier or "") in function.url_configs:
+            raise conflict(f"Failed to create function url config for [functionArn = {arn}]. Error "
+                           "message:  FunctionUrlConfig exists for this Lambda function")
+        url_id = "".join(random.choice(URL_ID_ALPHABET) for _ in range(32))
+        host = store.endpoint_url.split("://", 1)[-1].rsplit(":", 1)
+        stamp = url_timestamp()
+        config = {"FunctionUrl": f"http://{url_id}.lambda-url.{store.region}.localhost:{host[-1]}/",
+                  "FunctionArn": arn, "AuthType": body["AuthType"], "CreationTime": stamp,
+                  "LastModifiedTime": stamp, "UrlId": url_id}
+        if body.get("Cors") is not None:
+            config["Cors"] = body["Cors"]
+        if body.get("InvokeMode"):
+            config["InvokeMode"] = body["InvokeMode"]
+        function.url_configs[qualifier or ""] = config
+        store.function_urls[url_id] = (name, qualifier)
+        return url_reply(config, "InvokeMode")
+
+
+def find_url_config(store, name, qualifier):
+    function = store.functions.get(name)
+    config = function and function.url_configs.get(qualifier or "")
+    if not config:
+        raise not_found("The resource you requested does not exist.")
+    return config
+
+
+def get_function_url_config(store, params, body):
+    """GetFunctionUrlConfig: InvokeMode reads BUFFERED until it is set."""
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        config = find_url_config(store, name, qualifier)
+        return dict(url_reply(config, "LastModifiedTime"), InvokeMode=config.get("InvokeMode", "BUFFERED"))
+
+
+def update_function_url_config(store, params, body):
+    """UpdateFunctionUrlConfig: members not given stay as they are."""
+    check_body(body, UPDATE_FUNCTION_URL_CONFIG)
+    name, qualifier = url_target(store, params)
+    check_cors(body.get("Cors"))
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier and qualifier not in function.aliases):
+            raise not_found("Function does not exist")
+        config = find_url_config(store, name, qualifier)
+        for member in ("AuthType", "Cors", "InvokeMode"):
+            if body.get(member) is not None:
+                config[member] = body[member]
+        config["LastModifiedTime"] = url_timestamp()
+        return url_reply(config, "LastModifiedTime", "InvokeMode")
+
+
+def delete_function_url_config(store, params, body):
+    """DeleteFunctionUrlConfig: the URL is gone for good; a new config gets a new URL."""
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        config = find_url_config(store, name, qualifier)
+        del store.functions[name].url_configs[qualifier or ""]
+        store.function_urls.pop(config["UrlId"], None)
+    return Reply(204)
+
+
+LIST_URLS_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
+
+
+def list_function_url_configs(store, params, body):
+    """ListFunctionUrlConfigs: the unqualified config and every alias's."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found("Function does not exist")
+        items = [dict(url_reply(c, "LastModifiedTime"), InvokeMode=c.get("InvokeMode", "BUFFERED"))
+                 for _, c in sorted(function.url_configs.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
+                    "NextMarker")
+
+
+# -- Asynchronous invocation configuration -----------------------------------------------------
+
+DESTINATION = struct(Destination=text(0, 350, pattern=(
+    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
+    r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")))
+EVENT_INVOKE_CONFIG = struct(MaximumRetryAttempts=integer(0, 2), MaximumEventAgeInSeconds=integer(60, 21600),
+                             DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION))
+DESTINATION_SERVICES = {"OnSuccess": ("lambda", "sqs", "sns", "events"),
+                        "OnFailure": ("lambda", "sqs", "sns", "events", "s3")}
+
+
+def check_destinations(store, name, destinations):
+    """Each destination must be a supported service; a Lambda destination must exist and not be
+    the function itself. Caller holds store.lock."""
+    for side, services in DESTINATION_SERVICES.items():
+        arn = ((destinations or {}).get(side) or {}).get("Destination")
+        if not arn:
+            continue
+        service = arn.split(":")[2] if arn.startswith("arn:") else "kafka"
+        if service not in services:
+            shown = {s: (f"{s}(destination={(destinations.get(s) or {}).get('Destination')})"
+                         if (destinations or {}).get(s) else "null") for s in ("OnSuccess", "OnFailure")}
+            raise invalid_parameter(f"The provided destination config DestinationConfig(onSuccess="
+                                    f"{shown['OnSuccess']}, onFailure={shown['OnFailure']}) is invalid.")
+        if service == "lambda":
+            target = FUNCTION_REF.fullmatch(arn.split(":function:", 1)[-1])
+            if target is None or target["name"] not in store.functions:
+                raise invalid_parameter(f"The destination ARN {arn} is invalid.")
+            if target["name"] == name:
+                raise invalid_parameter("You can't specify the function as a destination for itself.")
+
+
+def event_invoke_target(store, params, missing):
+    """(function, qualifier, qualified ARN) for an async-config operation. Caller holds lock."""
+    name, qualifier = function_target(store, params)
+    arn = function_arn(store, name, qualifier or "$LATEST")
+    function = store.functions.get(name)
+    if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                            and qualifier not in function.aliases):
+        raise not_found(missing.format(arn=arn))
+    return function, qualifier or "$LATEST", arn
+
+
+def event_invoke_reply(config):
+    reply = dict(config)
+    destinations = reply.get("DestinationConfig") or {}
+    reply["DestinationConfig"] = {"OnSuccess": dict(destinations.get("OnSuccess") or {}),
+                                  "OnFailure": dict(destinations.get("OnFailure") or {})}
+    return reply
+
+
+def put_function_event_invoke_config(store, params, body):
+    """PutFunctionEventInvokeConfig: replaces the whole configuration (members left out are gone)."""
+    check_body(body, EVENT_INVOKE_CONFIG)
+    if not any(body.get(m) is not None for m in EVENT_INVOKE_CONFIG.members):
+        raise invalid_parameter("You must specify at least one of error handling or destination setting.")
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, "The function doesn't exist.")
+        check_destinations(store, function.name, body.get("DestinationConfig"))
+        config = {"FunctionArn": arn, "LastModified": time.time(),
+                  **{m: body[m] for m in EVENT_INVOKE_CONFIG.members if body.get(m) is not None}}
+        function.event_invoke_configs[qualifier] = config
+        return event_invoke_reply(config)
+
+
+def update_function_event_invoke_config(store, params, body):
+    """UpdateFunctionEventInvokeConfig: changes only the members given."""
+    check_body(body, EVENT_INVOKE_CONFIG)
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, "The function doesn't exist.")
+        config = function.event_invoke_configs.get(qualifier)
+        if config is None:
+            raise not_found(f"The function {arn} doesn't have an EventInvokeConfig")
+        check_destinations(store, function.name, body.get("DestinationConfig"))
+        config.update({m: body[m] for m in EVENT_INVOKE_CONFIG.members if body.get(m) is not None})
+        config["LastModified"] = time.time()
+        return event_invoke_reply(config)
+
+
+def get_function_event_invoke_config(store, params, body):
+    """GetFunctionEventInvokeConfig."""
+    missing = "The function {arn} doesn't have an EventInvokeConfig"
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, missing)
+        config = function.event_invoke_configs.get(qualifier)
+        if config is None:
+            raise not_found(missing.format(arn=arn))
+        return event_invoke_reply(config)
+
+
+def delete_function_event_invoke_config(store, params, body):
+    """DeleteFunctionEventInvokeConfig."""
+    missing = "The function {arn} doesn't have an EventInvokeConfig"
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, missing)
+        if function.event_invoke_configs.pop(qualifier, None) is None:
+            raise not_found(missing.format(arn=arn))
+    return Reply(204)
+
+
+def list_function_event_invoke_configs(store, params, body):
+    """ListFunctionEventInvokeConfigs."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found("The function doesn't exist.")
+        items = [event_invoke_reply(c) for _, c in sorted(function.event_invoke_configs.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50,
+                    "FunctionEventInvokeConfigs", "NextMarker")
+
+
+# -- Layers ------------------------------------------------------------------------------------
+
+class Layer:
+    """A layer: its versions (LayerVersion records), their packages and policies."""
+
+    def __init__(self):
+        self.versions = {}          # version number -> GetLayerVersion response
+        self.packages = {}          # version number -> Package
+        self.policies = {}          # version number -> Policy
+        self.next_version = 1       # numbers are never reused
+
+
+LAYER_NAME = text(1, 2048, pattern=(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"))
+LAYER_VERSION_ARN = text(1, 2048, pattern=(
+    r"((arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+))"))
+LAYER_PATH = struct(LayerName=LAYER_NAME, VersionNumber=integer())
+ARCHITECTURE_LIST = list_of(text(enum=("x86_64", "arm64")), 0, 2)
+PUBLISH_LAYER_VERSION = struct(
+    ("Content",), Description=text(0, 256), LicenseInfo=text(0, 512),
+    Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
+                   S3ObjectVersion=text(1, 1024), S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")),
+                   ZipFile=blob()),
+    CompatibleArchitectures=ARCHITECTURE_LIST, CompatibleRuntimes=list_of(text(), 0, 15))
+LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(), MaxItems=integer(1, 50),
+                           CompatibleArchitecture=text(enum=("x86_64", "arm64")))
+LAYER_LISTED = ("LayerVersionArn", "Version", "Description", "CreatedDate", "CompatibleRuntimes",
+                "LicenseInfo", "CompatibleArchitectures")
+
+
+def layer_name(store, params):
+    """The layer name of a LayerName path label (a name or a layer ARN)."""
+    query_members(params, LAYER_PATH, integers=("VersionNumber",))
+    value = params["LayerName"]
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        if parts[3] != store.region or parts[4] != store.account:
+            raise not_found("The resource you requested does not exist.")
+        return parts[6]
+    return value
+
+
+def layer_version_number(params):
+    number = int(params["VersionNumber"])
+    if number < 1:
+        raise invalid_parameter("Layer Version Cannot be less than 1")
+    return number
+
+
+def layer_arn(store, name, version=None):
+    arn = f"arn:aws:lambda:{store.region}:{store.account}:layer:{name}"
+    return f"{arn}:{version}" if version is not None else arn
+
+
+def publish_layer_version(store, params, body):
+    """PublishLayerVersion: a new numbered version of a layer, every time."""
+    check_body(body, PUBLISH_LAYER_VERSION)
+    name = layer_name(store, dict(params, VersionNumber="1"))
+    runtimes = body.get("CompatibleRuntimes")
+    problems = []
+    if runtimes and any(r not in USABLE_RUNTIMES for r in runtimes):
+        problems.append(constraint_text(runtimes, "compatibleRuntimes", "Member must satisfy enum "
+                                        f"value set: [{', '.join(USABLE_RUNTIMES)}]"))
+    content = body["Content"]
+    if content.get("ZipFile") is not None:
+        package = take_package(decode_blob(content["ZipFile"], "ZipFile"))
+        if not package.is_zip:
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then try to "
+                                    "upload again.")
+    elif content.get("S3Bucket") and content.get("S3Key"):
+        location = f"{content['S3Bucket']}/{content['S3Key']}"
+        package = Package(location.encode(), s3_location=location)
+    else:
+        raise invalid_parameter("Please provide a source for layer content.")
+    if problems:
+        raise validation_error(problems)
+    with store.lock:
+        layer = store.layers.setdefault(name, Layer())
+        number = layer.next_version
+        layer.next_version += 1
+        record = {"Content": {"Location": f"{store.endpoint_url}/_parlel/code/{package.hex}",
+                              "CodeSha256": package.sha256, "CodeSize": package.size},
+                  "LayerArn": layer_arn(store, name), "LayerVersionArn": layer_arn(store, name, number),
+                  "Description": body.get("Description", ""), "CreatedDate": now_timestamp(),
+                  "Version": number}
+        for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if body.get(member) is not None:
+                record[member] = body[member]
+        layer.versions[number] = record
+        layer.packages[number] = package
+        store.packages[package.hex] = package
+        return json.loads(json.dumps(record))
+
+
+def find_layer_version(store, name, number):
+    """A layer version record, or AWS's not-found error. Caller holds store.lock."""
+    layer = store.layers.get(name)
+    if layer is None or number not in layer.versions:
+        raise not_found("The resource you requested does not exist.")
+    return layer
+
+
+def get_layer_version(store, params, body):
+    """GetLayerVersion."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    with store.lock:
+        return json.loads(json.dumps(find_layer_version(store, name, number).versions[number]))
+
+
+def get_layer_version_by_arn(store, params, body):
+    """GetLayerVersionByArn."""
+    query_members(params, struct(("Arn",), Arn=LAYER_VERSION_ARN))
+    parts = params["Arn"].split(":")
+    if parts[3] != store.region or parts[4] != store.account:
+        raise not_found("The resource you requested does not exist.")
+    with store.lock:
+        layer = find_layer_version(store, parts[6], int(parts[7]))
+        return json.loads(json.dumps(layer.versions[int(parts[7])]))
+
+
+def delete_layer_version(store, params, body):
+    """DeleteLayerVersion: functions that use it keep their copy; deleting twice succeeds."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    with store.lock:
+        layer = store.layers.get(name)
+        if layer is not None and layer.versions.pop(number, None) is not None:
+            layer.packages.pop(number)
+            layer.policies.pop(number, None)
+    return Reply(204)
+
+
+def matches_layer_filters(record, query):
+    return (query.get("CompatibleRuntime") in (None, *record.get("CompatibleRuntimes", ()))
+            and query.get("CompatibleArchitecture") in (None, *record.get("CompatibleArchitectures", ())))
+
+
+def list_layer_versions(store, params, body):
+    """ListLayerVersions: newest first; a layer that does not exist has no versions."""
+    query = query_members(params, LIST_LAYERS_QUERY, integers=("MaxItems",))
+    name = layer_name(store, dict(params, VersionNumber="1"))
+    with store.lock:
+        layer = store.layers.get(name)
+        items = [{k: record[k] for k in LAYER_LISTED if k in record}
+                 for number, record in sorted((layer.versions if layer else {}).items(), reverse=True)
+                 if matches_layer_filters(record, query)]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "LayerVersions", "NextMarker")
+
+
+def list_layers(store, params, body):
+    """ListLayers: each layer with its newest version that matches the filters."""
+    query = query_members(params, LIST_LAYERS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = []
+        for name in sorted(store.layers):
+            matching = [record for _, record in sorted(store.layers[name].versions.items(), reverse=True)
+                        if matches_layer_filters(record, query)]
+            if matching:
+                items.append({"LayerName": name, "LayerArn": layer_arn(store, name),
+                              "LatestMatchingVersion": {k: matching[0][k] for k in LAYER_LISTED
+                                                        if k in matching[0]}})
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "Layers", "NextMarker")
+
+
+ADD_LAYER_VERSION_PERMISSION = struct(
+    ("StatementId", "Action", "Principal"), StatementId=STATEMENT_ID,
+    Action=text(0, 22, pattern=r"lambda:GetLayerVersion"),
+    Principal=text(0, 10000, pattern=r"\d{12}|\*|arn:(aws[a-zA-Z-]*):iam::\d{12}:root"),
+    OrganizationId=text(0, 34, pattern=r"o-[a-z0-9]{10,32}"))
+LAYER_POLICY_QUERY = struct(RevisionId=text(), StatementId=STATEMENT_ID)
+
+
+def layer_policy_target(store, params):
+    """(layer, version number) of a layer-permission operation; it must exist. Caller holds lock."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    layer = store.layers.get(name)
+    if layer is None or number not in layer.versions:
+        raise not_found(f"Layer version {layer_arn(store, name, number)} does not exist.")
+    return layer, number
+
+
+def add_layer_version_permission(store, params, body):
+    """AddLayerVersionPermission: who may use a layer version."""
+    check_body(body, ADD_LAYER_VERSION_PERMISSION)
+    query_members(params, LAYER_POLICY_QUERY)
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy and any(s["Sid"] == body["StatementId"] for s in policy.statements):
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
+                           "provide a new statement id, or remove the existing statement.")
+        if params.get("RevisionId") is not None and (policy is None or params["RevisionId"] != policy.revision_id):
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+        principal = body["Principal"]
+        statement = {"Sid": body["StatementId"], "Effect": "Allow",
+                     "Principal": principal if principal == "*" else {"AWS": (
+                         principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root")},
+                     "Action": body["Action"], "Resource": layer.versions[number]["LayerVersionArn"]}
+        if body.get("OrganizationId"):
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": body["OrganizationId"]}}
+        policy = layer.policies.setdefault(number, Policy())
+        policy.statements.append(statement)
+        policy.revision_id = new_revision_id()
+        return {"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": policy.revision_id}
+
+
+def get_layer_version_policy(store, params, body):
+    """GetLayerVersionPolicy."""
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def remove_layer_version_permission(store, params, body):
+    """RemoveLayerVersionPermission."""
+    query_members(params, LAYER_POLICY_QUERY)
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+        kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
+        if len(kept) == len(policy.statements):
+            raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
+        policy.statements = kept
+        policy.revision_id = new_revision_id()
+        if not kept:
+            del layer.policies[number]
+    return Reply(204)
+
+
+def check_function_layers(store, arns):
+    """The Layers of a function configuration as AWS answers them: at most 5, each existing, one
+    version per layer. Layers of other accounts cannot be seen here and are taken on trust.
+    Caller holds store.lock."""
+    if len(arns) > 5:
+        raise invalid_parameter("Cannot reference more than 5 layers.")
+    seen, layers = {}, []
+    for arn in arns:
+        parts = arn.split(":")
+        if parts[3] != store.region:
+            raise invalid_parameter("Layers are not in the same region as the function. Layers are "
+                                    f"expected to be in region {store.region}.")
+        base = ":".join(parts[:7])
+        if base in seen:
+            raise invalid_parameter("Two different versions of the same layer are not allowed to be "
+                                    f"referenced in the same function. {seen[base]} and {arn} are "
+                                    "versions of the same layer.")
+        seen[base] = arn
+        size = 0
+        if parts[4] == store.account:
+            layer = store.layers.get(parts[6])
+            if layer is None or int(parts[7]) not in layer.versions:
+                raise invalid_parameter(f"Layer version {arn} does not exist.")
+            size = layer.versions[int(parts[7])]["Content"]["CodeSize"]
+        layers.append({"Arn": arn, "CodeSize": size})
+    return layers
+
+
+# -- Code signing ------------------------------------------------------------------------------
+
+CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+"
+                                r"-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
+CSC_PATH = struct(CodeSigningConfigArn=CSC_ARN)
+ALLOWED_PUBLISHERS = struct(("SigningProfileVersionArns",), SigningProfileVersionArns=list_of(text(
+    0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
+                      r"[a-z]+-\d{1})?:(\d{12})?:(.*)"), 1, 20))
+CODE_SIGNING_POLICIES = struct(UntrustedArtifactOnDeployment=text(enum=("Warn", "Enforce")))
+CREATE_CODE_SIGNING_CONFIG = struct(("AllowedPublishers",), Description=text(0, 256),
+                                    AllowedPublishers=ALLOWED_PUBLISHERS,
+                                    CodeSigningPolicies=CODE_SIGNING_POLICIES, Tags=TAGS)
+UPDATE_CODE_SIGNING_CONFIG = struct(Description=text(0, 256), AllowedPublishers=ALLOWED_PUBLISHERS,
+                                    CodeSigningPolicies=CODE_SIGNING_POLICIES)
+PUT_FUNCTION_CODE_SIGNING_CONFIG = struct(("CodeSigningConfigArn",), CodeSigningConfigArn=CSC_ARN)
+
+
+def create_code_signing_config(store, params, body):
+    """CreateCodeSigningConfig. Stored; signatures are not verified (nothing here is signed)."""
+    check_body(body, CREATE_CODE_SIGNING_CONFIG)
+    with store.lock:
+        config_id = "csc-" + uuid.uuid4().hex[:17]
+        arn = f"arn:aws:lambda:{store.region}:{store.account}:code-signing-config:{config_id}"
+        config = {"CodeSigningConfigId": config_id, "CodeSigningConfigArn": arn,
+                  "Description": body.get("Description", ""),
+                  "AllowedPublishers": body["AllowedPublishers"],
+                  "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": (body.get(
+                      "CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment", "Warn")},
+                  "LastModified": url_timestamp()}
+        store.code_signing_configs[arn] = config
+        if body.get("Tags"):
+            store.tags[arn] = dict(body["Tags"])
+        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+
+
+def find_code_signing_config(store, params):
+    query_members(params, CSC_PATH)
+    config = store.code_signing_configs.get(params["CodeSigningConfigArn"])
+    if config is None:
+        raise not_found(f"The Lambda code signing configuration {params['CodeSigningConfigArn']} can "
+                        "not be found.")
+    return config
+
+
+def get_code_signing_config(store, params, body):
+    """GetCodeSigningConfig."""
+    with store.lock:
+        return {"CodeSigningConfig": json.loads(json.dumps(find_code_signing_config(store, params)))}
+
+
+def update_code_signing_config(store, params, body):
+    """UpdateCodeSigningConfig: members not given stay as they are."""
+    check_body(body, UPDATE_CODE_SIGNING_CONFIG)
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        for member in ("Description", "AllowedPublishers"):
+            if body.get(member) is not None:
+                config[member] = body[member]
+        if (body.get("CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment"):
+            config["CodeSigningPolicies"] = dict(body["CodeSigningPolicies"])
+        config["LastModified"] = url_timestamp()
+        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+
+
+def functions_using(store, csc_arn):
+    return [function_arn(store, f.name) for f in store.functions.values()
+            if f.code_signing_config_arn == csc_arn]
+
+
+def delete_code_signing_config(store, params, body):
+    """DeleteCodeSigningConfig: refused while a function uses it."""
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        if functions_using(store, config["CodeSigningConfigArn"]):
+            raise conflict("The code signing configuration cannot be deleted because it is used by "
+                           f"functions: {', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
+        del store.code_signing_configs[config["CodeSigningConfigArn"]]
+        store.tags.pop(config["CodeSigningConfigArn"], None)
+    return Reply(204)
+
+
+def list_code_signing_configs(store, params, body):
+    """ListCodeSigningConfigs."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = [json.loads(json.dumps(c)) for c in store.code_signing_configs.values()]
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "CodeSigningConfigs",
+                    "NextMarker")
+
+
+def list_functions_by_code_signing_config(store, params, body):
+    """ListFunctionsByCodeSigningConfig."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        items = functions_using(store, config["CodeSigningConfigArn"])
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "FunctionArns",
+                    "NextMarker")
+
+
+def check_code_signing_config(store, arn):
+    """A CodeSigningConfigArn a function refers to must exist. Caller holds store.lock."""
+    if arn not in store.code_signing_configs:
+        raise LambdaError("CodeSigningConfigNotFoundException", 404,
+                          "The code signing configuration cannot be found. Check that the provided "
+                          f"configuration is not deleted: {arn}.")
+
+
+def put_function_code_signing_config(store, params, body):
+    """PutFunctionCodeSigningConfig."""
+    check_body(body, PUT_FUNCTION_CODE_SIGNING_CONFIG)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        check_code_signing_config(store, body["CodeSigningConfigArn"])
+        function = find_function(store, name)
+        function.code_signing_config_arn = body["CodeSigningConfigArn"]
+        return {"CodeSigningConfigArn": body["CodeSigningConfigArn"], "FunctionName": name}
+
+
+def get_function_code_signing_config(store, params, body):
+    """GetFunctionCodeSigningConfig: an empty object when the function has none, as on AWS."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        if function.code_signing_config_arn is None:
+            return {}
+        return {"CodeSigningConfigArn": function.code_signing_config_arn, "FunctionName": name}
+
+
+def delete_function_code_signing_config(store, params, body):
+    """DeleteFunctionCodeSigningConfig."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        find_function(store, name).code_signing_config_arn = None
+    return Reply(204)
+
+
+# -- Recursion and runtime management ----------------------------------------------------------
+
+PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",), RecursiveLoop=text(enum=("Allow", "Terminate")))
+RUNTIME_QUERY = struct(Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN))
+PUT_RUNTIME_MANAGEMENT_CONFIG = struct(
+    ("UpdateRuntimeOn",), UpdateRuntimeOn=text(enum=("Auto", "Manual", "FunctionUpdate")),
+    RuntimeVersionArn=text(26, 2048, pattern=(
+        r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+)|"
+        r"(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+        r"runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))")))
+
+
+def get_function_recursion_config(store, params, body):
+    """GetFunctionRecursionConfig: Terminate unless set. Recorded, not enforced (no loops here)."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        return {"RecursiveLoop": find_function(store, name).recursive_loop}
+
+
+def put_function_recursion_config(store, params, body):
+    """PutFunctionRecursionConfig."""
+    check_body(body, PUT_FUNCTION_RECURSION_CONFIG)
+    name = unqualified_target(store, params)
+    with store.lock:
+        find_function(store, name).recursive_loop = body["RecursiveLoop"]
+        return {"RecursiveLoop": body["RecursiveLoop"]}
+
+
+def runtime_target(store, params):
+    """(function, version key, FunctionArn) of a runtime-management operation. Caller holds lock."""
+    query_members(params, RUNTIME_QUERY)
+    name, qualifier = function_target(store, params)
+    function = find_function(store, name)
+    version, config, alias = find_version(store, function, qualifier)
+    if alias:
+        raise invalid_parameter("Runtime management configuration applies to a version or $LATEST, "
+                                "not to an alias.")
+    return function, version, function_arn(store, name, qualifier if qualifier else None)
+
+
+def get_runtime_management_config(store, params, body):
+    """GetRuntimeManagementConfig: Auto unless set."""
+    with store.lock:
+        function, version, arn = runtime_target(store, params)
+        config = function.runtime_management.get(version) or {"UpdateRuntimeOn": "Auto"}
+        return dict(config, FunctionArn=arn)
+
+
+def put_runtime_management_config(store, params, body):
+    """PutRuntimeManagementConfig: stored; the runtime here is whatever node/python is installed."""
+    check_body(body, PUT_RUNTIME_MANAGEMENT_CONFIG)
+    if body["UpdateRuntimeOn"] == "Manual" and not body.get("RuntimeVersionArn"):
+        raise invalid_parameter("RuntimeVersionArn is required when UpdateRuntimeOn is Manual.")
+    if body["UpdateRuntimeOn"] != "Manual" and body.get("RuntimeVersionArn"):
+        raise invalid_parameter("RuntimeVersionArn can only be given when UpdateRuntimeOn is Manual.")
+    with store.lock:
+        function, version, arn = runtime_target(store, params)
+        config = {"UpdateRuntimeOn": body["UpdateRuntimeOn"]}
+        if body.get("RuntimeVersionArn"):
+            config["RuntimeVersionArn"] = body["RuntimeVersionArn"]
+        function.runtime_management[version] = config
+        return dict(config, FunctionArn=arn)
+
+
+# -- Account -----------------------------------------------------------------------------------
+
+def get_account_settings(store, params, body):
+    """GetAccountSettings: AWS's default limits and this server's live usage."""
+    with store.lock:
+        code_size = sum(config["CodeSize"] for function in store.functions.values()
+                        for config in function.versions.values())
+        code_size += sum(version["Content"]["CodeSize"] for layer in store.layers.values()
+                         for version in layer.versions.values())
+        return {"AccountLimit": {"TotalCodeSize": TOTAL_CODE_STORAGE_BYTES,
+                                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
+                                 "CodeSizeZipped": MAX_ZIP_UPLOAD_BYTES,
+                                 "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
+                                 "UnreservedConcurrentExecutions": unreserved_concurrency(store)},
+                "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(store.functions)}}
 
 
 # -- Helpers shared by the operations ----------------------------------------------------------
@@ -1873,6 +3303,84 @@ ROUTES = [
     ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",   update_function_configuration,  200),
     ("PUT",    "/2015-03-31/functions/{FunctionName}/code",            update_function_code,           200),
     ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",     invoke,                         200),
+    # Versions and aliases
+    ("POST",   "/2015-03-31/functions/{FunctionName}/versions",        publish_version,                201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/versions",        list_versions_by_function,      200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/aliases",         create_alias,                   201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases",         list_aliases,                   200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  get_alias,                      200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  update_alias,                   200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  delete_alias,                   204),
+    # Permissions
+    ("POST",   "/2015-03-31/functions/{FunctionName}/policy",          add_permission,                 201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/policy",          get_policy,                     200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/policy/{StatementId}", remove_permission,         204),
+    ("PUT",    "/2026-07-09/resource-policy/{ResourceArn}",            put_resource_policy,            200),
+    ("GET",    "/2026-07-09/resource-policy/{ResourceArn}",            get_resource_policy,            200),
+    ("DELETE", "/2026-07-09/resource-policy/{ResourceArn}",            delete_resource_policy,         204),
+    # Concurrency
+    ("PUT",    "/2017-10-31/functions/{FunctionName}/concurrency",     put_function_concurrency,       200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/concurrency",     get_function_concurrency,       200),
+    ("DELETE", "/2017-10-31/functions/{FunctionName}/concurrency",     delete_function_concurrency,    204),
+    ("PUT",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", put_provisioned_concurrency_config, 202),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency?List=ALL",
+               list_provisioned_concurrency_configs, 200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", get_provisioned_concurrency_config, 200),
+    ("DELETE", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+               delete_provisioned_concurrency_config, 204),
+    # Tags
+    ("POST",   "/2017-03-31/tags/{Resource}",                          tag_resource,                   204),
+    ("DELETE", "/2017-03-31/tags/{Resource}",                          untag_resource,                 204),
+    ("GET",    "/2017-03-31/tags/{Resource}",                          list_tags,                      200),
+    # Function URLs
+    ("POST",   "/2021-10-31/functions/{FunctionName}/url",             create_function_url_config,     201),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/url",             get_function_url_config,        200),
+    ("PUT",    "/2021-10-31/functions/{FunctionName}/url",             update_function_url_config,     200),
+    ("DELETE", "/2021-10-31/functions/{FunctionName}/url",             delete_function_url_config,     204),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/urls",            list_function_url_configs,      200),
+    # Asynchronous invocation configuration
+    ("PUT",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", put_function_event_invoke_config, 200),
+    ("POST",   "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               update_function_event_invoke_config, 200),
+    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", get_function_event_invoke_config, 200),
+    ("DELETE", "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               delete_function_event_invoke_config, 204),
+    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config/list",
+               list_function_event_invoke_configs, 200),
+    # Layers
+    ("POST",   "/2018-10-31/layers/{LayerName}/versions",              publish_layer_version,          201),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions",              list_layer_versions,            200),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", get_layer_version,           200),
+    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", delete_layer_version,        204),
+    ("GET",    "/2018-10-31/layers?find=LayerVersion",                 get_layer_version_by_arn,       200),
+    ("GET",    "/2018-10-31/layers",                                   list_layers,                    200),
+    ("POST",   "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
+               add_layer_version_permission, 201),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
+               get_layer_version_policy, 200),
+    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}",
+               remove_layer_version_permission, 204),
+    # Code signing
+    ("POST",   "/2020-04-22/code-signing-configs",                     create_code_signing_config,     201),
+    ("GET",    "/2020-04-22/code-signing-configs",                     list_code_signing_configs,      200),
+    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", get_code_signing_config,     200),
+    ("PUT",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", update_code_signing_config,  200),
+    ("DELETE", "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", delete_code_signing_config,  204),
+    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}/functions",
+               list_functions_by_code_signing_config, 200),
+    ("PUT",    "/2020-06-30/functions/{FunctionName}/code-signing-config", put_function_code_signing_config, 200),
+    ("GET",    "/2020-06-30/functions/{FunctionName}/code-signing-config", get_function_code_signing_config, 200),
+    ("DELETE", "/2020-06-30/functions/{FunctionName}/code-signing-config",
+               delete_function_code_signing_config, 204),
+    # Recursion and runtime management
+    ("GET",    "/2024-08-31/functions/{FunctionName}/recursion-config", get_function_recursion_config, 200),
+    ("PUT",    "/2024-08-31/functions/{FunctionName}/recursion-config", put_function_recursion_config, 200),
+    ("GET",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
+               get_runtime_management_config, 200),
+    ("PUT",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
+               put_runtime_management_config, 200),
+    # Account
+    ("GET",    "/2016-08-19/account-settings",                         get_account_settings,           200),
     # The fake's own paths.
     ("GET",    "/_parlel/health",                                      parlel_health,                  200),
     ("POST",   "/_parlel/reset",                                       parlel_reset,                   200),
@@ -1970,7 +3478,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         store = self.server.store
         try:
             path, _, query_text = self.path.partition("?")
-            query = dict(urllib.parse.parse_qsl(query_text, keep_blank_values=True))
+            query = {}
+            for key, value in urllib.parse.parse_qsl(query_text, keep_blank_values=True):
+                query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
+                    [query[key], value] if key in query else value)
             try:
                 handler, status, params = match_route(self.command, path, query)
             except LambdaError:
