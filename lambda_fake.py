@@ -3201,6 +3201,407 @@ def put_runtime_management_config(store, params, body):
         return dict(config, FunctionArn=arn)
 
 
+# -- Event source mappings ---------------------------------------------------------------------
+# Mappings are stored and answered as AWS answers them; nothing polls the sources (there is no SQS,
+# Kinesis or Kafka here), so a mapping never invokes its function on its own.
+
+KAFKA_CONFIG = struct(ConsumerGroupId=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*"),
+                      SchemaRegistryConfig=struct(), ConsumptionMode=text(enum=("Stream", "Queue")))
+ESM_MEMBERS = dict(
+    FunctionName=text(1, 256, pattern=NAMESPACED_FUNCTION_NAME_PATTERN), Enabled=boolean(),
+    BatchSize=integer(1, 10000),
+    FilterCriteria=struct(Filters=list_of(struct(Pattern=text(0, 4096, pattern=r"[\s\S]*")))),
+    KMSKeyArn=text(0, 10000, pattern=KMS_KEY_PATTERN),
+    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")), 0, 3)),
+    LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN"))),
+    ScalingConfig=struct(MaximumConcurrency=integer(2, 1000)),
+    MaximumBatchingWindowInSeconds=integer(0, 300), ParallelizationFactor=integer(1, 10),
+    DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION),
+    MaximumRecordAgeInSeconds=integer(-1, 604800), BisectBatchOnFunctionError=boolean(),
+    MaximumRetryAttempts=integer(-1, 10000), TumblingWindowInSeconds=integer(0, 900),
+    SourceAccessConfigurations=list_of(struct(Type=text(enum=(
+        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
+        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE", "OAUTHBEARER_AUTH",
+        "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
+        "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH")),
+        URI=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*")), 0, 23),
+    FunctionResponseTypes=list_of(text(enum=("ReportBatchItemFailures",)), 0, 1),
+    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG, SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG,
+    DocumentDBEventSourceConfig=struct(
+        DatabaseName=text(1, 63, pattern=r"[^ /\.$\x22]*"),
+        CollectionName=text(1, 57, pattern=r"(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)"),
+        FullDocument=text(enum=("UpdateLookup", "Default"))),
+    ProvisionedPollerConfig=struct(MinimumPollers=integer(1, 200), MaximumPollers=integer(1, 10000),
+                                   PollerGroupName=text(0, 128, pattern=r"[a-zA-Z0-9-_]*")))
+CREATE_EVENT_SOURCE_MAPPING = struct(
+    ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
+        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:"
+        r"(\d{12})?:(.*)")),
+    StartingPosition=text(enum=("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")),
+    StartingPositionTimestamp=number(), Tags=TAGS,
+    Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
+    Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
+    SelfManagedEventSource=struct(Endpoints=map_of(text(enum=("KAFKA_BOOTSTRAP_SERVERS",)), list_of(
+        text(1, 300, pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
+                              r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
+    **ESM_MEMBERS)
+UPDATE_EVENT_SOURCE_MAPPING = struct(**ESM_MEMBERS)
+ESM_PATH = struct(UUID=text(36, 36))
+LIST_ESM_QUERY = struct(EventSourceArn=CREATE_EVENT_SOURCE_MAPPING.members["EventSourceArn"],
+                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(), MaxItems=integer(1, 10000))
+STREAM_SOURCES = ("kinesis", "dynamodb")
+# Per source: default BatchSize and whether MaximumBatchingWindowInSeconds shows (Kafka, MQ and
+# DocumentDB default to 500 ms, which the API cannot express in seconds).
+ESM_SOURCE_DEFAULTS = {"sqs": (10, True), "kinesis": (100, True), "dynamodb": (100, True),
+                       "kafka": (100, False), "mq": (100, False), "rds": (100, False),
+                       "docdb": (100, False)}
+
+
+def event_source_kind(body):
+    """The kind of an event source: sqs, kinesis, dynamodb, kafka, mq, rds/docdb, or self-kafka."""
+    if body.get("SelfManagedEventSource"):
+        return "self-kafka"
+    arn = body.get("EventSourceArn")
+    if not arn:
+        raise invalid_parameter("Unrecognized event source.")
+    return arn.split(":")[2]
+
+
+def check_filters(filters):
+    for entry in (filters or {}).get("Filters") or []:
+        try:
+            if not isinstance(json.loads(entry.get("Pattern") or ""), dict):
+                raise ValueError
+        except ValueError:
+            raise invalid_parameter("Invalid filter pattern definition.") from None
+
+
+def check_esm_settings(kind, mapping):
+    """AWS's cross-member rules for a mapping's settings (after defaults are applied)."""
+    if kind == "sqs" and mapping.get("BatchSize", 0) > 10 and not mapping.get("MaximumBatchingWindowInSeconds"):
+        raise invalid_parameter("Maximum batch window in seconds must be greater than 0 if maximum "
+                                "batch size is greater than 10")
+    age = mapping.get("MaximumRecordAgeInSeconds")
+    if age is not None and 0 <= age < 60:
+        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 "
+                                "and 604800 (inclusive)")
+    check_filters(mapping.get("FilterCriteria"))
+
+
+def create_event_source_mapping(store, params, body):
+    """CreateEventSourceMapping: answered Creating, Enabled (or Disabled) from then on."""
+    check_body(body, CREATE_EVENT_SOURCE_MAPPING)
+    kind = event_source_kind(body)
+    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination"):
+        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source mapping "
+                                "type.")
+    name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                                and qualifier not in function.aliases):
+            raise invalid_parameter("Function does not exist")
+        if kind in STREAM_SOURCES and not body.get("StartingPosition"):
+            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' failed "
+                                    "to satisfy constraint: Member must not be null.")
+        if kind == "dynamodb" and body.get("StartingPosition") == "AT_TIMESTAMP":
+            raise invalid_parameter(f"Unsupported starting position for arn type: {body['EventSourceArn']}")
+        if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
+            raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
+        esm_uuid = str(uuid.uuid4())
+        batch_size, shows_window = ESM_SOURCE_DEFAULTS.get(kind, (100, False))
+        mapping = {"UUID": esm_uuid, "BatchSize": batch_size,
+                   "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
+                                            f"event-source-mapping:{esm_uuid}",
+                   "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
+                   "State": "Enabled" if body.get("Enabled", True) else "Disabled",
+                   "StateTransitionReason": "User action" if kind in STREAM_SOURCES else "USER_INITIATED"}
+        if body.get("EventSourceArn"):
+            mapping["EventSourceArn"] = body["EventSourceArn"]
+        if shows_window:
+            mapping["MaximumBatchingWindowInSeconds"] = 0
+        if kind in ("sqs", "kinesis", "dynamodb"):
+            mapping["FunctionResponseTypes"] = []
+        if kind in STREAM_SOURCES:
+            mapping.update(BisectBatchOnFunctionError=False, DestinationConfig={"OnFailure": {}},
+                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1, ParallelizationFactor=1,
+                           TumblingWindowInSeconds=0)
+        if kind in STREAM_SOURCES or "kafka" in kind:
+            mapping["LastProcessingResult"] = "No records processed"
+        if "kafka" in kind:
+            mapping["StartingPosition"] = "TRIM_HORIZON"
+            config = ("SelfManagedKafkaEventSourceConfig" if kind == "self-kafka"
+                      else "AmazonManagedKafkaEventSourceConfig")
+            mapping[config] = {"ConsumerGroupId": esm_uuid}
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled", "Tags") and value is not None:
+                mapping[member] = value
+        check_esm_settings(kind, mapping)
+        for other in store.event_source_mappings.values():
+            if same_event_source(other, mapping) and other["FunctionArn"].split(":")[6] == name:
+                raise conflict(duplicate_mapping_message(kind, mapping, name, other["UUID"]))
+        store.event_source_mappings[esm_uuid] = mapping
+        if body.get("Tags"):
+            store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
+        return dict(mapping, State="Creating")
+
+
+def same_event_source(a, b):
+    return (a.get("EventSourceArn"), a.get("SelfManagedEventSource"), a.get("Topics")) == (
+        b.get("EventSourceArn"), b.get("SelfManagedEventSource"), b.get("Topics"))
+
+
+def duplicate_mapping_message(kind, mapping, name, existing):
+    """AWS's three wordings of "this source already maps to this function"."""
+    tail = f"already exists. Please update or delete the existing mapping with UUID {existing}"
+    if kind == "sqs":
+        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and function "
+                f"(\" {name} \") {tail}")
+    if kind in STREAM_SOURCES:
+        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} \") "
+                f"provided mapping {tail}")
+    servers = ",".join(((mapping.get("SelfManagedEventSource") or {}).get("Endpoints") or {}).get(
+        "KAFKA_BOOTSTRAP_SERVERS") or [mapping.get("EventSourceArn", "")])
+    return (f"An event source mapping with event source (\"{servers}\"), function "
+            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") {tail}")
+
+
+def find_event_source_mapping(store, params):
+    query_members(params, ESM_PATH)
+    mapping = store.event_source_mappings.get(params["UUID"])
+    if mapping is None:
+        raise not_found("The resource you requested does not exist.")
+    return mapping
+
+
+def get_event_source_mapping(store, params, body):
+    """GetEventSourceMapping."""
+    with store.lock:
+        return json.loads(json.dumps(find_event_source_mapping(store, params)))
+
+
+def update_event_source_mapping(store, params, body):
+    """UpdateEventSourceMapping: answered Updating (Enabling or Disabling when Enabled changes)."""
+    check_body(body, UPDATE_EVENT_SOURCE_MAPPING)
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        updated = dict(mapping)
+        if body.get("FunctionName") is not None:
+            name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+            if name not in store.functions:
+                raise invalid_parameter("Function does not exist")
+            updated["FunctionArn"] = function_arn(store, name, qualifier)
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled") and value is not None:
+                updated[member] = value
+        kind = event_source_kind(updated)
+        check_esm_settings(kind, updated)
+        transition = "Updating"
+        if body.get("Enabled") is not None:
+            enabled = body["Enabled"]
+            if enabled != (mapping["State"] == "Enabled"):
+                transition = "Enabling" if enabled else "Disabling"
+            updated["State"] = "Enabled" if enabled else "Disabled"
+        updated["LastModified"] = time.time()
+        mapping.clear()
+        mapping.update(updated)
+        return dict(mapping, State=transition)
+
+
+def delete_event_source_mapping(store, params, body):
+    """DeleteEventSourceMapping: answered with the mapping in state Deleting."""
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        del store.event_source_mappings[mapping["UUID"]]
+        store.tags.pop(mapping["EventSourceMappingArn"], None)
+        return dict(mapping, State="Deleting")
+
+
+def list_event_source_mappings(store, params, body):
+    """ListEventSourceMappings: filters that name nothing simply match nothing, as on AWS."""
+    query = query_members(params, LIST_ESM_QUERY, integers=("MaxItems",))
+    wanted = None
+    if query.get("FunctionName"):
+        wanted = parse_function_ref(store, query["FunctionName"], max_length=256)
+    with store.lock:
+        items = []
+        for mapping in store.event_source_mappings.values():
+            target = FUNCTION_REF.fullmatch(mapping["FunctionArn"])
+            if wanted and (target["name"], target["qualifier"]) != wanted and not (
+                    wanted[1] is None and target["name"] == wanted[0]):
+                continue
+            if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
+                continue
+            items.append(json.loads(json.dumps(mapping)))
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
+                    "EventSourceMappings", "NextMarker")
+
+
+# -- Capacity providers and scaling ------------------------------------------------------------
+# Lambda Managed Instances: capacity providers are stored and answered; functions attached to one
+# run here like any other function.
+
+CAPACITY_PROVIDER_NAME = text(1, 140, pattern=(
+    r"(arn:aws[a-zA-Z-]*:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"capacity-provider:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"))
+CAPACITY_SCALING = struct(MaxVCpuCount=integer(2, 15000), ScalingMode=text(enum=("Auto", "Manual")),
+                          ScalingPolicies=list_of(struct(
+                              ("PredefinedMetricType", "TargetValue"),
+                              PredefinedMetricType=text(enum=("LambdaCapacityProviderAverageCPUUtilization",
+                                                              "LambdaCapacityProviderAverageGPUUtilization")),
+                              TargetValue=number(0, 100)), 1, 10))
+PROPAGATE_TAGS = struct(Mode=text(enum=("None", "Explicit")), ExplicitTags=TAGS)
+TELEMETRY_CONFIG = struct(LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
+                                               LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+")))
+CREATE_CAPACITY_PROVIDER = struct(
+    ("CapacityProviderName", "VpcConfig", "PermissionsConfig"), CapacityProviderName=CAPACITY_PROVIDER_NAME,
+    VpcConfig=struct(("SubnetIds", "SecurityGroupIds"),
+                     SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 1, 16),
+                     SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5)),
+    PermissionsConfig=struct(("CapacityProviderOperatorRoleArn",),
+                             CapacityProviderOperatorRoleArn=text(0, 10000, pattern=ROLE_PATTERN)),
+    InstanceRequirements=struct(Architectures=list_of(text(enum=("x86_64", "arm64")), 1, 1),
+                                AllowedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400),
+                                ExcludedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400)),
+    CapacityProviderScalingConfig=CAPACITY_SCALING,
+    KmsKeyArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*"), Tags=TAGS,
+    PropagateTags=PROPAGATE_TAGS, TelemetryConfig=TELEMETRY_CONFIG)
+UPDATE_CAPACITY_PROVIDER = struct(CapacityProviderScalingConfig=CAPACITY_SCALING, PropagateTags=PROPAGATE_TAGS,
+                                  TelemetryConfig=TELEMETRY_CONFIG)
+CAPACITY_PROVIDER_PATH = struct(CapacityProviderName=CAPACITY_PROVIDER_NAME)
+LIST_CAPACITY_PROVIDERS_QUERY = struct(State=text(enum=("Pending", "Active", "Failed", "Deleting")),
+                                       Marker=text(), MaxItems=integer(1, 50))
+SCALING_QUERY = struct(Qualifier=text(1, 128, pattern=r"(\$LATEST\.PUBLISHED|[0-9]+)"))
+PUT_FUNCTION_SCALING_CONFIG = struct(FunctionScalingConfig=struct(
+    MinExecutionEnvironments=integer(0, 15000), MaxExecutionEnvironments=integer(0, 15000)))
+
+
+def capacity_provider_arn(store, name):
+    return f"arn:aws:lambda:{store.region}:{store.account}:capacity-provider:{name}"
+
+
+def capacity_provider_versions(store, arn):
+    """Qualified ARNs of the function versions that run on a capacity provider."""
+    return [function_arn(store, f.name, v) for f in store.functions.values()
+            for v, c in f.versions.items()
+            if ((c.get("CapacityProviderConfig") or {}).get("LambdaManagedInstancesCapacityProviderConfig")
+                or {}).get("CapacityProviderArn") in (arn, arn.rsplit(":", 1)[-1])]
+
+
+def create_capacity_provider(store, params, body):
+    """CreateCapacityProvider: Active at once (AWS passes through Pending)."""
+    check_body(body, CREATE_CAPACITY_PROVIDER)
+    name = body["CapacityProviderName"].rsplit(":", 1)[-1]
+    with store.lock:
+        arn = capacity_provider_arn(store, name)
+        if name in store.capacity_providers:
+            raise conflict(f"Capacity provider already exists: {arn}")
+        provider = {"CapacityProviderArn": arn, "State": "Active", "LastModified": now_timestamp(),
+                    **{k: v for k, v in body.items() if k not in ("CapacityProviderName", "Tags")}}
+        store.capacity_providers[name] = provider
+        if body.get("Tags"):
+            store.tags[arn] = dict(body["Tags"])
+        return {"CapacityProvider": json.loads(json.dumps(provider))}
+
+
+def find_capacity_provider(store, params):
+    query_members(params, CAPACITY_PROVIDER_PATH)
+    name = params["CapacityProviderName"].rsplit(":", 1)[-1]
+    provider = store.capacity_providers.get(name)
+    if provider is None:
+        raise not_found(f"Capacity provider not found: {capacity_provider_arn(store, name)}")
+    return name, provider
+
+
+def get_capacity_provider(store, params, body):
+    """GetCapacityProvider."""
+    with store.lock:
+        return {"CapacityProvider": json.loads(json.dumps(find_capacity_provider(store, params)[1]))}
+
+
+def update_capacity_provider(store, params, body):
+    """UpdateCapacityProvider: scaling, tag propagation and telemetry settings."""
+    check_body(body, UPDATE_CAPACITY_PROVIDER)
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        provider.update({k: v for k, v in body.items() if v is not None})
+        provider["LastModified"] = now_timestamp()
+        return {"CapacityProvider": json.loads(json.dumps(provider))}
+
+
+def delete_capacity_provider(store, params, body):
+    """DeleteCapacityProvider: refused while function versions run on it."""
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        users = capacity_provider_versions(store, provider["CapacityProviderArn"])
+        if users:
+            raise conflict(f"The capacity provider is used by function versions: {', '.join(users)}")
+        del store.capacity_providers[name]
+        store.tags.pop(provider["CapacityProviderArn"], None)
+        return {"CapacityProvider": dict(json.loads(json.dumps(provider)), State="Deleting")}
+
+
+def list_capacity_providers(store, params, body):
+    """ListCapacityProviders."""
+    query = query_members(params, LIST_CAPACITY_PROVIDERS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = [json.loads(json.dumps(p)) for _, p in sorted(store.capacity_providers.items())
+                 if query.get("State") in (None, p["State"])]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "CapacityProviders",
+                    "NextMarker")
+
+
+def list_function_versions_by_capacity_provider(store, params, body):
+    """ListFunctionVersionsByCapacityProvider."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        arn = provider["CapacityProviderArn"]
+        items = [{"FunctionArn": version, "State": "Active"}
+                 for version in capacity_provider_versions(store, arn)]
+    page = paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionVersions", "NextMarker")
+    return dict(page, CapacityProviderArn=arn)
+
+
+def scaling_target(store, params):
+    """(function, version) of a scaling-config operation: a published version. Caller holds lock."""
+    query_members(params, SCALING_QUERY)
+    if params.get("Qualifier") is None:
+        raise validation_error([constraint_text(None, "qualifier", "Member must not be null")])
+    name = unqualified_target(store, {"FunctionName": params["FunctionName"]})
+    function = find_function(store, name)
+    version = params["Qualifier"]
+    if version == "$LATEST.PUBLISHED":
+        version = str(function.next_version - 1)
+    if version not in function.versions:
+        raise function_not_found(function_arn(store, name, params["Qualifier"]))
+    return function, version
+
+
+def put_function_scaling_config(store, params, body):
+    """PutFunctionScalingConfig: stored and answered; nothing is scaled here."""
+    check_body(body, PUT_FUNCTION_SCALING_CONFIG)
+    config = body.get("FunctionScalingConfig") or {}
+    if config.get("MinExecutionEnvironments", 0) > config.get("MaxExecutionEnvironments", 15000):
+        raise invalid_parameter("MinExecutionEnvironments cannot be greater than MaxExecutionEnvironments.")
+    with store.lock:
+        function, version = scaling_target(store, params)
+        function.scaling_configs[version] = dict(config)
+        return {"FunctionState": "Active"}
+
+
+def get_function_scaling_config(store, params, body):
+    """GetFunctionScalingConfig."""
+    with store.lock:
+        function, version = scaling_target(store, params)
+        reply = {"FunctionArn": function_arn(store, function.name, version)}
+        config = function.scaling_configs.get(version)
+        if config is not None:
+            reply["AppliedFunctionScalingConfig"] = dict(config)
+            reply["RequestedFunctionScalingConfig"] = dict(config)
+        return reply
+
+
 # -- Account -----------------------------------------------------------------------------------
 
 def get_account_settings(store, params, body):
@@ -3379,6 +3780,22 @@ ROUTES = [
                get_runtime_management_config, 200),
     ("PUT",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
                put_runtime_management_config, 200),
+    # Event source mappings
+    ("POST",   "/2015-03-31/event-source-mappings",                    create_event_source_mapping,    202),
+    ("GET",    "/2015-03-31/event-source-mappings",                    list_event_source_mappings,     200),
+    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",             get_event_source_mapping,       200),
+    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",             update_event_source_mapping,    202),
+    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",             delete_event_source_mapping,    202),
+    # Capacity providers and scaling
+    ("POST",   "/2025-11-30/capacity-providers",                       create_capacity_provider,       202),
+    ("GET",    "/2025-11-30/capacity-providers",                       list_capacity_providers,        200),
+    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}", get_capacity_provider,         200),
+    ("PUT",    "/2025-11-30/capacity-providers/{CapacityProviderName}", update_capacity_provider,      202),
+    ("DELETE", "/2025-11-30/capacity-providers/{CapacityProviderName}", delete_capacity_provider,      202),
+    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}/function-versions",
+               list_function_versions_by_capacity_provider, 200),
+    ("PUT",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", put_function_scaling_config, 202),
+    ("GET",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", get_function_scaling_config, 200),
     # Account
     ("GET",    "/2016-08-19/account-settings",                         get_account_settings,           200),
     # The fake's own paths.
