@@ -77,6 +77,7 @@ MAX_FUNCTION_NAME_LENGTH = 64          # a plain name; ARNs may be longer
 MAX_ENVIRONMENT_BYTES = 4096           # "Function environment variables: 4 KB, for all variables"
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024       # Invoke request and response, RequestResponse
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024          # Invoke request, Event (raised from 256 KB in 2025)
+MAX_INVOKE_ASYNC_PAYLOAD_BYTES = 256 * 1024    # the deprecated InvokeAsync keeps the old 256 KB
 MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size: 50 MB (zipped, direct upload)"
 MAX_RESPONSE_BYTES = 6291556                   # the response limit AWS states in its error message
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024         # "250 MB (unzipped)", layers included
@@ -300,6 +301,8 @@ class Store:
         self.code_signing_configs = {}          # ARN -> CodeSigningConfig
         self.capacity_providers = {}            # name -> CapacityProvider
         self.function_urls = {}                 # url id -> (function name, qualifier)
+        self.durable_executions = {}            # ARN -> DurableExecution
+        self.callbacks = {}                     # callback id -> (execution ARN, operation id)
 
 
 class Policy:
@@ -357,6 +360,79 @@ def pick_weighted_version(alias, version):
         if random.random() < weight:
             return other
     return version
+
+
+class DurableExecution:
+    """One durable execution: its GetDurableExecution record, history events, operations and the
+    checkpoint token that guards changes to them."""
+
+    def __init__(self, arn, name, function_arn_, version, payload, durable_config):
+        self.arn = arn
+        self.record = {"DurableExecutionArn": arn, "DurableExecutionName": name,
+                       "FunctionArn": function_arn_, "InputPayload": payload, "StartTimestamp": time.time(),
+                       "Status": "RUNNING", "Version": version, "DurableConfig": durable_config}
+        self.events = []
+        self.operations = {}            # operation id -> Operation
+        self.token = new_checkpoint_token()
+        self.add_event("ExecutionStarted", name, ExecutionStartedDetails={
+            "Input": {"Payload": payload, "Truncated": False},
+            "ExecutionTimeout": durable_config.get("ExecutionTimeout", 86400)})
+
+    def add_event(self, event_type, event_id, parent=None, **details):
+        event = {"EventType": event_type, "EventId": len(self.events) + 1, "Id": event_id,
+                 "EventTimestamp": time.time(), **details}
+        if parent:
+            event["ParentId"] = parent
+        self.events.append(event)
+
+    def finish(self, status, event_type, **details):
+        self.record["Status"] = status
+        self.record["EndTimestamp"] = time.time()
+        self.add_event(event_type, self.record["DurableExecutionName"], **details)
+
+
+def new_checkpoint_token():
+    return base64.b64encode(uuid.uuid4().bytes).decode()
+
+
+def start_durable_execution(store, job, payload, name):
+    """Begin a durable execution for an invocation of a function with DurableConfig. Caller holds
+    store.lock."""
+    name = name or str(uuid.uuid4())
+    qualified = function_arn(store, job.function_name, job.version)
+    for execution in store.durable_executions.values():
+        if execution.record["FunctionArn"] == qualified and execution.record["DurableExecutionName"] == name:
+            raise LambdaError("DurableExecutionAlreadyStartedException", 409,
+                              f"A durable execution named {name} was already started for {qualified}")
+    arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4().hex}"
+    execution = DurableExecution(arn, name, qualified, job.version, payload.decode(), job.durable_config)
+    store.durable_executions[arn] = execution
+    return execution
+
+
+def finish_durable_execution(store, execution, outcome, request_id):
+    """Record how the invocation ended: the execution succeeds or fails with it."""
+    with store.lock:
+        if execution.record["Status"] not in ("RUNNING", "PAUSED"):
+            return
+        now = time.time()
+        execution.add_event("InvocationCompleted", execution.record["DurableExecutionName"],
+                            InvocationCompletedDetails={"StartTimestamp": execution.record["StartTimestamp"],
+                                                        "EndTimestamp": now, "RequestId": request_id})
+        if outcome.function_error:
+            try:
+                error = json.loads(outcome.payload)
+            except ValueError:
+                error = {}
+            error_object = {"ErrorType": str(error.get("errorType", "Error")),
+                            "ErrorMessage": str(error.get("errorMessage", ""))}
+            execution.record["Error"] = error_object
+            execution.finish("FAILED", "ExecutionFailed",
+                             ExecutionFailedDetails={"Error": {"Payload": error_object, "Truncated": False}})
+        else:
+            execution.record["Result"] = outcome.payload.decode("utf-8", "replace")
+            execution.finish("SUCCEEDED", "ExecutionSucceeded", ExecutionSucceededDetails={
+                "Result": {"Payload": execution.record["Result"], "Truncated": False}})
 
 
 def now_timestamp():
@@ -1137,6 +1213,8 @@ class Job:
         self.invoked_arn = function_arn(store, function.name, qualifier)
         self.region = store.region
         self.endpoint_url = store.endpoint_url
+        self.durable = None             # the DurableExecution this invocation runs, if any
+        self.durable_config = config.get("DurableConfig")
 
 
 class Outcome:
@@ -1831,18 +1909,21 @@ INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 LOG_TYPES = ("None", "Tail")
 
 
-def invoke(store, params, body):
-    """Invoke: RequestResponse runs the handler and answers its result; Event answers 202 and runs
-    it in the background; DryRun only checks."""
+def prepare_invocation(store, params, body, invocation_types, operation):
+    """The checks the Invoke family shares: (invocation type, log type, Job, payload bytes)."""
     invocation_type = params.get("InvocationType") or "RequestResponse"
     log_type = params.get("LogType") or "None"
     problems = []
-    if invocation_type not in INVOCATION_TYPES:
-        problems.append(constraint_text(invocation_type, "invocationType",
-                                        f"Member must satisfy enum value set: [{', '.join(INVOCATION_TYPES)}]"))
+    if invocation_type not in invocation_types:
+        problems.append(constraint_text(invocation_type, "invocationType", "Member must satisfy enum "
+                                        f"value set: [{', '.join(invocation_types)}]"))
     if log_type not in LOG_TYPES:
         problems.append(constraint_text(log_type, "logType",
                                         f"Member must satisfy enum value set: [{', '.join(LOG_TYPES)}]"))
+    if params.get("DurableExecutionName") is not None and not re.fullmatch(
+            r"[a-zA-Z0-9-_]{1,64}", params["DurableExecutionName"]):
+        problems.append(constraint_text(params["DurableExecutionName"], "durableExecutionName",
+                                        "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"))
     if problems:
         raise validation_error(problems)
     if invocation_type == "Event" and len(body) > MAX_ASYNC_PAYLOAD_BYTES:
@@ -1852,7 +1933,7 @@ def invoke(store, params, body):
     if len(body) > MAX_SYNC_PAYLOAD_BYTES:
         raise LambdaError("RequestEntityTooLargeException", 413,
                           f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the "
-                          "InvokeFunction operation")
+                          f"{operation} operation")
     payload = body if body.strip() else b"{}"       # an empty payload reaches the handler as {}
     parse_json_body(payload)
     name, qualifier = function_target(store, params)
@@ -1863,27 +1944,106 @@ def invoke(store, params, body):
             version = pick_weighted_version(function.aliases[alias], version)
             config = function.versions[version]
         job = Job(store, function, version, config, function.packages[version], qualifier)
-    if invocation_type == "DryRun":
-        return Reply(204)
-    request_id = str(uuid.uuid4())
-    if invocation_type == "Event":
-        threading.Thread(target=store.runner.invoke, args=(job, payload, request_id),
-                         daemon=True).start()
-        return Reply(202, {"x-amzn-RequestId": request_id})
-    outcome = store.runner.invoke(job, payload, request_id, client_context(params))
-    headers = {"X-Amz-Executed-Version": outcome.version, "x-amzn-RequestId": request_id}
-    result = outcome.payload
-    if len(result) > MAX_RESPONSE_BYTES:
-        result = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed payload "
-                                             f"size ({MAX_RESPONSE_BYTES} bytes).",
-                             "errorType": "Function.ResponseSizeTooLarge"}).encode()
+        if config.get("DurableConfig") and invocation_type != "DryRun":
+            job.durable = start_durable_execution(store, job, payload, params.get("DurableExecutionName"))
+    return invocation_type, log_type, job, payload
+
+
+def run_invocation(store, job, payload, request_id, context=None):
+    """Run a Job to its end; a durable execution records the outcome. Returns the Outcome."""
+    outcome = store.runner.invoke(job, payload, request_id, context)
+    if len(outcome.payload) > MAX_RESPONSE_BYTES:
+        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed "
+                                                      f"payload size ({MAX_RESPONSE_BYTES} bytes).",
+                                      "errorType": "Function.ResponseSizeTooLarge"}).encode()
         outcome.function_error = "Unhandled"
+    if job.durable is not None:
+        finish_durable_execution(store, job.durable, outcome, request_id)
+    return outcome
+
+
+def start_in_background(store, job, payload):
+    """An Event invocation: answered at once, run on a thread of its own."""
+    request_id = str(uuid.uuid4())
+    threading.Thread(target=run_invocation, args=(store, job, payload, request_id), daemon=True).start()
+    return request_id
+
+
+def invocation_headers(job, outcome, log_type, request_id):
+    headers = {"X-Amz-Executed-Version": outcome.version, "x-amzn-RequestId": request_id}
     if outcome.function_error:
         headers["X-Amz-Function-Error"] = outcome.function_error
     if log_type == "Tail":
-        tail = outcome.log.encode()[-LOG_TAIL_BYTES:]
-        headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
-    return Reply(200, headers, result)
+        headers["X-Amz-Log-Result"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+    if job.durable is not None:
+        headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
+    return headers
+
+
+def invoke(store, params, body):
+    """Invoke: RequestResponse runs the handler and answers its result; Event answers 202 and runs
+    it in the background; DryRun only checks."""
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, params, body, INVOCATION_TYPES, "InvokeFunction")
+    if invocation_type == "DryRun":
+        return Reply(204)
+    if invocation_type == "Event":
+        request_id = start_in_background(store, job, payload)
+        headers = {"x-amzn-RequestId": request_id}
+        if job.durable is not None:
+            headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
+        return Reply(202, headers)
+    request_id = str(uuid.uuid4())
+    outcome = run_invocation(store, job, payload, request_id, client_context(params))
+    return Reply(200, invocation_headers(job, outcome, log_type, request_id), outcome.payload)
+
+
+def invoke_async(store, params, body):
+    """InvokeAsync (deprecated): an Event invocation answered with 202, payload at most 256 KB."""
+    if len(body) > MAX_INVOKE_ASYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"{len(body)} byte payload is too large for the Event invocation type "
+                          f"(limit {MAX_INVOKE_ASYNC_PAYLOAD_BYTES} bytes)")
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, dict(params, InvocationType="Event"), body, INVOCATION_TYPES, "InvokeAsync")
+    request_id = start_in_background(store, job, payload)
+    return Reply(202, {"x-amzn-RequestId": request_id}, b"{}")     # Status is the HTTP status
+
+
+def invoke_with_response_stream(store, params, body):
+    """InvokeWithResponseStream: the result as an event stream, PayloadChunk events then one
+    InvokeComplete (handlers' output arrives as one chunk)."""
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, params, body, ("RequestResponse", "DryRun"), "InvokeWithResponseStream")
+    if invocation_type == "DryRun":
+        return Reply(204)
+    request_id = str(uuid.uuid4())
+    outcome = run_invocation(store, job, payload, request_id, client_context(params))
+    headers = invocation_headers(job, outcome, "None", request_id)
+    headers.pop("X-Amz-Function-Error", None)
+    complete = {}
+    if outcome.function_error:
+        complete = {"ErrorCode": outcome.function_error, "ErrorDetails": outcome.payload.decode("utf-8", "replace")}
+        stream = b""
+    else:
+        stream = event_stream_message("PayloadChunk", outcome.payload, "application/octet-stream")
+    if log_type == "Tail":
+        complete["LogResult"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+    stream += event_stream_message("InvokeComplete", json.dumps(complete).encode(), "application/json")
+    return Reply(200, headers, stream, "application/vnd.amazon.eventstream")
+
+
+def event_stream_message(event_type, payload, content_type):
+    """One application/vnd.amazon.eventstream message: prelude, headers, payload and CRCs."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", content_type),
+                        (":message-type", "event")):
+        raw_name, raw_value = name.encode(), value.encode()
+        headers += bytes([len(raw_name)]) + raw_name + b"\x07" + len(raw_value).to_bytes(2, "big") + raw_value
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    message = prelude + binascii.crc32(prelude).to_bytes(4, "big") + headers + payload
+    return message + binascii.crc32(message).to_bytes(4, "big")
 
 
 def client_context(params):
@@ -3602,6 +3762,286 @@ def get_function_scaling_config(store, params, body):
         return reply
 
 
+# -- Durable executions ------------------------------------------------------------------------
+# Invoking a function that has a DurableConfig starts a durable execution; it succeeds or fails
+# with the invocation. Checkpoints record operations (steps, waits, callbacks) and history as the
+# API describes, and callbacks can be completed. The durable SDK's replay (re-invoking the handler
+# after a wait or callback) is not emulated.
+
+DURABLE_EXECUTION_ARN = text(1, 1024, pattern=(
+    r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):(\$LATEST(?:\.PUBLISHED)?|"
+    r"[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)"))
+CHECKPOINT_TOKEN = text(1, 2048, pattern=r"[A-Za-z0-9+/]+={0,2}")
+ERROR_OBJECT = struct(ErrorMessage=text(), ErrorType=text(), ErrorData=text(), StackTrace=list_of(text()))
+DURABLE_PATH = struct(DurableExecutionArn=DURABLE_EXECUTION_ARN, IncludeExecutionData=text(enum=("true", "false")),
+                      MaxItems=integer(0, 1000), Marker=text(), ReverseOrder=text(enum=("true", "false")),
+                      CheckpointToken=CHECKPOINT_TOKEN)
+OPERATION_UPDATE = struct(
+    ("Id", "Type", "Action"), Id=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
+    ParentId=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"), Name=text(1, 256, pattern=r"[\x20-\x7E]+"),
+    Type=text(enum=("EXECUTION", "CONTEXT", "STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE")),
+    SubType=text(1, 32, pattern=r"[a-zA-Z0-9-_]+"),
+    Action=text(enum=("START", "SUCCEED", "FAIL", "RETRY", "CANCEL")), Payload=text(0, 6291456),
+    Error=ERROR_OBJECT, ContextOptions=struct(ReplayChildren=boolean()),
+    StepOptions=struct(NextAttemptDelaySeconds=integer(1, 31622400)),
+    WaitOptions=struct(WaitSeconds=integer(1, 31622400)),
+    CallbackOptions=struct(TimeoutSeconds=integer(0), HeartbeatTimeoutSeconds=integer(0)),
+    ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256), TenantId=text(1, 256)))
+CHECKPOINT_DURABLE_EXECUTION = struct(("CheckpointToken",), CheckpointToken=CHECKPOINT_TOKEN,
+                                      Updates=list_of(OPERATION_UPDATE), ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
+STOP_DURABLE_EXECUTION = struct(Error=ERROR_OBJECT)
+PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024),
+                                 ExecutionTimeoutPaused=boolean())
+RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024))
+CALLBACK_PATH = struct(CallbackId=text(1, 1024, pattern=r"[A-Za-z0-9+/]+={0,2}"))
+LIST_DURABLE_QUERY = struct(
+    Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN), DurableExecutionName=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
+    Statuses=list_of(text(enum=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING", "PAUSING",
+                                "PAUSED")), 1, 10),
+    StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")), Marker=text(),
+    MaxItems=integer(0, 1000))
+# How an operation update shows in the history: (operation type, action) -> event type.
+OPERATION_EVENTS = {
+    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded", ("STEP", "FAIL"): "StepFailed",
+    ("WAIT", "START"): "WaitStarted", ("WAIT", "SUCCEED"): "WaitSucceeded", ("WAIT", "CANCEL"): "WaitCancelled",
+    ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
+    ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
+    ("CALLBACK", "SUCCEED"): "CallbackSucceeded", ("CALLBACK", "FAIL"): "CallbackFailed",
+    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted", ("CHAINED_INVOKE", "SUCCEED"): "ChainedInvokeSucceeded",
+    ("CHAINED_INVOKE", "FAIL"): "ChainedInvokeFailed", ("CHAINED_INVOKE", "CANCEL"): "ChainedInvokeStopped",
+}
+OPERATION_STATUS = {"START": "STARTED", "SUCCEED": "SUCCEEDED", "FAIL": "FAILED", "RETRY": "READY",
+                    "CANCEL": "CANCELLED"}
+
+
+def find_durable_execution(store, params):
+    """The DurableExecution a path names, or ResourceNotFoundException. Caller holds store.lock."""
+    query_members(params, DURABLE_PATH, integers=("MaxItems",))
+    execution = store.durable_executions.get(params["DurableExecutionArn"])
+    if execution is None:
+        raise not_found(f"Durable execution not found: {params['DurableExecutionArn']}")
+    return execution
+
+
+def get_durable_execution(store, params, body):
+    """GetDurableExecution; IncludeExecutionData=false leaves out input and result."""
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        record = json.loads(json.dumps(execution.record))
+    if params.get("IncludeExecutionData") == "false":
+        record.pop("InputPayload", None)
+        record.pop("Result", None)
+        record["ExecutionDataIncluded"] = False
+    return record
+
+
+def get_durable_execution_history(store, params, body):
+    """GetDurableExecutionHistory: the events in order (or reversed), 100 a page by default."""
+    with store.lock:
+        events = json.loads(json.dumps(find_durable_execution(store, params).events))
+    if params.get("ReverseOrder") == "true":
+        events.reverse()
+    return paginate(events, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Events",
+                    "NextMarker")
+
+
+def check_checkpoint_token(execution, token):
+    if token != execution.token:
+        raise invalid_parameter("Invalid checkpoint token: it is not the execution's current token.")
+
+
+def get_durable_execution_state(store, params, body):
+    """GetDurableExecutionState: the operations, for the holder of the current checkpoint token."""
+    if params.get("CheckpointToken") is None:
+        raise validation_error([constraint_text(None, "checkpointToken", "Member must not be null")])
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        check_checkpoint_token(execution, params["CheckpointToken"])
+        operations = json.loads(json.dumps(list(execution.operations.values())))
+    return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Operations",
+                    "NextMarker")
+
+
+def checkpoint_durable_execution(store, params, body):
+    """CheckpointDurableExecution: apply operation updates; answer a new token and the state."""
+    check_body(body, CHECKPOINT_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        check_checkpoint_token(execution, body["CheckpointToken"])
+        if execution.record["Status"] != "RUNNING":
+            raise invalid_parameter(f"The durable execution is {execution.record['Status']}; only a "
+                                    "RUNNING execution takes checkpoints.")
+        for update in body.get("Updates") or []:
+            apply_operation_update(store, execution, update)
+        execution.token = new_checkpoint_token()
+        return {"CheckpointToken": execution.token,
+                "NewExecutionState": {"Operations": json.loads(json.dumps(list(execution.operations.values())))}}
+
+
+def apply_operation_update(store, execution, update):
+    """One OperationUpdate: create or move an operation and write its history event."""
+    now = time.time()
+    operation = execution.operations.get(update["Id"])
+    if operation is None:
+        if update["Action"] != "START":
+            raise invalid_parameter(f"Operation {update['Id']} has not been started.")
+        operation = {"Id": update["Id"], "Type": update["Type"], "StartTimestamp": now}
+        for member in ("ParentId", "Name", "SubType"):
+            if update.get(member):
+                operation[member] = update[member]
+        execution.operations[update["Id"]] = operation
+    operation["Status"] = OPERATION_STATUS[update["Action"]]
+    if update["Action"] in ("SUCCEED", "FAIL", "CANCEL"):
+        operation["EndTimestamp"] = now
+    details = {}
+    if update["Type"] == "CALLBACK" and update["Action"] == "START":
+        callback_id = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        store.callbacks[callback_id] = (execution.arn, update["Id"])
+        operation["CallbackDetails"] = {"CallbackId": callback_id}
+        details = {"CallbackStartedDetails": {"CallbackId": callback_id, **{
+            key: value for key, value in (("Timeout", (update.get("CallbackOptions") or {}).get("TimeoutSeconds")),
+                                          ("HeartbeatTimeout", (update.get("CallbackOptions") or {}).get(
+                                              "HeartbeatTimeoutSeconds"))) if value is not None}}}
+    elif update["Type"] == "STEP":
+        step = operation.setdefault("StepDetails", {"Attempt": 0})
+        if update["Action"] in ("START", "RETRY"):
+            step["Attempt"] += 1
+        if update.get("Payload") is not None:
+            step["Result"] = update["Payload"]
+        if update.get("Error"):
+            step["Error"] = update["Error"]
+    elif update["Type"] == "WAIT" and update.get("WaitOptions"):
+        operation["WaitDetails"] = {"ScheduledEndTimestamp": now + update["WaitOptions"]["WaitSeconds"]}
+    event_type = OPERATION_EVENTS.get((update["Type"], update["Action"]))
+    if event_type:
+        execution.add_event(event_type, update["Id"], update.get("ParentId"), **details)
+
+
+def list_durable_executions_by_function(store, params, body):
+    """ListDurableExecutionsByFunction: newest last unless ReverseOrder; filters by name and status."""
+    query = query_members(params, LIST_DURABLE_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    statuses = query.get("Statuses")
+    statuses = [statuses] if isinstance(statuses, str) else statuses
+    with store.lock:
+        find_function(store, name)
+        prefix = function_arn(store, name, qualifier) + ("/" if qualifier else ":")
+        items = []
+        for execution in store.durable_executions.values():
+            record = execution.record
+            if not record["DurableExecutionArn"].startswith(prefix):
+                continue
+            if query.get("DurableExecutionName") not in (None, record["DurableExecutionName"]):
+                continue
+            if statuses and record["Status"] not in statuses:
+                continue
+            items.append({k: record[k] for k in ("DurableExecutionArn", "DurableExecutionName", "FunctionArn",
+                                                 "Status", "StartTimestamp", "EndTimestamp") if k in record})
+    if query.get("ReverseOrder") == "true":
+        items.reverse()
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 100, "DurableExecutions", "NextMarker")
+
+
+def stop_durable_execution(store, params, body):
+    """StopDurableExecution: a running or paused execution becomes STOPPED."""
+    check_body(body, STOP_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.record["Status"] not in ("RUNNING", "PAUSED"):
+            raise invalid_parameter(f"The durable execution is already {execution.record['Status']}.")
+        error = body.get("Error") or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
+        execution.record["Error"] = error
+        execution.finish("STOPPED", "ExecutionStopped", ExecutionStoppedDetails={
+            "Error": {"Payload": error, "Truncated": False}})
+        return {"StopTimestamp": execution.record["EndTimestamp"]}
+
+
+def pause_durable_execution(store, params, body):
+    """PauseDurableExecution: only a RUNNING execution can pause."""
+    check_body(body, PAUSE_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.record["Status"] != "RUNNING":
+            raise conflict(f"The durable execution is {execution.record['Status']}, not RUNNING.")
+        execution.record["Status"] = "PAUSED"
+        execution.record["PauseDetails"] = {k: v for k, v in body.items() if k != "ClientToken"}
+        execution.add_event("ExecutionPaused", execution.record["DurableExecutionName"])
+    return Reply(202, {}, b"{}")
+
+
+def resume_durable_execution(store, params, body):
+    """ResumeDurableExecution: a PAUSED execution runs again."""
+    check_body(body, RESUME_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.record["Status"] != "PAUSED":
+            raise conflict(f"The durable execution is {execution.record['Status']}, not PAUSED.")
+        execution.record["Status"] = "RUNNING"
+        execution.record.pop("PauseDetails", None)
+        execution.add_event("ExecutionResumed", execution.record["DurableExecutionName"])
+    return Reply(202, {}, b"{}")
+
+
+def delete_durable_execution(store, params, body):
+    """DeleteDurableExecution: only a finished execution can be deleted."""
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.record["Status"] in ("RUNNING", "PAUSED"):
+            raise conflict(f"The durable execution is {execution.record['Status']}; stop it first.")
+        del store.durable_executions[execution.arn]
+        for callback_id in [c for c, (arn, _) in store.callbacks.items() if arn == execution.arn]:
+            del store.callbacks[callback_id]
+    return Reply(202, {}, json.dumps({"DeletionRequestTimestamp": time.time()}).encode())
+
+
+def find_callback(store, params):
+    """(execution, operation) of a callback id that is still waiting. Caller holds store.lock."""
+    query_members(params, CALLBACK_PATH)
+    execution_arn, operation_id = store.callbacks.get(params["CallbackId"], (None, None))
+    execution = store.durable_executions.get(execution_arn)
+    if execution is None:
+        raise not_found(f"Callback not found: {params['CallbackId']}")
+    operation = execution.operations[operation_id]
+    if operation["Status"] != "STARTED":
+        raise invalid_parameter(f"The callback {params['CallbackId']} is already {operation['Status']}.")
+    return execution, operation
+
+
+def send_durable_execution_callback_success(store, params, body):
+    """SendDurableExecutionCallbackSuccess: the request body is the callback's result."""
+    if len(body) > 262144:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          "Request must be smaller than 262144 bytes for the "
+                          "SendDurableExecutionCallbackSuccess operation")
+    with store.lock:
+        execution, operation = find_callback(store, params)
+        result = body.decode("utf-8", "replace")
+        operation.update(Status="SUCCEEDED", EndTimestamp=time.time())
+        operation["CallbackDetails"]["Result"] = result
+        execution.add_event("CallbackSucceeded", operation["Id"], operation.get("ParentId"),
+                            CallbackSucceededDetails={"Result": {"Payload": result, "Truncated": False}})
+    return {}
+
+
+def send_durable_execution_callback_failure(store, params, body):
+    """SendDurableExecutionCallbackFailure: the request body is the ErrorObject."""
+    check_body(body, ERROR_OBJECT)
+    with store.lock:
+        execution, operation = find_callback(store, params)
+        operation.update(Status="FAILED", EndTimestamp=time.time())
+        operation["CallbackDetails"]["Error"] = dict(body)
+        execution.add_event("CallbackFailed", operation["Id"], operation.get("ParentId"),
+                            CallbackFailedDetails={"Error": {"Payload": dict(body), "Truncated": False}})
+    return {}
+
+
+def send_durable_execution_callback_heartbeat(store, params, body):
+    """SendDurableExecutionCallbackHeartbeat: the callback is still alive (no timeouts run here)."""
+    with store.lock:
+        find_callback(store, params)
+    return {}
+
+
 # -- Account -----------------------------------------------------------------------------------
 
 def get_account_settings(store, params, body):
@@ -3704,6 +4144,9 @@ ROUTES = [
     ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",   update_function_configuration,  200),
     ("PUT",    "/2015-03-31/functions/{FunctionName}/code",            update_function_code,           200),
     ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",     invoke,                         200),
+    ("POST",   "/2014-11-13/functions/{FunctionName}/invoke-async",    invoke_async,                   202),
+    ("POST",   "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
+               invoke_with_response_stream, 200),
     # Versions and aliases
     ("POST",   "/2015-03-31/functions/{FunctionName}/versions",        publish_version,                201),
     ("GET",    "/2015-03-31/functions/{FunctionName}/versions",        list_versions_by_function,      200),
@@ -3796,6 +4239,24 @@ ROUTES = [
                list_function_versions_by_capacity_provider, 200),
     ("PUT",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", put_function_scaling_config, 202),
     ("GET",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", get_function_scaling_config, 200),
+    # Durable executions
+    ("GET",    "/2025-12-01/functions/{FunctionName}/durable-executions", list_durable_executions_by_function, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}", get_durable_execution,          200),
+    ("DELETE", "/2025-12-01/durable-executions/{DurableExecutionArn}", delete_durable_execution,       202),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/history",
+               get_durable_execution_history, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/state", get_durable_execution_state, 200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/checkpoint",
+               checkpoint_durable_execution, 200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/stop", stop_durable_execution,   200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/pause", pause_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/resume", resume_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/succeed",
+               send_durable_execution_callback_success, 200),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/fail",
+               send_durable_execution_callback_failure, 200),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/heartbeat",
+               send_durable_execution_callback_heartbeat, 200),
     # Account
     ("GET",    "/2016-08-19/account-settings",                         get_account_settings,           200),
     # The fake's own paths.
@@ -3805,13 +4266,16 @@ ROUTES = [
 ]
 
 # Operations whose body is raw bytes (the payload), not JSON.
-RAW_BODY_OPERATIONS = {invoke}
+RAW_BODY_OPERATIONS = {invoke, invoke_async, invoke_with_response_stream,
+                       send_durable_execution_callback_success}
 
 # Header members, by the header that carries them (from the API model).
 HEADER_MEMBERS = {
     "X-Amz-Invocation-Type": "InvocationType",
     "X-Amz-Log-Type": "LogType",
     "X-Amz-Client-Context": "ClientContext",
+    "X-Amz-Durable-Execution-Name": "DurableExecutionName",
+    "X-Amz-Tenant-Id": "TenantId",
 }
 
 
