@@ -536,7 +536,9 @@ def check_value(value, spec, path, problems):
         for key, item in value.items():
             check_value(key, spec.key, path, [])      # raises on a wrong type
             check_value(item, spec.member, path, [])
-        for label, member, items in (("keys", spec.key, value.keys()), ("values", spec.member, value.values())):
+            if spec.member.kind == "double":
+                value[key] = float(item)                # Java prints doubles as 2.0
+        for label, member, items in (("keys", spec.key, value.keys()), ("value", spec.member, value.values())):
             if any(constraint_failures(item, member) for item in items):
                 problems.append(constraint_text(shown, path, f"Map {label} must satisfy constraint: ["
                                                 + ", ".join(describe(member)) + "]"))
@@ -549,6 +551,12 @@ def describe(spec):
         parts.append(f"Member must have length less than or equal to {spec.hi}")
     if spec.lo is not None and spec.kind == "string":
         parts.append(f"Member must have length greater than or equal to {spec.lo}")
+    if spec.kind in ("integer", "double"):
+        if spec.hi is not None:
+            parts.append(f"Member must have value less than or equal to {spec.hi}")
+        if spec.lo is not None:
+            parts.append(f"Member must have value greater than or equal to {spec.lo}")
+        parts.append("Member must not be null")
     if spec.pattern is not None:
         parts.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
     if spec.enum is not None:
@@ -1624,8 +1632,7 @@ def package_from_request(code, raw_source, operation):
     return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
 
 
-VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "Description", "State",
-                    "LastUpdateStatus")
+VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "State", "LastUpdateStatus")
 
 
 def fingerprint(config):
@@ -2243,7 +2250,7 @@ def policy_scope(store, function, qualifier):
         return function.aliases[qualifier]["RevisionId"]
     if qualifier.isdigit() and qualifier in function.versions:
         return function.versions[qualifier]["RevisionId"]
-    if qualifier.isdigit() or qualifier == "$LATEST":
+    if qualifier.isdigit() or not re.fullmatch(r"[a-zA-Z0-9-_]+", qualifier):
         raise function_not_found(function_arn(store, function.name, qualifier))
     raise not_found(f"Cannot find alias arn: {function_arn(store, function.name, qualifier)}")
 
@@ -2509,10 +2516,19 @@ def put_provisioned_concurrency_config(store, params, body):
         if function.reserved_concurrency is not None and others + wanted > function.reserved_concurrency:
             raise invalid_parameter("Requested Provisioned Concurrency should not be greater than the "
                                     "reservedConcurrentExecution for function")
-        unreserved = unreserved_concurrency(store)
-        if wanted > unreserved:
+        if wanted > ACCOUNT_CONCURRENCY:
             raise invalid_parameter("Specified ConcurrentExecutions for function is greater than "
-                                    f"account's unreserved concurrency [{unreserved}].")
+                                    f"account's unreserved concurrency [{ACCOUNT_CONCURRENCY}].")
+        if function.reserved_concurrency is None:
+            # Outside a reservation, provisioned concurrency comes out of the unreserved pool.
+            provisioned_elsewhere = sum(
+                c["RequestedProvisionedConcurrentExecutions"] for f in store.functions.values()
+                if f.reserved_concurrency is None for q, c in f.provisioned.items()
+                if not (f is function and q == qualifier))
+            if unreserved_concurrency(store) - provisioned_elsewhere - wanted < MIN_UNRESERVED_CONCURRENCY:
+                raise invalid_parameter("Specified ConcurrentExecutions for function decreases "
+                                        "account's UnreservedConcurrentExecution below its minimum "
+                                        f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
         config = {"RequestedProvisionedConcurrentExecutions": wanted,
                   "AvailableProvisionedConcurrentExecutions": wanted,
                   "AllocatedProvisionedConcurrentExecutions": wanted,

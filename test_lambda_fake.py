@@ -888,3 +888,1124 @@ def test_invoke_echoes_when_node_is_missing(server, lam, monkeypatch):
     out = lam.invoke(FunctionName="nonode", Payload=b'{"n": 2}', LogType="Tail")
     assert json.loads(out["Payload"].read()) == {"n": 2}
     assert "node was not found on PATH" in decoded_log(out)
+
+
+FUNCTIONS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
+CODE = zip_of({"index.js": DOUBLER})
+STALE_REVISION = "00000000-0000-0000-0000-000000000000"
+REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+POLICY_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                            "Call the GetPolicy API to retrieve the latest Revision Id")
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+WEIGHT_VALUE_CONSTRAINT = (
+    "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
+    "Member must have value greater than or equal to 0.0, Member must not be null]")
+WEIGHT_KEY_CONSTRAINT = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
+    "Member must have length greater than or equal to 1, "
+    "Member must satisfy regular expression pattern: [0-9]+]")
+NOT_ONLY_FUNCTIONS = ("This operation is permitted on Lambda functions only. Aliases and versions "
+                      "do not support this operation. Please specify either a function name or "
+                      "an unqualified function ARN.")
+RESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
+                          "UnreservedConcurrentExecution below its minimum value of [100].")
+NO_TAGS_ON_QUALIFIED = ("Tags on function aliases and versions are not supported. "
+                        "Please specify a function ARN.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers for versions, aliases, permissions, concurrency and tags
+# ----------------------------------------------------------------------------------------------
+
+def arn(name="fn", qualifier=None):
+    return f"{FUNCTIONS}:{name}:{qualifier}" if qualifier else f"{FUNCTIONS}:{name}"
+
+
+def with_versions(lam, count, name="fn"):
+    """A function with `count` published versions, each with its own configuration."""
+    create_function(lam, name, code=CODE)
+    for number in range(1, count + 1):
+        if number > 1:
+            change(lam, name, number)
+        lam.publish_version(FunctionName=name)
+
+
+def change(lam, name="fn", value=0):
+    """A configuration change, so the next PublishVersion makes a new version."""
+    lam.update_function_configuration(FunctionName=name,
+                                      Environment={"Variables": {"VERSION": str(value)}})
+
+
+def statement_of(lam, **params):
+    out = lam.add_permission(**dict(dict(FunctionName="fn", StatementId="s1",
+                                         Action="lambda:InvokeFunction",
+                                         Principal="s3.amazonaws.com"), **params))
+    return out
+
+
+def policy_statements(lam, **params):
+    return json.loads(lam.get_policy(FunctionName="fn", **params)["Policy"])["Statement"]
+
+
+def raw_error(server, method, path, document):
+    """(status, error type header, parsed body) of a raw request boto3 would refuse to send."""
+    status, headers, body = raw(server, method, path, json.dumps(document).encode(),
+                                {"Content-Type": "application/json"})
+    return status, headers.get("x-amzn-errortype", "").split(":")[0], json.loads(body)
+
+
+def message_of(body):
+    return body.get("message", body.get("Message"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Function-scoped operations on an unknown function
+# ----------------------------------------------------------------------------------------------
+
+UNKNOWN_FUNCTION_CALLS = {
+    "publish_version": lambda lam: lam.publish_version(FunctionName="doesnotexist"),
+    "list_versions_by_function": lambda lam: lam.list_versions_by_function(
+        FunctionName="doesnotexist"),
+    "get_alias": lambda lam: lam.get_alias(FunctionName="doesnotexist", Name="live"),
+    "list_aliases": lambda lam: lam.list_aliases(FunctionName="doesnotexist"),
+    "get_function_concurrency": lambda lam: lam.get_function_concurrency(
+        FunctionName="doesnotexist"),
+    "delete_function_concurrency": lambda lam: lam.delete_function_concurrency(
+        FunctionName="doesnotexist"),
+    "list_provisioned_concurrency_configs": lambda lam: lam.list_provisioned_concurrency_configs(
+        FunctionName="doesnotexist"),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(UNKNOWN_FUNCTION_CALLS))
+def test_unknown_function_is_404_naming_the_unqualified_arn(lam, operation):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: UNKNOWN_FUNCTION_CALLS[operation](lam),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('doesnotexist')}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Versions: PublishVersion, ListVersionsByFunction, DeleteFunction with a Qualifier
+# ----------------------------------------------------------------------------------------------
+
+def test_publish_version_returns_version_1_with_qualified_arn(lam):
+    create_function(lam, code=CODE, Description="from latest")
+    out = lam.publish_version(FunctionName="fn")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert out["FunctionArn"] == arn("fn", "1")
+    assert (out["Version"], out["Description"]) == ("1", "from latest")
+    assert (out["State"], out["LastUpdateStatus"]) == ("Active", "Successful")
+    assert out["CodeSha256"] == sha256_b64(CODE)
+
+
+def test_publish_version_uses_given_description(lam):
+    create_function(lam, code=CODE, Description="from latest")
+    out = lam.publish_version(FunctionName="fn", Description="First version description :)")
+    assert out["Description"] == "First version description :)"
+
+
+def test_publish_version_unchanged_function_returns_last_version(lam):
+    create_function(lam, code=CODE)
+    first = lam.publish_version(FunctionName="fn", Description="Second version :))")
+    again = lam.publish_version(FunctionName="fn", Description="Third version description :)))")
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert (again["Version"], again["RevisionId"]) == ("1", first["RevisionId"])
+    assert again["Description"] == "Second version :))"
+
+
+def test_publish_version_after_create_with_publish_returns_version_1(lam):
+    create_function(lam, code=CODE, Publish=True)
+    assert lam.publish_version(FunctionName="fn")["Version"] == "1"
+
+
+def test_publish_version_after_a_change_gets_the_next_number(lam):
+    with_versions(lam, 1)
+    change(lam, value=2)
+    assert lam.publish_version(FunctionName="fn")["Version"] == "2"
+
+
+def test_publish_version_never_reuses_a_deleted_number(lam):
+    with_versions(lam, 2)
+    lam.delete_function(FunctionName="fn:1")
+    change(lam, value=3)
+    assert lam.publish_version(FunctionName="fn")["Version"] == "3"
+
+
+def test_publish_version_changes_latest_revision_id(lam):
+    before = create_function(lam, code=CODE)["RevisionId"]
+    version = lam.publish_version(FunctionName="fn")
+    after = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    assert after != before and version["RevisionId"] not in (before, after)
+
+
+def test_publish_version_stale_revision_is_412(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(
+        lambda: lam.publish_version(FunctionName="fn", RevisionId=STALE_REVISION),
+        "PreconditionFailedException", 412)
+    assert message == REVISION_MISMATCH
+
+
+def test_publish_version_other_code_sha_is_400(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(
+        lambda: lam.publish_version(FunctionName="fn", CodeSha256="somenonexistentsha256"),
+        "InvalidParameterValueException", 400)
+    assert message == ("CodeSHA256 (somenonexistentsha256) is different from current CodeSHA256 "
+                       f"in $LATEST ({sha256_b64(CODE)}). Please try again with the CodeSHA256 "
+                       "in $LATEST.")
+
+
+def test_list_versions_by_function_latest_first_with_qualified_arns(lam):
+    with_versions(lam, 2)
+    versions = lam.list_versions_by_function(FunctionName="fn")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
+    assert [v["FunctionArn"] for v in versions] == [arn("fn", "$LATEST"), arn("fn", "1"),
+                                                   arn("fn", "2")]
+
+
+def test_list_versions_by_function_items_omit_state_and_runtime_version(lam):
+    with_versions(lam, 1)
+    versions = lam.list_versions_by_function(FunctionName="fn")["Versions"]
+    hidden = {"State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+              "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "RuntimeVersionConfig"}
+    assert all(not hidden & set(item) for item in versions)
+    assert all({"RevisionId", "Description", "CodeSha256"} <= set(item) for item in versions)
+
+
+def test_list_versions_by_function_pages_with_next_marker(lam):
+    with_versions(lam, 2)
+    first = lam.list_versions_by_function(FunctionName="fn", MaxItems=2)
+    rest = lam.list_versions_by_function(FunctionName="fn", Marker=first["NextMarker"])
+    assert [v["Version"] for v in first["Versions"]] == ["$LATEST", "1"]
+    assert [v["Version"] for v in rest["Versions"]] == ["2"] and "NextMarker" not in rest
+
+
+def test_delete_function_version_by_name_suffix_leaves_the_rest(lam):
+    with_versions(lam, 2)
+    out = lam.delete_function(FunctionName="fn:1")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    versions = lam.list_versions_by_function(FunctionName="fn")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "2"]
+
+
+def test_delete_function_unknown_version_is_idempotent(lam):
+    create_function(lam, code=CODE)
+    for _ in range(2):
+        out = lam.delete_function(FunctionName="fn", Qualifier="1233")
+        assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+@pytest.mark.parametrize("function_name, qualifier, code, status, message", [
+    ("fn", "$LATEST", "InvalidParameterValueException", 400,
+     "$LATEST version cannot be deleted without deleting the function."),
+    ("nope", "$LATEST", "InvalidParameterValueException", 400,
+     "$LATEST version cannot be deleted without deleting the function."),
+    ("fn", "live", "InvalidParameterValueException", 400,
+     "Deletion of aliases is not currently supported."),
+    (f"{FUNCTIONS}:fn:1", "$LATEST", "InvalidParameterValueException", 400,
+     "The derived qualifier from the function name does not match the specified qualifier."),
+    ("nope", "1", "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:nope"),
+])
+def test_delete_function_qualifier_errors(lam, function_name, qualifier, code, status, message):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    call = lambda: lam.delete_function(FunctionName=function_name, Qualifier=qualifier)  # noqa
+    assert assert_error(call, code, status) == message
+
+
+def test_delete_function_version_an_alias_points_at_is_409(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    message = assert_error(lambda: lam.delete_function(FunctionName="fn", Qualifier="1"),
+                           "ResourceConflictException", 409)
+    assert message == "Unable to delete version because the following aliases reference it: [live]"
+    assert lam.get_function(FunctionName="fn", Qualifier="1")["Configuration"]["Version"] == "1"
+
+
+def test_delete_function_without_qualifier_removes_versions_and_aliases(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    lam.delete_function(FunctionName="fn")
+    create_function(lam, code=CODE)
+    assert lam.list_aliases(FunctionName="fn")["Aliases"] == []
+    assert len(lam.list_versions_by_function(FunctionName="fn")["Versions"]) == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Aliases: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases, routing
+# ----------------------------------------------------------------------------------------------
+
+def test_create_alias_returns_alias_configuration(lam):
+    with_versions(lam, 1)
+    out = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 201
+    out.pop("ResponseMetadata")
+    revision = out.pop("RevisionId")
+    assert re.fullmatch(r"[0-9a-f-]{36}", revision)
+    assert out == {"AliasArn": arn("fn", "live"), "Name": "live", "FunctionVersion": "1",
+                   "Description": ""}
+
+
+def test_create_alias_with_routing_config_echoes_it(lam):
+    with_versions(lam, 2)
+    out = lam.create_alias(FunctionName="fn", Name="aliasname1_1", FunctionVersion="1",
+                           Description="custom-alias",
+                           RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}})
+    assert out["Description"] == "custom-alias"
+    assert out["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.2}}
+
+
+def test_create_alias_empty_routing_config_is_omitted(lam):
+    with_versions(lam, 1)
+    out = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                           RoutingConfig={"AdditionalVersionWeights": {}})
+    assert "RoutingConfig" not in out
+
+
+def test_create_alias_on_latest_is_allowed(lam):
+    create_function(lam, code=CODE)
+    out = lam.create_alias(FunctionName="fn", Name="latest", FunctionVersion="$LATEST")
+    assert out["FunctionVersion"] == "$LATEST"
+
+
+def test_create_alias_name_starting_with_a_digit_is_valid(lam):
+    with_versions(lam, 1)
+    assert lam.create_alias(FunctionName="fn", Name="2024-01-02", FunctionVersion="1")["Name"] \
+        == "2024-01-02"
+
+
+def test_create_alias_does_not_change_latest_revision_id(lam):
+    with_versions(lam, 1)
+    before = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"] == before
+
+
+@pytest.mark.parametrize("version, weights, code, status, message", [
+    ("1", {"1": 0.8, "2": 0.2}, "InvalidParameterValueException", 400,
+     "Number of items in AdditionalVersionWeights cannot be greater than 1"),
+    ("1", {"2": 2}, "ValidationException", 400,
+     "1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' "
+     f"failed to satisfy constraint: {WEIGHT_VALUE_CONSTRAINT}"),
+    ("1", {"1": 0.5}, "InvalidParameterValueException", 400,
+     "Invalid function version 1. Function version 1 is already included in routing "
+     "configuration."),
+    ("10", {}, "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:fn:10"),
+    ("1", {"10": 0.5}, "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:fn:10"),
+    ("$LATEST", {"1": 0.5}, "InvalidParameterValueException", 400,
+     "$LATEST is not supported for an alias pointing to more than 1 version"),
+    ("1", {"$LATEST": 0.5}, "ValidationException", 400,
+     "1 validation error detected: Value '{$LATEST=0.5}' at "
+     "'routingConfig.additionalVersionWeights' failed to satisfy constraint: "
+     f"{WEIGHT_KEY_CONSTRAINT}"),
+])
+def test_create_alias_routing_config_validation(lam, version, weights, code, status, message):
+    with_versions(lam, 2)
+    call = lambda: lam.create_alias(  # noqa
+        FunctionName="fn", Name="custom", FunctionVersion=version,
+        RoutingConfig={"AdditionalVersionWeights": weights})
+    assert assert_error(call, code, status) == message
+    assert lam.list_aliases(FunctionName="fn")["Aliases"] == []
+
+
+def test_create_alias_negative_weight_is_validation_error(server, lam):
+    with_versions(lam, 2)
+    status, code, body = raw_error(server, "POST", "/2015-03-31/functions/fn/aliases", {
+        "Name": "custom", "FunctionVersion": "1",
+        "RoutingConfig": {"AdditionalVersionWeights": {"2": -1}}})
+    assert (status, code) == (400, "ValidationException")
+    assert message_of(body) == ("1 validation error detected: Value '{2=-1.0}' at "
+                                "'routingConfig.additionalVersionWeights' failed to satisfy "
+                                f"constraint: {WEIGHT_VALUE_CONSTRAINT}")
+
+
+def test_create_alias_unknown_function_is_404_naming_the_version(lam):
+    message = assert_error(
+        lambda: lam.create_alias(FunctionName="fn-unknown", Name="live", FunctionVersion="1"),
+        "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('fn-unknown', '1')}"
+
+
+def test_create_alias_existing_name_is_409(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="custom", FunctionVersion="1")
+    message = assert_error(
+        lambda: lam.create_alias(FunctionName="fn", Name="custom", FunctionVersion="1"),
+        "ResourceConflictException", 409)
+    assert message == f"Alias already exists: {arn('fn', 'custom')}"
+
+
+def test_create_alias_numeric_name_is_validation_error(lam):
+    with_versions(lam, 1)
+    message = assert_error(
+        lambda: lam.create_alias(FunctionName="fn", Name="2024", FunctionVersion="1"),
+        "ValidationException", 400)
+    assert message == ("1 validation error detected: Value '2024' at 'name' failed to satisfy "
+                       "constraint: Member must satisfy regular expression pattern: "
+                       "(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+
+
+def test_get_alias_returns_what_create_returned(lam):
+    with_versions(lam, 2)
+    created = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                               RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}})
+    got = lam.get_alias(FunctionName="fn", Name="live")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    created.pop("ResponseMetadata"), got.pop("ResponseMetadata")
+    assert got == created
+
+
+def test_get_alias_unknown_alias_is_404(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.get_alias(FunctionName="fn", Name="non-existent"),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Cannot find alias arn: {arn('fn', 'non-existent')}"
+
+
+def test_update_alias_without_changes_gets_a_new_revision_id(lam):
+    with_versions(lam, 1)
+    created = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                               Description="kept")
+    out = lam.update_alias(FunctionName="fn", Name="live")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["RevisionId"] != created["RevisionId"]
+    assert (out["FunctionVersion"], out["Description"]) == ("1", "kept")
+
+
+def test_update_alias_moves_to_another_version_keeping_description(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1", Description="kept")
+    out = lam.update_alias(FunctionName="fn", Name="live", FunctionVersion="2")
+    assert (out["FunctionVersion"], out["Description"]) == ("2", "kept")
+    assert lam.get_alias(FunctionName="fn", Name="live")["FunctionVersion"] == "2"
+
+
+def test_update_alias_empty_weights_remove_the_routing_config(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    out = lam.update_alias(FunctionName="fn", Name="live",
+                           RoutingConfig={"AdditionalVersionWeights": {}})
+    assert "RoutingConfig" not in out
+    assert "RoutingConfig" not in lam.get_alias(FunctionName="fn", Name="live")
+
+
+def test_update_alias_unknown_alias_is_404_alias_not_found(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(
+        lambda: lam.update_alias(FunctionName="fn", Name="non-existent", FunctionVersion="$LATEST"),
+        "ResourceNotFoundException", 404)
+    assert message == f"Alias not found: {arn('fn', 'non-existent')}"
+
+
+def test_update_alias_stale_revision_is_412(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    message = assert_error(
+        lambda: lam.update_alias(FunctionName="fn", Name="live", RevisionId=STALE_REVISION),
+        "PreconditionFailedException", 412)
+    assert message == REVISION_MISMATCH
+
+
+@pytest.mark.parametrize("changes, code, status, message", [
+    (dict(RoutingConfig={"AdditionalVersionWeights": {"1": 0.1, "2": 0.2}}),
+     "InvalidParameterValueException", 400,
+     "Number of items in AdditionalVersionWeights cannot be greater than 1"),
+    (dict(RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}}),
+     "InvalidParameterValueException", 400,
+     "Invalid function version 1. Function version 1 is already included in routing "
+     "configuration."),
+    (dict(FunctionVersion="9"), "ResourceNotFoundException", 404,
+     f"Function not found: {FUNCTIONS}:fn:9"),
+])
+def test_update_alias_validation_changes_nothing(lam, changes, code, status, message):
+    with_versions(lam, 2)
+    before = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    call = lambda: lam.update_alias(FunctionName="fn", Name="live", **changes)  # noqa
+    assert assert_error(call, code, status) == message
+    after = lam.get_alias(FunctionName="fn", Name="live")
+    assert (after["RevisionId"], "RoutingConfig" in after) == (before["RevisionId"], False)
+
+
+def test_delete_alias_removes_it(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    out = lam.delete_alias(FunctionName="fn", Name="live")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert lam.list_aliases(FunctionName="fn")["Aliases"] == []
+
+
+def test_delete_alias_unknown_alias_is_204(lam):
+    create_function(lam, code=CODE)
+    out = lam.delete_alias(FunctionName="fn", Name="non-existent")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_list_aliases_filters_by_function_version(lam):
+    with_versions(lam, 2)
+    for name, version in (("a", "1"), ("b", "2"), ("c", "1"), ("d", "1")):
+        lam.create_alias(FunctionName="fn", Name=name, FunctionVersion=version)
+    aliases = lam.list_aliases(FunctionName="fn", FunctionVersion="1")["Aliases"]
+    assert sorted(a["Name"] for a in aliases) == ["a", "c", "d"]
+
+
+def test_list_aliases_pages_and_includes_routing_config(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="a", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}})
+    lam.create_alias(FunctionName="fn", Name="b", FunctionVersion="2")
+    pages = list(lam.get_paginator("list_aliases").paginate(FunctionName="fn",
+                                                            PaginationConfig={"PageSize": 1}))
+    aliases = [alias for page in pages for alias in page["Aliases"]]
+    assert len(pages) == 2 and sorted(a["Name"] for a in aliases) == ["a", "b"]
+    routed = {a["Name"]: a.get("RoutingConfig") for a in aliases}
+    assert routed == {"a": {"AdditionalVersionWeights": {"2": 0.3}}, "b": None}
+
+
+def test_get_function_via_alias_shows_alias_arn_and_target_version(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="aliasname1_1", FunctionVersion="1")
+    config = lam.get_function(FunctionName="fn", Qualifier="aliasname1_1")["Configuration"]
+    assert (config["FunctionArn"], config["Version"]) == (arn("fn", "aliasname1_1"), "1")
+
+
+def test_get_function_unknown_alias_is_404(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.get_function(FunctionName=arn("fn", "aliasdoesnotexist")),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('fn', 'aliasdoesnotexist')}"
+
+
+def test_invoke_alias_reports_the_executed_version(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    out, result = invoke_json(lam, "fn:live", {"n": 4})
+    assert (out["ExecutedVersion"], result["doubled"]) == ("1", 8)
+
+
+def test_invoke_alias_after_update_alias_runs_the_new_version(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    lam.update_alias(FunctionName="fn", Name="live", FunctionVersion="2")
+    out, _ = invoke_json(lam, "fn", {"n": 1}, Qualifier="live")
+    assert out["ExecutedVersion"] == "2"
+
+
+def test_invoke_alias_with_half_weight_runs_both_versions(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    executed = {invoke_json(lam, "fn:live", {"n": 1})[0]["ExecutedVersion"] for _ in range(60)}
+    assert executed == {"1", "2"}
+
+
+def test_invoke_alias_with_zero_weight_never_runs_the_extra_version(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.0}})
+    executed = {invoke_json(lam, "fn:live", {"n": 1})[0]["ExecutedVersion"] for _ in range(60)}
+    assert executed == {"1"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Permissions: AddPermission, GetPolicy, RemovePermission, Put/Get/DeleteResourcePolicy
+# ----------------------------------------------------------------------------------------------
+
+URL_CONDITIONS = dict(SourceArn="arn:aws:s3:::test-bucket", SourceAccount=ACCOUNT,
+                      PrincipalOrgID="o-1234567890", FunctionUrlAuthType="NONE")
+ALEXA_TOKEN = "amzn1.ask.skill.xxxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+
+
+@pytest.mark.parametrize("params, principal, condition", [
+    (dict(Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::test-bucket"),
+     {"Service": "s3.amazonaws.com"}, {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::test-bucket"}}),
+    (dict(Principal="*", SourceAccount=ACCOUNT),
+     "*", {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}),
+    (dict(Principal="lambda.amazonaws.com", SourceAccount=ACCOUNT),
+     {"Service": "lambda.amazonaws.com"}, {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}),
+    (dict(Principal="223456789012"), {"AWS": "arn:aws:iam::223456789012:root"}, None),
+    (dict(Principal="arn:aws:iam::123456789012:user/alice", SourceAccount=ACCOUNT),
+     {"AWS": "arn:aws:iam::123456789012:user/alice"},
+     {"StringEquals": {"AWS:SourceAccount": ACCOUNT}}),
+    (dict(Principal="*", EventSourceToken=ALEXA_TOKEN),
+     "*", {"StringEquals": {"lambda:EventSourceToken": ALEXA_TOKEN}}),
+    (dict(Principal="*", Action="lambda:InvokeFunctionUrl", **URL_CONDITIONS), "*",
+     {"StringEquals": {"AWS:SourceAccount": ACCOUNT, "lambda:FunctionUrlAuthType": "NONE",
+                       "aws:PrincipalOrgID": "o-1234567890"},
+      "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::test-bucket"}}),
+])
+def test_add_permission_statement_as_aws_builds_it(lam, params, principal, condition):
+    create_function(lam, code=CODE)
+    out = statement_of(lam, StatementId="sid", **params)
+    expected = {"Sid": "sid", "Effect": "Allow", "Principal": principal,
+                "Action": params.get("Action", "lambda:InvokeFunction"), "Resource": arn("fn")}
+    if condition:
+        expected["Condition"] = condition
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert out["Statement"] == json.dumps(expected, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("qualifier", ["1", "live"])
+def test_add_permission_qualified_statement_names_the_qualified_resource(lam, qualifier):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    out = statement_of(lam, Qualifier=qualifier)
+    assert json.loads(out["Statement"])["Resource"] == arn("fn", qualifier)
+    assert json.loads(lam.get_policy(FunctionName="fn", Qualifier=qualifier)["Policy"])[
+        "Statement"][0]["Resource"] == arn("fn", qualifier)
+
+
+@pytest.mark.parametrize("params, code, status, message", [
+    (dict(StatementId="example.com"), "ValidationException", 400,
+     "1 validation error detected: Value 'example.com' at 'statementId' failed to satisfy "
+     "constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"),
+    (dict(FunctionName="fn:alias-not-42", Qualifier="42"), "InvalidParameterValueException", 400,
+     "The derived qualifier from the function name does not match the specified qualifier."),
+    (dict(Qualifier="$LATEST"), "InvalidParameterValueException", 400,
+     "We currently do not support adding policies for $LATEST."),
+    (dict(Principal="invalid.nonaws.com"), "InvalidParameterValueException", 400,
+     "The provided principal was invalid. Please check the principal and try again."),
+    (dict(FunctionName="doesnotexist"), "ResourceNotFoundException", 404,
+     f"Function not found: {FUNCTIONS}:doesnotexist"),
+    (dict(FunctionName="fn:alias-doesnotexist"), "ResourceNotFoundException", 404,
+     f"Cannot find alias arn: {FUNCTIONS}:fn:alias-doesnotexist"),
+    (dict(Qualifier="42"), "ResourceNotFoundException", 404,
+     f"Function not found: {FUNCTIONS}:fn:42"),
+    (dict(Qualifier="invalid-qualifier-with-?-char"), "ValidationException", 400,
+     "1 validation error detected: Value 'invalid-qualifier-with-?-char' at 'qualifier' failed to "
+     f"satisfy constraint: Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}"),
+    (dict(Qualifier="valid-with-$-but-doesnotexist"), "ResourceNotFoundException", 404,
+     f"Function not found: {FUNCTIONS}:fn:valid-with-$-but-doesnotexist"),
+])
+def test_add_permission_validation(lam, params, code, status, message):
+    create_function(lam, code=CODE)
+    assert assert_error(lambda: statement_of(lam, **params), code, status) == message
+
+
+def test_add_permission_duplicate_sid_is_409(lam):
+    create_function(lam, code=CODE)
+    statement_of(lam, StatementId="s3")
+    message = assert_error(lambda: statement_of(lam, StatementId="s3"),
+                           "ResourceConflictException", 409)
+    assert message == ("The statement id (s3) provided already exists. Please provide a new "
+                       "statement id, or remove the existing statement.")
+    assert len(policy_statements(lam)) == 1
+
+
+def test_add_permission_same_sid_in_each_scope_is_allowed(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    for qualifier in (None, "1", "live"):
+        statement_of(lam, StatementId="s3", **({"Qualifier": qualifier} if qualifier else {}))
+    assert [len(policy_statements(lam, **q)) for q in ({}, {"Qualifier": "1"},
+                                                       {"Qualifier": "live"})] == [1, 1, 1]
+
+
+def test_add_permission_stale_revision_is_412(lam):
+    create_function(lam, code=CODE)
+    statement_of(lam, StatementId="s3")
+    message = assert_error(lambda: statement_of(lam, StatementId="s3_2", RevisionId=STALE_REVISION),
+                           "PreconditionFailedException", 412)
+    assert message == POLICY_REVISION_MISMATCH
+
+
+def test_add_permission_with_policy_revision_id_succeeds(lam):
+    create_function(lam, code=CODE)
+    statement_of(lam, StatementId="s3")
+    revision = lam.get_policy(FunctionName="fn")["RevisionId"]
+    statement_of(lam, StatementId="s3_2", RevisionId=revision)
+    after = lam.get_policy(FunctionName="fn")
+    assert after["RevisionId"] != revision
+    assert [s["Sid"] for s in json.loads(after["Policy"])["Statement"]] == ["s3", "s3_2"]
+
+
+def test_add_permission_on_alias_accepts_the_alias_revision_id(lam):
+    with_versions(lam, 1)
+    alias = lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    out = statement_of(lam, Qualifier="live", RevisionId=alias["RevisionId"])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 201
+
+
+def test_get_policy_document_keeps_insertion_order(lam):
+    create_function(lam, code=CODE)
+    first = statement_of(lam, StatementId="b")["Statement"]
+    second = statement_of(lam, StatementId="a", Principal="*")["Statement"]
+    out = lam.get_policy(FunctionName="fn")
+    document = {"Version": "2012-10-17", "Id": "default",
+                "Statement": [json.loads(first), json.loads(second)]}
+    assert out["Policy"] == json.dumps(document, separators=(",", ":"))
+    assert re.fullmatch(r"[0-9a-f-]{36}", out["RevisionId"])
+
+
+@pytest.mark.parametrize("function_name, qualifier", [
+    ("fn", None), ("doesnotexist", None), ("fn", "77"), ("fn", "1")])
+def test_get_policy_without_a_policy_is_404(lam, function_name, qualifier):
+    create_function(lam, code=CODE)
+    statement_of(lam, StatementId="s3")
+    lam.remove_permission(FunctionName="fn", StatementId="s3")
+    lam.publish_version(FunctionName="fn")
+    params = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.get_policy(FunctionName=function_name, **params),
+                           "ResourceNotFoundException", 404)
+    assert message == "The resource you requested does not exist."
+
+
+def test_remove_permission_keeps_the_order_of_the_rest(lam):
+    create_function(lam, code=CODE)
+    for sid in ("a", "b", "c"):
+        statement_of(lam, StatementId=sid)
+    out = lam.remove_permission(FunctionName="fn", StatementId="b")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert [s["Sid"] for s in policy_statements(lam)] == ["a", "c"]
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(FunctionName="doesnotexist"), f"No policy found for: {FUNCTIONS}:doesnotexist"),
+    (dict(FunctionName="bare"), "No policy is associated with the given resource."),
+    (dict(StatementId="non-existent"), "Statement non-existent is not found in resource policy."),
+    (dict(FunctionName="fn:alias-doesnotexist"),
+     f"Cannot find alias arn: {FUNCTIONS}:fn:alias-doesnotexist"),
+])
+def test_remove_permission_not_found(lam, params, message):
+    create_function(lam, code=CODE)
+    create_function(lam, "bare", code=CODE)
+    statement_of(lam, StatementId="s3")
+    call = lambda: lam.remove_permission(**dict(dict(FunctionName="fn", StatementId="s3"),  # noqa
+                                                **params))
+    assert assert_error(call, "ResourceNotFoundException", 404) == message
+
+
+def test_remove_permission_stale_revision_is_412(lam):
+    create_function(lam, code=CODE)
+    statement_of(lam, StatementId="s3")
+    message = assert_error(
+        lambda: lam.remove_permission(FunctionName="fn", StatementId="s3",
+                                      RevisionId=STALE_REVISION),
+        "PreconditionFailedException", 412)
+    assert message == REVISION_MISMATCH
+    assert len(policy_statements(lam)) == 1
+
+
+POLICY_DOCUMENT = {"Version": "2012-10-17", "Id": "default", "Statement": [
+    {"Sid": "x", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::223456789012:root"},
+     "Action": "lambda:InvokeFunction", "Resource": f"{FUNCTIONS}:fn"}]}
+
+
+def test_put_resource_policy_then_get_resource_policy_returns_it(lam):
+    create_function(lam, code=CODE)
+    put = lam.put_resource_policy(ResourceArn=arn(), Policy=json.dumps(POLICY_DOCUMENT))
+    got = lam.get_resource_policy(ResourceArn=arn())
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert json.loads(got["Policy"]) == POLICY_DOCUMENT
+    assert got["RevisionId"] == put["RevisionId"]
+
+
+def test_put_resource_policy_stale_revision_is_412(lam):
+    create_function(lam, code=CODE)
+    lam.put_resource_policy(ResourceArn=arn(), Policy=json.dumps(POLICY_DOCUMENT))
+    assert_error(lambda: lam.put_resource_policy(ResourceArn=arn(), RevisionId=STALE_REVISION,
+                                                 Policy=json.dumps(POLICY_DOCUMENT)),
+                 "PreconditionFailedException", 412)
+
+
+def test_delete_resource_policy_then_get_resource_policy_is_404(lam):
+    create_function(lam, code=CODE)
+    lam.put_resource_policy(ResourceArn=arn(), Policy=json.dumps(POLICY_DOCUMENT))
+    out = lam.delete_resource_policy(ResourceArn=arn())
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert_error(lambda: lam.get_resource_policy(ResourceArn=arn()),
+                 "ResourceNotFoundException", 404)
+
+
+def test_get_resource_policy_unknown_function_is_404(lam):
+    assert_error(lambda: lam.get_resource_policy(ResourceArn=arn("nope")),
+                 "ResourceNotFoundException", 404)
+
+
+# ----------------------------------------------------------------------------------------------
+# Concurrency: reserved and provisioned
+# ----------------------------------------------------------------------------------------------
+
+def test_put_function_concurrency_returns_it_and_get_function_shows_it(lam):
+    create_function(lam, code=CODE)
+    out = lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=3)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["ReservedConcurrentExecutions"] == 3
+    assert lam.get_function(FunctionName="fn")["Concurrency"] == {"ReservedConcurrentExecutions": 3}
+    assert lam.get_function_concurrency(FunctionName="fn")["ReservedConcurrentExecutions"] == 3
+
+
+def test_get_function_concurrency_after_delete_is_an_empty_object(lam):
+    create_function(lam, code=CODE)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=0)
+    out = lam.delete_function_concurrency(FunctionName="fn")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    got = lam.get_function_concurrency(FunctionName="fn")
+    got.pop("ResponseMetadata")
+    assert got == {}
+    assert "Concurrency" not in lam.get_function(FunctionName="fn")
+
+
+@pytest.mark.parametrize("reserved", [900, 0])
+def test_put_function_concurrency_up_to_leaving_100_unreserved(lam, reserved):
+    create_function(lam, code=CODE)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=900)
+    out = lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=reserved)
+    assert out["ReservedConcurrentExecutions"] == reserved
+
+
+@pytest.mark.parametrize("first, second", [(0, 901), (0, 1001), (500, 401)])
+def test_put_function_concurrency_below_100_unreserved_is_400(lam, first, second):
+    create_function(lam, "a", code=CODE)
+    create_function(lam, code=CODE)
+    lam.put_function_concurrency(FunctionName="a", ReservedConcurrentExecutions=first)
+    message = assert_error(
+        lambda: lam.put_function_concurrency(FunctionName="fn",
+                                             ReservedConcurrentExecutions=second),
+        "InvalidParameterValueException", 400)
+    assert message == RESERVED_BELOW_MINIMUM
+
+
+def test_put_function_concurrency_unknown_function_is_404_naming_latest(lam):
+    message = assert_error(
+        lambda: lam.put_function_concurrency(FunctionName="doesnotexist",
+                                             ReservedConcurrentExecutions=0),
+        "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('doesnotexist', '$LATEST')}"
+
+
+@pytest.mark.parametrize("function_name", ["fn:$LATEST", "fn:1", f"{FUNCTIONS}:fn:live"])
+def test_put_function_concurrency_qualified_name_is_400(lam, function_name):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    message = assert_error(
+        lambda: lam.put_function_concurrency(FunctionName=function_name,
+                                             ReservedConcurrentExecutions=1),
+        "InvalidParameterValueException", 400)
+    assert message == NOT_ONLY_FUNCTIONS
+
+
+def test_put_function_concurrency_below_provisioned_is_400(lam):
+    with_versions(lam, 1)
+    lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                           ProvisionedConcurrentExecutions=2)
+    message = assert_error(
+        lambda: lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=1),
+        "InvalidParameterValueException", 400)
+    assert message == (" ReservedConcurrentExecutions  1 should not be lower than function's total "
+                       "provisioned concurrency [2].")
+
+
+def test_put_provisioned_concurrency_config_is_ready_at_once(lam):
+    with_versions(lam, 1)
+    out = lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                                 ProvisionedConcurrentExecutions=2)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    out.pop("ResponseMetadata")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000", out.pop("LastModified"))
+    assert out == {"RequestedProvisionedConcurrentExecutions": 2,
+                   "AllocatedProvisionedConcurrentExecutions": 2,
+                   "AvailableProvisionedConcurrentExecutions": 2, "Status": "READY"}
+
+
+def test_get_provisioned_concurrency_config_of_an_alias(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    put = lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="live",
+                                                 ProvisionedConcurrentExecutions=1)
+    got = lam.get_provisioned_concurrency_config(FunctionName="fn", Qualifier="live")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    put.pop("ResponseMetadata"), got.pop("ResponseMetadata")
+    assert got == put
+
+
+@pytest.mark.parametrize("operation, message", [
+    ("put", "Provisioned Concurrency Configs cannot be applied to unpublished function versions."),
+    ("get", "The function resource provided must be an alias or a published version."),
+    ("delete", "The function resource provided must be an alias or a published version."),
+])
+def test_provisioned_concurrency_config_on_latest_is_400(lam, operation, message):
+    create_function(lam, code=CODE)
+    calls = {
+        "put": lambda: lam.put_provisioned_concurrency_config(
+            FunctionName="fn", Qualifier="$LATEST", ProvisionedConcurrentExecutions=1),
+        "get": lambda: lam.get_provisioned_concurrency_config(FunctionName="fn",
+                                                               Qualifier="$LATEST"),
+        "delete": lambda: lam.delete_provisioned_concurrency_config(FunctionName="fn",
+                                                                     Qualifier="$LATEST"),
+    }
+    assert assert_error(calls[operation], "InvalidParameterValueException", 400) == message
+
+
+@pytest.mark.parametrize("operation, function_name, qualifier, message", [
+    ("get", "doesnotexist", "noalias", f"Cannot find alias arn: {FUNCTIONS}:doesnotexist:noalias"),
+    ("put", "doesnotexist", "noalias", f"Cannot find alias arn: {FUNCTIONS}:doesnotexist:noalias"),
+    ("put", "doesnotexist", "1", f"Function not found: {FUNCTIONS}:doesnotexist:1"),
+    ("delete", "doesnotexist", "1", f"Function not found: {FUNCTIONS}:doesnotexist:1"),
+    ("get", "fn", "noalias", f"Cannot find alias arn: {FUNCTIONS}:fn:noalias"),
+    ("put", "fn", "noalias", f"Cannot find alias arn: {FUNCTIONS}:fn:noalias"),
+    ("delete", "fn", "noalias", f"Cannot find alias arn: {FUNCTIONS}:fn:noalias"),
+    ("get", "fn", "10", f"Function not found: {FUNCTIONS}:fn:10"),
+    ("put", "fn", "10", f"Function not found: {FUNCTIONS}:fn:10"),
+    ("delete", "fn", "10", f"Function not found: {FUNCTIONS}:fn:10"),
+])
+def test_provisioned_concurrency_config_missing_target_is_404(lam, operation, function_name,
+                                                              qualifier, message):
+    with_versions(lam, 1)
+    target = dict(FunctionName=function_name, Qualifier=qualifier)
+    calls = {
+        "put": lambda: lam.put_provisioned_concurrency_config(ProvisionedConcurrentExecutions=1,
+                                                               **target),
+        "get": lambda: lam.get_provisioned_concurrency_config(**target),
+        "delete": lambda: lam.delete_provisioned_concurrency_config(**target),
+    }
+    assert assert_error(calls[operation], "ResourceNotFoundException", 404) == message
+
+
+def test_get_provisioned_concurrency_config_without_config_is_404(lam):
+    with_versions(lam, 1)
+    message = assert_error(
+        lambda: lam.get_provisioned_concurrency_config(FunctionName="fn", Qualifier="1"),
+        "ProvisionedConcurrencyConfigNotFoundException", 404)
+    assert message == "No Provisioned Concurrency Config found for this function"
+
+
+def test_delete_provisioned_concurrency_config_without_config_is_204(lam):
+    with_versions(lam, 1)
+    out = lam.delete_provisioned_concurrency_config(FunctionName="fn", Qualifier="1")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_delete_provisioned_concurrency_config_removes_it(lam):
+    with_versions(lam, 1)
+    lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                           ProvisionedConcurrentExecutions=1)
+    lam.delete_provisioned_concurrency_config(FunctionName="fn", Qualifier="1")
+    assert_error(lambda: lam.get_provisioned_concurrency_config(FunctionName="fn", Qualifier="1"),
+                 "ProvisionedConcurrencyConfigNotFoundException", 404)
+
+
+def test_delete_alias_removes_its_provisioned_concurrency_config(lam):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="live",
+                                           ProvisionedConcurrentExecutions=1)
+    lam.delete_alias(FunctionName="fn", Name="live")
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert_error(
+        lambda: lam.get_provisioned_concurrency_config(FunctionName="fn", Qualifier="live"),
+        "ProvisionedConcurrencyConfigNotFoundException", 404)
+
+
+def test_list_provisioned_concurrency_configs_names_qualified_arns(lam):
+    with_versions(lam, 2)
+    lam.create_alias(FunctionName="fn", Name="BLUE", FunctionVersion="2")
+    for qualifier in ("1", "BLUE"):
+        lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier=qualifier,
+                                               ProvisionedConcurrentExecutions=1)
+    configs = lam.list_provisioned_concurrency_configs(FunctionName="fn")
+    assert configs["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert sorted(c["FunctionArn"] for c in configs["ProvisionedConcurrencyConfigs"]) == [
+        arn("fn", "1"), arn("fn", "BLUE")]
+
+
+def test_list_provisioned_concurrency_configs_without_configs_is_empty(lam):
+    create_function(lam, code=CODE)
+    assert lam.list_provisioned_concurrency_configs(FunctionName="fn")[
+        "ProvisionedConcurrencyConfigs"] == []
+
+
+@pytest.mark.parametrize("first, second, message", [
+    ("1", "live", "Alias can't be used for Provisioned Concurrency configuration on an already "
+                  "Provisioned version"),
+    ("live", "1", "Version is pointed by a Provisioned Concurrency alias"),
+])
+def test_put_provisioned_concurrency_config_overlap_is_409(lam, first, second, message):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier=first,
+                                           ProvisionedConcurrentExecutions=1)
+    call = lambda: lam.put_provisioned_concurrency_config(  # noqa
+        FunctionName="fn", Qualifier=second, ProvisionedConcurrentExecutions=1)
+    assert assert_error(call, "ResourceConflictException", 409) == message
+
+
+def test_put_provisioned_concurrency_config_zero_is_validation_error(server, lam):
+    with_versions(lam, 1)
+    status, code, body = raw_error(
+        server, "PUT", "/2019-09-30/functions/fn/provisioned-concurrency?Qualifier=1",
+        {"ProvisionedConcurrentExecutions": 0})
+    assert (status, code) == (400, "ValidationException")
+    assert message_of(body) == ("1 validation error detected: Value '0' at "
+                                "'provisionedConcurrentExecutions' failed to satisfy constraint: "
+                                "Member must have value greater than or equal to 1")
+
+
+def test_put_provisioned_concurrency_config_above_reserved_is_400(lam):
+    with_versions(lam, 1)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=1)
+    message = assert_error(
+        lambda: lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                                       ProvisionedConcurrentExecutions=2),
+        "InvalidParameterValueException", 400)
+    assert message == ("Requested Provisioned Concurrency should not be greater than the "
+                       "reservedConcurrentExecution for function")
+
+
+@pytest.mark.parametrize("wanted, message", [
+    (1001, "Specified ConcurrentExecutions for function is greater than account's unreserved "
+           "concurrency [1000]."),
+    (950, "Specified ConcurrentExecutions for function decreases account's "
+          "UnreservedConcurrentExecution below its minimum value of [100]."),
+])
+def test_put_provisioned_concurrency_config_account_limits(lam, wanted, message):
+    with_versions(lam, 1)
+    call = lambda: lam.put_provisioned_concurrency_config(  # noqa
+        FunctionName="fn", Qualifier="1", ProvisionedConcurrentExecutions=wanted)
+    assert assert_error(call, "InvalidParameterValueException", 400) == message
+
+
+# ----------------------------------------------------------------------------------------------
+# Account: GetAccountSettings
+# ----------------------------------------------------------------------------------------------
+
+def test_get_account_settings_limits_of_an_empty_account(lam):
+    out = lam.get_account_settings()
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["AccountLimit"] == {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
+                                   "CodeSizeZipped": 52428800, "ConcurrentExecutions": 1000,
+                                   "UnreservedConcurrentExecutions": 1000}
+    assert out["AccountUsage"] == {"FunctionCount": 0, "TotalCodeSize": 0}
+
+
+def test_get_account_settings_counts_functions_and_every_published_package(lam):
+    with_versions(lam, 2)
+    create_function(lam, "other", code=CODE)
+    usage = lam.get_account_settings()["AccountUsage"]
+    assert usage == {"FunctionCount": 2, "TotalCodeSize": 4 * len(CODE)}
+
+
+def test_get_account_settings_unreserved_subtracts_reserved_concurrency(lam):
+    create_function(lam, code=CODE)
+    create_function(lam, "other", code=CODE)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=300)
+    lam.put_function_concurrency(FunctionName="other", ReservedConcurrentExecutions=200)
+    limit = lam.get_account_settings()["AccountLimit"]
+    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 500)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tags: TagResource, UntagResource, ListTags
+# ----------------------------------------------------------------------------------------------
+
+def test_tag_resource_merges_and_overwrites(lam):
+    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
+    out = lam.tag_resource(Resource=arn(), Tags={"b": "two", "c": "3"})
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    tags = lam.list_tags(Resource=arn())
+    assert tags["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert tags["Tags"] == {"a": "1", "b": "two", "c": "3"}
+
+
+def test_tag_resource_changes_the_function_revision_id(lam):
+    before = create_function(lam, code=CODE)["RevisionId"]
+    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
+    tagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    lam.untag_resource(Resource=arn(), TagKeys=["a"])
+    untagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    assert len({before, tagged, untagged}) == 3
+
+
+@pytest.mark.parametrize("existing, added", [(0, 51), (50, 1), (30, 21)])
+def test_tag_resource_over_50_tags_is_400(lam, existing, added):
+    create_function(lam, code=CODE)
+    if existing:
+        lam.tag_resource(Resource=arn(), Tags={f"old{i}": "v" for i in range(existing)})
+    message = assert_error(
+        lambda: lam.tag_resource(Resource=arn(), Tags={f"new{i}": "v" for i in range(added)}),
+        "InvalidParameterValueException", 400)
+    assert message == "Number of tags exceeds resource tag limit."
+    assert len(lam.list_tags(Resource=arn())["Tags"]) == existing
+
+
+def test_tag_resource_up_to_50_tags_is_fine(lam):
+    create_function(lam, code=CODE)
+    lam.tag_resource(Resource=arn(), Tags={f"k{i}": "v" for i in range(50)})
+    lam.tag_resource(Resource=arn(), Tags={"k0": "overwritten"})
+    assert len(lam.list_tags(Resource=arn())["Tags"]) == 50
+
+
+def test_create_function_with_51_tags_is_400(lam):
+    message = assert_error(
+        lambda: create_function(lam, code=CODE, Tags={f"k{i}": "v" for i in range(51)}),
+        "InvalidParameterValueException", 400)
+    assert message == "Number of tags exceeds resource tag limit."
+
+
+@pytest.mark.parametrize("qualifier", ["1", "live", "$LATEST", "v1"])
+@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
+def test_tags_on_a_qualified_arn_are_refused(lam, qualifier, operation):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    resource = arn("fn", qualifier)
+    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
+             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
+             "list": lambda: lam.list_tags(Resource=resource)}
+    assert assert_error(calls[operation], "InvalidParameterValueException", 400) == \
+        NO_TAGS_ON_QUALIFIED
+
+
+def test_tag_resource_empty_tags_is_400(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.tag_resource(Resource=arn(), Tags={}),
+                           "InvalidParameterValueException", 400)
+    assert message == "An error occurred and the request cannot be processed."
+
+
+def test_untag_resource_ignores_missing_keys(lam):
+    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
+    out = lam.untag_resource(Resource=arn(), TagKeys=["a", "missing"])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert lam.list_tags(Resource=arn())["Tags"] == {"b": "2"}
+
+
+def test_untag_resource_without_keys_is_validation_error(lam):
+    create_function(lam, code=CODE, Tags={"a": "1"})
+    message = assert_error(lambda: lam.untag_resource(Resource=arn(), TagKeys=[]),
+                           "ValidationException", 400)
+    assert message == ("1 validation error detected: Value null at 'tagKeys' failed to satisfy "
+                       "constraint: Member must not be null")
+
+
+@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
+def test_tags_unknown_function_is_404(lam, operation):
+    resource = arn("doesnotexist")
+    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
+             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
+             "list": lambda: lam.list_tags(Resource=resource)}
+    message = assert_error(calls[operation], "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {resource}"
+
+
+def test_tag_resource_malformed_arn_is_validation_error(lam):
+    assert_error(lambda: lam.tag_resource(Resource="arn:aws:something", Tags={"a": "1"}),
+                 "ValidationException", 400,
+                 "1 validation error detected: Value 'arn:aws:something' at 'resource' failed to "
+                 "satisfy constraint: Member must satisfy regular expression pattern: "
+                 "arn:(aws[a-zA-Z-]*):lambda:")
+
+
+def test_list_tags_of_an_untagged_function_is_empty(lam):
+    create_function(lam, code=CODE)
+    assert lam.list_tags(Resource=arn())["Tags"] == {}
+
+
+def test_get_function_shows_tags_only_while_there_are_any(lam):
+    create_function(lam, code=CODE)
+    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
+    assert lam.get_function(FunctionName="fn")["Tags"] == {"a": "1"}
+    lam.untag_resource(Resource=arn(), TagKeys=["a"])
+    assert "Tags" not in lam.get_function(FunctionName="fn")
