@@ -33,6 +33,7 @@ Contents (grep for the banner titles):
 
 import base64
 import binascii
+import collections
 import datetime
 import hashlib
 import http.server
@@ -86,6 +87,10 @@ LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of
 LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
 INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
+DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
+MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
+MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
+MAX_RECORDED_LOG_CHARS = 64 * 1024     # our own: log tail kept per invocation
 ACCOUNT_CONCURRENCY = 1000             # "Concurrent executions: 1,000" per account and region
 MIN_UNRESERVED_CONCURRENCY = 100       # reservations must leave 100 for everything else
 MAX_TAGS = 50                          # "Tags per resource: 50"
@@ -144,12 +149,13 @@ RESERVED_ENV_NAMES = frozenset((
 class LambdaError(Exception):
     """An AWS error reply: `code` is the model's shape name, `status` the HTTP status."""
 
-    def __init__(self, code, status, message, headers=None):
+    def __init__(self, code, status, message, headers=None, extra=None):
         super().__init__(message)
         self.code = code
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}        # further body members, e.g. Reason of a throttle
 
 
 def not_found(message):
@@ -289,6 +295,8 @@ class Store:
         self.account = account
         self.endpoint_url = ""          # set by LambdaServer once its socket is bound
         self.runner = None              # the Runner that executes handlers
+        self.async_retry_delay = DEFAULT_ASYNC_RETRY_DELAY_SECONDS
+        self.generation = 0
         self.reset()
 
     def reset(self):
@@ -302,6 +310,9 @@ class Store:
         self.capacity_providers = {}            # name -> CapacityProvider
         self.function_urls = {}                 # url id -> (function name, qualifier)
         self.durable_executions = {}            # ARN -> DurableExecution
+        self.invocations = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)   # for /_parlel/logs
+        self.deliveries = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)    # non-Lambda destinations
+        self.generation += 1                    # in-flight async retries stop when this changes
         self.callbacks = {}                     # callback id -> (execution ARN, operation id)
 
 
@@ -433,6 +444,13 @@ def finish_durable_execution(store, execution, outcome, request_id):
             execution.record["Result"] = outcome.payload.decode("utf-8", "replace")
             execution.finish("SUCCEEDED", "ExecutionSucceeded", ExecutionSucceededDetails={
                 "Result": {"Payload": execution.record["Result"], "Truncated": False}})
+
+
+def iso_timestamp(seconds=None):
+    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time."""
+    moment = datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
+                                             datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def now_timestamp():
@@ -1114,6 +1132,7 @@ class Worker:
         self.frames = bytearray()
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
+        self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -1210,7 +1229,6 @@ class Job:
     def __init__(self, store, function, version, config, package, qualifier):
         self.function_name = function.name
         self.version = version
-        self.key = (function.name, version, config["RevisionId"])
         self.runtime = config.get("Runtime", "")
         self.handler = config.get("Handler", "")
         self.memory = config["MemorySize"]
@@ -1218,9 +1236,21 @@ class Job:
         self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
         self.log_group = config["LoggingConfig"]["LogGroup"]
         self.package = package
+        self.layers = [store.layers[arn.split(":")[6]].packages[int(arn.split(":")[7])]
+                       for arn in (layer["Arn"] for layer in config.get("Layers") or [])
+                       if arn.split(":")[4] == store.account and arn.split(":")[6] in store.layers
+                       and int(arn.split(":")[7]) in store.layers[arn.split(":")[6]].packages]
+        # Workers are shared by invocations whose code and runtime settings are the same.
+        settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
+                    [layer.hex for layer in self.layers]]
+        self.key = (function.name, version, hashlib.sha256(json.dumps(settings).encode()).hexdigest())
         self.invoked_arn = function_arn(store, function.name, qualifier)
+        self.function_arn = function_arn(store, function.name, version)
         self.region = store.region
         self.endpoint_url = store.endpoint_url
+        self.reserved = function.reserved_concurrency
+        self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
+        self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
         self.durable_config = config.get("DurableConfig")
 
@@ -1236,13 +1266,20 @@ class Outcome:
 
 
 class Runner:
-    """Starts, reuses and retires workers: idle workers wait per (function, version, revision)."""
+    """Starts, reuses and retires workers. Idle workers wait per Job.key; at most `max_workers`
+    live at once (the least recently used idle one makes room), and idle ones are reaped."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.idle = {}                  # Job.key -> [Worker]
+    def __init__(self, max_workers=16, idle_seconds=300):
+        self.lock = threading.Condition()
+        self.idle = {}                  # Job.key -> [Worker], most recently used last
         self.workers = set()            # every live worker, idle or busy
+        self.starting = 0               # workers being spawned (they count against the cap)
+        self.inflight = {}              # function name -> invocations under way
+        self.max_workers = max_workers
+        self.idle_seconds = idle_seconds
         self.root = None                # temporary directory for bootstraps and unpacked code
+        self.reaper = None
+        self.closed = False             # set for good by LambdaServer.stop()
         self.node = shutil.which("node")
 
     def workdir(self):
@@ -1252,7 +1289,23 @@ class Runner:
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP), ("bootstrap.py", PYTHON_BOOTSTRAP)):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
+                self.reaper = threading.Thread(target=self.reap, args=(self.root,), daemon=True)
+                self.reaper.start()
             return self.root
+
+    def reap(self, root):
+        """End workers idle for longer than idle_seconds, until this workdir is gone."""
+        while True:
+            time.sleep(min(10, self.idle_seconds))
+            with self.lock:
+                if self.root != root:
+                    return
+                limit = time.monotonic() - self.idle_seconds
+                stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
+                for worker in stale:
+                    self.idle[worker.key].remove(worker)
+            for worker in stale:
+                self.discard(worker)
 
     def cannot_run(self, job):
         """Why this job's code cannot run here (then Invoke echoes), or None."""
@@ -1271,7 +1324,24 @@ class Runner:
         return None
 
     def invoke(self, job, payload, request_id, client_context=None):
-        """Run one invocation to its end and return its Outcome (never raises for handler faults)."""
+        """Run one invocation to its end and return its Outcome. Raises TooManyRequestsException
+        when the function's reserved concurrency is used up; handler faults are Outcomes."""
+        with self.lock:
+            if self.closed:
+                raise LambdaError("ServiceException", 500, "The server is stopping")
+            running = self.inflight.get(job.function_name, 0)
+            if job.reserved is not None and running >= job.reserved:
+                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.",
+                                  extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                         "Type": "User"})
+            self.inflight[job.function_name] = running + 1
+        try:
+            return self.run(job, payload, request_id, client_context)
+        finally:
+            with self.lock:
+                self.inflight[job.function_name] -= 1
+
+    def run(self, job, payload, request_id, client_context):
         reason = self.cannot_run(job)
         if reason:
             log = (f"START RequestId: {request_id} Version: {job.version}\n"
@@ -1288,6 +1358,8 @@ class Runner:
             try:
                 worker, init_ms, init_error = self.spawn(job, log)
             except LambdaError as error:
+                if error.code == "ServiceException":
+                    raise
                 return self.finish(job, request_id, log, started, None, None,
                                    error_payload("Runtime.ImportModuleError", error.message), "Unhandled")
             if init_error is not None:
@@ -1315,13 +1387,30 @@ class Runner:
             return self.finish(job, request_id, log, started, worker, init_ms,
                                exit_error(request_id, worker.process), "Unhandled")
 
-    def spawn(self, job, log):
-        """A new worker for `job`, loaded: (worker, init ms, init error payload or None)."""
-        root = self.workdir()
-        code_dir = unpack(job.package, root, job.runtime, job.handler)
-        stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + uuid.uuid4().hex)
+    def layers_dir(self, root, layers):
+        """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
+        if not layers:
+            return None
+        target = os.path.join(root, "opt-" + hashlib.sha256("".join(p.hex for p in layers).encode()).hexdigest())
+        with self.lock:
+            if os.path.isdir(target):
+                return target
+            staging = tempfile.mkdtemp(dir=root)
+        for package in layers:
+            if package.is_zip:
+                extract_zip(package.data, staging)
+        try:
+            os.rename(staging, target)
+        except OSError:                 # another invocation unpacked the same layers first
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def environment(self, job, root, code_dir, opt):
+        """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only."""
+        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + uuid.uuid4().hex
+        path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "PATH": f"{opt}/bin:{path}" if opt else path,
             "HOME": os.environ.get("HOME", "/tmp"),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
@@ -1341,18 +1430,43 @@ class Runner:
             "LAMBDA_TASK_ROOT": code_dir,
             "LAMBDA_RUNTIME_DIR": root,
             "_HANDLER": job.handler,
-            **job.variables,
         }
-        if job.runtime in NODE_RUNTIMES:
-            heap_mb = max(64, job.memory * 9 // 10)
-            argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
-        else:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-            argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
-        started = time.monotonic()
-        worker = Worker(job.key, argv, env, code_dir)
+        if opt:
+            env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
+            env["LD_LIBRARY_PATH"] = f"{opt}/lib"
+            if job.runtime in NODE_RUNTIMES:
+                major = job.runtime[len("nodejs"):].split(".")[0]
+                env["NODE_PATH"] = f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules"
+            else:
+                env["PYTHONPATH"] = f"{opt}/python/lib/{job.runtime}/site-packages:{opt}/python"
+        env.update(job.variables)
+        return env
+
+    def spawn(self, job, log):
+        """A new worker for `job`, loaded: (worker, init ms, init error payload or None)."""
+        root = self.workdir()
+        try:
+            code_dir = unpack(job.package, root, job.runtime, job.handler)
+            env = self.environment(job, root, code_dir, self.layers_dir(root, job.layers))
+            if job.runtime in NODE_RUNTIMES:
+                heap_mb = max(64, job.memory * 9 // 10)
+                argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+            else:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+                argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
+            started = time.monotonic()
+            worker = Worker(job.key, argv, env, code_dir)
+        finally:
+            with self.lock:
+                self.starting -= 1
+                self.lock.notify_all()
         with self.lock:
-            self.workers.add(worker)
+            current = self.root == root and not self.closed
+            if current:
+                self.workers.add(worker)
+        if not current:                 # reset or stopped while this worker started
+            worker.kill()
+            raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
             while True:
@@ -1372,29 +1486,53 @@ class Runner:
             return worker, (time.monotonic() - started) * 1000, exit_error(None, worker.process)
 
     def checkout(self, key):
-        """An idle worker for `key`, or None; workers of older revisions are retired."""
+        """An idle worker for `key`, or None after reserving room to spawn one. Workers of older
+        code are retired; at the cap, the least recently used idle worker makes room, or this
+        waits for one to come free."""
+        evicted = []
         with self.lock:
-            stale = [k for k in self.idle if k[:2] == key[:2] and k != key]
-            retired = [w for k in stale for w in self.idle.pop(k)]
-            idle = self.idle.get(key)
-            worker = idle.pop() if idle else None
-        for old in retired:
+            evicted = [w for k in [k for k in self.idle if k[:2] == key[:2] and k != key]
+                       for w in self.idle.pop(k)]
+            self.workers.difference_update(evicted)
+            while True:
+                while self.idle.get(key):
+                    worker = self.idle[key].pop()
+                    if worker.alive():
+                        break
+                    self.workers.discard(worker)
+                    evicted.append(worker)
+                else:
+                    worker = None
+                if worker is not None:
+                    break
+                if len(self.workers) + self.starting < self.max_workers:
+                    self.starting += 1
+                    break
+                idle = [w for ws in self.idle.values() for w in ws]
+                if idle:
+                    oldest = min(idle, key=lambda w: w.last_used)
+                    self.idle[oldest.key].remove(oldest)
+                    self.workers.discard(oldest)
+                    evicted.append(oldest)
+                    continue
+                self.lock.wait(0.5)
+        for old in evicted:
             self.discard(old)
-        if worker is not None and not worker.alive():
-            self.discard(worker)
-            return None
         return worker
 
     def checkin(self, worker):
         with self.lock:
             if worker in self.workers:
+                worker.last_used = time.monotonic()
                 self.idle.setdefault(worker.key, []).append(worker)
+                self.lock.notify_all()
                 return
         worker.kill()
 
     def discard(self, worker):
         with self.lock:
             self.workers.discard(worker)
+            self.lock.notify_all()
         worker.kill()
 
     def retire(self, function_name):
@@ -1433,11 +1571,13 @@ class Runner:
         text = cap_log(b"".join(log)).decode("utf-8", "replace")
         return Outcome(payload, error, text, job.version)
 
-    def stop(self):
-        """End every worker and remove the temporary directory."""
+    def stop(self, closing=False):
+        """End every worker and remove the temporary directory; `closing` refuses further work."""
         with self.lock:
+            self.closed = self.closed or closing
             workers, self.workers, self.idle = list(self.workers), set(), {}
             root, self.root = self.root, None
+            self.lock.notify_all()
         for worker in workers:
             worker.kill()
         if root:
@@ -1956,9 +2096,15 @@ def prepare_invocation(store, params, body, invocation_types, operation):
     return invocation_type, log_type, job, payload
 
 
-def run_invocation(store, job, payload, request_id, context=None):
-    """Run a Job to its end; a durable execution records the outcome. Returns the Outcome."""
-    outcome = store.runner.invoke(job, payload, request_id, context)
+def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse"):
+    """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
+    raises TooManyRequestsException."""
+    started = time.time()
+    try:
+        outcome = store.runner.invoke(job, payload, request_id, context)
+    except LambdaError:
+        record_invocation(store, job, request_id, invocation_type, started, payload, None)
+        raise
     if len(outcome.payload) > MAX_RESPONSE_BYTES:
         outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed "
                                                       f"payload size ({MAX_RESPONSE_BYTES} bytes).",
@@ -1966,14 +2112,97 @@ def run_invocation(store, job, payload, request_id, context=None):
         outcome.function_error = "Unhandled"
     if job.durable is not None:
         finish_durable_execution(store, job.durable, outcome, request_id)
+    record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
     return outcome
 
 
+def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
+    """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
+    entry = {"requestId": request_id, "functionName": job.function_name, "version": job.version,
+             "invocationType": invocation_type, "timestamp": iso_timestamp(started),
+             "durationMs": round((time.time() - started) * 1000, 2),
+             "status": "Throttled" if outcome is None else (outcome.function_error or "Success"),
+             "payload": payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")}
+    if outcome is not None:
+        entry["response"] = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")
+        entry["log"] = outcome.log[-MAX_RECORDED_LOG_CHARS:]
+    with store.lock:
+        store.invocations.append(entry)
+
+
 def start_in_background(store, job, payload):
-    """An Event invocation: answered at once, run on a thread of its own."""
+    """An Event invocation: answered at once, delivered on a thread of its own."""
     request_id = str(uuid.uuid4())
-    threading.Thread(target=run_invocation, args=(store, job, payload, request_id), daemon=True).start()
+    threading.Thread(target=deliver_event, args=(store, job, payload, request_id), daemon=True).start()
     return request_id
+
+
+def deliver_event(store, job, payload, request_id):
+    """Run an Event invocation as Lambda's async queue does: function errors are retried per the
+    async configuration (default 2 retries), throttles until the event is too old; then the
+    outcome goes to the OnSuccess / OnFailure destination and, on failure, the dead-letter queue.
+    Retries wait `store.async_retry_delay` seconds (AWS waits minutes)."""
+    generation = store.generation
+    max_retries = job.async_config.get("MaximumRetryAttempts", 2)
+    max_age = job.async_config.get("MaximumEventAgeInSeconds", 21600)
+    queued = time.monotonic()
+    attempts = 0
+    while True:
+        try:
+            attempts += 1
+            outcome = run_invocation(store, job, payload, request_id, invocation_type="Event")
+            if outcome.function_error is None:
+                condition = "Success"
+                break
+            if attempts > max_retries:
+                condition = "RetriesExhausted"
+                break
+        except LambdaError:             # throttled: retried, not counted as an attempt
+            attempts -= 1
+            outcome = None
+        if time.monotonic() - queued + store.async_retry_delay > max_age:
+            condition = "EventAgeExceeded"
+            break
+        time.sleep(store.async_retry_delay)
+        if store.generation != generation:
+            return                      # the server was reset or stopped meanwhile
+    send_to_destinations(store, job, payload, request_id, outcome, condition, max(attempts, 1))
+
+
+def send_to_destinations(store, job, payload, request_id, outcome, condition, attempts):
+    """Deliver the destination record (and, on failure, the event to the dead-letter queue):
+    Lambda destinations are invoked; others are recorded at GET /_parlel/destinations."""
+    side = "OnSuccess" if condition == "Success" else "OnFailure"
+    target = (((job.async_config.get("DestinationConfig") or {}).get(side)) or {}).get("Destination")
+    record = {"version": "1.0", "timestamp": iso_timestamp(),
+              "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
+                                 "condition": condition, "approximateInvokeCount": attempts},
+              "requestPayload": json.loads(payload),
+              "responseContext": {"statusCode": 200, "executedVersion": job.version}}
+    if outcome is not None:
+        if outcome.function_error:
+            record["responseContext"]["functionError"] = outcome.function_error
+        try:
+            record["responsePayload"] = json.loads(outcome.payload)
+        except ValueError:
+            record["responsePayload"] = outcome.payload.decode("utf-8", "replace")
+    deliveries = [(target, record)] if target else []
+    if condition != "Success" and job.dead_letter:
+        deliveries.append((job.dead_letter, json.loads(payload)))
+    for arn, message in deliveries:
+        if arn.split(":")[2] == "lambda":
+            try:
+                params = {"FunctionName": arn, "InvocationType": "Event"}
+                _, _, target_job, body = prepare_invocation(store, params, json.dumps(message).encode(),
+                                                             INVOCATION_TYPES, "InvokeFunction")
+                start_in_background(store, target_job, body)
+                continue
+            except LambdaError:
+                pass                    # the destination function is gone: record the attempt
+        with store.lock:
+            store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
+                                     "functionArn": job.function_arn, "requestId": request_id,
+                                     "message": message})
 
 
 def invocation_headers(job, outcome, log_type, request_id):
@@ -4135,6 +4364,23 @@ def parlel_reset(store, params, body):
     return {"status": "ok"}
 
 
+def parlel_logs(store, params, body):
+    """GET /_parlel/logs[/<function>]: recent invocations, oldest first, with their logs.
+    ?requestId=... narrows to one invocation."""
+    with store.lock:
+        entries = [dict(e) for e in store.invocations
+                   if params.get("FunctionName") in (None, e["functionName"])
+                   and params.get("requestId") in (None, e["requestId"])]
+    return {"invocations": entries}
+
+
+def parlel_destinations(store, params, body):
+    """GET /_parlel/destinations: what went to SQS, SNS, EventBridge or S3 destinations and
+    dead-letter queues (Lambda destinations are invoked instead)."""
+    with store.lock:
+        return {"deliveries": [dict(d) for d in store.deliveries]}
+
+
 def parlel_code(store, params, body):
     """GET /_parlel/code/<sha>: the package bytes that GetFunction's Code.Location points at."""
     with store.lock:
@@ -4279,6 +4525,9 @@ ROUTES = [
     ("GET",    "/_parlel/health",                                      parlel_health,                  200),
     ("POST",   "/_parlel/reset",                                       parlel_reset,                   200),
     ("GET",    "/_parlel/code/{Sha}",                                  parlel_code,                    200),
+    ("GET",    "/_parlel/logs",                                        parlel_logs,                    200),
+    ("GET",    "/_parlel/logs/{FunctionName}",                         parlel_logs,                    200),
+    ("GET",    "/_parlel/destinations",                                parlel_destinations,            200),
 ]
 
 # Operations whose body is raw bytes (the payload), not JSON.
@@ -4397,7 +4646,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = json.dumps(result, separators=(",", ":")).encode() if result is not None else b""
                 result = Reply(status, {}, data)
         except LambdaError as error:
-            data = json.dumps({"__type": error.code, "message": error.message}).encode()
+            data = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
             result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
         except Exception:
             traceback.print_exc(file=sys.stderr)
@@ -4506,11 +4755,13 @@ class LambdaServer:
     """
 
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
-                 account=DEFAULT_ACCOUNT_ID, quiet=True):
+                 account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
+                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS):
         self.host = host
         self.port = port
         self.store = Store(region, account)
-        self.store.runner = Runner()
+        self.store.runner = Runner(max_workers, idle_seconds)
+        self.store.async_retry_delay = async_retry_delay
         self.quiet = quiet
         self.httpd = None
         self.thread = None
@@ -4543,7 +4794,8 @@ class LambdaServer:
                 except OSError:
                     pass
             self.httpd = None
-        self.store.runner.stop()
+        self.store.generation += 1
+        self.store.runner.stop(closing=True)
 
     def reset(self):
         with self.store.lock:
