@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import zipfile
@@ -2009,3 +2010,185 @@ def test_get_function_shows_tags_only_while_there_are_any(lam):
     assert lam.get_function(FunctionName="fn")["Tags"] == {"a": "1"}
     lam.untag_resource(Resource=arn(), TagKeys=["a"])
     assert "Tags" not in lam.get_function(FunctionName="fn")
+
+
+# ----------------------------------------------------------------------------------------------
+# Execution engine: layers, throttling, the worker pool, async delivery, invocation logs
+# ----------------------------------------------------------------------------------------------
+
+def parlel_json(server, path):
+    status, _, body = raw(server, "GET", path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def invocations_of(server, name):
+    return parlel_json(server, f"/_parlel/logs/{name}")["invocations"]
+
+
+LAYER_ZIP = zip_of({"nodejs/node_modules/greet/index.js": "module.exports = (n) => 'hi ' + n;",
+                    "python/greet.py": "def greet(n):\n    return 'py hi ' + n\n",
+                    "bin/tool": "#!/bin/sh\necho tool\n"})
+
+
+def test_invoke_node_handler_requires_a_module_from_its_layer(lam):
+    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
+    create_function(lam, "layered", Layers=[layer["LayerVersionArn"]],
+                    code=b"const greet = require('greet'); exports.handler = async (e) => greet(e.n);")
+    assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
+
+
+def test_invoke_python_handler_imports_a_module_from_its_layer(lam):
+    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
+    create_function(lam, "pylayered", Runtime="python3.12", Handler="app.handler",
+                    Layers=[layer["LayerVersionArn"]],
+                    code=b"from greet import greet\ndef handler(event, context):\n"
+                         b"    return greet(event['n'])\n")
+    assert invoke_json(lam, "pylayered", {"n": "ada"})[1] == "py hi ada"
+
+
+def test_invoke_later_layers_override_earlier_ones(lam):
+    first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": zip_of(
+        {"nodejs/node_modules/which/index.js": "module.exports = 'one';"})})
+    second = lam.publish_layer_version(LayerName="two", Content={"ZipFile": zip_of(
+        {"nodejs/node_modules/which/index.js": "module.exports = 'two';"})})
+    create_function(lam, "stacked", Layers=[first["LayerVersionArn"], second["LayerVersionArn"]],
+                    code=b"exports.handler = async () => require('which');")
+    assert invoke_json(lam, "stacked")[1] == "two"
+
+
+def test_invoke_with_reserved_concurrency_zero_is_throttled(lam):
+    create_function(lam, "throttled")
+    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName="throttled")
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
+    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path):
+    gate = tmp_path / "open"
+    create_function(lam, "one-at-a-time", Timeout=10, code=(
+        b"const fs = require('fs');\n"
+        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
+        b" await new Promise((r) => setTimeout(r, 10)); return 'done'; };"))
+    lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
+    first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
+    first.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("one-at-a-time") == 1)
+    assert_error(lambda: lam.invoke(FunctionName="one-at-a-time", Payload=json.dumps({"gate": str(gate)})),
+                 "TooManyRequestsException", 429, "Rate Exceeded.")
+    gate.write_text("open")
+    first.join()
+
+
+def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, lam, tmp_path):
+    gate = tmp_path / "open"
+    create_function(lam, "parallel", Timeout=10, code=(
+        b"const fs = require('fs');\n"
+        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
+        b" await new Promise((r) => setTimeout(r, 10)); return process.pid; };"))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        invoke_json(lam, "parallel", {"gate": str(gate)})[1])) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("parallel") == 3)
+    gate.write_text("open")
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 3
+    assert invoke_json(lam, "parallel", {"gate": str(gate)})[1] in results
+
+
+def test_worker_pool_evicts_the_least_recently_used_idle_worker_at_its_cap():
+    with LambdaServer(0, max_workers=2) as small:
+        lam = client_for(small)
+        for name in ("first", "second", "third"):
+            create_function(lam, name, code=b"exports.handler = async () => process.pid;")
+        pids = {name: invoke_json(lam, name)[1] for name in ("first", "second", "third")}
+        assert len(small.store.runner.workers) == 2
+        assert invoke_json(lam, "third")[1] == pids["third"]        # still warm
+        assert invoke_json(lam, "first")[1] != pids["first"]        # was evicted
+
+
+def test_idle_workers_are_reaped():
+    with LambdaServer(0, idle_seconds=0.2) as reaping:
+        lam = client_for(reaping)
+        create_function(lam, "napper")
+        invoke_json(lam, "napper", {"n": 1})
+        pid = next(iter(reaping.store.runner.workers)).process.pid
+        assert wait_for(lambda: not reaping.store.runner.workers and not alive(pid))
+
+
+def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "sink", code=b"exports.handler = async (e) => e;")
+        create_function(lam, "fails", code=b"exports.handler = async () => { throw new Error('nope'); };")
+        lam.put_function_event_invoke_config(
+            FunctionName="fails", MaximumRetryAttempts=1,
+            DestinationConfig={"OnFailure": {"Destination": f"{FUNCTIONS}:sink"}})
+        out = lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b'{"x": 1}')
+        request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+        assert wait_for(lambda: invocations_of(fast, "sink"))
+        assert [e["status"] for e in invocations_of(fast, "fails")] == ["Unhandled", "Unhandled"]
+        record = json.loads(invocations_of(fast, "sink")[0]["payload"])
+        assert record["version"] == "1.0"
+        assert record["requestContext"] == {"requestId": request_id,
+                                            "functionArn": f"{FUNCTIONS}:fails:$LATEST",
+                                            "condition": "RetriesExhausted", "approximateInvokeCount": 2}
+        assert record["requestPayload"] == {"x": 1}
+        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
+                                             "functionError": "Unhandled"}
+        assert record["responsePayload"]["errorMessage"] == "nope"
+
+
+def test_invoke_event_default_is_two_retries():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "always-fails", code=b"exports.handler = async () => { throw new Error('x'); };")
+        lam.invoke(FunctionName="always-fails", InvocationType="Event")
+        assert wait_for(lambda: len(invocations_of(fast, "always-fails")) == 3)
+
+
+def test_invoke_event_success_goes_to_a_recorded_queue_destination():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "works", code=b"exports.handler = async (e) => ({ got: e.x });")
+        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:done"
+        lam.put_function_event_invoke_config(FunctionName="works",
+                                             DestinationConfig={"OnSuccess": {"Destination": queue}})
+        lam.invoke(FunctionName="works", InvocationType="Event", Payload=b'{"x": 7}')
+        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
+        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
+        assert delivery["destination"] == queue
+        assert delivery["message"]["requestContext"]["condition"] == "Success"
+        assert delivery["message"]["responsePayload"] == {"got": 7}
+
+
+def test_invoke_event_failure_goes_to_the_dead_letter_queue():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dead"
+        create_function(lam, "doomed", DeadLetterConfig={"TargetArn": queue},
+                        code=b"exports.handler = async () => { throw new Error('x'); };")
+        lam.put_function_event_invoke_config(FunctionName="doomed", MaximumRetryAttempts=0)
+        lam.invoke(FunctionName="doomed", InvocationType="Event", Payload=b'{"order": 5}')
+        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
+        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
+        assert (delivery["destination"], delivery["message"]) == (queue, {"order": 5})
+
+
+def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
+    create_function(lam, "logged", code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
+    out = lam.invoke(FunctionName="logged", Payload=b'{"n": 1}')
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    entries = parlel_json(server, f"/_parlel/logs?requestId={request_id}")["invocations"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert (entry["functionName"], entry["version"], entry["status"]) == ("logged", "$LATEST", "Success")
+    assert (entry["payload"], entry["response"]) == ('{"n": 1}', "2")
+    assert "INFO\tsaw 1" in entry["log"] and entry["log"].startswith("START RequestId")
