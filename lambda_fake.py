@@ -413,8 +413,12 @@ def start_durable_execution(store, job, payload, name):
     qualified = function_arn(store, job.function_name, job.version)
     for execution in store.durable_executions.values():
         if execution.record["FunctionArn"] == qualified and execution.record["DurableExecutionName"] == name:
+            if execution.record["InputPayload"] == payload.decode():
+                job.durable_started = False     # the same request again: the same execution
+                return execution
             raise LambdaError("DurableExecutionAlreadyStartedException", 409,
-                              f"A durable execution named {name} was already started for {qualified}")
+                              f"A durable execution named {name} was already started for {qualified} "
+                              "with another payload")
     arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4().hex}"
     execution = DurableExecution(arn, name, qualified, job.version, payload.decode(), job.durable_config)
     store.durable_executions[arn] = execution
@@ -474,7 +478,7 @@ class Spec:
     """What one member of a request may hold: a sketch of an API-model shape."""
 
     def __init__(self, kind, lo=None, hi=None, pattern=None, enum=None, member=None, key=None,
-                 members=None, required=(), sensitive=False):
+                 members=None, required=(), sensitive=False, flat=False):
         self.kind = kind
         self.lo = lo                    # minimum length, count or value
         self.hi = hi                    # maximum length, count or value
@@ -485,6 +489,7 @@ class Spec:
         self.members = members or {}    # structure members
         self.required = required
         self.sensitive = sensitive      # AWS leaves the value out of its messages
+        self.flat = flat                # a list whose items' enum AWS reports at the list itself
 
 
 def text(lo=None, hi=None, pattern=None, enum=None):
@@ -507,8 +512,8 @@ def blob():
     return Spec("blob")
 
 
-def list_of(member, lo=None, hi=None):
-    return Spec("list", lo, hi, member=member)
+def list_of(member, lo=None, hi=None, flat=False):
+    return Spec("list", lo, hi, member=member, flat=flat)
 
 
 def map_of(key, value, lo=None, hi=None, sensitive=False):
@@ -543,7 +548,11 @@ def check_value(value, spec, path, problems):
     shown = SENSITIVE if spec.sensitive else value
     for constraint in constraint_failures(value, spec):
         problems.append(constraint_text(shown, path, constraint))
-    if spec.kind == "list":
+    if spec.kind == "list" and spec.flat:
+        if any(item not in spec.member.enum for item in value):
+            problems.append(constraint_text(shown, path, "Member must satisfy enum value set: ["
+                                            + ", ".join(spec.member.enum) + "]"))
+    elif spec.kind == "list":
         if any(constraint_failures(item, spec.member) for item in value):
             problems.append(constraint_text(shown, path, "Member must satisfy constraint: ["
                                             + ", ".join(describe(spec.member)) + "]"))
@@ -606,12 +615,14 @@ def constraint_failures(value, spec):
 
 
 def check_struct(body, spec, path, problems):
-    for member, item in body.items():
+    for member in body:
         if member not in spec.members:
             where = f" in '{path}'" if path else ""
             raise invalid_content(f"Could not parse request body into json: Unrecognized field "
                                   f"\"{member}\"{where}, not marked as ignorable")
-        check_value(item, spec.members[member], wire_path(path, member), problems)
+    for member, member_spec in spec.members.items():       # AWS reports in the model's order
+        if member in body:
+            check_value(body[member], member_spec, wire_path(path, member), problems)
     for member in spec.required:
         if body.get(member) is None:
             problems.append(constraint_text(None, wire_path(path, member), "Member must not be null"))
@@ -1252,6 +1263,7 @@ class Job:
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
+        self.durable_started = True     # False when an identical request names an existing one
         self.durable_config = config.get("DurableConfig")
 
 
@@ -1628,6 +1640,7 @@ class Reply:
         self.headers = headers or {}
         self.body = body
         self.content_type = content_type
+        self.cookies = []               # Set-Cookie values (function URL responses)
 
 
 # Shared request shapes (from the API model).
@@ -2099,6 +2112,9 @@ def prepare_invocation(store, params, body, invocation_types, operation):
 def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse"):
     """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
     raises TooManyRequestsException."""
+    if job.durable is not None and not job.durable_started:
+        record = job.durable.record             # idempotent start: answer the existing execution
+        return Outcome(record.get("Result", "null").encode(), None, "", job.version)
     started = time.time()
     try:
         outcome = store.runner.invoke(job, payload, request_id, context)
@@ -2899,7 +2915,7 @@ URL_QUERY = struct(Qualifier=URL_QUALIFIER)
 CORS = struct(AllowCredentials=boolean(), AllowHeaders=list_of(text(0, 1024), 0, 100),
               AllowMethods=list_of(text(0, 6), 0, 6), AllowOrigins=list_of(text(1, 253), 0, 100),
               ExposeHeaders=list_of(text(0, 1024), 0, 100), MaxAge=integer(0, 86400))
-INVOKE_MODE = text(enum=("BUFFERED", "RESPONSE_STREAM"))
+INVOKE_MODE = text(enum=("RESPONSE_STREAM", "BUFFERED"))     # in the order AWS lists them
 CREATE_FUNCTION_URL_CONFIG = struct(("AuthType",), AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS,
                                     InvokeMode=INVOKE_MODE)
 UPDATE_FUNCTION_URL_CONFIG = struct(AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS, InvokeMode=INVOKE_MODE)
@@ -3022,6 +3038,142 @@ def list_function_url_configs(store, params, body):
                     "NextMarker")
 
 
+# Serving function URLs: an HTTP request to a URL becomes an invocation with Lambda's payload
+# format 2.0 event, and the result becomes the HTTP response as Lambda maps it.
+
+TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+                      "application/x-www-form-urlencoded", "application/graphql")
+URL_ERRORS = {403: (b'{"Message":"Forbidden"}', "AccessDeniedException"),
+              429: (b'{"Message":"Too Many Requests"}', "TooManyRequestsException"),
+              502: (b'{"Message":"Internal Server Error"}', None)}
+
+
+def url_error(status):
+    body, code = URL_ERRORS[status]
+    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
+
+
+def function_url_event(store, url_id, request):
+    """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
+    body, source_ip)."""
+    headers, cookies = {}, []
+    for name, value in request["headers"]:
+        name = name.lower()
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    domain = f"{url_id}.lambda-url.{store.region}.on.aws"
+    now = time.time()
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
+             "rawQueryString": request["query"], "headers": headers,
+             "requestContext": {
+                 "accountId": "anonymous", "apiId": url_id, "domainName": domain, "domainPrefix": url_id,
+                 "http": {"method": request["method"], "path": request["path"], "protocol": "HTTP/1.1",
+                          "sourceIp": request["source_ip"], "userAgent": headers.get("user-agent", "")},
+                 "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
+                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                 "timeEpoch": int(now * 1000)},
+             "isBase64Encoded": False}
+    if cookies:
+        event["cookies"] = cookies
+    if request["query"]:
+        parameters = {}
+        for key, value in urllib.parse.parse_qsl(request["query"], keep_blank_values=True):
+            parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+        event["queryStringParameters"] = parameters
+    if request["body"]:
+        content_type = headers.get("content-type", "")
+        if content_type.startswith(TEXT_CONTENT_TYPES) or not content_type:
+            try:
+                event["body"] = request["body"].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if "body" not in event:
+            event["body"] = base64.b64encode(request["body"]).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def function_url_response(payload):
+    """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
+    isBase64Encoded, cookies} object, or anything else as a 200 JSON body."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return url_error(502)
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return Reply(200, {}, payload, "application/json")
+    try:
+        status = int(result["statusCode"])
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body") or ""
+        if not isinstance(body, str):
+            body = json.dumps(body)
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    except (TypeError, ValueError, AttributeError, binascii.Error):
+        return url_error(502)
+    content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
+    reply = Reply(status, headers, data, content_type)
+    reply.cookies = [str(c) for c in result.get("cookies") or []]
+    return reply
+
+
+def cors_headers(cors, origin, preflight):
+    """The CORS response headers a URL's Cors configuration gives a request from `origin`."""
+    allowed = cors.get("AllowOrigins") or []
+    if not origin or not ("*" in allowed or origin in allowed):
+        return {}
+    headers = {"Access-Control-Allow-Origin": "*" if "*" in allowed and not cors.get("AllowCredentials")
+               else origin}
+    if cors.get("AllowCredentials"):
+        headers["Access-Control-Allow-Credentials"] = "true"
+    if preflight:
+        if cors.get("AllowMethods"):
+            headers["Access-Control-Allow-Methods"] = ",".join(cors["AllowMethods"])
+        if cors.get("AllowHeaders"):
+            headers["Access-Control-Allow-Headers"] = ",".join(cors["AllowHeaders"])
+        if cors.get("MaxAge"):
+            headers["Access-Control-Max-Age"] = str(cors["MaxAge"])
+    elif cors.get("ExposeHeaders"):
+        headers["Access-Control-Expose-Headers"] = ",".join(cors["ExposeHeaders"])
+    return headers
+
+
+def serve_function_url(store, url_id, request):
+    """Answer an HTTP request to a function URL (the fake's data plane for URLs)."""
+    with store.lock:
+        name, qualifier = store.function_urls.get(url_id, (None, None))
+        function = store.functions.get(name)
+        config = function and function.url_configs.get(qualifier or "")
+        if not config or (qualifier and qualifier not in function.aliases):
+            return url_error(403)
+        config = json.loads(json.dumps(config))
+    header_map = {k.lower(): v for k, v in request["headers"]}
+    origin = header_map.get("origin")
+    cors = config.get("Cors")
+    if cors and request["method"] == "OPTIONS" and "access-control-request-method" in header_map:
+        return Reply(200, cors_headers(cors, origin, preflight=True), b"", "text/plain")
+    if config["AuthType"] == "AWS_IAM" and not header_map.get("authorization", "").startswith(
+            "AWS4-HMAC-SHA256 "):
+        return url_error(403)
+    payload = json.dumps(function_url_event(store, url_id, request)).encode()
+    if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+        return Reply(413, {}, b'{"Message":"Request Entity Too Large"}')
+    params = {"FunctionName": name}
+    if qualifier:
+        params["Qualifier"] = qualifier
+    try:
+        _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES, "InvokeFunction")
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl")
+    except LambdaError as error:
+        return url_error(429 if error.status == 429 else 502)
+    reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+    if cors:
+        reply.headers.update(cors_headers(cors, origin, preflight=False))
+    return reply
+
+
 # -- Asynchronous invocation configuration -----------------------------------------------------
 
 DESTINATION = struct(Destination=text(0, 350, pattern=(
@@ -3047,8 +3199,12 @@ def check_destinations(store, name, destinations):
             raise invalid_parameter(f"The provided destination config DestinationConfig(onSuccess="
                                     f"{shown['OnSuccess']}, onFailure={shown['OnFailure']}) is invalid.")
         if service == "lambda":
-            target = FUNCTION_REF.fullmatch(arn.split(":function:", 1)[-1])
-            if target is None or target["name"] not in store.functions:
+            target = FUNCTION_REF.fullmatch(arn)
+            local = target is not None and (target["region"], target["account"]) == (store.region, store.account)
+            function = store.functions.get(target["name"]) if local else None
+            qualifier = target["qualifier"] if target else None
+            if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                                    and qualifier not in function.aliases):
                 raise invalid_parameter(f"The destination ARN {arn} is invalid.")
             if target["name"] == name:
                 raise invalid_parameter("You can't specify the function as a destination for itself.")
@@ -3150,9 +3306,9 @@ class Layer:
 LAYER_NAME = text(1, 2048, pattern=(
     r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
     r"[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"))
-LAYER_VERSION_ARN = text(1, 2048, pattern=(
-    r"((arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
-    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+))"))
+LAYER_VERSION_ARN = text(1, 2048, pattern=(      # as AWS prints it, without the model's outer group
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"))
 LAYER_PATH = struct(LayerName=LAYER_NAME, VersionNumber=integer())
 ARCHITECTURE_LIST = list_of(text(enum=("x86_64", "arm64")), 0, 2)
 PUBLISH_LAYER_VERSION = struct(
@@ -3160,7 +3316,8 @@ PUBLISH_LAYER_VERSION = struct(
     Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
                    S3ObjectVersion=text(1, 1024), S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")),
                    ZipFile=blob()),
-    CompatibleArchitectures=ARCHITECTURE_LIST, CompatibleRuntimes=list_of(text(), 0, 15))
+    CompatibleRuntimes=list_of(text(enum=USABLE_RUNTIMES), 0, 15, flat=True),
+    CompatibleArchitectures=ARCHITECTURE_LIST)
 LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(), MaxItems=integer(1, 50),
                            CompatibleArchitecture=text(enum=("x86_64", "arm64")))
 LAYER_LISTED = ("LayerVersionArn", "Version", "Description", "CreatedDate", "CompatibleRuntimes",
@@ -3195,11 +3352,6 @@ def publish_layer_version(store, params, body):
     """PublishLayerVersion: a new numbered version of a layer, every time."""
     check_body(body, PUBLISH_LAYER_VERSION)
     name = layer_name(store, dict(params, VersionNumber="1"))
-    runtimes = body.get("CompatibleRuntimes")
-    problems = []
-    if runtimes and any(r not in USABLE_RUNTIMES for r in runtimes):
-        problems.append(constraint_text(runtimes, "compatibleRuntimes", "Member must satisfy enum "
-                                        f"value set: [{', '.join(USABLE_RUNTIMES)}]"))
     content = body["Content"]
     if content.get("ZipFile") is not None:
         package = take_package(decode_blob(content["ZipFile"], "ZipFile"))
@@ -3211,8 +3363,6 @@ def publish_layer_version(store, params, body):
         package = Package(location.encode(), s3_location=location)
     else:
         raise invalid_parameter("Please provide a source for layer content.")
-    if problems:
-        raise validation_error(problems)
     with store.lock:
         layer = store.layers.setdefault(name, Layer())
         number = layer.next_version
@@ -3544,7 +3694,7 @@ def delete_function_code_signing_config(store, params, body):
 
 # -- Recursion and runtime management ----------------------------------------------------------
 
-PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",), RecursiveLoop=text(enum=("Allow", "Terminate")))
+PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",), RecursiveLoop=text(enum=("Terminate", "Allow")))
 RUNTIME_QUERY = struct(Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN))
 PUT_RUNTIME_MANAGEMENT_CONFIG = struct(
     ("UpdateRuntimeOn",), UpdateRuntimeOn=text(enum=("Auto", "Manual", "FunctionUpdate")),
@@ -3642,7 +3792,7 @@ CREATE_EVENT_SOURCE_MAPPING = struct(
     ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
         r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:"
         r"(\d{12})?:(.*)")),
-    StartingPosition=text(enum=("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")),
+    StartingPosition=text(enum=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
     StartingPositionTimestamp=number(), Tags=TAGS,
     Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
     Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
@@ -4034,7 +4184,7 @@ OPERATION_UPDATE = struct(
     ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256), TenantId=text(1, 256)))
 CHECKPOINT_DURABLE_EXECUTION = struct(("CheckpointToken",), CheckpointToken=CHECKPOINT_TOKEN,
                                       Updates=list_of(OPERATION_UPDATE), ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
-STOP_DURABLE_EXECUTION = struct(Error=ERROR_OBJECT)
+STOP_DURABLE_EXECUTION = ERROR_OBJECT           # the body is the Error member itself (a payload)
 PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024),
                                  ExecutionTimeoutPaused=boolean())
 RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024))
@@ -4182,8 +4332,8 @@ def list_durable_executions_by_function(store, params, body):
                 continue
             items.append({k: record[k] for k in ("DurableExecutionArn", "DurableExecutionName", "FunctionArn",
                                                  "Status", "StartTimestamp", "EndTimestamp") if k in record})
-    if query.get("ReverseOrder") == "true":
-        items.reverse()
+    if query.get("ReverseOrder") != "true":
+        items.reverse()                 # newest first, unless ReverseOrder
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 100, "DurableExecutions", "NextMarker")
 
 
@@ -4194,7 +4344,7 @@ def stop_durable_execution(store, params, body):
         execution = find_durable_execution(store, params)
         if execution.record["Status"] not in ("RUNNING", "PAUSED"):
             raise invalid_parameter(f"The durable execution is already {execution.record['Status']}.")
-        error = body.get("Error") or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
+        error = dict(body) or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
         execution.record["Error"] = error
         execution.finish("STOPPED", "ExecutionStopped", ExecutionStoppedDetails={
             "Error": {"Payload": error, "Truncated": False}})
@@ -4337,6 +4487,8 @@ def query_members(params, spec, integers=()):
     for member in spec.members:
         if member in params:
             value = params[member]
+            if spec.members[member].kind == "list" and isinstance(value, str):
+                value = [value]         # a repeated query argument that came once
             if member in integers:
                 try:
                     value = int(value)
@@ -4611,6 +4763,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.dispatch()
 
+    def do_OPTIONS(self):
+        self.dispatch()
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, unknown method) as JSON, never HTML."""
+        self.close_connection = True
+        text = message or http.server.BaseHTTPRequestHandler.responses.get(code, ("Error",))[0]
+        body = json.dumps({"__type": "InvalidRequestContentException" if code < 500 else "ServiceException",
+                           "message": f"{text} ({self.command} {self.path})"
+                           if getattr(self, "command", None) else text}).encode()
+        self.send_response_only(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+
     def setup(self):
         super().setup()
         self.server.connections.add(self.connection)
@@ -4624,6 +4794,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         store = self.server.store
         try:
             path, _, query_text = self.path.partition("?")
+            url_id = function_url_id(self.headers.get("Host", ""), path)
+            if url_id:
+                result = self.function_url_request(url_id, path, query_text)
+                self.write_reply(result)
+                self.log_request_line(started, result)
+                return
             query = {}
             for key, value in urllib.parse.parse_qsl(query_text, keep_blank_values=True):
                 query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
@@ -4655,9 +4831,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
         result.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
         self.write_reply(result)
+        self.log_request_line(started, result)
+
+    def log_request_line(self, started, result):
         if not self.server.quiet:
             elapsed = (time.perf_counter() - started) * 1000
             sys.stderr.write(f"{self.command} {self.path} {result.status} {elapsed:.1f}ms\n")
+
+    def function_url_request(self, url_id, path, query):
+        """A request to a function URL: by host name, or by /_parlel/url/<url-id>/<path>."""
+        if path.startswith("/_parlel/url/"):
+            path = "/" + path.split("/", 4)[4] if path.count("/") >= 4 else "/"
+        try:
+            body = self.read_body(serve_function_url)
+        except LambdaError as error:
+            return Reply(error.status, {}, json.dumps({"Message": error.message}).encode())
+        request = {"method": self.command, "path": urllib.parse.unquote(path), "query": query,
+                   "headers": list(self.headers.items()), "body": body,
+                   "source_ip": self.client_address[0]}
+        return serve_function_url(self.server.store, url_id, request)
 
     def read_body(self, handler):
         """The request body, read whole by Content-Length; a body over the limit is never read."""
@@ -4698,6 +4890,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         head = [f"HTTP/1.1 {reply.status} {http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
                 f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
         head.extend(f"{name}: {value}" for name, value in reply.headers.items())
+        head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
         if self.close_connection:
             head.append("Connection: close")
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
@@ -4705,6 +4898,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         """Silent: dispatch writes its own one line per request unless quiet."""
+
+
+FUNCTION_URL_HOST = re.compile(r"([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(:\d+)?")
+
+
+def function_url_id(host, path):
+    """The url id a request is for: from a `<id>.lambda-url.<region>.localhost` Host, or from the
+    path form /_parlel/url/<id>/... for clients that cannot resolve that name. None otherwise."""
+    if ".lambda-url." in host:
+        match = FUNCTION_URL_HOST.fullmatch(host.lower())
+        return match[1] if match else None
+    if path.startswith("/_parlel/url/"):
+        return path.split("/")[3] or None
+    return None
 
 
 def operation_name(handler):

@@ -5,6 +5,7 @@ Needs pytest, boto3 and Node.js (`node` on PATH) for the Node.js handler tests.
 """
 
 import base64
+import datetime
 import hashlib
 import http.client
 import io
@@ -2192,3 +2193,1025 @@ def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
     assert (entry["functionName"], entry["version"], entry["status"]) == ("logged", "$LATEST", "Success")
     assert (entry["payload"], entry["response"]) == ('{"n": 1}', "2")
     assert "INFO\tsaw 1" in entry["log"] and entry["log"].startswith("START RequestId")
+
+
+LAYERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer"
+CSCS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config"
+SHARED_LAYER_ZIP = zip_of({"nodejs/node_modules/shared.js": b"module.exports = { shared: true };\n"})
+SIGNER = f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/test"
+NOT_EXIST = "The resource you requested does not exist."
+DERIVED_MISMATCH = ("The derived qualifier from the function name does not match the specified "
+                    "qualifier.")
+URL_QUALIFIER_PATTERN = r"((?!^\d+$)^[0-9a-zA-Z-_]+$)"
+DESTINATION_PATTERN = (r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):"
+                       r"([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?"
+                       r":(\d{12})?:(.*)")
+LAYER_VERSION_ARN_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")
+LAYER_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetLayerPolicy API to retrieve the latest Revision Id")
+NO_SETTING = "You must specify at least one of error handling or destination setting."
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers for this area
+# ----------------------------------------------------------------------------------------------
+
+def with_alias(lam, name="fn", alias="live"):
+    """A function with version 1 and an alias pointing at it."""
+    create_function(lam, name, code=CODE)
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name=alias, FunctionVersion="1")
+
+
+def unchecked_client(server):
+    """A client that sends what botocore's own validation would stop (values below a minimum)."""
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1},
+                                      parameter_validation=False))
+
+
+def body_of(response):
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def status_of(response):
+    return response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def publish_layer(lam, name="lib", content=SHARED_LAYER_ZIP, **overrides):
+    return lam.publish_layer_version(**dict(dict(LayerName=name, Content={"ZipFile": content}),
+                                            **overrides))
+
+
+def code_signing_config(lam, **overrides):
+    params = dict(AllowedPublishers={"SigningProfileVersionArns": [SIGNER]})
+    params.update(overrides)
+    return lam.create_code_signing_config(**params)["CodeSigningConfig"]
+
+
+def missing_csc_arn():
+    return f"{CSCS}:csc-0123456789abcdef0"
+
+
+# ----------------------------------------------------------------------------------------------
+# Function URLs
+# ----------------------------------------------------------------------------------------------
+
+def test_create_function_url_config_returns_201_with_url_on_this_server(server, lam):
+    create_function(lam, code=CODE)
+    out = lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    assert status_of(out) == 201
+    assert set(body_of(out)) == {"AuthType", "CreationTime", "FunctionArn", "FunctionUrl"}
+    assert out["AuthType"] == "NONE" and out["FunctionArn"] == arn()
+    assert re.fullmatch(rf"http://[a-z0-9]{{32}}\.lambda-url\.{REGION}\.localhost:{server.port}/",
+                        out["FunctionUrl"]), out["FunctionUrl"]
+
+
+def test_create_function_url_config_echoes_invoke_mode_when_given(lam):
+    create_function(lam, code=CODE)
+    out = lam.create_function_url_config(FunctionName="fn", AuthType="NONE", InvokeMode="BUFFERED")
+    assert out["InvokeMode"] == "BUFFERED"
+
+
+def test_create_function_url_config_for_alias_has_alias_arn(lam):
+    with_alias(lam)
+    out = lam.create_function_url_config(FunctionName="fn", Qualifier="live", AuthType="AWS_IAM")
+    assert out["FunctionArn"] == arn("fn", "live") and out["AuthType"] == "AWS_IAM"
+
+
+def test_create_function_url_config_after_delete_gets_a_new_url(lam):
+    create_function(lam, code=CODE)
+    old = lam.create_function_url_config(FunctionName="fn", AuthType="NONE")["FunctionUrl"]
+    lam.delete_function_url_config(FunctionName="fn")
+    new = lam.create_function_url_config(FunctionName="fn", AuthType="NONE")["FunctionUrl"]
+    assert new != old
+
+
+@pytest.mark.parametrize("qualifier", [None, "live"])
+def test_create_function_url_config_twice_is_409(lam, qualifier):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE", **extra)
+    message = assert_error(lambda: lam.create_function_url_config(
+        FunctionName="fn", AuthType="NONE", **extra), "ResourceConflictException", 409)
+    assert message == (f"Failed to create function url config for [functionArn = "
+                       f"{arn('fn', qualifier)}]. Error message:  FunctionUrlConfig exists for "
+                       "this Lambda function")
+
+
+@pytest.mark.parametrize("name, qualifier", [
+    ("doesnotexist", None), (arn("doesnotexist"), None), ("fn", "v1")])
+def test_create_function_url_config_unknown_target_is_404(lam, name, qualifier):
+    create_function(lam, code=CODE)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.create_function_url_config(
+        FunctionName=name, AuthType="NONE", **extra), "ResourceNotFoundException", 404)
+    assert message == "Function does not exist"
+
+
+@pytest.mark.parametrize("operation", ["create", "get", "update", "delete"])
+@pytest.mark.parametrize("name", ["fn", "doesnotexist"])
+@pytest.mark.parametrize("qualifier", ["1", "$LATEST"])
+def test_function_url_config_version_qualifier_is_validation_error(lam, operation, name,
+                                                                    qualifier):
+    with_alias(lam)
+    extra = {"AuthType": "NONE"} if operation in ("create", "update") else {}
+    call = getattr(lam, f"{operation}_function_url_config")
+    message = assert_error(lambda: call(FunctionName=name, Qualifier=qualifier, **extra),
+                           "ValidationException", 400)
+    assert message == (f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed "
+                       "to satisfy constraint: Member must satisfy regular expression pattern: "
+                       f"{URL_QUALIFIER_PATTERN}")
+
+
+@pytest.mark.parametrize("operation", ["create", "get", "update"])
+def test_function_url_config_derived_qualifier_mismatch_is_400(lam, operation):
+    with_alias(lam)
+    extra = {"AuthType": "NONE"} if operation in ("create", "update") else {}
+    call = getattr(lam, f"{operation}_function_url_config")
+    message = assert_error(lambda: call(FunctionName="fn:other", Qualifier="live", **extra),
+                           "InvalidParameterValueException", 400)
+    assert message == DERIVED_MISMATCH
+
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+def test_function_url_config_cors_without_origins_is_refused(lam, operation):
+    create_function(lam, code=CODE)
+    if operation == "update":
+        lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    call = getattr(lam, f"{operation}_function_url_config")
+    message = assert_error(lambda: call(FunctionName="fn", AuthType="NONE",
+                                        Cors={"AllowOrigins": [], "AllowMethods": ["GET"]}),
+                           "InvalidParameterValueException", 400)
+    assert message == "You can't leave AllowOrigins as empty when Cors is enabled."
+
+
+def test_create_function_url_config_bad_invoke_mode_is_validation_error(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.create_function_url_config(
+        FunctionName="fn", AuthType="NONE", InvokeMode="UNKNOWN"), "ValidationException", 400)
+    assert message == ("1 validation error detected: Value 'UNKNOWN' at 'invokeMode' failed to "
+                       "satisfy constraint: Member must satisfy enum value set: "
+                       "[RESPONSE_STREAM, BUFFERED]")
+
+
+def test_get_function_url_config_reports_buffered_until_set(lam):
+    create_function(lam, code=CODE)
+    created = lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    out = lam.get_function_url_config(FunctionName="fn")
+    assert set(body_of(out)) == {"AuthType", "CreationTime", "FunctionArn", "FunctionUrl",
+                                 "InvokeMode", "LastModifiedTime"}
+    assert out["InvokeMode"] == "BUFFERED"
+    assert out["FunctionUrl"] == created["FunctionUrl"]
+    assert out["CreationTime"] == created["CreationTime"]
+
+
+@pytest.mark.parametrize("name, qualifier", [
+    ("doesnotexist", None), ("fn", "doesnotexist"), ("fn", None), ("fn", "live")])
+def test_get_function_url_config_without_config_is_404(lam, name, qualifier):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.get_function_url_config(FunctionName=name, **extra),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_EXIST
+
+
+def test_update_function_url_config_without_invoke_mode_does_not_echo_it(lam):
+    create_function(lam, code=CODE)
+    created = lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    out = lam.update_function_url_config(FunctionName="fn", AuthType="AWS_IAM")
+    assert status_of(out) == 200
+    assert set(body_of(out)) == {"AuthType", "CreationTime", "FunctionArn", "FunctionUrl",
+                                 "LastModifiedTime"}
+    assert out["AuthType"] == "AWS_IAM" and out["FunctionUrl"] == created["FunctionUrl"]
+
+
+def test_update_function_url_config_keeps_invoke_mode_once_set(lam):
+    create_function(lam, code=CODE)
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE", InvokeMode="BUFFERED")
+    lam.update_function_url_config(FunctionName="fn", InvokeMode="RESPONSE_STREAM")
+    out = lam.update_function_url_config(FunctionName="fn")
+    assert out["InvokeMode"] == "RESPONSE_STREAM" and out["AuthType"] == "NONE"
+
+
+def test_update_function_url_config_sets_cors_and_keeps_the_rest(lam):
+    create_function(lam, code=CODE)
+    created = lam.create_function_url_config(FunctionName="fn", AuthType="AWS_IAM")
+    cors = {"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"], "MaxAge": 60}
+    out = lam.update_function_url_config(FunctionName="fn", Cors=cors)
+    assert out["Cors"] == cors
+    assert (out["AuthType"], out["FunctionUrl"], out["CreationTime"]) == (
+        "AWS_IAM", created["FunctionUrl"], created["CreationTime"])
+
+
+@pytest.mark.parametrize("name, qualifier, expected", [
+    ("doesnotexist", None, "Function does not exist"),
+    ("fn", "doesnotexist", "Function does not exist"),
+    ("fn", None, NOT_EXIST),
+    ("fn", "live", NOT_EXIST)])
+def test_update_function_url_config_missing_is_404(lam, name, qualifier, expected):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.update_function_url_config(
+        FunctionName=name, AuthType="NONE", **extra), "ResourceNotFoundException", 404)
+    assert message == expected
+
+
+def test_delete_function_url_config_answers_204_and_forgets_it(lam):
+    create_function(lam, code=CODE)
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    out = lam.delete_function_url_config(FunctionName="fn")
+    assert status_of(out) == 204
+    assert_error(lambda: lam.get_function_url_config(FunctionName="fn"),
+                 "ResourceNotFoundException", 404, NOT_EXIST)
+
+
+def test_delete_function_url_config_without_qualifier_keeps_the_alias_config(lam):
+    with_alias(lam)
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    alias_url = lam.create_function_url_config(FunctionName="fn", Qualifier="live",
+                                               AuthType="NONE")["FunctionUrl"]
+    lam.delete_function_url_config(FunctionName="fn")
+    kept = lam.get_function_url_config(FunctionName="fn", Qualifier="live")
+    assert kept["FunctionUrl"] == alias_url
+
+
+@pytest.mark.parametrize("name, qualifier", [
+    ("doesnotexist", None), ("fn", "doesnotexist"), ("fn", None)])
+def test_delete_function_url_config_missing_is_404(lam, name, qualifier):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.delete_function_url_config(FunctionName=name, **extra),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_EXIST
+
+
+def test_list_function_url_configs_has_unqualified_and_alias_configs(lam):
+    with_alias(lam)
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    lam.create_function_url_config(FunctionName="fn", Qualifier="live", AuthType="AWS_IAM")
+    items = lam.list_function_url_configs(FunctionName="fn")["FunctionUrlConfigs"]
+    assert sorted((i["FunctionArn"], i["AuthType"], i["InvokeMode"]) for i in items) == [
+        (arn(), "NONE", "BUFFERED"), (arn("fn", "live"), "AWS_IAM", "BUFFERED")]
+    assert all("LastModifiedTime" in i and "CreationTime" in i for i in items)
+
+
+def test_list_function_url_configs_pages_with_max_items(lam):
+    with_alias(lam)
+    lam.create_function_url_config(FunctionName="fn", AuthType="NONE")
+    lam.create_function_url_config(FunctionName="fn", Qualifier="live", AuthType="NONE")
+    out = lam.list_function_url_configs(FunctionName="fn", MaxItems=1)
+    assert len(out["FunctionUrlConfigs"]) == 1 and out["NextMarker"]
+
+
+def test_list_function_url_configs_without_urls_is_empty(lam):
+    create_function(lam, code=CODE)
+    assert body_of(lam.list_function_url_configs(FunctionName="fn")) == {"FunctionUrlConfigs": []}
+
+
+def test_list_function_url_configs_unknown_function_is_404(lam):
+    message = assert_error(lambda: lam.list_function_url_configs(FunctionName="doesnotexist"),
+                           "ResourceNotFoundException", 404)
+    assert message == "Function does not exist"
+
+
+@pytest.mark.parametrize("operation", ["get_function_url_config",
+                                       "get_function_event_invoke_config",
+                                       "get_function_code_signing_config"])
+def test_function_config_operations_arn_of_another_region_is_404(lam, operation):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: getattr(lam, operation)(
+        FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:fn"),
+        "ResourceNotFoundException", 404)
+    assert message == "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+
+
+# ----------------------------------------------------------------------------------------------
+# Asynchronous invocation configuration
+# ----------------------------------------------------------------------------------------------
+
+def test_put_function_event_invoke_config_answers_the_aws_shape(lam):
+    create_function(lam, code=CODE)
+    out = lam.put_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=0)
+    assert status_of(out) == 200
+    assert isinstance(out.pop("LastModified"), datetime.datetime)
+    assert body_of(out) == {"DestinationConfig": {"OnFailure": {}, "OnSuccess": {}},
+                            "FunctionArn": arn("fn", "$LATEST"), "MaximumRetryAttempts": 0}
+
+
+def test_put_function_event_invoke_config_overwrites_members_left_out(lam):
+    create_function(lam, code=CODE)
+    lam.put_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=2,
+                                         MaximumEventAgeInSeconds=60)
+    out = lam.put_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=0)
+    assert out["MaximumRetryAttempts"] == 0 and "MaximumEventAgeInSeconds" not in out
+
+
+def test_update_function_event_invoke_config_merges_members(lam):
+    create_function(lam, code=CODE)
+    lam.put_function_event_invoke_config(FunctionName="fn", MaximumEventAgeInSeconds=60)
+    out = lam.update_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=1)
+    assert (out["MaximumEventAgeInSeconds"], out["MaximumRetryAttempts"]) == (60, 1)
+    assert out["DestinationConfig"] == {"OnFailure": {}, "OnSuccess": {}}
+
+
+@pytest.mark.parametrize("member, value, constraint", [
+    ("MaximumRetryAttempts", 3, "Member must have value less than or equal to 2"),
+    ("MaximumRetryAttempts", -1, "Member must have value greater than or equal to 0"),
+    ("MaximumEventAgeInSeconds", 59, "Member must have value greater than or equal to 60"),
+    ("MaximumEventAgeInSeconds", 21601, "Member must have value less than or equal to 21600")])
+def test_put_function_event_invoke_config_out_of_range_is_validation_error(server, lam, member,
+                                                                            value, constraint):
+    create_function(lam, code=CODE)
+    client = unchecked_client(server)
+    message = assert_error(lambda: client.put_function_event_invoke_config(
+        FunctionName="fn", **{member: value}), "ValidationException", 400)
+    path = member[0].lower() + member[1:]
+    assert message == (f"1 validation error detected: Value '{value}' at '{path}' failed to "
+                       f"satisfy constraint: {constraint}")
+
+
+@pytest.mark.parametrize("name", ["fn", "doesnotexist"])
+def test_put_function_event_invoke_config_without_settings_is_400(lam, name):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.put_function_event_invoke_config(FunctionName=name),
+                           "InvalidParameterValueException", 400)
+    assert message == NO_SETTING
+
+
+@pytest.mark.parametrize("name, qualifier", [
+    ("doesnotexist", None), (arn("doesnotexist"), None), ("fn", "doesnotexist")])
+def test_put_function_event_invoke_config_unknown_target_is_404(lam, name, qualifier):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    message = assert_error(lambda: lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=1, **extra), "ResourceNotFoundException", 404)
+    assert message == "The function doesn't exist."
+
+
+@pytest.mark.parametrize("destinations, expected", [
+    ({"OnSuccess": {"Destination": arn("doesnotexist")}},
+     f"The destination ARN {arn('doesnotexist')} is invalid."),
+    ({"OnFailure": {"Destination": arn("fn")}},
+     "You can't specify the function as a destination for itself."),
+    ({"OnSuccess": {"Destination": f"arn:aws:iam::{ACCOUNT}:role/r"}},
+     f"The provided destination config DestinationConfig(onSuccess=OnSuccess(destination="
+     f"arn:aws:iam::{ACCOUNT}:role/r), onFailure=null) is invalid."),
+    ({"OnFailure": {"Destination": f"arn:aws:iam::{ACCOUNT}:role/r"}},
+     f"The provided destination config DestinationConfig(onSuccess=null, onFailure=OnFailure("
+     f"destination=arn:aws:iam::{ACCOUNT}:role/r)) is invalid."),
+])
+def test_put_function_event_invoke_config_bad_destination_is_400(lam, destinations, expected):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.put_function_event_invoke_config(
+        FunctionName="fn", DestinationConfig=destinations), "InvalidParameterValueException", 400)
+    assert message == expected
+
+
+def test_put_function_event_invoke_config_destination_not_an_arn_is_validation_error(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.put_function_event_invoke_config(
+        FunctionName="fn", DestinationConfig={"OnFailure": {"Destination": "not-an-arn"}}),
+        "ValidationException", 400)
+    assert message == ("1 validation error detected: Value 'not-an-arn' at "
+                       "'destinationConfig.onFailure.destination' failed to satisfy constraint: "
+                       f"Member must satisfy regular expression pattern: {DESTINATION_PATTERN}")
+
+
+@pytest.mark.parametrize("destinations, expected", [
+    ({"OnSuccess": {"Destination": arn("target")}},
+     {"OnFailure": {}, "OnSuccess": {"Destination": arn("target")}}),
+    ({"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"}},
+     {"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"}, "OnSuccess": {}}),
+    ({"OnSuccess": {}}, {"OnFailure": {}, "OnSuccess": {}}),
+    ({"OnFailure": {}}, {"OnFailure": {}, "OnSuccess": {}})])
+def test_put_function_event_invoke_config_destinations_are_echoed_with_both_sides(
+        lam, destinations, expected):
+    create_function(lam, code=CODE)
+    create_function(lam, "target", code=CODE)
+    out = lam.put_function_event_invoke_config(FunctionName="fn", DestinationConfig=destinations)
+    assert out["DestinationConfig"] == expected
+
+
+@pytest.mark.parametrize("name, qualifier, suffix", [
+    ("fn", "live", "live"), ("fn:live", None, "live"), (arn("fn", "live"), None, "live"),
+    ("fn", "1", "1"), ("fn:$LATEST", "$LATEST", "$LATEST")])
+def test_put_function_event_invoke_config_qualified_targets(lam, name, qualifier, suffix):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    out = lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1, **extra)
+    assert out["FunctionArn"] == arn("fn", suffix)
+
+
+@pytest.mark.parametrize("name, qualifier", [
+    ("fn:1", "$LATEST"), ("fn:$LATEST", "1"), ("fn:1", "live"), (arn("fn", "live"), "other")])
+def test_put_function_event_invoke_config_derived_qualifier_mismatch_is_400(lam, name, qualifier):
+    with_alias(lam)
+    message = assert_error(lambda: lam.put_function_event_invoke_config(
+        FunctionName=name, Qualifier=qualifier, MaximumRetryAttempts=1),
+        "InvalidParameterValueException", 400)
+    assert message == DERIVED_MISMATCH
+
+
+@pytest.mark.parametrize("operation", ["get", "delete"])
+@pytest.mark.parametrize("name, qualifier, shown", [
+    ("doesnotexist", None, "doesnotexist:$LATEST"), ("fn", None, "fn:$LATEST"),
+    ("fn", "1", "fn:1"), ("fn", "live", "fn:live")])
+def test_function_event_invoke_config_missing_is_404_naming_the_qualified_arn(
+        lam, operation, name, qualifier, shown):
+    with_alias(lam)
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    call = getattr(lam, f"{operation}_function_event_invoke_config")
+    message = assert_error(lambda: call(FunctionName=name, **extra),
+                           "ResourceNotFoundException", 404)
+    assert message == f"The function {FUNCTIONS}:{shown} doesn't have an EventInvokeConfig"
+
+
+def test_get_function_event_invoke_config_is_not_carried_to_a_new_version(lam):
+    create_function(lam, code=CODE)
+    lam.put_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=1)
+    lam.publish_version(FunctionName="fn")
+    assert_error(lambda: lam.get_function_event_invoke_config(FunctionName="fn", Qualifier="1"),
+                 "ResourceNotFoundException", 404,
+                 f"The function {arn('fn', '1')} doesn't have an EventInvokeConfig")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("doesnotexist", "The function doesn't exist."),
+    ("fn", f"The function {FUNCTIONS}:fn:$LATEST doesn't have an EventInvokeConfig")])
+def test_update_function_event_invoke_config_missing_is_404(lam, name, expected):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.update_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=1), "ResourceNotFoundException", 404)
+    assert message == expected
+
+
+def test_delete_function_event_invoke_config_answers_204_and_forgets_it(lam):
+    create_function(lam, code=CODE)
+    lam.put_function_event_invoke_config(FunctionName="fn", MaximumRetryAttempts=1)
+    assert status_of(lam.delete_function_event_invoke_config(FunctionName="fn")) == 204
+    assert lam.list_function_event_invoke_configs(FunctionName="fn")[
+        "FunctionEventInvokeConfigs"] == []
+
+
+def test_list_function_event_invoke_configs_one_per_qualifier(lam):
+    with_alias(lam)
+    for qualifier in ("$LATEST", "1", "live"):
+        lam.put_function_event_invoke_config(FunctionName="fn", Qualifier=qualifier,
+                                             MaximumRetryAttempts=1)
+    items = lam.list_function_event_invoke_configs(FunctionName="fn")["FunctionEventInvokeConfigs"]
+    assert sorted(i["FunctionArn"] for i in items) == sorted(
+        [arn("fn", "$LATEST"), arn("fn", "1"), arn("fn", "live")])
+    assert all(i["DestinationConfig"] == {"OnFailure": {}, "OnSuccess": {}} for i in items)
+
+
+def test_list_function_event_invoke_configs_without_configs_is_empty(lam):
+    create_function(lam, code=CODE)
+    out = lam.list_function_event_invoke_configs(FunctionName="fn")
+    assert body_of(out) == {"FunctionEventInvokeConfigs": []}
+
+
+def test_list_function_event_invoke_configs_unknown_function_is_404(lam):
+    message = assert_error(lambda: lam.list_function_event_invoke_configs(
+        FunctionName="doesnotexist"), "ResourceNotFoundException", 404)
+    assert message == "The function doesn't exist."
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+# ----------------------------------------------------------------------------------------------
+
+def test_publish_layer_version_returns_201_with_an_integer_version(lam):
+    out = publish_layer(lam, CompatibleRuntimes=["nodejs20.x"], CompatibleArchitectures=["x86_64"],
+                        Description="shared code", LicenseInfo="MIT")
+    assert status_of(out) == 201
+    assert set(body_of(out)) == {"CompatibleArchitectures", "CompatibleRuntimes", "Content",
+                                 "CreatedDate", "Description", "LayerArn", "LayerVersionArn",
+                                 "LicenseInfo", "Version"}
+    assert out["Version"] == 1 and isinstance(out["Version"], int)
+    assert (out["LayerArn"], out["LayerVersionArn"]) == (f"{LAYERS}:lib", f"{LAYERS}:lib:1")
+    assert (out["Content"]["CodeSha256"], out["Content"]["CodeSize"]) == (
+        sha256_b64(SHARED_LAYER_ZIP), len(SHARED_LAYER_ZIP))
+    assert (out["CompatibleRuntimes"], out["CompatibleArchitectures"], out["LicenseInfo"]) == (
+        ["nodejs20.x"], ["x86_64"], "MIT")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, {"Description": ""}),
+    ({"CompatibleRuntimes": [], "CompatibleArchitectures": []},
+     {"Description": "", "CompatibleRuntimes": [], "CompatibleArchitectures": []})])
+def test_publish_layer_version_optional_members_only_when_given(lam, overrides, expected):
+    out = publish_layer(lam, **overrides)
+    optional = {"Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"}
+    assert {k: v for k, v in out.items() if k in optional} == expected
+
+
+def test_publish_layer_version_content_location_serves_the_zip(server, lam):
+    location = publish_layer(lam)["Content"]["Location"]
+    assert location.startswith(server.endpoint_url + "/")
+    status, _, body = raw(server, "GET", location[len(server.endpoint_url):])
+    assert (status, body) == (200, SHARED_LAYER_ZIP)
+
+
+def test_publish_layer_version_numbers_are_never_reused(lam):
+    publish_layer(lam)
+    publish_layer(lam)
+    lam.delete_layer_version(LayerName="lib", VersionNumber=1)
+    lam.delete_layer_version(LayerName="lib", VersionNumber=2)
+    out = publish_layer(lam)
+    assert (out["Version"], out["LayerVersionArn"]) == (3, f"{LAYERS}:lib:3")
+
+
+def test_publish_layer_version_bad_architecture_is_validation_error(lam):
+    message = assert_error(lambda: publish_layer(lam, CompatibleArchitectures=["invalidarch"]),
+                           "ValidationException", 400)
+    assert message == ("1 validation error detected: Value '[invalidarch]' at "
+                       "'compatibleArchitectures' failed to satisfy constraint: Member must "
+                       "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], "
+                       "Member must not be null]")
+
+
+def test_publish_layer_version_bad_runtime_and_architecture_are_both_reported(lam):
+    message = assert_error(lambda: publish_layer(lam, CompatibleRuntimes=["invalidruntime"],
+                                                 CompatibleArchitectures=["invalidarch"]),
+                           "ValidationException", 400)
+    assert message.startswith("2 validation errors detected: Value '[invalidruntime]' at "
+                              "'compatibleRuntimes' failed to satisfy constraint: Member must "
+                              "satisfy enum value set: [")
+    assert message.endswith("; Value '[invalidarch]' at 'compatibleArchitectures' failed to "
+                            "satisfy constraint: Member must satisfy constraint: [Member must "
+                            "satisfy enum value set: [x86_64, arm64], Member must not be null]")
+
+
+@pytest.mark.parametrize("get", [
+    lambda lam: lam.get_layer_version(LayerName="lib", VersionNumber=1),
+    lambda lam: lam.get_layer_version(LayerName=f"{LAYERS}:lib", VersionNumber=1),
+    lambda lam: lam.get_layer_version_by_arn(Arn=f"{LAYERS}:lib:1")],
+    ids=["by-name", "by-layer-arn", "by-arn"])
+def test_get_layer_version_answers_what_publish_answered(lam, get):
+    published = body_of(publish_layer(lam, CompatibleRuntimes=["python3.12"]))
+    out = get(lam)
+    assert status_of(out) == 200 and body_of(out) == published
+
+
+@pytest.mark.parametrize("name, number, code, status, expected", [
+    ("doesnotexist", 1, "ResourceNotFoundException", 404, NOT_EXIST),
+    ("lib", 2, "ResourceNotFoundException", 404, NOT_EXIST),
+    ("lib", 0, "InvalidParameterValueException", 400, "Layer Version Cannot be less than 1"),
+    ("lib", -1, "InvalidParameterValueException", 400, "Layer Version Cannot be less than 1")])
+def test_get_layer_version_errors(lam, name, number, code, status, expected):
+    publish_layer(lam)
+    message = assert_error(lambda: lam.get_layer_version(LayerName=name, VersionNumber=number),
+                           code, status)
+    assert message == expected
+
+
+def test_get_layer_version_by_arn_unknown_version_is_404(lam):
+    publish_layer(lam)
+    message = assert_error(lambda: lam.get_layer_version_by_arn(Arn=f"{LAYERS}:lib:2"),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_EXIST
+
+
+def test_get_layer_version_by_arn_without_version_is_validation_error(lam):
+    message = assert_error(lambda: lam.get_layer_version_by_arn(Arn=f"{LAYERS}:lib"),
+                           "ValidationException", 400)
+    assert message == (f"1 validation error detected: Value '{LAYERS}:lib' at 'arn' failed to "
+                       "satisfy constraint: Member must satisfy regular expression pattern: "
+                       f"{LAYER_VERSION_ARN_PATTERN}")
+
+
+def test_list_layer_versions_newest_first_without_content(lam):
+    publish_layer(lam, Description="one")
+    publish_layer(lam, Description="two")
+    items = lam.list_layer_versions(LayerName="lib")["LayerVersions"]
+    assert [(i["Version"], i["Description"]) for i in items] == [(2, "two"), (1, "one")]
+    assert not {"Content", "LayerArn"} & set(items[0])
+    assert items[0]["LayerVersionArn"] == f"{LAYERS}:lib:2"
+
+
+def test_list_layer_versions_leaves_out_deleted_versions(lam):
+    publish_layer(lam)
+    publish_layer(lam)
+    lam.delete_layer_version(LayerName="lib", VersionNumber=2)
+    assert [i["Version"] for i in lam.list_layer_versions(LayerName="lib")["LayerVersions"]] == [1]
+
+
+def test_list_layer_versions_unknown_layer_is_empty(lam):
+    out = lam.list_layer_versions(LayerName="doesnotexist")
+    assert status_of(out) == 200 and body_of(out) == {"LayerVersions": []}
+
+
+@pytest.mark.parametrize("query, versions", [
+    ({"CompatibleRuntime": "python3.12"}, [2]),
+    ({"CompatibleRuntime": "nodejs20.x"}, [3, 1]),
+    ({"CompatibleArchitecture": "arm64"}, [3]),
+    ({"CompatibleRuntime": "nodejs20.x", "CompatibleArchitecture": "x86_64"}, [1])])
+def test_list_layer_versions_filters(lam, query, versions):
+    publish_layer(lam, CompatibleRuntimes=["nodejs20.x"], CompatibleArchitectures=["x86_64"])
+    publish_layer(lam, CompatibleRuntimes=["python3.12"], CompatibleArchitectures=["x86_64"])
+    publish_layer(lam, CompatibleRuntimes=["nodejs20.x"], CompatibleArchitectures=["arm64"])
+    items = lam.list_layer_versions(LayerName="lib", **query)["LayerVersions"]
+    assert [i["Version"] for i in items] == versions
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({}, [("lib", 2), ("other", 1)]),
+    ({"CompatibleRuntime": "nodejs20.x"}, [("lib", 1)]),
+    ({"CompatibleRuntime": "python3.12"}, [("lib", 2), ("other", 1)]),
+    ({"CompatibleArchitecture": "arm64"}, [])])
+def test_list_layers_shows_each_layers_latest_matching_version(lam, query, expected):
+    publish_layer(lam, "lib", CompatibleRuntimes=["nodejs20.x"])
+    publish_layer(lam, "lib", CompatibleRuntimes=["python3.12"])
+    publish_layer(lam, "other", CompatibleRuntimes=["python3.12"])
+    layers = lam.list_layers(**query)["Layers"]
+    found = sorted((i["LayerName"], i["LatestMatchingVersion"]["Version"]) for i in layers)
+    assert found == expected
+    for item in layers:
+        latest = item["LatestMatchingVersion"]
+        assert item["LayerArn"] == f"{LAYERS}:{item['LayerName']}"
+        assert latest["LayerVersionArn"] == f"{item['LayerArn']}:{latest['Version']}"
+        assert "Content" not in latest
+
+
+@pytest.mark.parametrize("query, path, values", [
+    ({"CompatibleArchitecture": "archdoesnotexist"}, "compatibleArchitecture", "x86_64, arm64"),
+    ({"CompatibleRuntime": "runtimedoesnotexist"}, "compatibleRuntime", None)])
+def test_list_layers_bad_filter_is_validation_error(lam, query, path, values):
+    message = assert_error(lambda: lam.list_layers(**query), "ValidationException", 400)
+    value = next(iter(query.values()))
+    prefix = (f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy "
+              "constraint: Member must satisfy enum value set: [")
+    assert message.startswith(prefix)
+    if values:
+        assert message == prefix + values + "]"
+
+
+@pytest.mark.parametrize("name, number", [("doesnotexist", 1), ("lib", 7), ("lib", 1)])
+def test_delete_layer_version_is_idempotent(lam, name, number):
+    publish_layer(lam)
+    lam.delete_layer_version(LayerName="lib", VersionNumber=1)
+    assert status_of(lam.delete_layer_version(LayerName=name, VersionNumber=number)) == 204
+
+
+def test_delete_layer_version_below_one_is_400(lam):
+    message = assert_error(lambda: lam.delete_layer_version(LayerName="lib", VersionNumber=-1),
+                           "InvalidParameterValueException", 400)
+    assert message == "Layer Version Cannot be less than 1"
+
+
+def test_add_layer_version_permission_returns_the_statement_and_revision(lam):
+    publish_layer(lam)
+    out = lam.add_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId="s1",
+                                           Action="lambda:GetLayerVersion", Principal="*")
+    assert status_of(out) == 201
+    assert json.loads(out["Statement"]) == {
+        "Sid": "s1", "Effect": "Allow", "Principal": "*", "Action": "lambda:GetLayerVersion",
+        "Resource": f"{LAYERS}:lib:1"}
+    assert out["RevisionId"] == lam.get_layer_version_policy(LayerName="lib",
+                                                             VersionNumber=1)["RevisionId"]
+
+
+def test_add_layer_version_permission_account_principal_becomes_root_arn(lam):
+    publish_layer(lam)
+    out = lam.add_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId="s1",
+                                           Action="lambda:GetLayerVersion",
+                                           Principal="223456789012")
+    assert json.loads(out["Statement"])["Principal"] == {"AWS": "arn:aws:iam::223456789012:root"}
+
+
+@pytest.mark.parametrize("overrides, code, status, expected", [
+    ({"Action": "*"}, "ValidationException", 400,
+     "1 validation error detected: Value '*' at 'action' failed to satisfy constraint: Member "
+     "must satisfy regular expression pattern: lambda:GetLayerVersion"),
+    ({"StatementId": "s1"}, "ResourceConflictException", 409,
+     "The statement id (s1) provided already exists. Please provide a new statement id, or "
+     "remove the existing statement."),
+    ({"RevisionId": "00000000-0000-0000-0000-000000000000"}, "PreconditionFailedException", 412,
+     LAYER_REVISION_MISMATCH),
+    ({"LayerName": "doesnotexist"}, "ResourceNotFoundException", 404,
+     f"Layer version {LAYERS}:doesnotexist:1 does not exist."),
+    ({"VersionNumber": 2}, "ResourceNotFoundException", 404,
+     f"Layer version {LAYERS}:lib:2 does not exist."),
+])
+def test_add_layer_version_permission_errors(lam, overrides, code, status, expected):
+    publish_layer(lam)
+    lam.add_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId="s1",
+                                     Action="lambda:GetLayerVersion", Principal="*")
+    params = dict(LayerName="lib", VersionNumber=1, StatementId="s2",
+                  Action="lambda:GetLayerVersion", Principal="*")
+    params.update(overrides)
+    message = assert_error(lambda: lam.add_layer_version_permission(**params), code, status)
+    assert message == expected
+
+
+@pytest.mark.parametrize("name, number, expected", [
+    ("lib", 1, "No policy is associated with the given resource."),
+    ("doesnotexist", 1, f"Layer version {LAYERS}:doesnotexist:1 does not exist."),
+    ("lib", 2, f"Layer version {LAYERS}:lib:2 does not exist.")])
+def test_get_layer_version_policy_missing_is_404(lam, name, number, expected):
+    publish_layer(lam)
+    message = assert_error(lambda: lam.get_layer_version_policy(LayerName=name,
+                                                                VersionNumber=number),
+                           "ResourceNotFoundException", 404)
+    assert message == expected
+
+
+def test_remove_layer_version_permission_drops_the_statement(lam):
+    publish_layer(lam)
+    for sid in ("s1", "s2"):
+        lam.add_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId=sid,
+                                         Action="lambda:GetLayerVersion", Principal="*")
+    out = lam.remove_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId="s1")
+    assert status_of(out) == 204
+    policy = json.loads(lam.get_layer_version_policy(LayerName="lib", VersionNumber=1)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["s2"]
+
+
+@pytest.mark.parametrize("overrides, code, status, expected", [
+    ({"StatementId": "doesnotexist"}, "ResourceNotFoundException", 404,
+     "Statement doesnotexist is not found in resource policy."),
+    ({"RevisionId": "00000000-0000-0000-0000-000000000000"}, "PreconditionFailedException", 412,
+     LAYER_REVISION_MISMATCH),
+    ({"LayerName": "doesnotexist"}, "ResourceNotFoundException", 404,
+     f"Layer version {LAYERS}:doesnotexist:1 does not exist."),
+    ({"VersionNumber": 2}, "ResourceNotFoundException", 404,
+     f"Layer version {LAYERS}:lib:2 does not exist.")])
+def test_remove_layer_version_permission_errors(lam, overrides, code, status, expected):
+    publish_layer(lam)
+    lam.add_layer_version_permission(LayerName="lib", VersionNumber=1, StatementId="s1",
+                                     Action="lambda:GetLayerVersion", Principal="*")
+    params = dict(LayerName="lib", VersionNumber=1, StatementId="s1")
+    params.update(overrides)
+    message = assert_error(lambda: lam.remove_layer_version_permission(**params), code, status)
+    assert message == expected
+
+
+def set_layers(lam, operation, layers):
+    """Create "fn" with `layers`, or create it bare and give it `layers` by an update."""
+    if operation == "create":
+        return create_function(lam, code=CODE, Layers=layers)
+    create_function(lam, code=CODE)
+    return lam.update_function_configuration(FunctionName="fn", Layers=layers)
+
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+def test_function_layers_show_arn_and_code_size(lam, operation):
+    publish_layer(lam, "lib")
+    publish_layer(lam, "other", content=CODE)
+    out = set_layers(lam, operation, [f"{LAYERS}:lib:1", f"{LAYERS}:other:1"])
+    assert out["Layers"] == [{"Arn": f"{LAYERS}:lib:1", "CodeSize": len(SHARED_LAYER_ZIP)},
+                             {"Arn": f"{LAYERS}:other:1", "CodeSize": len(CODE)}]
+    assert lam.get_function_configuration(FunctionName="fn")["Layers"] == out["Layers"]
+
+
+def test_delete_layer_version_leaves_functions_using_it_unchanged(lam):
+    publish_layer(lam)
+    create_function(lam, code=CODE, Layers=[f"{LAYERS}:lib:1"])
+    lam.delete_layer_version(LayerName="lib", VersionNumber=1)
+    assert lam.get_function_configuration(FunctionName="fn")["Layers"] == [
+        {"Arn": f"{LAYERS}:lib:1", "CodeSize": len(SHARED_LAYER_ZIP)}]
+
+
+LAYER_REFERENCE_ERRORS = [
+    ([f"{LAYERS}:l{n}:1" for n in range(6)], "Cannot reference more than 5 layers."),
+    ([f"{LAYERS}:l0:1", f"{LAYERS}:l0:2"],
+     f"Two different versions of the same layer are not allowed to be referenced in the same "
+     f"function. {LAYERS}:l0:1 and {LAYERS}:l0:2 are versions of the same layer."),
+    ([f"{LAYERS}:l0:1", f"{LAYERS}:l0:1"],
+     f"Two different versions of the same layer are not allowed to be referenced in the same "
+     f"function. {LAYERS}:l0:1 and {LAYERS}:l0:1 are versions of the same layer."),
+    ([f"{LAYERS}:doesnotexist:1"], f"Layer version {LAYERS}:doesnotexist:1 does not exist."),
+    ([f"{LAYERS}:l0:9"], f"Layer version {LAYERS}:l0:9 does not exist."),
+    ([f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:l0:1"],
+     "Layers are not in the same region as the function. Layers are expected to be in region "
+     "us-east-1."),
+]
+
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+@pytest.mark.parametrize("layers, expected", LAYER_REFERENCE_ERRORS)
+def test_function_bad_layer_references_are_refused(lam, operation, layers, expected):
+    for n in range(6):
+        publish_layer(lam, f"l{n}")
+    publish_layer(lam, "l0")
+    message = assert_error(lambda: set_layers(lam, operation, layers),
+                           "InvalidParameterValueException", 400)
+    assert message == expected
+    functions = lam.list_functions()["Functions"]
+    assert [f.get("Layers") for f in functions] == ([] if operation == "create" else [None])
+
+
+# ----------------------------------------------------------------------------------------------
+# Code signing
+# ----------------------------------------------------------------------------------------------
+
+def test_create_code_signing_config_returns_201_with_id_arn_and_warn(lam):
+    out = lam.create_code_signing_config(
+        AllowedPublishers={"SigningProfileVersionArns": [SIGNER]}, Description="Testing")
+    assert status_of(out) == 201
+    config = out["CodeSigningConfig"]
+    assert re.fullmatch(r"csc-[a-z0-9]{17}", config["CodeSigningConfigId"])
+    assert config["CodeSigningConfigArn"] == f"{CSCS}:{config['CodeSigningConfigId']}"
+    assert config["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Warn"}
+    assert config["AllowedPublishers"] == {"SigningProfileVersionArns": [SIGNER]}
+    assert config["Description"] == "Testing" and isinstance(config["LastModified"], str)
+
+
+def test_get_code_signing_config_returns_what_create_answered(lam):
+    config = code_signing_config(lam, CodeSigningPolicies={"UntrustedArtifactOnDeployment":
+                                                           "Enforce"})
+    out = lam.get_code_signing_config(CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert status_of(out) == 200 and out["CodeSigningConfig"] == config
+
+
+def test_update_code_signing_config_changes_only_the_policy(lam):
+    config = code_signing_config(lam, Description="kept")
+    out = lam.update_code_signing_config(
+        CodeSigningConfigArn=config["CodeSigningConfigArn"],
+        CodeSigningPolicies={"UntrustedArtifactOnDeployment": "Enforce"})["CodeSigningConfig"]
+    assert out["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    assert (out["Description"], out["AllowedPublishers"]) == ("kept", config["AllowedPublishers"])
+
+
+def test_update_code_signing_config_without_fields_changes_nothing(lam):
+    config = code_signing_config(lam, Description="kept")
+    out = lam.update_code_signing_config(CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert status_of(out) == 200
+    changed = {k for k in config if out["CodeSigningConfig"][k] != config[k]}
+    assert changed <= {"LastModified"}
+
+
+@pytest.mark.parametrize("operation", ["get_code_signing_config", "update_code_signing_config",
+                                       "delete_code_signing_config",
+                                       "list_functions_by_code_signing_config"])
+def test_code_signing_config_unknown_arn_is_404(lam, operation):
+    message = assert_error(lambda: getattr(lam, operation)(
+        CodeSigningConfigArn=missing_csc_arn()), "ResourceNotFoundException", 404)
+    assert message == (f"The Lambda code signing configuration {missing_csc_arn()} can not be "
+                       "found.")
+
+
+def test_delete_code_signing_config_answers_204_and_forgets_it(lam):
+    config = code_signing_config(lam)
+    out = lam.delete_code_signing_config(CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert status_of(out) == 204
+    assert lam.list_code_signing_configs()["CodeSigningConfigs"] == []
+
+
+def test_delete_code_signing_config_in_use_is_409(lam):
+    config = code_signing_config(lam)
+    create_function(lam, code=CODE, CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert_error(lambda: lam.delete_code_signing_config(
+        CodeSigningConfigArn=config["CodeSigningConfigArn"]), "ResourceConflictException", 409)
+    assert lam.get_code_signing_config(CodeSigningConfigArn=config["CodeSigningConfigArn"])
+
+
+def test_list_code_signing_configs_lists_every_config_unwrapped(lam):
+    first, second = code_signing_config(lam), code_signing_config(lam)
+    items = lam.list_code_signing_configs()["CodeSigningConfigs"]
+    assert sorted(items, key=lambda c: c["CodeSigningConfigId"]) == sorted(
+        [first, second], key=lambda c: c["CodeSigningConfigId"])
+
+
+def test_put_function_code_signing_config_answers_arn_and_plain_name(lam):
+    config = code_signing_config(lam)
+    create_function(lam, code=CODE)
+    out = lam.put_function_code_signing_config(
+        FunctionName=arn("fn"), CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert status_of(out) == 200
+    assert body_of(out) == {"CodeSigningConfigArn": config["CodeSigningConfigArn"],
+                            "FunctionName": "fn"}
+
+
+def test_get_function_code_signing_config_after_put(lam):
+    config = code_signing_config(lam)
+    create_function(lam, code=CODE)
+    lam.put_function_code_signing_config(FunctionName="fn",
+                                         CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    out = lam.get_function_code_signing_config(FunctionName="fn")
+    assert body_of(out) == {"CodeSigningConfigArn": config["CodeSigningConfigArn"],
+                            "FunctionName": "fn"}
+
+
+def test_get_function_code_signing_config_without_one_is_empty(server, lam):
+    create_function(lam, code=CODE)
+    status, _, body = raw(server, "GET", "/2020-06-30/functions/fn/code-signing-config")
+    assert (status, json.loads(body)) == (200, {})
+
+
+def test_list_functions_by_code_signing_config_gives_unqualified_arns(lam):
+    config = code_signing_config(lam)
+    unused = code_signing_config(lam)
+    create_function(lam, "a", code=CODE, CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    create_function(lam, "b", code=CODE)
+    lam.put_function_code_signing_config(FunctionName="b",
+                                         CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    out = lam.list_functions_by_code_signing_config(
+        CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    assert sorted(out["FunctionArns"]) == [arn("a"), arn("b")]
+    assert lam.list_functions_by_code_signing_config(
+        CodeSigningConfigArn=unused["CodeSigningConfigArn"])["FunctionArns"] == []
+
+
+@pytest.mark.parametrize("name", ["fn", "doesnotexist"])
+def test_put_function_code_signing_config_unknown_config_is_checked_first(lam, name):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.put_function_code_signing_config(
+        FunctionName=name, CodeSigningConfigArn=missing_csc_arn()),
+        "CodeSigningConfigNotFoundException", 404)
+    assert message == ("The code signing configuration cannot be found. Check that the provided "
+                       f"configuration is not deleted: {missing_csc_arn()}.")
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "delete"])
+def test_function_code_signing_config_unknown_function_is_404(lam, operation):
+    config = code_signing_config(lam)
+    extra = {"CodeSigningConfigArn": config["CodeSigningConfigArn"]} if operation == "put" else {}
+    call = getattr(lam, f"{operation}_function_code_signing_config")
+    message = assert_error(lambda: call(FunctionName="doesnotexist", **extra),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('doesnotexist')}"
+
+
+@pytest.mark.parametrize("attached", [True, False])
+def test_delete_function_code_signing_config_answers_204(lam, attached):
+    config = code_signing_config(lam)
+    create_function(lam, code=CODE)
+    if attached:
+        lam.put_function_code_signing_config(FunctionName="fn",
+                                             CodeSigningConfigArn=config["CodeSigningConfigArn"])
+    out = lam.delete_function_code_signing_config(FunctionName="fn")
+    assert status_of(out) == 204
+    assert body_of(lam.get_function_code_signing_config(FunctionName="fn")) == {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Recursion and runtime management
+# ----------------------------------------------------------------------------------------------
+
+def test_get_function_recursion_config_defaults_to_terminate(lam):
+    create_function(lam, code=CODE)
+    out = lam.get_function_recursion_config(FunctionName="fn")
+    assert status_of(out) == 200 and body_of(out) == {"RecursiveLoop": "Terminate"}
+
+
+def test_put_function_recursion_config_allow_is_kept(lam):
+    create_function(lam, code=CODE)
+    out = lam.put_function_recursion_config(FunctionName="fn", RecursiveLoop="Allow")
+    assert body_of(out) == {"RecursiveLoop": "Allow"}
+    assert lam.get_function_recursion_config(FunctionName="fn")["RecursiveLoop"] == "Allow"
+
+
+def test_put_function_recursion_config_bad_value_is_validation_error(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.put_function_recursion_config(
+        FunctionName="fn", RecursiveLoop="InvalidValue"), "ValidationException", 400)
+    assert message == ("1 validation error detected: Value 'InvalidValue' at 'recursiveLoop' "
+                       "failed to satisfy constraint: Member must satisfy enum value set: "
+                       "[Terminate, Allow]")
+
+
+def test_get_runtime_management_config_defaults_to_auto(lam):
+    create_function(lam, code=CODE)
+    out = lam.get_runtime_management_config(FunctionName="fn")
+    assert status_of(out) == 200
+    assert out["UpdateRuntimeOn"] == "Auto" and out.get("RuntimeVersionArn") is None
+    assert out["FunctionArn"].startswith(arn())
+
+
+def test_put_runtime_management_config_manual_is_kept_with_its_arn(lam):
+    create_function(lam, code=CODE)
+    runtime = f"arn:aws:lambda:{REGION}::runtime:" + "0" * 64
+    out = lam.put_runtime_management_config(FunctionName="fn", UpdateRuntimeOn="Manual",
+                                            RuntimeVersionArn=runtime)
+    assert (out["UpdateRuntimeOn"], out["RuntimeVersionArn"]) == ("Manual", runtime)
+    got = lam.get_runtime_management_config(FunctionName="fn")
+    assert (got["UpdateRuntimeOn"], got["RuntimeVersionArn"]) == ("Manual", runtime)
+
+
+@pytest.mark.parametrize("mode, code, fragment", [
+    ("Manual", "InvalidParameterValueException", ""),
+    ("Sometimes", "ValidationException", "1 validation error detected: Value 'Sometimes' at "
+     "'updateRuntimeOn' failed to satisfy constraint: Member must satisfy enum value set: [")])
+def test_put_runtime_management_config_bad_input_is_400(lam, mode, code, fragment):
+    create_function(lam, code=CODE)
+    assert_error(lambda: lam.put_runtime_management_config(FunctionName="fn",
+                                                           UpdateRuntimeOn=mode),
+                 code, 400, fragment)
+    assert lam.get_runtime_management_config(FunctionName="fn")["UpdateRuntimeOn"] == "Auto"
+
+
+# ----------------------------------------------------------------------------------------------
+# Account
+# ----------------------------------------------------------------------------------------------
+
+def test_get_account_settings_total_code_size_counts_layer_versions(lam):
+    create_function(lam, code=CODE)
+    publish_layer(lam)
+    publish_layer(lam)
+    usage = lam.get_account_settings()["AccountUsage"]
+    assert usage == {"FunctionCount": 1, "TotalCodeSize": len(CODE) + 2 * len(SHARED_LAYER_ZIP)}
