@@ -2215,7 +2215,7 @@ NO_SETTING = "You must specify at least one of error handling or destination set
 
 
 # ----------------------------------------------------------------------------------------------
-# Helpers for this area
+# Helpers for URLs, async configuration, layers and code signing
 # ----------------------------------------------------------------------------------------------
 
 def with_alias(lam, name="fn", alias="live"):
@@ -3215,3 +3215,118 @@ def test_get_account_settings_total_code_size_counts_layer_versions(lam):
     publish_layer(lam)
     usage = lam.get_account_settings()["AccountUsage"]
     assert usage == {"FunctionCount": 1, "TotalCodeSize": len(CODE) + 2 * len(SHARED_LAYER_ZIP)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Function URLs served over HTTP
+# ----------------------------------------------------------------------------------------------
+
+ECHO_REQUEST = (b"exports.handler = async (e) => ({ statusCode: 201, headers: { 'x-seen': e.rawPath },"
+                b" cookies: ['a=1', 'b=2'], body: JSON.stringify(e) });")
+
+
+def url_request(server, url, method="GET", path="/", body=b"", headers=None, by_host=True):
+    """(status, headers, body) of a request to a function URL, by host name or by path."""
+    url_id = url.split("//")[1].split(".")[0]
+    target = path if by_host else f"/_parlel/url/{url_id}{path}"
+    headers = dict(headers or {}, Host=url.split("//")[1].rstrip("/")) if by_host else dict(headers or {})
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+def test_function_url_request_by_host_name_gets_payload_v2_and_mapped_response(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url, "POST", "/orders/7?size=2&size=3", b"hello",
+                                        {"Content-Type": "text/plain", "Cookie": "s=1; t=2"})
+    assert status == 201
+    assert ("x-seen", "/orders/7") in headers
+    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+    event = json.loads(body)
+    assert (event["version"], event["routeKey"], event["rawPath"]) == ("2.0", "$default", "/orders/7")
+    assert event["rawQueryString"] == "size=2&size=3"
+    assert event["queryStringParameters"] == {"size": "2,3"}
+    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
+    assert (event["body"], event["isBase64Encoded"]) == ("hello", False)
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["domainPrefix"] == url.split("//")[1].split(".")[0]
+
+
+def test_function_url_request_by_path_form(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, _, body = url_request(server, url, path="/a/b", by_host=False)
+    assert status == 201 and json.loads(body)["rawPath"] == "/a/b"
+
+
+def test_function_url_binary_body_arrives_base64_encoded(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    _, _, body = url_request(server, url, "POST", "/", b"\x00\xff", {"Content-Type": "image/png"})
+    event = json.loads(body)
+    assert (event["body"], event["isBase64Encoded"]) == ("AP8=", True)
+
+
+def test_function_url_bare_result_is_a_200_json_body(server, lam):
+    create_function(lam, "plain", code=b"exports.handler = async () => ({ hello: 'world' });")
+    url = lam.create_function_url_config(FunctionName="plain", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, json.loads(body)) == (200, {"hello": "world"})
+    assert ("Content-Type", "application/json") in headers
+
+
+def test_function_url_base64_response_body_is_decoded(server, lam):
+    create_function(lam, "png", code=b"exports.handler = async () => ({ statusCode: 200, "
+                                     b"headers: { 'content-type': 'image/png' }, body: 'AP8=', isBase64Encoded: true });")
+    url = lam.create_function_url_config(FunctionName="png", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (200, b"\x00\xff") and ("Content-Type", "image/png") in headers
+
+
+def test_function_url_handler_error_is_502(server, lam):
+    create_function(lam, "broken", code=b"exports.handler = async () => { throw new Error('x'); };")
+    url = lam.create_function_url_config(FunctionName="broken", AuthType="NONE")["FunctionUrl"]
+    status, _, body = url_request(server, url)
+    assert (status, json.loads(body)) == (502, {"Message": "Internal Server Error"})
+
+
+def test_function_url_aws_iam_refuses_unsigned_requests(server, lam):
+    create_function(lam, "private", code=b"exports.handler = async () => 'ok';")
+    url = lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")["FunctionUrl"]
+    status, headers, _ = url_request(server, url)
+    assert status == 403 and ("x-amzn-ErrorType", "AccessDeniedException") in headers
+    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, "
+                               "SignedHeaders=host, Signature=abc"}
+    assert url_request(server, url, headers=signed)[0] == 200
+
+
+def test_function_url_cors_preflight_and_simple_request(server, lam):
+    create_function(lam, "shared", code=b"exports.handler = async () => 'ok';")
+    cors = {"AllowOrigins": ["https://app.test"], "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["x-token"], "MaxAge": 60, "ExposeHeaders": ["x-id"]}
+    url = lam.create_function_url_config(FunctionName="shared", AuthType="NONE", Cors=cors)["FunctionUrl"]
+    status, headers, _ = url_request(server, url, "OPTIONS", headers={
+        "Origin": "https://app.test", "Access-Control-Request-Method": "POST"})
+    assert status == 200
+    assert ("Access-Control-Allow-Origin", "https://app.test") in headers
+    assert ("Access-Control-Allow-Methods", "GET,POST") in headers
+    assert ("Access-Control-Max-Age", "60") in headers
+    _, headers, _ = url_request(server, url, headers={"Origin": "https://app.test"})
+    assert ("Access-Control-Expose-Headers", "x-id") in headers
+    _, headers, _ = url_request(server, url, headers={"Origin": "https://evil.test"})
+    assert not any(k.startswith("Access-Control") for k, _ in headers)
+
+
+def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(server, lam):
+    create_function(lam, "aliased", code=b"exports.handler = async () => 'v1';", Publish=True)
+    lam.update_function_code(FunctionName="aliased", ZipFile=b"exports.handler = async () => 'latest';")
+    lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
+    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live", AuthType="NONE")["FunctionUrl"]
+    assert json.loads(url_request(server, url)[2]) == "v1"
+    lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
+    assert url_request(server, url)[0] == 403
