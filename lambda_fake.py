@@ -815,8 +815,8 @@ const TASK_ROOT = process.env.LAMBDA_TASK_ROOT;
 let current = null;         // the invocation under way: {id, done}
 let handler = null;
 
-function send(kind, text) {
-  const body = Buffer.from(text, "utf8");
+function send(kind, data) {
+  const body = Buffer.isBuffer(data) ? data : Buffer.from(data, "utf8");
   const frame = Buffer.concat([Buffer.from(`${kind} ${body.length}\n`), body]);
   for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
 }
@@ -838,6 +838,34 @@ for (const stream of [process.stdout, process.stderr]) {
     if (typeof encoding === "function") encoding(); else if (typeof done === "function") done();
     return true;
   };
+}
+
+// Response streaming, as the Node.js runtime offers it through the awslambda global.
+const STREAMING = Symbol("streaming");
+const HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response";
+globalThis.awslambda = {
+  streamifyResponse(fn) { fn[STREAMING] = true; return fn; },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.setContentType(HTTP_PRELUDE_TYPE);
+      stream.write(JSON.stringify(prelude || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+function responseStream(onEnd) {
+  const { Writable } = require("stream");
+  const stream = new Writable({
+    write(chunk, encoding, done) {
+      send("C", Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
+      done();
+    },
+  });
+  stream.setContentType = (type) => send("T", String(type));
+  stream.on("finish", onEnd);
+  return stream;
 }
 
 function errorRecord(err, type) {
@@ -933,6 +961,16 @@ function invoke(request, payload) {
     succeed: (result) => finish(null, result),
     fail: (err) => finish(err == null ? new Error("handled") : err),
   };
+  if (handler[STREAMING]) {
+    let ended = false, returned = false;
+    const done = () => { if (ended && returned && !invocation.done) { invocation.done = true; send("S", ""); current = null; setImmediate(pump); } };
+    const stream = responseStream(() => { ended = true; done(); });
+    Promise.resolve()
+      .then(() => handler(JSON.parse(payload), stream, context))
+      .then(() => { returned = true; if (!stream.writableEnded) stream.end(); else done(); },
+            (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+    return;
+  }
   try {
     const out = handler(JSON.parse(payload), context, finish);
     if (out && typeof out.then === "function") {
@@ -1275,6 +1313,8 @@ class Outcome:
         self.function_error = function_error
         self.log = log
         self.version = version
+        self.streamed = False           # a streaming handler's output (payload: what was written)
+        self.content_type = None        # what it set with responseStream.setContentType()
 
 
 class Runner:
@@ -1335,7 +1375,7 @@ class Runner:
                 return "the code is neither a zip archive nor source text"
         return None
 
-    def invoke(self, job, payload, request_id, client_context=None):
+    def invoke(self, job, payload, request_id, client_context=None, on_chunk=None):
         """Run one invocation to its end and return its Outcome. Raises TooManyRequestsException
         when the function's reserved concurrency is used up; handler faults are Outcomes."""
         with self.lock:
@@ -1348,12 +1388,14 @@ class Runner:
                                          "Type": "User"})
             self.inflight[job.function_name] = running + 1
         try:
-            return self.run(job, payload, request_id, client_context)
+            return self.run(job, payload, request_id, client_context, on_chunk)
         finally:
             with self.lock:
                 self.inflight[job.function_name] -= 1
 
-    def run(self, job, payload, request_id, client_context):
+    def run(self, job, payload, request_id, client_context, on_chunk=None):
+        """One invocation on a warm or new worker. A streaming handler's chunks go to on_chunk as
+        they come (or are gathered into the payload when there is none)."""
         reason = self.cannot_run(job)
         if reason:
             log = (f"START RequestId: {request_id} Version: {job.version}\n"
@@ -1380,6 +1422,7 @@ class Runner:
         deadline = time.monotonic() + job.timeout
         header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn, "length": len(payload),
                   "deadlineMs": int((time.time() + job.timeout) * 1000), "clientContext": client_context}
+        chunks, content_type = [], None
         try:
             if not worker.send(header, payload, deadline):
                 return self.time_out(job, request_id, log, started, worker, init_ms)
@@ -1390,10 +1433,21 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
-                elif kind in (b"R", b"E"):
+                elif kind == b"C":
+                    if on_chunk is not None:
+                        on_chunk(data, content_type)
+                    else:
+                        chunks.append(data)
+                elif kind == b"T":
+                    content_type = data.decode("utf-8", "replace")
+                elif kind in (b"R", b"E", b"S"):
                     self.checkin(worker)
                     error = "Unhandled" if kind == b"E" else None
-                    return self.finish(job, request_id, log, started, worker, init_ms, data, error)
+                    outcome = self.finish(job, request_id, log, started, worker, init_ms,
+                                          b"".join(chunks) if kind == b"S" else data, error)
+                    outcome.streamed = kind == b"S"
+                    outcome.content_type = content_type
+                    return outcome
         except WorkerDied:
             self.discard(worker)
             return self.finish(job, request_id, log, started, worker, init_ms,
@@ -1641,6 +1695,15 @@ class Reply:
         self.body = body
         self.content_type = content_type
         self.cookies = []               # Set-Cookie values (function URL responses)
+
+
+class StreamReply(Reply):
+    """A response sent in chunks as it is produced: produce(emit) calls emit(bytes) per chunk.
+    Nothing is sent until the first chunk, so an error raised before it is an ordinary reply."""
+
+    def __init__(self, status, headers, content_type, produce):
+        super().__init__(status, headers, b"", content_type)
+        self.produce = produce
 
 
 # Shared request shapes (from the API model).
@@ -2109,7 +2172,8 @@ def prepare_invocation(store, params, body, invocation_types, operation):
     return invocation_type, log_type, job, payload
 
 
-def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse"):
+def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse",
+                   on_chunk=None):
     """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
     raises TooManyRequestsException."""
     if job.durable is not None and not job.durable_started:
@@ -2117,7 +2181,7 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
         return Outcome(record.get("Result", "null").encode(), None, "", job.version)
     started = time.time()
     try:
-        outcome = store.runner.invoke(job, payload, request_id, context)
+        outcome = store.runner.invoke(job, payload, request_id, context, on_chunk)
     except LambdaError:
         record_invocation(store, job, request_id, invocation_type, started, payload, None)
         raise
@@ -2263,26 +2327,32 @@ def invoke_async(store, params, body):
 
 
 def invoke_with_response_stream(store, params, body):
-    """InvokeWithResponseStream: the result as an event stream, PayloadChunk events then one
-    InvokeComplete (handlers' output arrives as one chunk)."""
+    """InvokeWithResponseStream: the result as an event stream sent as it is produced, PayloadChunk
+    events then one InvokeComplete. Handlers wrapped in awslambda.streamifyResponse stream each
+    write; others send their result as one chunk."""
     invocation_type, log_type, job, payload = prepare_invocation(
         store, params, body, ("RequestResponse", "DryRun"), "InvokeWithResponseStream")
     if invocation_type == "DryRun":
         return Reply(204)
     request_id = str(uuid.uuid4())
-    outcome = run_invocation(store, job, payload, request_id, client_context(params))
-    headers = invocation_headers(job, outcome, "None", request_id)
-    headers.pop("X-Amz-Function-Error", None)
-    complete = {}
-    if outcome.function_error:
-        complete = {"ErrorCode": outcome.function_error, "ErrorDetails": outcome.payload.decode("utf-8", "replace")}
-        stream = b""
-    else:
-        stream = event_stream_message("PayloadChunk", outcome.payload, "application/octet-stream")
-    if log_type == "Tail":
-        complete["LogResult"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
-    stream += event_stream_message("InvokeComplete", json.dumps(complete).encode(), "application/json")
-    return Reply(200, headers, stream, "application/vnd.amazon.eventstream")
+    headers = {"X-Amz-Executed-Version": job.version, "x-amzn-RequestId": request_id}
+    context = client_context(params)
+
+    def produce(emit):
+        def chunk(data, content_type):
+            emit(event_stream_message("PayloadChunk", data, "application/octet-stream"))
+        outcome = run_invocation(store, job, payload, request_id, context, on_chunk=chunk)
+        complete = {}
+        if outcome.function_error:
+            complete = {"ErrorCode": outcome.function_error,
+                        "ErrorDetails": outcome.payload.decode("utf-8", "replace")}
+        elif not outcome.streamed:
+            chunk(outcome.payload, None)
+        if log_type == "Tail":
+            complete["LogResult"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        emit(event_stream_message("InvokeComplete", json.dumps(complete).encode(), "application/json"))
+
+    return StreamReply(200, headers, "application/vnd.amazon.eventstream", produce)
 
 
 def event_stream_message(event_type, payload, content_type):
@@ -3163,14 +3233,64 @@ def serve_function_url(store, url_id, request):
     params = {"FunctionName": name}
     if qualifier:
         params["Qualifier"] = qualifier
+    extra = cors_headers(cors, origin, preflight=False) if cors else {}
     try:
         _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES, "InvokeFunction")
+        if config.get("InvokeMode") == "RESPONSE_STREAM":
+            return stream_function_url(store, job, payload, extra)
         outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl")
     except LambdaError as error:
         return url_error(429 if error.status == 429 else 502)
     reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
-    if cors:
-        reply.headers.update(cors_headers(cors, origin, preflight=False))
+    reply.headers.update(extra)
+    return reply
+
+
+HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
+
+
+def stream_function_url(store, job, payload, extra_headers):
+    """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
+    awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
+    headers; other results are mapped as buffered URLs map them."""
+    reply = StreamReply(200, dict(extra_headers), "application/octet-stream", None)
+
+    def produce(emit):
+        prelude = bytearray()
+        reading_prelude = [True]
+
+        def chunk(data, content_type):
+            if content_type == HTTP_PRELUDE_TYPE and reading_prelude[0]:
+                prelude.extend(data)
+                end = prelude.find(b"\0" * 8)
+                if end < 0:
+                    return
+                reading_prelude[0] = False
+                try:
+                    meta = json.loads(prelude[:end] or b"{}")
+                    reply.status = int(meta.get("statusCode", 200))
+                    headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
+                    reply.content_type = headers.pop("content-type", headers.pop("Content-Type", reply.content_type))
+                    reply.headers.update(headers)
+                    reply.cookies = [str(c) for c in meta.get("cookies") or []]
+                except (ValueError, TypeError, AttributeError):
+                    pass
+                emit(bytes(prelude[end + 8:]))
+                return
+            if content_type and content_type != HTTP_PRELUDE_TYPE:
+                reply.content_type = content_type
+            emit(data)
+
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl",
+                                 on_chunk=chunk)
+        if outcome.streamed and not outcome.function_error:
+            return
+        mapped = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+        reply.status, reply.content_type, reply.cookies = mapped.status, mapped.content_type, mapped.cookies
+        reply.headers.update(mapped.headers)
+        emit(mapped.body)
+
+    reply.produce = produce
     return reply
 
 
@@ -4797,7 +4917,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             url_id = function_url_id(self.headers.get("Host", ""), path)
             if url_id:
                 result = self.function_url_request(url_id, path, query_text)
-                self.write_reply(result)
+                self.write_stream(result) if isinstance(result, StreamReply) else self.write_reply(result)
                 self.log_request_line(started, result)
                 return
             query = {}
@@ -4830,7 +4950,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "message": "An internal error occurred in lambda_fake"}).encode()
             result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
         result.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
-        self.write_reply(result)
+        if isinstance(result, StreamReply):
+            self.write_stream(result)
+        else:
+            self.write_reply(result)
         self.log_request_line(started, result)
 
     def log_request_line(self, started, result):
@@ -4895,6 +5018,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
             head.append("Connection: close")
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
         self.wfile.write(data + reply.body if self.command != "HEAD" else data)
+
+    def write_stream(self, reply):
+        """Send a StreamReply with chunked transfer encoding, each chunk as it is produced. An
+        error before the first chunk is answered as an ordinary error reply."""
+        started = False
+
+        def emit(data):
+            nonlocal started
+            if not started:
+                started = True
+                head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                        f"Content-Type: {reply.content_type}", "Transfer-Encoding: chunked"]
+                head.extend(f"{name}: {value}" for name, value in reply.headers.items())
+                head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace"))
+            if data:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+        try:
+            reply.produce(emit)
+            emit(b"")
+            self.wfile.write(b"0\r\n\r\n")
+        except LambdaError as error:
+            if started:
+                self.close_connection = True
+                return
+            body = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+            self.write_reply(Reply(error.status, {"x-amzn-errortype": error.code}, body))
+        except OSError:
+            self.close_connection = True        # the client went away mid-stream
 
     def log_message(self, format, *args):
         """Silent: dispatch writes its own one line per request unless quiet."""

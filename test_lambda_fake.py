@@ -3330,3 +3330,64 @@ def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(serv
     assert json.loads(url_request(server, url)[2]) == "v1"
     lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
     assert url_request(server, url)[0] == 403
+
+
+# ----------------------------------------------------------------------------------------------
+# Response streaming
+# ----------------------------------------------------------------------------------------------
+
+STREAMER = (b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
+            b"  for (const part of ['one;', 'two;', 'three;']) {\n"
+            b"    stream.write(part); await new Promise((r) => setTimeout(r, 20)); }\n"
+            b"  stream.end(); });\n")
+
+
+def test_invoke_with_response_stream_sends_each_write_as_a_chunk(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    out = lam.invoke_with_response_stream(FunctionName="streamer", LogType="Tail")
+    assert out["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"
+    assert out["ExecutedVersion"] == "$LATEST"
+    events = list(out["EventStream"])
+    assert [e["PayloadChunk"]["Payload"] for e in events[:-1]] == [b"one;", b"two;", b"three;"]
+    complete = events[-1]["InvokeComplete"]
+    assert "ErrorCode" not in complete and "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
+
+
+def test_invoke_with_response_stream_of_a_plain_handler_is_one_chunk(lam):
+    create_function(lam, "plain", code=b"exports.handler = async () => ({ a: 1 });")
+    events = list(lam.invoke_with_response_stream(FunctionName="plain")["EventStream"])
+    assert events == [{"PayloadChunk": {"Payload": b'{"a":1}'}}, {"InvokeComplete": {}}]
+
+
+def test_invoke_with_response_stream_handler_error_is_reported_in_invoke_complete(lam):
+    create_function(lam, "fails", code=b"exports.handler = async () => { throw new RangeError('no'); };")
+    events = list(lam.invoke_with_response_stream(FunctionName="fails")["EventStream"])
+    complete = events[-1]["InvokeComplete"]
+    assert complete["ErrorCode"] == "Unhandled"
+    assert json.loads(complete["ErrorDetails"])["errorType"] == "RangeError"
+
+
+def test_invoke_of_a_streaming_handler_answers_everything_it_wrote(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    assert lam.invoke(FunctionName="streamer")["Payload"].read() == b"one;two;three;"
+
+
+def test_invoke_with_response_stream_throttled_before_streaming_is_429(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    lam.put_function_concurrency(FunctionName="streamer", ReservedConcurrentExecutions=0)
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="streamer"),
+                 "TooManyRequestsException", 429, "Rate Exceeded.")
+
+
+def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server, lam):
+    create_function(lam, "web-stream", code=(
+        b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
+        b"  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 203,\n"
+        b"    headers: { 'content-type': 'text/plain', 'x-kind': 'stream' } });\n"
+        b"  stream.write('a'); await new Promise((r) => setTimeout(r, 20)); stream.end('b'); });\n"))
+    url = lam.create_function_url_config(FunctionName="web-stream", AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (203, b"ab")
+    assert ("Transfer-Encoding", "chunked") in headers and ("x-kind", "stream") in headers
+    assert ("Content-Type", "text/plain") in headers
