@@ -83,6 +83,7 @@ MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size
 MAX_RESPONSE_BYTES = 6291556                   # the response limit AWS states in its error message
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024         # "250 MB (unzipped)", layers included
 MAX_REQUEST_BYTES = 70167211                   # CreateFunction's request limit; larger is never read
+HOT_RELOAD_BUCKET = "hot-reload"       # LocalStack's convention: S3Key names a local directory
 LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of the log
 LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
@@ -698,8 +699,9 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")    # local file, 
 class Package:
     """Deployment package bytes, their CodeSha256, and the directories they were unpacked into."""
 
-    def __init__(self, data, s3_location=None):
+    def __init__(self, data, s3_location=None, hot_dir=None):
         self.data = data
+        self.hot_dir = hot_dir                  # code run straight from a local directory
         digest = hashlib.sha256(data)
         self.sha256 = base64.b64encode(digest.digest()).decode()     # CodeSha256 as AWS gives it
         self.hex = digest.hexdigest()
@@ -742,6 +744,8 @@ def raw_source_name(source, runtime, handler):
 
 def unpack(package, root, runtime, handler):
     """The directory holding the package's files, unpacked on first use. Safe against zip-slip."""
+    if package.hot_dir:
+        return package.hot_dir
     if package.is_zip:
         target = os.path.join(root, package.hex)
     else:
@@ -1363,12 +1367,14 @@ class Runner:
         """Why this job's code cannot run here (then Invoke echoes), or None."""
         if job.package.s3_location:
             return f"the code is in S3 ({job.package.s3_location}), which this fake cannot read"
+        if job.package.hot_dir and not os.path.isdir(job.package.hot_dir):
+            return f"the hot-reload directory {job.package.hot_dir} does not exist"
         if job.runtime in NODE_RUNTIMES:
             if self.node is None:
                 return "node was not found on PATH"
         elif job.runtime not in PYTHON_RUNTIMES:
             return f"the runtime {job.runtime or '(none)'} cannot run here"
-        if not job.package.is_zip:
+        if not job.package.is_zip and not job.package.hot_dir:
             try:
                 job.package.data.decode("utf-8")
             except UnicodeDecodeError:
@@ -1407,6 +1413,8 @@ class Runner:
         started = time.monotonic()
         log = [f"START RequestId: {request_id} Version: {job.version}\n".encode()]
         init_ms = None
+        if job.package.hot_dir:         # edited files make a new key: old workers retire
+            job.key = job.key + (tree_stamp(job.package.hot_dir),)
         worker = self.checkout(job.key)
         if worker is None:
             try:
@@ -1650,6 +1658,19 @@ class Runner:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def tree_stamp(directory):
+    """The newest modification time under a directory (node_modules and .git aside)."""
+    newest = 0.0
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if d not in ("node_modules", ".git", "__pycache__")]
+        for name in files:
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+            except OSError:
+                pass
+    return newest
+
+
 def cap_log(data):
     """Keep an invocation's log within MAX_LOG_BYTES_PER_INVOKE: its start and its end."""
     if len(data) <= MAX_LOG_BYTES_PER_INVOKE:
@@ -1843,6 +1864,11 @@ def package_from_request(code, raw_source, operation):
     if sources == ["S3Bucket"]:
         if not code.get("S3Bucket") or not code.get("S3Key"):
             raise invalid_parameter("Please provide both S3Bucket and S3Key for function code.")
+        if code["S3Bucket"] == HOT_RELOAD_BUCKET:
+            if not os.path.isabs(code["S3Key"]):
+                raise invalid_parameter(f"With S3Bucket {HOT_RELOAD_BUCKET}, S3Key must be the absolute "
+                                        "path of a local directory holding the code.")
+            return Package(code["S3Key"].encode(), hot_dir=os.path.normpath(code["S3Key"]))
         location = f"{code['S3Bucket']}/{code['S3Key']}"
         return Package(location.encode(), s3_location=location)
     return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])

@@ -3391,3 +3391,37 @@ def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server
     assert (status, body) == (203, b"ab")
     assert ("Transfer-Encoding", "chunked") in headers and ("x-kind", "stream") in headers
     assert ("Content-Type", "text/plain") in headers
+
+
+# ----------------------------------------------------------------------------------------------
+# Hot reload: code run straight from a local directory
+# ----------------------------------------------------------------------------------------------
+
+def test_hot_reload_function_runs_from_its_directory_and_picks_up_edits(lam, tmp_path):
+    handler = tmp_path / "index.js"
+    handler.write_text("exports.handler = async () => 'first';")
+    create_function(lam, "live", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
+    assert invoke_json(lam, "live")[1] == "first"
+    handler.write_text("exports.handler = async () => 'second';")
+    later = time.time() + 5
+    os.utime(handler, (later, later))
+    assert invoke_json(lam, "live")[1] == "second"
+
+
+def test_hot_reload_python_function(lam, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'py-live'\n")
+    create_function(lam, "pylive", Runtime="python3.12", Handler="app.handler",
+                    Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
+    assert invoke_json(lam, "pylive")[1] == "py-live"
+
+
+def test_hot_reload_needs_an_absolute_directory(lam):
+    assert_error(lambda: create_function(lam, "relative", Code={"S3Bucket": "hot-reload", "S3Key": "src"}),
+                 "InvalidParameterValueException", 400, "must be the absolute path of a local directory")
+
+
+def test_hot_reload_missing_directory_echoes_and_says_why(lam, tmp_path):
+    create_function(lam, "gone", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path / "nope")})
+    out = lam.invoke(FunctionName="gone", Payload=b'{"k": 1}', LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"k": 1}
+    assert "hot-reload directory" in decoded_log(out)
