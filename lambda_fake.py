@@ -89,6 +89,9 @@ LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at mos
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
 INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
 DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
+DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
+MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
+MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
 MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
 MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
 MAX_RECORDED_LOG_CHARS = 64 * 1024     # our own: log tail kept per invocation
@@ -375,80 +378,161 @@ def pick_weighted_version(alias, version):
 
 
 class DurableExecution:
-    """One durable execution: its GetDurableExecution record, history events, operations and the
-    checkpoint token that guards changes to them."""
+    """One durable execution: its GetDurableExecution record, its operations (the EXECUTION one
+    first), history events, the checkpoint token of the invocation under way, and timers.
+    Timestamps are kept as epoch seconds; the handler's envelope gets them in milliseconds."""
 
     def __init__(self, arn, name, function_arn_, version, payload, durable_config):
         self.arn = arn
+        self.id = arn.rsplit("/", 1)[1]
+        now = time.time()
         self.record = {"DurableExecutionArn": arn, "DurableExecutionName": name,
-                       "FunctionArn": function_arn_, "InputPayload": payload, "StartTimestamp": time.time(),
+                       "FunctionArn": function_arn_, "InputPayload": payload, "StartTimestamp": now,
                        "Status": "RUNNING", "Version": version, "DurableConfig": durable_config}
+        self.timeout_at = now + durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)
+        self.operations = {self.id: {"Id": self.id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
+                                     "StartTimestamp": now, "ExecutionDetails": {"InputPayload": payload}}}
         self.events = []
-        self.operations = {}            # operation id -> Operation
-        self.token = new_checkpoint_token()
+        self.token = None               # minted for each invocation of the handler
+        self.timers = {}                # callback operation id -> (deadline, heartbeat seconds)
+        self.changed = set()            # operation ids changed since the handler last saw them
+        self.finished = threading.Event()
+        self.wake = threading.Event()
+        self.driving = False            # one handler invocation at a time
         self.add_event("ExecutionStarted", name, ExecutionStartedDetails={
             "Input": {"Payload": payload, "Truncated": False},
-            "ExecutionTimeout": durable_config.get("ExecutionTimeout", 86400)})
+            "ExecutionTimeout": durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)})
 
-    def add_event(self, event_type, event_id, parent=None, **details):
+    def add_event(self, event_type, event_id, parent=None, name=None, **details):
         event = {"EventType": event_type, "EventId": len(self.events) + 1, "Id": event_id,
                  "EventTimestamp": time.time(), **details}
         if parent:
             event["ParentId"] = parent
+        if name:
+            event["Name"] = name
         self.events.append(event)
 
-    def finish(self, status, event_type, **details):
-        self.record["Status"] = status
-        self.record["EndTimestamp"] = time.time()
-        self.add_event(event_type, self.record["DurableExecutionName"], **details)
+    def status(self):
+        return self.record["Status"]
+
+    def finish(self, status, event_type, result=None, error=None):
+        """End the execution: SUCCEEDED with a result, or FAILED / TIMED_OUT / STOPPED with an error."""
+        if self.status() not in ("RUNNING", "PAUSED"):
+            return
+        now = time.time()
+        self.record.update(Status=status, EndTimestamp=now)
+        execution_op = self.operations[self.id]
+        execution_op.update(Status=status, EndTimestamp=now)
+        if status == "SUCCEEDED":
+            self.record["Result"] = result
+            details = {"ExecutionSucceededDetails": {"Result": {"Payload": result, "Truncated": False}}}
+        else:
+            self.record["Error"] = error
+            key = {"FAILED": "ExecutionFailedDetails", "TIMED_OUT": "ExecutionTimedOutDetails",
+                   "STOPPED": "ExecutionStoppedDetails"}[status]
+            details = {key: {"Error": {"Payload": error, "Truncated": False}}}
+        self.add_event(event_type, self.id, name=self.record["DurableExecutionName"], **details)
+        self.token = None
+        self.finished.set()
+        self.wake.set()
+
+    def mint_token(self):
+        self.token = base64.b64encode(uuid.uuid4().bytes).decode()
+        return self.token
+
+    def envelope(self):
+        """The event a durable handler receives: ARN, checkpoint token and every operation, with
+        timestamps in epoch milliseconds as the durable SDKs read them."""
+        operations = [millisecond_timestamps(op) for op in self.operations.values()]
+        updated, self.changed = sorted(self.changed), set()
+        return {"DurableExecutionArn": self.arn, "CheckpointToken": self.mint_token(),
+                "InitialExecutionState": {"Operations": operations, "NextMarker": ""},
+                "UpdatedOperationIds": updated}
+
+    def pending(self):
+        """Whether anything can still wake the handler: a wait, retry, callback or chained invoke."""
+        return any((op["Type"] == "STEP" and op["Status"] == "PENDING")
+                   or (op["Type"] in ("WAIT", "CALLBACK", "CHAINED_INVOKE") and op["Status"] == "STARTED")
+                   for op in self.operations.values())
+
+    def next_deadline(self):
+        deadlines = [self.timeout_at]
+        for op in self.operations.values():
+            if op["Type"] == "WAIT" and op["Status"] == "STARTED":
+                deadlines.append(op["WaitDetails"]["ScheduledEndTimestamp"])
+            elif op["Type"] == "STEP" and op["Status"] == "PENDING":
+                deadlines.append(op["StepDetails"]["NextAttemptTimestamp"])
+        deadlines.extend(deadline for deadline, _ in self.timers.values())
+        return min(deadlines)
+
+    def fire_due_timers(self):
+        """Complete what is due: waits succeed, retries become READY, callbacks time out, and the
+        whole execution times out. Caller holds store.lock."""
+        now = time.time()
+        if now >= self.timeout_at:
+            self.finish("TIMED_OUT", "ExecutionTimedOut", error={
+                "ErrorType": "Execution.Timeout", "ErrorMessage": "The durable execution timed out"})
+            return
+        for op in self.operations.values():
+            if op["Type"] == "WAIT" and op["Status"] == "STARTED" and op["WaitDetails"]["ScheduledEndTimestamp"] <= now:
+                op.update(Status="SUCCEEDED", EndTimestamp=now)
+                self.add_event("WaitSucceeded", op["Id"], op.get("ParentId"), op.get("Name"),
+                               WaitSucceededDetails={"Duration": int(now - op["StartTimestamp"])})
+                self.changed.add(op["Id"])
+            elif op["Type"] == "STEP" and op["Status"] == "PENDING" and op["StepDetails"]["NextAttemptTimestamp"] <= now:
+                op["Status"] = "READY"
+                del op["StepDetails"]["NextAttemptTimestamp"]
+                self.changed.add(op["Id"])
+        for op_id, (deadline, heartbeat) in list(self.timers.items()):
+            if deadline <= now:
+                kind = "Callback.Heartbeat" if heartbeat else "Callback.Timeout"
+                message = "Callback timed out on heartbeat" if heartbeat else "Callback timed out"
+                self.complete_callback(op_id, "TIMED_OUT", error={"ErrorType": kind, "ErrorMessage": message})
+
+    def complete_callback(self, op_id, status, result=None, error=None):
+        op = self.operations[op_id]
+        op.update(Status=status, EndTimestamp=time.time())
+        self.timers.pop(op_id, None)
+        event, details = {"SUCCEEDED": ("CallbackSucceeded", {"Result": {"Payload": result, "Truncated": False}}),
+                          "FAILED": ("CallbackFailed", {"Error": {"Payload": error, "Truncated": False}}),
+                          "TIMED_OUT": ("CallbackTimedOut", {"Error": {"Payload": error, "Truncated": False}})}[status]
+        if result is not None:
+            op["CallbackDetails"]["Result"] = result
+        if error is not None:
+            op["CallbackDetails"]["Error"] = error
+        self.add_event(event, op_id, op.get("ParentId"), op.get("Name"), **{f"{event}Details": details})
+        self.changed.add(op_id)
+        self.wake.set()
 
 
-def new_checkpoint_token():
-    return base64.b64encode(uuid.uuid4().bytes).decode()
+def millisecond_timestamps(operation):
+    """A copy of an operation with its timestamps in epoch milliseconds (integers)."""
+    copy = json.loads(json.dumps(operation))
+    for holder, key in ((copy, "StartTimestamp"), (copy, "EndTimestamp"),
+                        (copy.get("StepDetails") or {}, "NextAttemptTimestamp"),
+                        (copy.get("WaitDetails") or {}, "ScheduledEndTimestamp")):
+        if key in holder:
+            holder[key] = int(holder[key] * 1000)
+    return copy
 
 
 def start_durable_execution(store, job, payload, name):
-    """Begin a durable execution for an invocation of a function with DurableConfig. Caller holds
-    store.lock."""
+    """The durable execution an invocation of a function with DurableConfig runs: a new one, or
+    (same name, same payload) the one already started. Caller holds store.lock."""
     name = name or str(uuid.uuid4())
     qualified = function_arn(store, job.function_name, job.version)
+    text = payload.decode()
     for execution in store.durable_executions.values():
         if execution.record["FunctionArn"] == qualified and execution.record["DurableExecutionName"] == name:
-            if execution.record["InputPayload"] == payload.decode():
-                job.durable_started = False     # the same request again: the same execution
-                return execution
+            if execution.record["InputPayload"] == text:
+                return execution        # the same request again: the same execution
             raise LambdaError("DurableExecutionAlreadyStartedException", 409,
                               f"A durable execution named {name} was already started for {qualified} "
                               "with another payload")
-    arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4().hex}"
-    execution = DurableExecution(arn, name, qualified, job.version, payload.decode(), job.durable_config)
+    arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4()}"
+    execution = DurableExecution(arn, name, qualified, job.version, text, job.durable_config)
     store.durable_executions[arn] = execution
     return execution
-
-
-def finish_durable_execution(store, execution, outcome, request_id):
-    """Record how the invocation ended: the execution succeeds or fails with it."""
-    with store.lock:
-        if execution.record["Status"] not in ("RUNNING", "PAUSED"):
-            return
-        now = time.time()
-        execution.add_event("InvocationCompleted", execution.record["DurableExecutionName"],
-                            InvocationCompletedDetails={"StartTimestamp": execution.record["StartTimestamp"],
-                                                        "EndTimestamp": now, "RequestId": request_id})
-        if outcome.function_error:
-            try:
-                error = json.loads(outcome.payload)
-            except ValueError:
-                error = {}
-            error_object = {"ErrorType": str(error.get("errorType", "Error")),
-                            "ErrorMessage": str(error.get("errorMessage", ""))}
-            execution.record["Error"] = error_object
-            execution.finish("FAILED", "ExecutionFailed",
-                             ExecutionFailedDetails={"Error": {"Payload": error_object, "Truncated": False}})
-        else:
-            execution.record["Result"] = outcome.payload.decode("utf-8", "replace")
-            execution.finish("SUCCEEDED", "ExecutionSucceeded", ExecutionSucceededDetails={
-                "Result": {"Payload": execution.record["Result"], "Truncated": False}})
 
 
 def iso_timestamp(seconds=None):
@@ -1305,7 +1389,6 @@ class Job:
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
-        self.durable_started = True     # False when an identical request names an existing one
         self.durable_config = config.get("DurableConfig")
 
 
@@ -2202,9 +2285,8 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
                    on_chunk=None):
     """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
     raises TooManyRequestsException."""
-    if job.durable is not None and not job.durable_started:
-        record = job.durable.record             # idempotent start: answer the existing execution
-        return Outcome(record.get("Result", "null").encode(), None, "", job.version)
+    if job.durable is not None:
+        return drive_durable_execution(store, job, request_id)
     started = time.time()
     try:
         outcome = store.runner.invoke(job, payload, request_id, context, on_chunk)
@@ -2216,8 +2298,6 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
                                                       f"payload size ({MAX_RESPONSE_BYTES} bytes).",
                                       "errorType": "Function.ResponseSizeTooLarge"}).encode()
         outcome.function_error = "Unhandled"
-    if job.durable is not None:
-        finish_durable_execution(store, job.durable, outcome, request_id)
     record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
     return outcome
 
@@ -4304,10 +4384,11 @@ def get_function_scaling_config(store, params, body):
 
 
 # -- Durable executions ------------------------------------------------------------------------
-# Invoking a function that has a DurableConfig starts a durable execution; it succeeds or fails
-# with the invocation. Checkpoints record operations (steps, waits, callbacks) and history as the
-# API describes, and callbacks can be completed. The durable SDK's replay (re-invoking the handler
-# after a wait or callback) is not emulated.
+# Invoking a function with a DurableConfig starts a durable execution, driven as Lambda drives
+# one: the handler gets the durable SDK's envelope (ARN, checkpoint token, operations) and answers
+# {"Status": "SUCCEEDED" | "FAILED" | "PENDING", "Result", "Error"}. On PENDING it is invoked again
+# once a wait elapses, a step retry is due, a callback completes or a chained invoke returns.
+# The SDKs reach CheckpointDurableExecution through AWS_ENDPOINT_URL_LAMBDA.
 
 DURABLE_EXECUTION_ARN = text(1, 1024, pattern=(
     r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):(\$LATEST(?:\.PUBLISHED)?|"
@@ -4330,7 +4411,6 @@ OPERATION_UPDATE = struct(
     ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256), TenantId=text(1, 256)))
 CHECKPOINT_DURABLE_EXECUTION = struct(("CheckpointToken",), CheckpointToken=CHECKPOINT_TOKEN,
                                       Updates=list_of(OPERATION_UPDATE), ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
-STOP_DURABLE_EXECUTION = ERROR_OBJECT           # the body is the Error member itself (a payload)
 PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024),
                                  ExecutionTimeoutPaused=boolean())
 RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024))
@@ -4341,18 +4421,120 @@ LIST_DURABLE_QUERY = struct(
                                 "PAUSED")), 1, 10),
     StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")), Marker=text(),
     MaxItems=integer(0, 1000))
-# How an operation update shows in the history: (operation type, action) -> event type.
+# Which actions each operation type takes, and the history event each one writes.
 OPERATION_EVENTS = {
     ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded", ("STEP", "FAIL"): "StepFailed",
-    ("WAIT", "START"): "WaitStarted", ("WAIT", "SUCCEED"): "WaitSucceeded", ("WAIT", "CANCEL"): "WaitCancelled",
+    ("STEP", "RETRY"): None, ("WAIT", "START"): "WaitStarted", ("WAIT", "CANCEL"): "WaitCancelled",
     ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
     ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
-    ("CALLBACK", "SUCCEED"): "CallbackSucceeded", ("CALLBACK", "FAIL"): "CallbackFailed",
-    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted", ("CHAINED_INVOKE", "SUCCEED"): "ChainedInvokeSucceeded",
-    ("CHAINED_INVOKE", "FAIL"): "ChainedInvokeFailed", ("CHAINED_INVOKE", "CANCEL"): "ChainedInvokeStopped",
+    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted",
 }
-OPERATION_STATUS = {"START": "STARTED", "SUCCEED": "SUCCEEDED", "FAIL": "FAILED", "RETRY": "READY",
-                    "CANCEL": "CANCELLED"}
+
+
+def drive_durable_execution(store, job, request_id):
+    """Run a durable execution to its end (or until the server resets), invoking the handler
+    whenever there is something for it; answer the Outcome a synchronous Invoke returns."""
+    execution = job.durable
+    generation = store.generation
+    with store.lock:
+        driver = not execution.driving and not execution.finished.is_set()
+        execution.driving = execution.driving or driver
+    if not driver:                      # another invocation drives it: wait for the end
+        execution.finished.wait(MAX_TIMEOUT_SECONDS)
+        return durable_outcome(execution, job)
+    failures = invalid_pending = 0
+    try:
+        while store.generation == generation and not store.runner.closed:
+            with store.lock:
+                execution.fire_due_timers()
+                if execution.finished.is_set():
+                    break
+                runnable = execution.status() == "RUNNING" and (execution.changed or execution.token is None)
+                if runnable:
+                    envelope = json.dumps(execution.envelope()).encode()
+                else:
+                    execution.wake.clear()
+                    delay = max(0.0, min(execution.next_deadline() - time.time(), 1.0))
+            if not runnable:
+                execution.wake.wait(delay)
+                continue
+            invocation_id = str(uuid.uuid4())
+            started = time.time()
+            outcome = store.runner.invoke(job, envelope, invocation_id)
+            record_invocation(store, job, invocation_id, "Durable", started, envelope, outcome)
+            with store.lock:
+                error = settle_durable_invocation(execution, outcome, invocation_id, started)
+                if error == "crashed":
+                    failures += 1
+                    if failures >= MAX_DURABLE_INVOCATION_FAILURES:
+                        execution.finish("FAILED", "ExecutionFailed", error=handler_error(outcome))
+                    execution.changed.add(execution.id)     # invoke again
+                elif error == "idle-pending":
+                    invalid_pending += 1
+                    if invalid_pending >= MAX_INVALID_PENDING:
+                        execution.finish("FAILED", "ExecutionFailed", error={
+                            "ErrorType": "InvalidParameterValueException",
+                            "ErrorMessage": "Cannot return PENDING status with no pending operations."})
+                    execution.changed.add(execution.id)
+                else:
+                    failures = invalid_pending = 0
+            if error == "crashed":
+                time.sleep(store.async_retry_delay)
+    except LambdaError:
+        pass                            # throttled, or the server is stopping
+    finally:
+        with store.lock:
+            execution.driving = False
+    return durable_outcome(execution, job)
+
+
+def settle_durable_invocation(execution, outcome, request_id, started):
+    """Apply what one handler invocation answered; None, "crashed" or "idle-pending". Caller holds
+    store.lock."""
+    execution.add_event("InvocationCompleted", execution.id, InvocationCompletedDetails={
+        "StartTimestamp": started, "EndTimestamp": time.time(), "RequestId": request_id})
+    execution.token = None if execution.finished.is_set() else execution.token
+    if execution.finished.is_set():
+        return None                     # completed by a checkpoint (or stopped) meanwhile
+    if outcome.function_error:
+        return "crashed"
+    try:
+        answer = json.loads(outcome.payload)
+        status = answer.get("Status") if isinstance(answer, dict) else None
+    except ValueError:
+        status = None
+    if status == "SUCCEEDED":
+        execution.finish("SUCCEEDED", "ExecutionSucceeded", result=answer.get("Result"))
+    elif status == "FAILED":
+        execution.finish("FAILED", "ExecutionFailed", error=answer.get("Error") or {})
+    elif status == "PENDING":
+        return None if execution.pending() or execution.changed else "idle-pending"
+    else:
+        execution.finish("FAILED", "ExecutionFailed", error={
+            "ErrorType": "InvalidParameterValueException",
+            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap the "
+                            "handler with the durable execution SDK."})
+    return None
+
+
+def handler_error(outcome):
+    try:
+        error = json.loads(outcome.payload)
+    except ValueError:
+        error = {}
+    return {"ErrorType": str(error.get("errorType", "Error")), "ErrorMessage": str(error.get("errorMessage", ""))}
+
+
+def durable_outcome(execution, job):
+    """What a synchronous Invoke answers once the execution ended: its Result, or its error."""
+    record = execution.record
+    if record["Status"] == "SUCCEEDED":
+        return Outcome((record.get("Result") or "null").encode(), None, "", job.version)
+    if record["Status"] in ("RUNNING", "PAUSED"):
+        return Outcome(b"null", None, "", job.version)
+    error = record.get("Error") or {}
+    payload = {"errorType": error.get("ErrorType", record["Status"]), "errorMessage": error.get("ErrorMessage", "")}
+    return Outcome(json.dumps(payload).encode(), "Unhandled", "", job.version)
 
 
 def find_durable_execution(store, params):
@@ -4387,8 +4569,8 @@ def get_durable_execution_history(store, params, body):
 
 
 def check_checkpoint_token(execution, token):
-    if token != execution.token:
-        raise invalid_parameter("Invalid checkpoint token: it is not the execution's current token.")
+    if execution.token is None or token != execution.token:
+        raise invalid_parameter("Invalid checkpoint token")
 
 
 def get_durable_execution_state(store, params, body):
@@ -4404,66 +4586,152 @@ def get_durable_execution_state(store, params, body):
 
 
 def checkpoint_durable_execution(store, params, body):
-    """CheckpointDurableExecution: apply operation updates; answer a new token and the state."""
+    """CheckpointDurableExecution: apply operation updates in order, complete what is due, and
+    answer a new token with every operation's state (no token once the execution ended)."""
     check_body(body, CHECKPOINT_DURABLE_EXECUTION)
     with store.lock:
         execution = find_durable_execution(store, params)
         check_checkpoint_token(execution, body["CheckpointToken"])
-        if execution.record["Status"] != "RUNNING":
-            raise invalid_parameter(f"The durable execution is {execution.record['Status']}; only a "
-                                    "RUNNING execution takes checkpoints.")
         for update in body.get("Updates") or []:
             apply_operation_update(store, execution, update)
-        execution.token = new_checkpoint_token()
-        return {"CheckpointToken": execution.token,
-                "NewExecutionState": {"Operations": json.loads(json.dumps(list(execution.operations.values())))}}
+        execution.fire_due_timers()
+        if execution.finished.is_set():
+            return {"NewExecutionState": {"Operations": []}}
+        if execution.status() == "PAUSED":          # the SDK suspends until Resume
+            execution.token = None
+            return {"NewExecutionState": {"Operations": []}}
+        return {"CheckpointToken": execution.mint_token(),
+                "NewExecutionState": {"Operations": json.loads(json.dumps(list(execution.operations.values()))),
+                                      "NextMarker": ""}}
 
 
 def apply_operation_update(store, execution, update):
-    """One OperationUpdate: create or move an operation and write its history event."""
+    """One OperationUpdate, as the service applies it. Caller holds store.lock."""
+    kind, action, op_id = update["Type"], update["Action"], update["Id"]
     now = time.time()
-    operation = execution.operations.get(update["Id"])
-    if operation is None:
-        if update["Action"] != "START":
-            raise invalid_parameter(f"Operation {update['Id']} has not been started.")
-        operation = {"Id": update["Id"], "Type": update["Type"], "StartTimestamp": now}
+    if kind == "EXECUTION":             # an oversized result, checkpointed before the answer
+        if action == "SUCCEED":
+            execution.finish("SUCCEEDED", "ExecutionSucceeded", result=update.get("Payload"))
+        elif action == "FAIL":
+            execution.finish("FAILED", "ExecutionFailed", error=update.get("Error") or {})
+        return
+    if (kind, action) not in OPERATION_EVENTS and (kind, action) not in (
+            ("STEP", "RETRY"), ("CONTEXT", "SUCCEED"), ("CONTEXT", "FAIL")):
+        raise invalid_parameter(f"Action {action} is not valid for an operation of type {kind}.")
+    op = execution.operations.get(op_id)
+    if op is None:
+        if action != "START":
+            raise invalid_parameter(f"Operation {op_id} has not been started.")
+        op = {"Id": op_id, "Type": kind, "StartTimestamp": now}
         for member in ("ParentId", "Name", "SubType"):
             if update.get(member):
-                operation[member] = update[member]
-        execution.operations[update["Id"]] = operation
-    operation["Status"] = OPERATION_STATUS[update["Action"]]
-    if update["Action"] in ("SUCCEED", "FAIL", "CANCEL"):
-        operation["EndTimestamp"] = now
+                op[member] = update[member]
+        execution.operations[op_id] = op
+    elif op["Type"] != kind:
+        raise invalid_parameter(f"Operation {op_id} is of type {op['Type']}, not {kind}.")
     details = {}
-    if update["Type"] == "CALLBACK" and update["Action"] == "START":
-        callback_id = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
-        store.callbacks[callback_id] = (execution.arn, update["Id"])
-        operation["CallbackDetails"] = {"CallbackId": callback_id}
-        details = {"CallbackStartedDetails": {"CallbackId": callback_id, **{
-            key: value for key, value in (("Timeout", (update.get("CallbackOptions") or {}).get("TimeoutSeconds")),
-                                          ("HeartbeatTimeout", (update.get("CallbackOptions") or {}).get(
-                                              "HeartbeatTimeoutSeconds"))) if value is not None}}}
-    elif update["Type"] == "STEP":
-        step = operation.setdefault("StepDetails", {"Attempt": 0})
-        if update["Action"] in ("START", "RETRY"):
+    if kind == "STEP":
+        step = op.setdefault("StepDetails", {"Attempt": 0})
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
             step["Attempt"] += 1
-        if update.get("Payload") is not None:
-            step["Result"] = update["Payload"]
-        if update.get("Error"):
-            step["Error"] = update["Error"]
-    elif update["Type"] == "WAIT" and update.get("WaitOptions"):
-        operation["WaitDetails"] = {"ScheduledEndTimestamp": now + update["WaitOptions"]["WaitSeconds"]}
-    event_type = OPERATION_EVENTS.get((update["Type"], update["Action"]))
+            if update.get("Payload") is not None:
+                step["Result"] = update["Payload"]
+            if update.get("Error"):
+                step["Error"] = update["Error"]
+            retry = {"CurrentAttempt": step["Attempt"]}
+            if action == "RETRY":
+                delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds", 1)
+                op["Status"] = "PENDING"
+                step["NextAttemptTimestamp"] = now + delay
+                retry["NextAttemptDelaySeconds"] = delay
+                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"), StepFailedDetails={
+                    "Error": {"Payload": update.get("Error") or {}, "Truncated": False}, "RetryDetails": retry})
+                return
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"), "Truncated": False},
+                                                 "RetryDetails": retry}} if action == "SUCCEED" else
+                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {}, "Truncated": False},
+                                              "RetryDetails": retry}})
+    elif kind == "WAIT":
+        if action == "START":
+            seconds = (update.get("WaitOptions") or {}).get("WaitSeconds", 0)
+            op.update(Status="STARTED", WaitDetails={"ScheduledEndTimestamp": now + seconds})
+            details = {"WaitStartedDetails": {"Duration": seconds, "ScheduledEndTimestamp": now + seconds}}
+        else:
+            op.update(Status="CANCELLED", EndTimestamp=now)
+    elif kind == "CALLBACK":
+        callback_id = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        options = update.get("CallbackOptions") or {}
+        op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
+        store.callbacks[callback_id] = (execution.arn, op_id)
+        timeout, heartbeat = options.get("TimeoutSeconds") or 0, options.get("HeartbeatTimeoutSeconds") or 0
+        if timeout or heartbeat:
+            deadlines = [(now + timeout, False)] if timeout else []
+            deadlines += [(now + heartbeat, True)] if heartbeat else []
+            execution.timers[op_id] = min(deadlines)
+        details = {"CallbackStartedDetails": {"CallbackId": callback_id, **({"Timeout": timeout} if timeout else {}),
+                                              **({"HeartbeatTimeout": heartbeat} if heartbeat else {})}}
+    elif kind == "CONTEXT":
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
+            context = op.setdefault("ContextDetails", {})
+            context.update((update.get("ContextOptions") or {}))
+            if action == "SUCCEED":
+                context["Result"] = update.get("Payload")
+                details = {"ContextSucceededDetails": {"Result": {"Payload": update.get("Payload"),
+                                                                  "Truncated": False}}}
+            else:
+                context["Error"] = update.get("Error") or {}
+                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"], "Truncated": False}}}
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed", op_id,
+                                op.get("ParentId"), op.get("Name"), **details)
+            return
+    elif kind == "CHAINED_INVOKE":
+        options = update["ChainedInvokeOptions"]
+        op.update(Status="STARTED", ChainedInvokeDetails={})
+        details = {"ChainedInvokeStartedDetails": {"FunctionName": options["FunctionName"]}}
+        threading.Thread(target=run_chained_invoke, args=(store, execution, op_id, options["FunctionName"],
+                                                          update.get("Payload") or "{}"), daemon=True).start()
+    event_type = OPERATION_EVENTS.get((kind, action))
     if event_type:
-        execution.add_event(event_type, update["Id"], update.get("ParentId"), **details)
+        execution.add_event(event_type, op_id, op.get("ParentId"), op.get("Name"), **details)
+
+
+def run_chained_invoke(store, execution, op_id, function_name, payload):
+    """A CHAINED_INVOKE: run the target function and record its result on the operation."""
+    try:
+        _, _, job, body = prepare_invocation(store, {"FunctionName": function_name}, payload.encode(),
+                                             INVOCATION_TYPES, "InvokeFunction")
+        outcome = run_invocation(store, job, body, str(uuid.uuid4()))
+        error = handler_error(outcome) if outcome.function_error else None
+        result = None if error else outcome.payload.decode("utf-8", "replace")
+    except LambdaError as failure:
+        error, result = {"ErrorType": failure.code, "ErrorMessage": failure.message}, None
+    with store.lock:
+        op = execution.operations.get(op_id)
+        if op is None or op["Status"] != "STARTED":
+            return
+        op.update(Status="FAILED" if error else "SUCCEEDED", EndTimestamp=time.time())
+        op["ChainedInvokeDetails"] = {"Error": error} if error else {"Result": result}
+        if error:
+            execution.add_event("ChainedInvokeFailed", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeFailedDetails={"Error": {"Payload": error, "Truncated": False}})
+        else:
+            execution.add_event("ChainedInvokeSucceeded", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeSucceededDetails={"Result": {"Payload": result, "Truncated": False}})
+        execution.changed.add(op_id)
+        execution.wake.set()
 
 
 def list_durable_executions_by_function(store, params, body):
-    """ListDurableExecutionsByFunction: newest last unless ReverseOrder; filters by name and status."""
+    """ListDurableExecutionsByFunction: newest first unless ReverseOrder; filters by name and status."""
     query = query_members(params, LIST_DURABLE_QUERY, integers=("MaxItems",))
     name, qualifier = function_target(store, params)
     statuses = query.get("Statuses")
-    statuses = [statuses] if isinstance(statuses, str) else statuses
     with store.lock:
         find_function(store, name)
         prefix = function_arn(store, name, qualifier) + ("/" if qualifier else ":")
@@ -4484,29 +4752,30 @@ def list_durable_executions_by_function(store, params, body):
 
 
 def stop_durable_execution(store, params, body):
-    """StopDurableExecution: a running or paused execution becomes STOPPED."""
-    check_body(body, STOP_DURABLE_EXECUTION)
+    """StopDurableExecution: a running or paused execution becomes STOPPED (the body is the Error)."""
+    check_body(body, ERROR_OBJECT)
     with store.lock:
         execution = find_durable_execution(store, params)
-        if execution.record["Status"] not in ("RUNNING", "PAUSED"):
-            raise invalid_parameter(f"The durable execution is already {execution.record['Status']}.")
+        if execution.status() not in ("RUNNING", "PAUSED"):
+            raise invalid_parameter(f"The durable execution is already {execution.status()}.")
         error = dict(body) or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
-        execution.record["Error"] = error
-        execution.finish("STOPPED", "ExecutionStopped", ExecutionStoppedDetails={
-            "Error": {"Payload": error, "Truncated": False}})
+        execution.finish("STOPPED", "ExecutionStopped", error=error)
         return {"StopTimestamp": execution.record["EndTimestamp"]}
 
 
 def pause_durable_execution(store, params, body):
-    """PauseDurableExecution: only a RUNNING execution can pause."""
+    """PauseDurableExecution: only a RUNNING execution can pause; the handler is not invoked again
+    until it resumes."""
     check_body(body, PAUSE_DURABLE_EXECUTION)
     with store.lock:
         execution = find_durable_execution(store, params)
-        if execution.record["Status"] != "RUNNING":
-            raise conflict(f"The durable execution is {execution.record['Status']}, not RUNNING.")
+        if execution.status() != "RUNNING":
+            raise conflict(f"The durable execution is {execution.status()}, not RUNNING.")
+        now = time.time()
         execution.record["Status"] = "PAUSED"
         execution.record["PauseDetails"] = {k: v for k, v in body.items() if k != "ClientToken"}
-        execution.add_event("ExecutionPaused", execution.record["DurableExecutionName"])
+        execution.add_event("ExecutionPaused", execution.id, ExecutionPausedDetails={
+            "PauseRequestTimestamp": now, "ExecutionTimeoutPaused": bool(body.get("ExecutionTimeoutPaused"))})
     return Reply(202, {}, b"{}")
 
 
@@ -4515,11 +4784,14 @@ def resume_durable_execution(store, params, body):
     check_body(body, RESUME_DURABLE_EXECUTION)
     with store.lock:
         execution = find_durable_execution(store, params)
-        if execution.record["Status"] != "PAUSED":
-            raise conflict(f"The durable execution is {execution.record['Status']}, not PAUSED.")
+        if execution.status() != "PAUSED":
+            raise conflict(f"The durable execution is {execution.status()}, not PAUSED.")
         execution.record["Status"] = "RUNNING"
         execution.record.pop("PauseDetails", None)
-        execution.add_event("ExecutionResumed", execution.record["DurableExecutionName"])
+        execution.add_event("ExecutionResumed", execution.id, ExecutionResumedDetails={
+            "ResumeRequestTimestamp": time.time()})
+        execution.changed.add(execution.id)
+        execution.wake.set()
     return Reply(202, {}, b"{}")
 
 
@@ -4527,8 +4799,8 @@ def delete_durable_execution(store, params, body):
     """DeleteDurableExecution: only a finished execution can be deleted."""
     with store.lock:
         execution = find_durable_execution(store, params)
-        if execution.record["Status"] in ("RUNNING", "PAUSED"):
-            raise conflict(f"The durable execution is {execution.record['Status']}; stop it first.")
+        if execution.status() in ("RUNNING", "PAUSED"):
+            raise conflict(f"The durable execution is {execution.status()}; stop it first.")
         del store.durable_executions[execution.arn]
         for callback_id in [c for c, (arn, _) in store.callbacks.items() if arn == execution.arn]:
             del store.callbacks[callback_id]
@@ -4536,7 +4808,7 @@ def delete_durable_execution(store, params, body):
 
 
 def find_callback(store, params):
-    """(execution, operation) of a callback id that is still waiting. Caller holds store.lock."""
+    """(execution, operation) of a callback that is still waiting. Caller holds store.lock."""
     query_members(params, CALLBACK_PATH)
     execution_arn, operation_id = store.callbacks.get(params["CallbackId"], (None, None))
     execution = store.durable_executions.get(execution_arn)
@@ -4556,11 +4828,7 @@ def send_durable_execution_callback_success(store, params, body):
                           "SendDurableExecutionCallbackSuccess operation")
     with store.lock:
         execution, operation = find_callback(store, params)
-        result = body.decode("utf-8", "replace")
-        operation.update(Status="SUCCEEDED", EndTimestamp=time.time())
-        operation["CallbackDetails"]["Result"] = result
-        execution.add_event("CallbackSucceeded", operation["Id"], operation.get("ParentId"),
-                            CallbackSucceededDetails={"Result": {"Payload": result, "Truncated": False}})
+        execution.complete_callback(operation["Id"], "SUCCEEDED", result=body.decode("utf-8", "replace"))
     return {}
 
 
@@ -4569,17 +4837,23 @@ def send_durable_execution_callback_failure(store, params, body):
     check_body(body, ERROR_OBJECT)
     with store.lock:
         execution, operation = find_callback(store, params)
-        operation.update(Status="FAILED", EndTimestamp=time.time())
-        operation["CallbackDetails"]["Error"] = dict(body)
-        execution.add_event("CallbackFailed", operation["Id"], operation.get("ParentId"),
-                            CallbackFailedDetails={"Error": {"Payload": dict(body), "Truncated": False}})
+        execution.complete_callback(operation["Id"], "FAILED", error=dict(body))
     return {}
 
 
 def send_durable_execution_callback_heartbeat(store, params, body):
-    """SendDurableExecutionCallbackHeartbeat: the callback is still alive (no timeouts run here)."""
+    """SendDurableExecutionCallbackHeartbeat: restarts the callback's heartbeat timeout."""
     with store.lock:
-        find_callback(store, params)
+        execution, operation = find_callback(store, params)
+        deadline = execution.timers.get(operation["Id"])
+        if deadline and deadline[1]:
+            started = operation["StartTimestamp"]
+            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout") for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
+            timeout = next((e["CallbackStartedDetails"].get("Timeout") for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
+            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)] if timeout else [])
+            execution.timers[operation["Id"]] = min(candidates)
     return {}
 
 
