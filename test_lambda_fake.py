@@ -3425,3 +3425,815 @@ def test_hot_reload_missing_directory_echoes_and_says_why(lam, tmp_path):
     out = lam.invoke(FunctionName="gone", Payload=b'{"k": 1}', LogType="Tail")
     assert json.loads(out["Payload"].read()) == {"k": 1}
     assert "hot-reload directory" in decoded_log(out)
+
+
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
+KINESIS = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
+DYNAMODB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2024-01-01T00:00:00.000"
+SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:kafka-login"
+KAFKA = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["kafka:1000"]}}
+KAFKA_AUTH = [{"Type": "BASIC_AUTH", "URI": SECRET}]
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+NOT_THERE = "The resource you requested does not exist."
+PROVIDERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider"
+VPC = {"SubnetIds": ["subnet-0abc"], "SecurityGroupIds": ["sg-0abc"]}
+OPERATOR = {"CapacityProviderOperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/operator"}
+WRITER = (b"const fs = require('fs');\n"
+          b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');\n")
+THROWER = b"exports.handler = async () => { throw new TypeError('bad input'); };"
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers for this area
+# ----------------------------------------------------------------------------------------------
+
+def unvalidated_client(server):
+    """A client that sends what botocore's own parameter checks would stop, to see the server's."""
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1},
+                                      parameter_validation=False))
+
+
+def create_mapping(lam, source=QUEUE, name="fn", **overrides):
+    params = dict(FunctionName=name, EventSourceArn=source)
+    if source in (KINESIS, DYNAMODB):
+        params["StartingPosition"] = "LATEST"
+    params.update(overrides)
+    return lam.create_event_source_mapping(**{k: v for k, v in params.items() if v is not None})
+
+
+def create_kafka_mapping(lam, name="fn", **overrides):
+    params = dict(FunctionName=name, SelfManagedEventSource=KAFKA, Topics=["topic"],
+                  SourceAccessConfigurations=KAFKA_AUTH)
+    params.update(overrides)
+    return lam.create_event_source_mapping(**params)
+
+
+def mapping_body(response):
+    """A response without boto3's metadata and the values that differ on every call."""
+    return {k: v for k, v in response.items()
+            if k not in ("ResponseMetadata", "UUID", "EventSourceMappingArn", "LastModified")}
+
+
+def create_provider(lam, name="cp", **overrides):
+    params = dict(CapacityProviderName=name, VpcConfig=VPC, PermissionsConfig=OPERATOR)
+    params.update(overrides)
+    return lam.create_capacity_provider(**params)
+
+
+def on_provider(provider="cp"):
+    """CapacityProviderConfig for CreateFunction, pointing at a capacity provider."""
+    return {"LambdaManagedInstancesCapacityProviderConfig": {
+        "CapacityProviderArn": f"{PROVIDERS}:{provider}"}}
+
+
+def stream_events(out):
+    return list(out["EventStream"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Event source mappings
+# ----------------------------------------------------------------------------------------------
+
+def test_create_event_source_mapping_sqs_answers_202_creating_with_sqs_defaults(lam):
+    create_function(lam)
+    out = create_mapping(lam)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert mapping_body(out) == {
+        "BatchSize": 10, "EventSourceArn": QUEUE, "FunctionArn": f"{FUNCTIONS}:fn",
+        "FunctionResponseTypes": [], "MaximumBatchingWindowInSeconds": 0, "State": "Creating",
+        "StateTransitionReason": "USER_INITIATED"}
+
+
+@pytest.mark.parametrize("source", [KINESIS, DYNAMODB])
+def test_create_event_source_mapping_stream_defaults(lam, source):
+    create_function(lam)
+    out = create_mapping(lam, source)
+    assert mapping_body(out) == {
+        "BatchSize": 100, "BisectBatchOnFunctionError": False,
+        "DestinationConfig": {"OnFailure": {}},
+        "EventSourceArn": source, "FunctionArn": f"{FUNCTIONS}:fn", "FunctionResponseTypes": [],
+        "LastProcessingResult": "No records processed", "MaximumBatchingWindowInSeconds": 0,
+        "MaximumRecordAgeInSeconds": -1, "MaximumRetryAttempts": -1, "ParallelizationFactor": 1,
+        "StartingPosition": "LATEST", "State": "Creating", "StateTransitionReason": "User action",
+        "TumblingWindowInSeconds": 0}
+
+
+def test_create_event_source_mapping_self_managed_kafka_consumer_group_is_the_uuid(lam):
+    create_function(lam)
+    out = create_kafka_mapping(lam)
+    assert out["SelfManagedKafkaEventSourceConfig"] == {"ConsumerGroupId": out["UUID"]}
+    assert mapping_body(out) == {
+        "BatchSize": 100, "FunctionArn": f"{FUNCTIONS}:fn",
+        "LastProcessingResult": "No records processed", "SelfManagedEventSource": KAFKA,
+        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": out["UUID"]},
+        "SourceAccessConfigurations": KAFKA_AUTH, "StartingPosition": "TRIM_HORIZON",
+        "State": "Creating", "StateTransitionReason": "USER_INITIATED", "Topics": ["topic"]}
+
+
+def test_create_event_source_mapping_uuid_and_arn_formats(lam):
+    create_function(lam)
+    out = create_mapping(lam)
+    assert re.fullmatch(UUID, out["UUID"])
+    assert out["EventSourceMappingArn"] == (
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{out['UUID']}")
+    assert isinstance(out["LastModified"], datetime.datetime)
+
+
+@pytest.mark.parametrize("function_name, function_arn", [
+    ("fn", f"{FUNCTIONS}:fn"),
+    (f"{FUNCTIONS}:fn", f"{FUNCTIONS}:fn"),
+    (f"{ACCOUNT}:function:fn:$LATEST", f"{FUNCTIONS}:fn:$LATEST"),
+    (f"{FUNCTIONS}:fn:1", f"{FUNCTIONS}:fn:1"),
+    ("fn:live", f"{FUNCTIONS}:fn:live"),
+])
+def test_create_event_source_mapping_function_arn_keeps_the_given_qualifier(lam, function_name,
+                                                                            function_arn):
+    create_function(lam, Publish=True)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert create_mapping(lam, name=function_name)["FunctionArn"] == function_arn
+
+
+@pytest.mark.parametrize("enabled, state", [(True, "Enabled"), (False, "Disabled")])
+def test_get_event_source_mapping_after_create_is_enabled_or_disabled(lam, enabled, state):
+    create_function(lam)
+    created = create_mapping(lam, Enabled=enabled)
+    got = lam.get_event_source_mapping(UUID=created["UUID"])
+    assert created["State"] == "Creating"
+    assert got["State"] == state
+    assert mapping_body(got) == dict(mapping_body(created), State=state)
+
+
+def test_create_event_source_mapping_function_missing_is_invalid_parameter(lam):
+    message = assert_error(lambda: create_mapping(lam, name="ghost"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Function does not exist"
+
+
+def test_create_event_source_mapping_unknown_source_is_invalid_parameter(lam):
+    create_function(lam)
+    message = assert_error(lambda: lam.create_event_source_mapping(FunctionName="fn"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Unrecognized event source."
+
+
+@pytest.mark.parametrize("source, overrides, code, expected", [
+    (KINESIS, {"StartingPosition": None}, "InvalidParameterValueException",
+     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+     "Member must not be null."),
+    (DYNAMODB, {"StartingPosition": None}, "InvalidParameterValueException",
+     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+     "Member must not be null."),
+    (KINESIS, {"StartingPosition": "invalid"}, "ValidationException",
+     "1 validation error detected: Value 'invalid' at 'startingPosition' failed to satisfy "
+     "constraint: Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]"),
+    (DYNAMODB, {"StartingPosition": "AT_TIMESTAMP"}, "InvalidParameterValueException",
+     f"Unsupported starting position for arn type: {DYNAMODB}"),
+    (QUEUE, {"BatchSize": 11}, "InvalidParameterValueException",
+     "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater "
+     "than 10"),
+    (QUEUE, {"DestinationConfig": {"OnSuccess": {"Destination": QUEUE}}},
+     "InvalidParameterValueException",
+     "Unsupported DestinationConfig parameter for given event source mapping type."),
+    (KINESIS, {"MaximumRecordAgeInSeconds": 30}, "InvalidParameterValueException",
+     "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"),
+    (KINESIS, {"MaximumRetryAttempts": -2}, "ValidationException",
+     "1 validation error detected: Value '-2' at 'maximumRetryAttempts' failed to satisfy "
+     "constraint: Member must have value greater than or equal to -1"),
+    (QUEUE, {"BatchSize": 0}, "ValidationException",
+     "1 validation error detected: Value '0' at 'batchSize' failed to satisfy constraint: "
+     "Member must have value greater than or equal to 1"),
+], ids=[
+    "kinesis-no-position", "dynamodb-no-position", "bad-position", "dynamodb-at-timestamp",
+    "sqs-batch-11-no-window", "sqs-on-success", "record-age-30", "retries-minus-2", "batch-0"])
+def test_create_event_source_mapping_validation(server, lam, source, overrides, code, expected):
+    create_function(lam)
+    unchecked = unvalidated_client(server)
+    message = assert_error(lambda: create_mapping(unchecked, source, **overrides), code, 400)
+    assert message == expected
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def test_create_event_source_mapping_kinesis_at_timestamp_is_accepted(lam):
+    create_function(lam)
+    out = create_mapping(lam, KINESIS, StartingPosition="AT_TIMESTAMP",
+                         StartingPositionTimestamp=datetime.datetime(2024, 1, 1))
+    assert out["StartingPosition"] == "AT_TIMESTAMP"
+
+
+@pytest.mark.parametrize("pattern", ["not json", "{\"body\": ", "null", "[1, 2]"])
+def test_create_event_source_mapping_invalid_filter_pattern(lam, pattern):
+    create_function(lam)
+    criteria = {"Filters": [{"Pattern": pattern}]}
+    message = assert_error(lambda: create_mapping(lam, FilterCriteria=criteria),
+                           "InvalidParameterValueException", 400)
+    assert message == "Invalid filter pattern definition."
+
+
+def test_create_event_source_mapping_valid_filter_is_echoed(lam):
+    create_function(lam)
+    criteria = {"Filters": [{"Pattern": "{\"body\": {\"kind\": [\"order\"]}}"}]}
+    assert create_mapping(lam, FilterCriteria=criteria)["FilterCriteria"] == criteria
+
+
+def test_create_event_source_mapping_sqs_large_batch_with_window_is_accepted(lam):
+    create_function(lam)
+    out = create_mapping(lam, BatchSize=10000, MaximumBatchingWindowInSeconds=1)
+    assert (out["BatchSize"], out["MaximumBatchingWindowInSeconds"]) == (10000, 1)
+
+
+def test_create_event_source_mapping_kafka_without_access_configurations_is_refused(lam):
+    create_function(lam)
+    message = assert_error(lambda: lam.create_event_source_mapping(
+        FunctionName="fn", SelfManagedEventSource=KAFKA, Topics=["topic"]),
+        "InvalidParameterValueException", 400)
+    assert message == "Required 'sourceAccessConfigurations' parameter is missing."
+
+
+@pytest.mark.parametrize("source, template", [
+    (QUEUE, "An event source mapping with SQS arn (\" {source} \") and function (\" fn \") already "
+            "exists. Please update or delete the existing mapping with UUID {uuid}"),
+    (KINESIS, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
+              "already exists. Please update or delete the existing mapping with UUID {uuid}"),
+    (DYNAMODB, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
+               "already exists. Please update or delete the existing mapping with UUID {uuid}"),
+])
+def test_create_event_source_mapping_duplicate_is_409(lam, source, template):
+    create_function(lam)
+    first = create_mapping(lam, source)
+    message = assert_error(lambda: create_mapping(lam, source), "ResourceConflictException", 409)
+    assert message == template.format(source=source, uuid=first["UUID"])
+
+
+def test_create_event_source_mapping_duplicate_kafka_is_409_naming_servers_and_topics(lam):
+    create_function(lam)
+    first = create_kafka_mapping(lam)
+    message = assert_error(lambda: create_kafka_mapping(lam), "ResourceConflictException", 409)
+    assert message == (
+        f"An event source mapping with event source (\"kafka:1000\"), function "
+        f"(\"{FUNCTIONS}:fn\"), topics (\"topic\") already exists. Please update or delete the "
+        f"existing mapping with UUID {first['UUID']}")
+
+
+def test_create_event_source_mapping_same_source_for_another_function_is_allowed(lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    create_mapping(lam, name="one")
+    assert create_mapping(lam, name="two")["FunctionArn"] == f"{FUNCTIONS}:two"
+
+
+def test_create_event_source_mapping_tags_are_readable_via_list_tags(lam):
+    create_function(lam)
+    out = create_mapping(lam, Tags={"team": "data"})
+    assert lam.list_tags(Resource=out["EventSourceMappingArn"])["Tags"] == {"team": "data"}
+
+
+@pytest.mark.parametrize("operation", ["get_event_source_mapping", "update_event_source_mapping",
+                                       "delete_event_source_mapping"])
+def test_event_source_mapping_unknown_uuid_is_404(lam, operation):
+    call = getattr(lam, operation)
+    message = assert_error(lambda: call(UUID="11111111-2222-4333-8444-555555555555"),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_THERE
+
+
+def test_update_event_source_mapping_answers_updating_then_enabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    out = lam.update_event_source_mapping(UUID=esm, BatchSize=5)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert (out["State"], out["BatchSize"]) == ("Updating", 5)
+    got = lam.get_event_source_mapping(UUID=esm)
+    assert (got["State"], got["BatchSize"]) == ("Enabled", 5)
+
+
+def test_update_event_source_mapping_disable_answers_disabling_then_disabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    assert lam.update_event_source_mapping(UUID=esm, Enabled=False)["State"] == "Disabling"
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Disabled"
+
+
+def test_update_event_source_mapping_enable_answers_enabling_then_enabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam, Enabled=False)["UUID"]
+    assert lam.update_event_source_mapping(UUID=esm, Enabled=True)["State"] == "Enabling"
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
+
+
+def test_update_event_source_mapping_sqs_batch_without_window_is_refused_and_changes_nothing(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, BatchSize=11),
+                           "InvalidParameterValueException", 400)
+    assert message == ("Maximum batch window in seconds must be greater than 0 if maximum batch "
+                       "size is greater than 10")
+    assert lam.get_event_source_mapping(UUID=esm)["BatchSize"] == 10
+
+
+def test_update_event_source_mapping_unknown_function_is_invalid_parameter(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, FunctionName="ghost"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Function does not exist"
+
+
+def test_delete_event_source_mapping_answers_deleting_then_404(lam):
+    create_function(lam)
+    created = create_mapping(lam)
+    out = lam.delete_event_source_mapping(UUID=created["UUID"])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert mapping_body(out) == dict(mapping_body(created), State="Deleting")
+    message = assert_error(lambda: lam.get_event_source_mapping(UUID=created["UUID"]),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_THERE
+
+
+def test_delete_event_source_mapping_makes_its_tags_unreachable(lam):
+    create_function(lam)
+    esm_arn = create_mapping(lam, Tags={"team": "data"})["EventSourceMappingArn"]
+    lam.delete_event_source_mapping(UUID=esm_arn.rsplit(":", 1)[1])
+    message = assert_error(lambda: lam.list_tags(Resource=esm_arn),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Event source mapping not found: {esm_arn}"
+
+
+def test_get_event_source_mapping_survives_delete_function(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    lam.delete_function(FunctionName="fn")
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
+
+
+def test_list_event_source_mappings_filters_by_function_name(lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    wanted = create_mapping(lam, name="one")["UUID"]
+    create_mapping(lam, KINESIS, name="two")
+    listed = lam.list_event_source_mappings(FunctionName="one")["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == [wanted]
+
+
+def test_list_event_source_mappings_filters_by_event_source_arn(lam):
+    create_function(lam)
+    create_mapping(lam)
+    wanted = create_mapping(lam, KINESIS)["UUID"]
+    listed = lam.list_event_source_mappings(EventSourceArn=KINESIS)["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == [wanted]
+
+
+@pytest.mark.parametrize("query", [{"FunctionName": "doesnotexist"},
+                                   {"EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:nothing"}])
+def test_list_event_source_mappings_filter_naming_nothing_is_200_empty(lam, query):
+    create_function(lam)
+    create_mapping(lam)
+    out = lam.list_event_source_mappings(**query)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["EventSourceMappings"] == []
+
+
+def test_list_event_source_mappings_pages_with_max_items(lam):
+    create_function(lam)
+    uuids = {create_mapping(lam, source)["UUID"] for source in (QUEUE, KINESIS, DYNAMODB)}
+    first = lam.list_event_source_mappings(MaxItems=2)
+    rest = lam.list_event_source_mappings(MaxItems=2, Marker=first["NextMarker"])
+    assert len(first["EventSourceMappings"]) == 2 and "NextMarker" not in rest
+    assert {m["UUID"] for m in first["EventSourceMappings"] + rest["EventSourceMappings"]} == uuids
+
+
+# ----------------------------------------------------------------------------------------------
+# Capacity providers and scaling
+# ----------------------------------------------------------------------------------------------
+
+def test_create_capacity_provider_answers_202_active(lam):
+    out = create_provider(lam)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    provider = out["CapacityProvider"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000",
+                        provider.pop("LastModified"))
+    assert provider == {"CapacityProviderArn": f"{PROVIDERS}:cp", "State": "Active",
+                        "VpcConfig": VPC, "PermissionsConfig": OPERATOR}
+
+
+def test_create_capacity_provider_duplicate_name_is_409(lam):
+    create_provider(lam)
+    assert_error(lambda: create_provider(lam), "ResourceConflictException", 409)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"PermissionsConfig": {"CapacityProviderOperatorRoleArn": "not-a-role"}},
+     "Value 'not-a-role' at 'permissionsConfig.capacityProviderOperatorRoleArn' failed to satisfy "
+     "constraint: Member must satisfy regular expression pattern: "),
+    ({"CapacityProviderScalingConfig": {"MaxVCpuCount": 1}},
+     "Value '1' at 'capacityProviderScalingConfig.maxVCpuCount' failed to satisfy constraint: "
+     "Member must have value greater than or equal to 2"),
+    ({"CapacityProviderName": "bad name"},
+     "Value 'bad name' at 'capacityProviderName' failed to satisfy constraint: "),
+])
+def test_create_capacity_provider_validation(server, lam, overrides, fragment):
+    unchecked = unvalidated_client(server)
+    assert_error(lambda: create_provider(unchecked, **overrides), "ValidationException", 400,
+                 fragment)
+    assert lam.list_capacity_providers()["CapacityProviders"] == []
+
+
+@pytest.mark.parametrize("reference", ["cp", f"{PROVIDERS}:cp"])
+def test_get_capacity_provider_by_name_or_arn(lam, reference):
+    created = create_provider(lam)["CapacityProvider"]
+    got = lam.get_capacity_provider(CapacityProviderName=reference)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["CapacityProvider"] == created
+
+
+@pytest.mark.parametrize("operation", ["get_capacity_provider", "update_capacity_provider",
+                                       "delete_capacity_provider",
+                                       "list_function_versions_by_capacity_provider"])
+def test_capacity_provider_unknown_name_is_404(lam, operation):
+    call = getattr(lam, operation)
+    message = assert_error(lambda: call(CapacityProviderName="ghost"),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Capacity provider not found: {PROVIDERS}:ghost"
+
+
+def test_update_capacity_provider_answers_202_with_new_scaling(lam):
+    create_provider(lam)
+    policy = {"PredefinedMetricType": "LambdaCapacityProviderAverageCPUUtilization",
+              "TargetValue": 50.0}
+    scaling = {"MaxVCpuCount": 64, "ScalingMode": "Manual", "ScalingPolicies": [policy]}
+    out = lam.update_capacity_provider(CapacityProviderName="cp",
+                                       CapacityProviderScalingConfig=scaling)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert out["CapacityProvider"]["CapacityProviderScalingConfig"] == scaling
+    got = lam.get_capacity_provider(CapacityProviderName="cp")["CapacityProvider"]
+    assert got["CapacityProviderScalingConfig"] == scaling
+
+
+def test_delete_capacity_provider_answers_deleting_then_404(lam):
+    create_provider(lam)
+    out = lam.delete_capacity_provider(CapacityProviderName="cp")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert out["CapacityProvider"]["State"] == "Deleting"
+    assert_error(lambda: lam.get_capacity_provider(CapacityProviderName="cp"),
+                 "ResourceNotFoundException", 404, f"Capacity provider not found: {PROVIDERS}:cp")
+
+
+def test_delete_capacity_provider_in_use_is_409_and_keeps_it(lam):
+    create_provider(lam)
+    create_function(lam, CapacityProviderConfig=on_provider(), Publish=True)
+    assert_error(lambda: lam.delete_capacity_provider(CapacityProviderName="cp"),
+                 "ResourceConflictException", 409)
+    got = lam.get_capacity_provider(CapacityProviderName="cp")["CapacityProvider"]
+    assert got["State"] == "Active"
+
+
+@pytest.mark.parametrize("state, names", [(None, ["a", "b"]), ("Active", ["a", "b"]),
+                                          ("Pending", [])])
+def test_list_capacity_providers_state_filter(lam, state, names):
+    create_provider(lam, "b")
+    create_provider(lam, "a")
+    query = {"State": state} if state else {}
+    listed = lam.list_capacity_providers(**query)["CapacityProviders"]
+    assert [p["CapacityProviderArn"] for p in listed] == [f"{PROVIDERS}:{n}" for n in names]
+
+
+def test_list_capacity_providers_bad_state_is_validation_error(lam):
+    assert_error(lambda: lam.list_capacity_providers(State="Sleeping"), "ValidationException", 400,
+                 "Value 'Sleeping' at 'state' failed to satisfy constraint: Member must satisfy "
+                 "enum value set: ")
+
+
+def test_list_function_versions_by_capacity_provider_lists_published_version(lam):
+    create_provider(lam)
+    create_function(lam, CapacityProviderConfig=on_provider())
+    lam.publish_version(FunctionName="fn")
+    out = lam.list_function_versions_by_capacity_provider(CapacityProviderName="cp")
+    assert out["CapacityProviderArn"] == f"{PROVIDERS}:cp"
+    assert {"FunctionArn": f"{FUNCTIONS}:fn:1", "State": "Active"} in out["FunctionVersions"]
+
+
+def test_list_function_versions_by_capacity_provider_unused_is_empty(lam):
+    create_provider(lam)
+    create_function(lam)
+    out = lam.list_function_versions_by_capacity_provider(CapacityProviderName="cp")
+    assert out["FunctionVersions"] == []
+
+
+def test_put_function_scaling_config_answers_202_and_get_reads_it(lam):
+    create_function(lam, Publish=True)
+    config = {"MinExecutionEnvironments": 1, "MaxExecutionEnvironments": 4}
+    out = lam.put_function_scaling_config(FunctionName="fn", Qualifier="1",
+                                          FunctionScalingConfig=config)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert out["FunctionState"] == "Active"
+    got = lam.get_function_scaling_config(FunctionName="fn", Qualifier="1")
+    assert got["FunctionArn"] == f"{FUNCTIONS}:fn:1"
+    assert got["RequestedFunctionScalingConfig"] == config
+
+
+def test_put_function_scaling_config_latest_published_names_newest_version(lam):
+    create_function(lam, Publish=True)
+    config = {"MinExecutionEnvironments": 0, "MaxExecutionEnvironments": 2}
+    lam.put_function_scaling_config(FunctionName="fn", Qualifier="$LATEST.PUBLISHED",
+                                    FunctionScalingConfig=config)
+    got = lam.get_function_scaling_config(FunctionName="fn", Qualifier="1")
+    assert got["RequestedFunctionScalingConfig"] == config
+
+
+@pytest.mark.parametrize("qualifier", ["$LATEST", "live"])
+def test_put_function_scaling_config_qualifier_must_be_version_or_latest_published(lam, qualifier):
+    create_function(lam, Publish=True)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert_error(lambda: lam.put_function_scaling_config(
+        FunctionName="fn", Qualifier=qualifier, FunctionScalingConfig={}),
+        "ValidationException", 400,
+        f"Value '{qualifier}' at 'qualifier' failed to satisfy constraint: Member must satisfy "
+        "regular expression pattern: (\\$LATEST\\.PUBLISHED|[0-9]+)")
+
+
+def test_get_function_scaling_config_unknown_function_is_404(lam):
+    assert_error(lambda: lam.get_function_scaling_config(FunctionName="ghost", Qualifier="1"),
+                 "ResourceNotFoundException", 404)
+
+
+# ----------------------------------------------------------------------------------------------
+# InvokeAsync and InvokeWithResponseStream
+# ----------------------------------------------------------------------------------------------
+
+def test_invoke_async_answers_202_and_runs_in_the_background(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "async", code=WRITER)
+    out = lam.invoke_async(FunctionName="async", InvokeArgs=json.dumps({"path": str(marker)}))
+    assert out["Status"] == 202
+    assert wait_for(marker.exists)
+    assert marker.read_text() == "yes"
+
+
+def test_invoke_async_unknown_function_is_404(lam):
+    assert_error(lambda: lam.invoke_async(FunctionName="ghost", InvokeArgs=b"{}"),
+                 "ResourceNotFoundException", 404, f"{FUNCTIONS}:ghost")
+
+
+def test_invoke_with_response_stream_payload_chunks_then_invoke_complete(lam):
+    create_function(lam)
+    out = lam.invoke_with_response_stream(FunctionName="fn", Payload=b'{"n": 2}')
+    assert (out["StatusCode"], out["ExecutedVersion"]) == (200, "$LATEST")
+    events = stream_events(out)
+    assert [list(e) for e in events[:-1]] == [["PayloadChunk"]] * (len(events) - 1)
+    body = b"".join(e["PayloadChunk"]["Payload"] for e in events[:-1])
+    assert json.loads(body) == {"doubled": 4, "fn": "fn"}
+    assert events[-1] == {"InvokeComplete": {}}
+
+
+def test_invoke_with_response_stream_thrown_error_is_reported_by_invoke_complete(lam):
+    create_function(lam, "thrower", code=THROWER)
+    out = lam.invoke_with_response_stream(FunctionName="thrower", Payload=b"{}")
+    events = stream_events(out)
+    assert out["StatusCode"] == 200
+    assert [list(e) for e in events] == [["InvokeComplete"]]
+    complete = events[0]["InvokeComplete"]
+    assert complete["ErrorCode"]
+    assert json.loads(complete["ErrorDetails"])["errorMessage"] == "bad input"
+
+
+def test_invoke_with_response_stream_tail_puts_log_in_invoke_complete(lam):
+    create_function(lam, "talker", code=b"exports.handler = async () => { console.log('hello log');"
+                                         b" return 1; };")
+    out = lam.invoke_with_response_stream(FunctionName="talker", Payload=b"{}", LogType="Tail")
+    complete = stream_events(out)[-1]["InvokeComplete"]
+    log = base64.b64decode(complete["LogResult"]).decode()
+    assert "hello log" in log and "REPORT RequestId" in log
+
+
+def test_invoke_with_response_stream_dry_run_answers_204_and_runs_nothing(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "dry", code=WRITER)
+    out = lam.invoke_with_response_stream(FunctionName="dry", InvocationType="DryRun",
+                                          Payload=json.dumps({"path": str(marker)}))
+    assert out["StatusCode"] == 204
+    assert not marker.exists()
+
+
+def test_invoke_with_response_stream_event_invocation_type_is_validation_error(lam):
+    create_function(lam)
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="fn", InvocationType="Event"),
+                 "ValidationException", 400,
+                 "Value 'Event' at 'invocationType' failed to satisfy constraint: Member must "
+                 "satisfy enum value set: [RequestResponse, DryRun]")
+
+
+def test_invoke_with_response_stream_unknown_function_is_404(lam):
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="ghost"),
+                 "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:ghost")
+
+
+# ----------------------------------------------------------------------------------------------
+# Durable executions, driven through the durable SDKs' protocol
+# ----------------------------------------------------------------------------------------------
+
+# A durable handler that speaks the protocol the durable SDKs speak, with boto3: it checkpoints
+# a step, then a WAIT (when the event asks for one), then a CALLBACK it waits for, and returns the
+# SDK's {"Status", "Result", "Error"} envelope. Each invocation records the envelope it was given.
+DURABLE_HANDLER = b'''
+import json, os, boto3
+lam = boto3.client("lambda")
+
+def handler(event, context):
+    with open(os.environ["SEEN"], "a") as seen:
+        seen.write(json.dumps(event) + "\\n")
+    arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+    operations = event["InitialExecutionState"]["Operations"]
+    data = json.loads(operations[0]["ExecutionDetails"]["InputPayload"])
+    by_name = {op.get("Name"): op for op in operations}
+
+    def checkpoint(*updates):
+        nonlocal token
+        out = lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=token,
+                                               Updates=list(updates))
+        token = out.get("CheckpointToken", token)
+        return {op["Id"]: op for op in out["NewExecutionState"]["Operations"]}
+
+    if "double" not in by_name:
+        checkpoint({"Id": "s1", "Type": "STEP", "Action": "START", "Name": "double"},
+                   {"Id": "s1", "Type": "STEP", "Action": "SUCCEED", "Name": "double",
+                    "Payload": json.dumps(data["n"] * 2)})
+    if data.get("wait") and "pause" not in by_name:
+        checkpoint({"Id": "w1", "Type": "WAIT", "Action": "START", "Name": "pause",
+                    "WaitOptions": {"WaitSeconds": data["wait"]}})
+        return {"Status": "PENDING"}
+    if "approval" not in by_name:
+        options = {"TimeoutSeconds": data.get("timeout", 0), "HeartbeatTimeoutSeconds": 0}
+        state = checkpoint({"Id": "c1", "Type": "CALLBACK", "Action": "START", "Name": "approval",
+                            "CallbackOptions": options})
+        with open(os.environ["SEEN"] + ".callback", "w") as out:
+            out.write(state["c1"]["CallbackDetails"]["CallbackId"])
+        return {"Status": "PENDING"}
+    callback = by_name["approval"]
+    if callback["Status"] == "STARTED":
+        return {"Status": "PENDING"}
+    if callback["Status"] != "SUCCEEDED":
+        return {"Status": "FAILED", "Error": callback["CallbackDetails"].get("Error", {})}
+    doubled = json.loads(checkpoint()["s1"]["StepDetails"]["Result"])
+    answer = {"doubled": doubled, "approval": json.loads(callback["CallbackDetails"]["Result"])}
+    return {"Status": "SUCCEEDED", "Result": json.dumps(answer)}
+'''
+DURABLE_CONFIG = {"ExecutionTimeout": 60, "RetentionPeriodInDays": 1}
+
+
+def create_durable_function(lam, tmp_path, name="durable"):
+    create_function(lam, name, code=DURABLE_HANDLER, Runtime="python3.12", Handler="app.handler",
+                    Timeout=30, DurableConfig=DURABLE_CONFIG,
+                    Environment={"Variables": {"SEEN": str(tmp_path / "seen")}})
+    return tmp_path / "seen"
+
+
+def envelopes(seen):
+    return [json.loads(line) for line in seen.read_text().splitlines()] if seen.exists() else []
+
+
+def callback_id_of(seen):
+    path = seen.with_name(seen.name + ".callback")
+    assert wait_for(path.exists)
+    return path.read_text()
+
+
+def test_durable_invoke_waits_for_the_callback_and_answers_the_execution_result(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    results = []
+    caller = threading.Thread(target=lambda: results.append(
+        lam.invoke(FunctionName="durable", Payload=b'{"n": 21}')))
+    caller.start()
+    lam.send_durable_execution_callback_success(CallbackId=callback_id_of(seen), Result=b'"yes"')
+    caller.join(30)
+    out = results[0]
+    assert json.loads(out["Payload"].read()) == {"doubled": 42, "approval": "yes"}
+    assert "FunctionError" not in out
+    arn = out["DurableExecutionArn"]
+    assert re.fullmatch(rf"{FUNCTIONS}:durable:\$LATEST/durable-execution/[\w-]+/[\w-]+", arn)
+    execution = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert (execution["Status"], execution["InputPayload"]) == ("SUCCEEDED", '{"n": 21}')
+    assert json.loads(execution["Result"]) == {"doubled": 42, "approval": "yes"}
+    assert len(envelopes(seen)) == 2                # invoked again once the callback completed
+
+
+def test_durable_handler_gets_the_sdk_envelope(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    callback_id_of(seen)
+    first = envelopes(seen)[0]
+    assert first["DurableExecutionArn"] == arn and first["CheckpointToken"]
+    execution_op = first["InitialExecutionState"]["Operations"][0]
+    assert execution_op["Id"] == arn.rsplit("/", 1)[1]
+    assert (execution_op["Type"], execution_op["Status"]) == ("EXECUTION", "STARTED")
+    assert execution_op["ExecutionDetails"]["InputPayload"] == '{"n": 1}'
+    assert isinstance(execution_op["StartTimestamp"], int) and execution_op["StartTimestamp"] > 10 ** 12
+
+
+def test_durable_wait_elapses_then_the_handler_is_invoked_again(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1, "wait": 1}')
+    callback_id_of(seen)
+    second = envelopes(seen)[1]
+    wait = next(op for op in second["InitialExecutionState"]["Operations"] if op["Type"] == "WAIT")
+    assert wait["Status"] == "SUCCEEDED" and wait["Id"] in second["UpdatedOperationIds"]
+    assert wait["WaitDetails"]["ScheduledEndTimestamp"] - wait["StartTimestamp"] == 1000
+
+
+def test_durable_callback_failure_fails_the_execution(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    lam.send_durable_execution_callback_failure(CallbackId=callback_id_of(seen),
+                                                Error={"ErrorType": "Denied", "ErrorMessage": "no"})
+    assert wait_for(lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Error"] == {"ErrorType": "Denied",
+                                                                           "ErrorMessage": "no"}
+    events = [e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]]
+    assert events[:4] == ["ExecutionStarted", "StepStarted", "StepSucceeded", "CallbackStarted"]
+    assert "CallbackFailed" in events and events[-1] == "ExecutionFailed"
+
+
+def test_durable_callback_timeout_fails_it_with_callback_timeout(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event",
+                     Payload=b'{"n": 1, "timeout": 1}')["DurableExecutionArn"]
+    callback_id_of(seen)
+    assert wait_for(lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Error"]["ErrorType"] == "Callback.Timeout"
+
+
+def test_durable_sync_invoke_of_a_failed_execution_is_a_function_error(lam, tmp_path):
+    create_function(lam, "plain-durable", code=b"exports.handler = async () => 'not an envelope';",
+                    DurableConfig=DURABLE_CONFIG)
+    out = lam.invoke(FunctionName="plain-durable")
+    assert out["FunctionError"] == "Unhandled"
+    assert json.loads(out["Payload"].read())["errorType"] == "InvalidParameterValueException"
+    execution = lam.get_durable_execution(DurableExecutionArn=out["DurableExecutionArn"])
+    assert execution["Status"] == "FAILED"
+
+
+def test_durable_checkpoint_with_a_stale_token_is_refused(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    callback_id_of(seen)
+    stale = envelopes(seen)[0]["CheckpointToken"]
+    assert_error(lambda: lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=stale,
+                                                          Updates=[]),
+                 "InvalidParameterValueException", 400, "Invalid checkpoint token")
+    assert_error(lambda: lam.get_durable_execution_state(DurableExecutionArn=arn, CheckpointToken=stale),
+                 "InvalidParameterValueException", 400, "Invalid checkpoint token")
+
+
+def test_durable_stop_pause_resume_and_delete_follow_the_status(lam, tmp_path):
+    seen = create_durable_function(lam, tmp_path)
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    callback_id_of(seen)
+    assert_error(lambda: lam.resume_durable_execution(DurableExecutionArn=arn), "ResourceConflictException", 409)
+    assert_error(lambda: lam.delete_durable_execution(DurableExecutionArn=arn), "ResourceConflictException", 409)
+    assert lam.pause_durable_execution(DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
+    lam.resume_durable_execution(DurableExecutionArn=arn)
+    stopped = lam.stop_durable_execution(DurableExecutionArn=arn,
+                                         Error={"ErrorType": "Cancelled", "ErrorMessage": "by test"})
+    assert "StopTimestamp" in stopped
+    execution = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert (execution["Status"], execution["Error"]["ErrorType"]) == ("STOPPED", "Cancelled")
+    assert_error(lambda: lam.stop_durable_execution(DurableExecutionArn=arn), "InvalidParameterValueException", 400)
+    assert lam.delete_durable_execution(DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert_error(lambda: lam.get_durable_execution(DurableExecutionArn=arn), "ResourceNotFoundException", 404)
+
+
+def test_durable_execution_names_are_idempotent_for_the_same_payload(lam, tmp_path):
+    create_durable_function(lam, tmp_path)
+    first = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}',
+                       DurableExecutionName="order-1")["DurableExecutionArn"]
+    again = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}',
+                       DurableExecutionName="order-1")["DurableExecutionArn"]
+    assert again == first and "/durable-execution/order-1/" in first
+    assert_error(lambda: lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 2}',
+                                    DurableExecutionName="order-1"),
+                 "DurableExecutionAlreadyStartedException", 409)
+
+
+def test_durable_listing_is_newest_first_and_filters_by_status(lam, tmp_path):
+    create_function(lam, "quick", code=b"exports.handler = async () => ({ Status: 'SUCCEEDED', Result: '1' });",
+                    DurableConfig=DURABLE_CONFIG)
+    arns = [lam.invoke(FunctionName="quick", Payload=json.dumps({"i": i}))["DurableExecutionArn"] for i in range(3)]
+    listed = lam.list_durable_executions_by_function(FunctionName="quick")["DurableExecutions"]
+    assert [e["DurableExecutionArn"] for e in listed] == arns[::-1]
+    oldest_first = lam.list_durable_executions_by_function(FunctionName="quick", ReverseOrder=True)
+    assert [e["DurableExecutionArn"] for e in oldest_first["DurableExecutions"]] == arns
+    failed = lam.list_durable_executions_by_function(FunctionName="quick", Statuses=["FAILED", "STOPPED"])
+    assert failed["DurableExecutions"] == []
+
+
+@pytest.mark.parametrize("operation", ["get_durable_execution", "get_durable_execution_history",
+                                       "stop_durable_execution", "delete_durable_execution"])
+def test_durable_execution_unknown_arn_is_404(lam, operation):
+    arn = f"{FUNCTIONS}:nope:$LATEST/durable-execution/name/id"
+    assert_error(lambda: getattr(lam, operation)(DurableExecutionArn=arn), "ResourceNotFoundException", 404)
+
+
+def test_durable_callback_unknown_id_is_404(lam):
+    assert_error(lambda: lam.send_durable_execution_callback_heartbeat(CallbackId="bm9wZQ=="),
+                 "ResourceNotFoundException", 404, "Callback not found")
