@@ -36,6 +36,7 @@ import binascii
 import collections
 import datetime
 import hashlib
+import hmac
 import http.server
 import io
 import json
@@ -300,6 +301,7 @@ class Store:
         self.endpoint_url = ""          # set by LambdaServer once its socket is bound
         self.runner = None              # the Runner that executes handlers
         self.async_retry_delay = DEFAULT_ASYNC_RETRY_DELAY_SECONDS
+        self.credentials = None         # access key id -> secret when signatures are verified
         self.generation = 0
         self.reset()
 
@@ -812,6 +814,12 @@ def take_package(data):
                                     "try to upload again.") from None
         if not entries:
             raise invalid_parameter("Uploaded file must be a non-empty zip")
+        for entry in entries:
+            name = entry.filename
+            if name.startswith("/") or ".." in name.replace("\\", "/").split("/") or (
+                    (entry.external_attr >> 16) & 0o170000) == 0o120000:
+                raise invalid_parameter(f"The package holds an unsafe entry: {name} (an absolute path, a "
+                                        "'..' segment or a symbolic link)")
         if sum(entry.file_size for entry in entries) > MAX_UNZIPPED_BYTES:
             raise invalid_parameter(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
     return package
@@ -1494,7 +1502,7 @@ class Runner:
                    f"Memory Size: {job.memory} MB\tMax Memory Used: 0 MB\t\n")
             return Outcome(payload, None, log, job.version)
         started = time.monotonic()
-        log = [f"START RequestId: {request_id} Version: {job.version}\n".encode()]
+        log = LogBuffer(f"START RequestId: {request_id} Version: {job.version}\n".encode())
         init_ms = None
         if job.package.hot_dir:         # edited files make a new key: old workers retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
@@ -1725,7 +1733,7 @@ class Runner:
         if status:
             report += f"Status: {status}\t"
         log.append(f"END RequestId: {request_id}\n{report}\n".encode())
-        text = cap_log(b"".join(log)).decode("utf-8", "replace")
+        text = log.value().decode("utf-8", "replace")
         return Outcome(payload, error, text, job.version)
 
     def stop(self, closing=False):
@@ -1754,16 +1762,52 @@ def tree_stamp(directory):
     return newest
 
 
-def cap_log(data):
-    """Keep an invocation's log within MAX_LOG_BYTES_PER_INVOKE: its start and its end."""
-    if len(data) <= MAX_LOG_BYTES_PER_INVOKE:
-        return data
-    half = MAX_LOG_BYTES_PER_INVOKE // 2
-    return data[:half] + b"\n[lambda_fake: log truncated]\n" + data[-half:]
+class LogBuffer:
+    """An invocation's log, kept within MAX_LOG_BYTES_PER_INVOKE however much a handler prints:
+    its first half and its last half, with a note of what was dropped between them."""
+
+    def __init__(self, first=b""):
+        self.head = bytearray()
+        self.tail = collections.deque()
+        self.tail_size = 0
+        self.dropped = 0
+        self.append(first)
+
+    def append(self, data):
+        half = MAX_LOG_BYTES_PER_INVOKE // 2
+        room = half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self.tail.append(bytes(data))
+        self.tail_size += len(data)
+        while self.tail_size > half:
+            excess = self.tail_size - half
+            oldest = self.tail[0]
+            if len(oldest) <= excess:
+                self.tail.popleft()
+                self.tail_size -= len(oldest)
+                self.dropped += len(oldest)
+            else:
+                self.tail[0] = oldest[excess:]
+                self.tail_size -= excess
+                self.dropped += excess
+
+    def value(self):
+        note = f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode() if self.dropped else b""
+        return bytes(self.head) + note + b"".join(self.tail)
 
 
 def error_payload(error_type, message):
     return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+
+
+# How Lambda (whose runtime manager is written in Go) names the signal that ended a runtime.
+SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+                signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
+                signal.SIGFPE: "floating point exception"}
 
 
 def exit_error(request_id, process):
@@ -1775,7 +1819,8 @@ def exit_error(request_id, process):
     if code is None or code == 0:
         reason = "Runtime exited without providing a reason"
     elif code < 0:
-        reason = f"Runtime exited with error: signal: {signal.Signals(-code).name.lower()[3:]}"
+        name = SIGNAL_WORDS.get(-code) or signal.Signals(-code).name.lower()[3:]
+        reason = f"Runtime exited with error: signal: {name}"
     else:
         reason = f"Runtime exited with error: exit status {code}"
     prefix = f"RequestId: {request_id} Error: " if request_id else ""
@@ -5230,6 +5275,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True        # the body stays unread
                 raise
             body = self.read_body(handler)
+            if store.credentials is not None and not path.startswith("/_parlel/"):
+                check_signature(store.credentials, self.command, self.path, self.headers, body)
             for header, member in HEADER_MEMBERS.items():
                 if header in self.headers:
                     params[member] = self.headers[header]
@@ -5367,6 +5414,81 @@ def function_url_id(host, path):
     return None
 
 
+SIGNATURE_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/"
+    r"aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})")
+MAX_CLOCK_SKEW_SECONDS = 300            # AWS refuses signatures more than 5 minutes off
+
+
+def check_signature(credentials, method, target, headers, body):
+    """Verify an AWS Signature Version 4 as the service does; raise AWS's error when it fails.
+    `credentials` maps access key ids to secret keys; `target` is the request line's path."""
+    authorization = headers.get("Authorization")
+    if not authorization:
+        raise LambdaError("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+    match = SIGNATURE_HEADER.fullmatch(authorization.strip())
+    if match is None:
+        raise LambdaError("IncompleteSignatureException", 403,
+                          f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
+                          f"parameters. Authorization={authorization}")
+    secret = credentials.get(match["key"])
+    if secret is None:
+        raise LambdaError("UnrecognizedClientException", 403,
+                          "The security token included in the request is invalid.")
+    stamp = headers.get("X-Amz-Date", "")
+    try:
+        signed_at = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise LambdaError("IncompleteSignatureException", 403, "Missing or malformed X-Amz-Date header") from None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if abs((now - signed_at).total_seconds()) > MAX_CLOCK_SKEW_SECONDS:
+        shown = "%Y%m%dT%H%M%SZ"
+        if signed_at < now:
+            edge = now - datetime.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+            message = (f"Signature expired: {stamp} is now earlier than {edge.strftime(shown)} "
+                       f"({now.strftime(shown)} - 5 min.)")
+        else:
+            edge = now + datetime.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+            message = (f"Signature not yet current: {stamp} is still later than {edge.strftime(shown)} "
+                       f"({now.strftime(shown)} + 5 min.)")
+        raise LambdaError("InvalidSignatureException", 403, message)
+    path, _, query = target.partition("?")
+    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&")) if query else []
+    signed = match["signed"].split(";")
+    canonical = "\n".join([
+        method,
+        urllib.parse.quote(normalized_path(path), safe="/~"),
+        "&".join(f"{k}={v}" for k, v in pairs),
+        "".join(f"{name}:{' '.join(','.join(headers.get_all(name) or []).split())}\n" for name in signed),
+        match["signed"],
+        headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()])
+    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = f"AWS4{secret}".encode()
+    for part in (match["date"], match["region"], match["service"], "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, match["signature"]):
+        raise LambdaError("InvalidSignatureException", 403,
+                          "The request signature we calculated does not match the signature you provided. "
+                          "Check your AWS Secret Access Key and signing method. Consult the service "
+                          "documentation for details.")
+
+
+def normalized_path(path):
+    """A URL path without . and .. segments or repeated slashes, as SigV4 normalizes it."""
+    parts = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts) + ("/" if path.endswith("/") and parts else "")
+
+
 def operation_name(handler):
     """The AWS name of an operation function: get_function_url_config -> GetFunctionUrlConfig."""
     return "".join(part.capitalize() for part in handler.__name__.split("_"))
@@ -5416,12 +5538,14 @@ class LambdaServer:
 
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
-                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS):
+                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None):
         self.host = host
         self.port = port
         self.store = Store(region, account)
         self.store.runner = Runner(max_workers, idle_seconds)
         self.store.async_retry_delay = async_retry_delay
+        if verify_signatures is not None:       # {access key id: secret}; off by default
+            self.store.credentials = dict(verify_signatures)
         self.quiet = quiet
         self.httpd = None
         self.thread = None
@@ -5480,8 +5604,17 @@ def main(argv=None):
                         help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--quiet", action="store_true", help="no log line per request")
+    parser.add_argument("--verify-signatures", nargs="?", const="test:test", metavar="KEY:SECRET,...",
+                        help="refuse requests not signed (SigV4) with one of these access keys "
+                             "(default when given alone: test:test)")
     args = parser.parse_args(argv)
-    server = LambdaServer(args.port, args.host, quiet=args.quiet)
+    credentials = None
+    if args.verify_signatures is not None:
+        pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
+        if not pairs or not all(key and secret for key, _, secret in pairs):
+            parser.error("--verify-signatures takes KEY:SECRET pairs separated by commas")
+        credentials = {key: secret for key, _, secret in pairs}
+    server = LambdaServer(args.port, args.host, quiet=args.quiet, verify_signatures=credentials)
     try:
         server.start()
     except OSError as error:

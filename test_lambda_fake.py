@@ -11,6 +11,7 @@ import http.client
 import io
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -4237,3 +4238,400 @@ def test_durable_execution_unknown_arn_is_404(lam, operation):
 def test_durable_callback_unknown_id_is_404(lam):
     assert_error(lambda: lam.send_durable_execution_callback_heartbeat(CallbackId="bm9wZQ=="),
                  "ResourceNotFoundException", 404, "Callback not found")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reliability and security: quotas, malformed requests, hostile handlers, processes, races
+# ----------------------------------------------------------------------------------------------
+
+def test_invoke_event_payload_over_1_mb_is_413(lam):
+    create_function(lam, "quota")
+    payload = json.dumps({"x": "a" * (1024 * 1024)})
+    assert_error(lambda: lam.invoke(FunctionName="quota", InvocationType="Event", Payload=payload),
+                 "RequestEntityTooLargeException", 413,
+                 f"{len(payload)} byte payload is too large for the Event invocation type (limit 1048576 bytes)")
+
+
+def test_invoke_async_payload_over_256_kb_is_413(lam):
+    create_function(lam, "quota")
+    assert_error(lambda: lam.invoke_async(FunctionName="quota", InvokeArgs=b'"' + b"a" * 262144 + b'"'),
+                 "RequestEntityTooLargeException", 413, "limit 262144 bytes")
+
+
+def test_create_function_zip_over_50_mb_is_413(lam):
+    too_big = b"PK\x03\x04" + bytes(50 * 1024 * 1024)
+    assert_error(lambda: create_function(lam, "huge", code=too_big), "RequestEntityTooLargeException", 413,
+                 "Zipped size must be smaller than 52428800 bytes")
+    assert lam.list_functions()["Functions"] == []
+
+
+@pytest.mark.parametrize("method, path, body, headers, code", [
+    ("POST", "/2015-03-31/functions", b'{"FunctionName": "\xff\xfe"}', {}, "InvalidRequestContentException"),
+    ("POST", "/2015-03-31/functions", b"{}", {"Content-Length": "two"}, "InvalidRequestContentException"),
+    ("GET", "/2015-03-31/functions/..%2F..%2Fetc%2Fpasswd", b"", {}, "ValidationException"),
+    ("GET", "/2015-03-31/functions/%E2%98%83", b"", {}, "ValidationException"),
+    ("GET", "/2015-03-31/functions/" + "a" * 10000, b"", {}, "ValidationException"),
+    ("GET", "/2015-03-31/functions/fn%ZZ", b"", {}, "ValidationException"),
+    ("DELETE", "/2015-03-31/functions/%00", b"", {}, "ValidationException"),
+])
+def test_malformed_requests_get_a_json_error_and_change_nothing(server, lam, method, path, body, headers, code):
+    create_function(lam, "keep")
+    status, reply_headers, reply = raw(server, method, path, body, headers)
+    assert 400 <= status < 500 and reply_headers["content-type"] == "application/json"
+    assert json.loads(reply)["__type"] == code
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["keep"]
+
+
+def test_chunked_request_body_is_read(server, lam):
+    body = json.dumps({"FunctionName": "chunked", "Role": ROLE, "Runtime": "nodejs20.x",
+                       "Handler": "index.handler",
+                       "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.putrequest("POST", "/2015-03-31/functions")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    connection.send(chunks + b"0\r\n\r\n")
+    assert connection.getresponse().status == 201
+    assert lam.get_function(FunctionName="chunked")["Configuration"]["CodeSize"] == len(DOUBLER)
+
+
+def test_a_burst_of_200_connections_is_served(server, lam):
+    results = []
+
+    def one():
+        status, _, _ = raw(server, "GET", "/_parlel/health")
+        results.append(status)
+    threads = [threading.Thread(target=one) for _ in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 200
+
+
+def test_a_slow_client_does_not_block_others(server, lam):
+    import socket
+    slow = socket.create_connection(("127.0.0.1", server.port))
+    slow.sendall(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    try:
+        assert raw(server, "GET", "/_parlel/health")[0] == 200
+    finally:
+        slow.close()
+
+
+def mutated(rng, method, path, body):
+    """One random mutation of a valid request: its bytes, its JSON values or its path."""
+    choice = rng.randrange(6)
+    if choice == 0 and body:
+        position = rng.randrange(len(body))
+        return method, path, body[:position] + bytes([rng.randrange(256)]) + body[position + 1:]
+    if choice == 1 and body:
+        return method, path, body[:rng.randrange(len(body))]
+    if choice in (2, 3) and body.startswith(b"{"):
+        document = json.loads(body)
+        key = rng.choice(sorted(document))
+        document[key] = rng.choice([None, [], {}, -1, 2 ** 40, 1.5, True, "", "x" * 3000, "\u2603",
+                                    {"nested": [1, {"deep": None}]}, [None], "../../etc"])
+        return method, path, json.dumps(document).encode()
+    if choice == 4:
+        segments = path.split("/")
+        index = rng.randrange(1, len(segments))
+        segments[index] = rng.choice(["..", "%2F", "%00", "%C3%A9", "a" * 300, "", "%", "%zz", "$LATEST"])
+        return method, "/".join(segments), body
+    return rng.choice(["GET", "PUT", "POST", "DELETE", "PATCH"]), path, body
+
+
+def test_random_mutations_of_valid_requests_never_break_the_server(server, lam):
+    rng = random.Random(20261128)
+    create_function(lam, "target", code=b"exports.handler = async (e) => e;")
+    code = base64.b64encode(b"exports.handler = async () => 1;").decode()
+    valid = [
+        ("POST", "/2015-03-31/functions", json.dumps({
+            "FunctionName": "made", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
+            "Code": {"ZipFile": code}, "Timeout": 3, "Environment": {"Variables": {"AB": "c"}}}).encode()),
+        ("PUT", "/2015-03-31/functions/target/configuration", b'{"Timeout": 5, "MemorySize": 256}'),
+        ("POST", "/2015-03-31/functions/target/invocations", b'{"hello": "world"}'),
+        ("POST", "/2015-03-31/functions/target/aliases", b'{"Name": "live", "FunctionVersion": "$LATEST"}'),
+        ("PUT", "/2017-10-31/functions/target/concurrency", b'{"ReservedConcurrentExecutions": 5}'),
+        ("POST", f"/2017-03-31/tags/{FUNCTIONS}:target", b'{"Tags": {"k": "v"}}'),
+        ("POST", "/2015-03-31/functions/target/policy",
+         b'{"StatementId": "s", "Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}'),
+        ("PUT", "/2019-09-25/functions/target/event-invoke-config", b'{"MaximumRetryAttempts": 1}'),
+        ("POST", "/2018-10-31/layers/lib/versions", json.dumps({"Content": {"ZipFile": base64.b64encode(
+            zip_of({"a.txt": "a"})).decode()}}).encode()),
+        ("GET", "/2015-03-31/functions?MaxItems=5", b""),
+    ]
+
+    def snapshot():
+        return json.dumps([lam.list_functions()["Functions"],
+                           lam.list_tags(Resource=f"{FUNCTIONS}:target")["Tags"]], sort_keys=True)
+
+    for _ in range(250):
+        method, path, body = mutated(rng, *rng.choice(valid))
+        before = snapshot()
+        status, headers, reply = raw(server, method, path, body, {"Content-Type": "application/json"})
+        assert status < 500, (method, path, body[:200], reply)
+        if reply:
+            assert headers.get("content-type", "").startswith("application/json"), (path, reply[:200])
+            assert b"Traceback" not in reply and b"<html" not in reply.lower()
+        if status >= 400:
+            assert snapshot() == before, (method, path, body[:200], reply)
+    assert raw(server, "GET", "/_parlel/health")[0] == 200
+
+
+def test_busy_handler_never_stalls_the_server(server, lam):
+    create_function(lam, "spinner", Timeout=2, code=b"exports.handler = () => { while (true) {} };")
+    spinning = threading.Thread(target=invoke_json, args=(lam, "spinner"))
+    spinning.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("spinner") == 1)
+    started = time.monotonic()
+    assert raw(server, "GET", "/_parlel/health")[0] == 200
+    assert time.monotonic() - started < 1
+    spinning.join()
+
+
+def test_handler_flooding_output_is_capped(server, lam):
+    create_function(lam, "flood", Timeout=30, code=(
+        b"exports.handler = async () => { const mb = 'x'.repeat(1 << 20);"
+        b" for (let i = 0; i < 100; i++) process.stdout.write(mb); return 'survived'; };"))
+    out = lam.invoke(FunctionName="flood", LogType="Tail")
+    assert json.loads(out["Payload"].read()) == "survived"
+    entry = invocations_of(server, "flood")[-1]
+    assert len(entry["log"]) <= lambda_fake.MAX_RECORDED_LOG_CHARS
+    assert len(base64.b64decode(out["LogResult"])) == 4096
+
+
+@pytest.mark.parametrize("runtime, handler, code, message", [
+    ("nodejs20.x", "index.handler", b"exports.handler = async () => process.kill(process.pid, 'SIGSEGV');",
+     "Runtime exited with error: signal: segmentation fault"),
+    ("nodejs20.x", "index.handler", b"exports.handler = async () => process.kill(process.pid, 'SIGKILL');",
+     "Runtime exited with error: signal: killed"),
+    ("python3.12", "app.handler", b"import os\ndef handler(event, context):\n    os._exit(7)\n",
+     "Runtime exited with error: exit status 7"),
+])
+def test_handler_that_kills_its_runtime_is_an_exit_error_and_the_next_invoke_works(lam, runtime, handler,
+                                                                                   code, message):
+    create_function(lam, "dies", Runtime=runtime, Handler=handler, code=code)
+    out, payload = invoke_json(lam, "dies")
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert out["FunctionError"] == "Unhandled"
+    assert payload == {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+    out, _ = invoke_json(lam, "dies")
+    assert out["FunctionError"] == "Unhandled"          # a fresh worker, dying the same way
+
+
+def test_reset_ends_every_worker_and_the_children_they_started(server, lam):
+    create_function(lam, "parent", code=(
+        b"const { spawn } = require('child_process');\n"
+        b"exports.handler = async () => spawn('sleep', ['60']).pid;"))
+    _, child = invoke_json(lam, "parent")
+    workers = [w.process.pid for w in server.store.runner.workers]
+    server.reset()
+    assert wait_for(lambda: not any(alive(pid) for pid in workers + [child]))
+    create_function(lam, "after")
+    assert invoke_json(lam, "after", {"n": 1})[1]["doubled"] == 2
+
+
+def test_stop_removes_the_temporary_directory():
+    running = LambdaServer(0).start()
+    lam = client_for(running)
+    create_function(lam, "fn")
+    invoke_json(lam, "fn", {"n": 1})
+    root = running.store.runner.root
+    assert os.path.isdir(root)
+    running.stop()
+    assert not os.path.exists(root)
+
+
+def descendants(pid):
+    """Every live process whose ancestry leads to pid."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return {p for p in found if alive(p)}
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_cli_signal_leaves_no_process_behind(stop_signal):
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)$", process.stdout.readline().strip())[1])
+        lam = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        create_function(lam, "parent", code=(
+            b"const { spawn } = require('child_process');\n"
+            b"exports.handler = async () => spawn('sleep', ['60']).pid;"))
+        invoke_json(lam, "parent")
+        family = descendants(process.pid)
+        assert len(family) >= 2                         # the worker and its child
+        process.send_signal(stop_signal)
+        assert process.wait(timeout=10) == 0
+        assert wait_for(lambda: not any(alive(pid) for pid in family))
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_concurrent_creates_of_one_name_one_wins(server, lam):
+    body = json.dumps({"FunctionName": "racer", "Role": ROLE, "Runtime": "nodejs20.x",
+                       "Handler": "index.handler", "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(raw(server, "POST", "/2015-03-31/functions",
+                                                                   body.encode())[0])) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [409] * 9
+
+
+def test_concurrent_publishes_give_distinct_gap_free_versions(server, lam):
+    create_function(lam, "versions")
+    versions = []
+
+    def publish(i):
+        versions.append(lam.update_function_code(FunctionName="versions", Publish=True,
+                                                 ZipFile=f"exports.handler = async () => {i};".encode())["Version"])
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(versions, key=int) == [str(n) for n in range(1, 11)]
+
+
+def test_200_concurrent_creates_are_all_listed(server, lam):
+    def create(i):
+        body = json.dumps({"FunctionName": f"many-{i:03d}", "Role": ROLE, "Runtime": "nodejs20.x",
+                           "Handler": "index.handler", "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
+        assert raw(server, "POST", "/2015-03-31/functions", body.encode())[0] == 201
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    names = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    assert names == [f"many-{i:03d}" for i in range(200)]
+
+
+def test_code_updates_racing_invokes_never_mix_or_fail(lam):
+    create_function(lam, "swapped", code=b"exports.handler = async () => 'v1';")
+    results, stop = [], threading.Event()
+
+    def invoker():
+        client = client_for_endpoint(lam.meta.endpoint_url)
+        while not stop.is_set():
+            out = client.invoke(FunctionName="swapped")
+            results.append((out.get("FunctionError"), json.loads(out["Payload"].read())))
+    threads = [threading.Thread(target=invoker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for i in range(8):
+        lam.update_function_code(FunctionName="swapped", ZipFile=f"exports.handler = async () => 'v{i % 2 + 1}';".encode())
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert results and all(error is None and value in ("v1", "v2") for error, value in results)
+
+
+def client_for_endpoint(endpoint_url):
+    return boto3.client("lambda", endpoint_url=endpoint_url, region_name=REGION, aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_reset_during_in_flight_invokes_leaves_a_healthy_server(server, lam):
+    create_function(lam, "slow", Timeout=10, code=b"exports.handler = () => new Promise((r) => setTimeout(r, 3000));")
+    outcomes = []
+    threads = [threading.Thread(target=lambda: outcomes.append(
+        raw(server, "POST", "/2015-03-31/functions/slow/invocations", b"{}")[0])) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("slow") == 3)
+    server.reset()
+    for thread in threads:
+        thread.join()
+    assert all(status in (200, 500) for status in outcomes)
+    create_function(lam, "fresh")
+    assert invoke_json(lam, "fresh", {"n": 2})[1]["doubled"] == 4
+
+
+# ----------------------------------------------------------------------------------------------
+# Optional SigV4 verification
+# ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signing_server():
+    with LambdaServer(0, verify_signatures={"AKIDEXAMPLE": "s3cret"}) as running:
+        yield running
+
+
+def signed_client(server, key="AKIDEXAMPLE", secret="s3cret"):
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id=key, aws_secret_access_key=secret,
+                        config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_signed_requests_with_a_known_key_pass(signing_server):
+    signing_server.reset()
+    lam = signed_client(signing_server)
+    create_function(lam, "signed")
+    assert lam.get_function(FunctionName=f"{FUNCTIONS}:signed", Qualifier="$LATEST")["Configuration"]["Version"] == "$LATEST"
+    assert invoke_json(lam, "signed", {"n": 3})[1]["doubled"] == 6
+
+
+@pytest.mark.parametrize("key, secret, code, message", [
+    ("AKIDEXAMPLE", "wrong", "InvalidSignatureException", "The request signature we calculated does not match"),
+    ("AKIDUNKNOWN", "s3cret", "UnrecognizedClientException", "The security token included in the request is invalid."),
+])
+def test_badly_signed_requests_are_refused(signing_server, key, secret, code, message):
+    assert_error(lambda: signed_client(signing_server, key, secret).list_functions(), code, 403, message)
+
+
+def test_unsigned_and_expired_requests_are_refused(signing_server):
+    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions")
+    assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
+    stale = {"X-Amz-Date": "20200101T000000Z",
+             "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20200101/us-east-1/lambda/aws4_request, "
+                              "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64}
+    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions", headers=stale)
+    assert (status, headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+    assert json.loads(body)["message"].startswith("Signature expired: 20200101T000000Z is now earlier than")
+
+
+def test_fake_paths_need_no_signature(signing_server):
+    assert raw(signing_server, "GET", "/_parlel/health")[0] == 200
+
+
+@pytest.mark.parametrize("name, attributes", [("../../escaped.js", 0), ("/etc/cron.d/x", 0),
+                                              ("index.js", 0o120777 << 16)])
+def test_create_function_with_unsafe_zip_entries_is_refused(lam, name, attributes):
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        entry = zipfile.ZipInfo(name)
+        entry.external_attr = attributes
+        archive.writestr(entry, "/etc/passwd")
+    assert_error(lambda: create_function(lam, "slip", code=package.getvalue()),
+                 "InvalidParameterValueException", 400, f"The package holds an unsafe entry: {name}")
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_cli_warns_when_not_bound_to_loopback():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--host", "0.0.0.0", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        process.stdout.readline()
+        assert "WARNING: listening on 0.0.0.0, not loopback" in process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait()
