@@ -4635,3 +4635,13 @@ def test_cli_warns_when_not_bound_to_loopback():
     finally:
         process.terminate()
         process.wait()
+
+
+def test_retired_workers_leave_no_process_behind(server, lam):
+    create_function(lam, "retiring", code=(
+        b"const { spawn } = require('child_process');\n"
+        b"exports.handler = async () => ({ worker: process.pid, child: spawn('sleep', ['60']).pid });"))
+    first = invoke_json(lam, "retiring")[1]
+    lam.update_function_configuration(FunctionName="retiring", Timeout=5)
+    assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
+    assert invoke_json(lam, "retiring")[1]["worker"] != first["worker"]
