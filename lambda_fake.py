@@ -4991,6 +4991,26 @@ def parlel_logs(store, params, body):
     return {"invocations": entries}
 
 
+def parlel_inspect(store, params, body):
+    """GET /_parlel/inspect: what the inspector page shows, in one document: each function with its
+    versions, aliases, URLs and configuration, and the recent invocations."""
+    with store.lock:
+        functions = []
+        for name in sorted(store.functions):
+            function = store.functions[name]
+            functions.append({
+                "FunctionName": name, "Configuration": dict(function.versions["$LATEST"]),
+                "Versions": sorted((v for v in function.versions if v != "$LATEST"), key=int),
+                "Aliases": [dict(function.aliases[a]) for a in sorted(function.aliases)],
+                "Urls": [dict(url_reply(c, "InvokeMode"), Qualifier=q or None)
+                         for q, c in sorted(function.url_configs.items())],
+                "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
+                "ReservedConcurrency": function.reserved_concurrency})
+        invocations = [dict(e) for e in store.invocations]
+    return {"functions": functions, "invocations": invocations[-200:], "endpoint": store.endpoint_url,
+            "region": store.region, "account": store.account, "version": __version__}
+
+
 def parlel_destinations(store, params, body):
     """GET /_parlel/destinations: what went to SQS, SNS, EventBridge or S3 destinations and
     dead-letter queues (Lambda destinations are invoked instead)."""
@@ -5145,6 +5165,7 @@ ROUTES = [
     ("GET",    "/_parlel/logs",                                        parlel_logs,                    200),
     ("GET",    "/_parlel/logs/{FunctionName}",                         parlel_logs,                    200),
     ("GET",    "/_parlel/destinations",                                parlel_destinations,            200),
+    ("GET",    "/_parlel/inspect",                                     parlel_inspect,                 200),
 ]
 
 # Operations whose body is raw bytes (the payload), not JSON.

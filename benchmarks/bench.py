@@ -104,8 +104,8 @@ CANNED_BODY = json.dumps({
         "EphemeralStorage": {"Size": 512},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/bench-get"},
-        "RuntimeVersionConfig": {"RuntimeVersionArn": "arn:aws:lambda:us-east-1::runtime:"
-                                 "0a306665fb0b30630599db6a1ba7dcd7ee45abfa256a16fb574789f9aa4df3aa"},
+        "RuntimeVersionConfig": {"RuntimeVersionArn": "arn:aws:lambda:us-east-1::runtime:0a306665"
+                                 "fb0b30630599db6a1ba7dcd7ee45abfa256a16fb574789f9aa4df3aa"},
     },
     "Code": {"RepositoryType": "S3", "Location": "http://127.0.0.1/_parlel/code/"
              "618cda98a107eac2154d1b44ac3bd34890b9be6fa415b456cf3f313ed7fe99db"},
@@ -200,7 +200,7 @@ def print_table(figures, references, errors, rounds):
     """The results: one row per figure, grouped by section, then the raw references."""
     print()
     print(f"lambda_fake benchmark: median of {rounds} round(s), min-max over the rounds")
-    header = (f"{'figure':<40} {'median':>9} {'min-max':>17} {'unit':<6} {'reference':>9} "
+    header = (f"{'figure':<46} {'median':>9} {'min-max':>15} {'unit':<5} {'reference':>9} "
               f"{'ratio':>7}  {'target':<12} met")
     print(header)
     print("-" * len(header))
@@ -213,14 +213,14 @@ def print_table(figures, references, errors, rounds):
         reference = number(statistics.median(figure.ref)) if figure.ref else "-"
         ratio = f"{figure.ratio:.2f}x" if figure.ratio is not None else "-"
         met = {True: "yes", False: "NO", None: ""}[figure.met]
-        print(f"{figure.label:<40} {number(figure.median):>9} {spread:>17} {figure.unit:<6} "
+        print(f"{figure.label:<46} {number(figure.median):>9} {spread:>15} {figure.unit:<5} "
               f"{reference:>9} {ratio:>7}  {figure.target_text():<12} {met}")
     if references:
         print()
         print("references (median, min-max)")
         for label, (unit, values) in references.items():
             spread = f"{number(min(values))}-{number(max(values))}"
-            print(f"  {label:<58} {number(statistics.median(values)):>9} {spread:>17} {unit}")
+            print(f"  {label:<60} {number(statistics.median(values)):>9} {spread:>15} {unit}")
     if errors:
         print()
         print("sections that failed")
@@ -412,6 +412,9 @@ class Client:
 
     def __init__(self, port):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection.connect()
+        # http.client sends headers and body in two writes; boto3 (urllib3) turns Nagle off too.
+        self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def call(self, method, path, body=None):
         headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -745,19 +748,22 @@ def bench_scale(run):
                 for count in counts:
                     fill(fake.port, [f"fn-{i}" for i in range(have, count)])
                     have = count
-                    # Sample: batches of 10 timed creates, each batch deleted again.
+                    # Sample: batches of 10 timed creates, each batch deleted again; the
+                    # first batch only warms up.
                     timings = []
-                    for batch in range(settings.probe_batches):
+                    for batch in range(-1, settings.probe_batches):
                         names = [f"probe-{round_index}-{batch}-{i}" for i in range(10)]
                         for name in names:
-                            timings.append(client.timed("POST", "/2015-03-31/functions",
-                                                        create_body(name)))
+                            seconds = client.timed("POST", "/2015-03-31/functions",
+                                                   create_body(name))
+                            if batch >= 0:
+                                timings.append(seconds)
                         for name in names:
                             client.call("DELETE", f"/2015-03-31/functions/{name}")
                     create_p50[count].append(ms(percentile(timings, 0.5)))
-                    timings = [client.timed("GET", f"/2015-03-31/functions/fn-"
-                                                   f"{random.randrange(count)}")
-                               for _ in range(settings.latency_samples)]
+                    gets = [f"/2015-03-31/functions/fn-{random.randrange(count)}"
+                            for _ in range(20 + settings.latency_samples)]
+                    timings = [client.timed("GET", path) for path in gets][20:]
                     get_p50[count].append(ms(percentile(timings, 0.5)))
                     seconds, pages, listed = list_all(client)
                     if listed != count:
