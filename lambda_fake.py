@@ -23,12 +23,13 @@ behind GetFunction's Code.Location). README.md holds the table of supported oper
 This is not a security boundary: handlers run as the server's user, without a container.
 
 Contents (grep for the banner titles):
-    1. Constants and limits            7. Runners
-    2. Errors                          8. Operations
-    3. Names, ARNs and qualifiers      9. Route table
-    4. Store                          10. HTTP handler
-    5. Validation                     11. LambdaServer
-    6. Code packages                  12. Command line
+    1. Constants and limits            8. Operations
+    2. Errors                          9. Route table
+    3. Names, ARNs and qualifiers     10. HTTP handler
+    4. Store                          11. LambdaServer
+    5. Validation                     12. pytest plugin
+    6. Code packages                  13. Command line
+    7. Runners
 """
 
 import base64
@@ -302,6 +303,8 @@ class Store:
         self.runner = None              # the Runner that executes handlers
         self.async_retry_delay = DEFAULT_ASYNC_RETRY_DELAY_SECONDS
         self.credentials = None         # access key id -> secret when signatures are verified
+        self.log_level = "info"         # of the server's own log on stderr (see LOG_LEVELS)
+        self.warned = set()             # one-time warnings already given
         self.generation = 0
         self.reset()
 
@@ -535,6 +538,21 @@ def start_durable_execution(store, job, payload, name):
     execution = DurableExecution(arn, name, qualified, job.version, text, job.durable_config)
     store.durable_executions[arn] = execution
     return execution
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def say(store, level, text, once=None):
+    """A line on the server's own log (stderr) when `level` is at or above the server's log level;
+    with `once`, a warning given only the first time."""
+    if LOG_LEVELS.index(level) < LOG_LEVELS.index(store.log_level):
+        return
+    if once is not None:
+        if once in store.warned:
+            return
+        store.warned.add(once)
+    sys.stderr.write(f"lambda_fake: {text}\n")
 
 
 def iso_timestamp(seconds=None):
@@ -1409,6 +1427,7 @@ class Outcome:
         self.log = log
         self.version = version
         self.streamed = False           # a streaming handler's output (payload: what was written)
+        self.echo_reason = None         # why the payload was echoed instead of run
         self.content_type = None        # what it set with responseStream.setContentType()
 
 
@@ -1500,7 +1519,9 @@ class Runner:
                    f"END RequestId: {request_id}\n"
                    f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 1 ms\t"
                    f"Memory Size: {job.memory} MB\tMax Memory Used: 0 MB\t\n")
-            return Outcome(payload, None, log, job.version)
+            outcome = Outcome(payload, None, log, job.version)
+            outcome.echo_reason = reason
+            return outcome
         started = time.monotonic()
         log = LogBuffer(f"START RequestId: {request_id} Version: {job.version}\n".encode())
         init_ms = None
@@ -2344,7 +2365,30 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
                                       "errorType": "Function.ResponseSizeTooLarge"}).encode()
         outcome.function_error = "Unhandled"
     record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
+    explain_outcome(store, job, outcome)
     return outcome
+
+
+def explain_outcome(store, job, outcome):
+    """Tell a newcomer, once, on the server's log what went wrong and what to do."""
+    if outcome.echo_reason:
+        say(store, "warning", f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
+                              "payload; use a nodejs or python runtime with zip or source code to run it.",
+            once=(job.function_name, outcome.echo_reason))
+    elif outcome.function_error:
+        try:
+            error = json.loads(outcome.payload)
+        except ValueError:
+            error = {}
+        if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
+                                                                  "Runtime.HandlerNotFound",
+                                                                  "Runtime.MalformedHandlerName"):
+            say(store, "warning", f"function {job.function_name}: handler {job.handler!r} could not be loaded "
+                                  f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
+                                  "(file.export, e.g. index.handler) against the files in the package.",
+                once=(job.function_name, job.key))
+    say(store, "debug", f"invoked {job.function_name}:{job.version} -> "
+                        f"{outcome.function_error or 'Success'}")
 
 
 def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
@@ -5325,7 +5369,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.log_request_line(started, result)
 
     def log_request_line(self, started, result):
-        if not self.server.quiet:
+        if LOG_LEVELS.index(self.server.store.log_level) <= LOG_LEVELS.index("info"):
             elapsed = (time.perf_counter() - started) * 1000
             sys.stderr.write(f"{self.command} {self.path} {result.status} {elapsed:.1f}ms\n")
 
@@ -5559,7 +5603,7 @@ class LambdaServer:
 
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
-                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None):
+                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None, log_level=None):
         self.host = host
         self.port = port
         self.store = Store(region, account)
@@ -5567,7 +5611,7 @@ class LambdaServer:
         self.store.async_retry_delay = async_retry_delay
         if verify_signatures is not None:       # {access key id: secret}; off by default
             self.store.credentials = dict(verify_signatures)
-        self.quiet = quiet
+        self.store.log_level = log_level or ("warning" if quiet else "info")
         self.httpd = None
         self.thread = None
 
@@ -5580,7 +5624,6 @@ class LambdaServer:
     def start(self):
         self.httpd = FakeHTTPServer((self.host, self.port), Handler)
         self.httpd.store = self.store
-        self.httpd.quiet = self.quiet
         self.httpd.connections = set()
         self.port = self.httpd.server_address[1]
         self.store.endpoint_url = self.endpoint_url
@@ -5615,27 +5658,106 @@ class LambdaServer:
 
 
 # ----------------------------------------------------------------------------------------------
-# 12. Command line
+# 12. pytest plugin
+# ----------------------------------------------------------------------------------------------
+# Fixtures for users' tests: `pytest_plugins = ["lambda_fake"]`, or automatic once installed with
+# pip (the pytest11 entry point). Defined only when pytest is already loaded, so that importing
+# lambda_fake elsewhere stays standard library only.
+
+if "pytest" in sys.modules:
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def lambda_fake_session():
+        """One lambda_fake server for the whole test session, on a free port."""
+        with LambdaServer(0) as server:
+            yield server
+
+    @pytest.fixture
+    def lambda_server(lambda_fake_session, monkeypatch):
+        """The session's server, reset for this test. AWS_ENDPOINT_URL_LAMBDA, a region and dummy
+        credentials point SDK clients that the code under test creates at it."""
+        lambda_fake_session.reset()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_fake_session.endpoint_url)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", lambda_fake_session.store.region)
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if variable not in os.environ:
+                monkeypatch.setenv(variable, "test")
+        return lambda_fake_session
+
+    @pytest.fixture
+    def lambda_client(lambda_server):
+        """A boto3 Lambda client for the reset server (the test is skipped without boto3)."""
+        boto3 = pytest.importorskip("boto3")
+        return boto3.client("lambda", endpoint_url=lambda_server.endpoint_url,
+                            region_name=lambda_server.store.region, aws_access_key_id="test",
+                            aws_secret_access_key="test")
+
+
+# ----------------------------------------------------------------------------------------------
+# 13. Command line
 # ----------------------------------------------------------------------------------------------
 
-def main(argv=None):
+# Every option, its environment variable, its default and what it does.
+OPTIONS = [
+    ("port", "LAMBDA_FAKE_PORT", str(DEFAULT_PORT), "port to listen on; 0 picks a free one"),
+    ("--host", "LAMBDA_FAKE_HOST", "127.0.0.1", "address to bind (it runs code it is sent: keep it local)"),
+    ("--region", "LAMBDA_FAKE_REGION", DEFAULT_REGION, "the region ARNs name and requests must match"),
+    ("--account-id", "LAMBDA_FAKE_ACCOUNT_ID", DEFAULT_ACCOUNT_ID, "the account ARNs name"),
+    ("--log-level", "LAMBDA_FAKE_LOG_LEVEL", "info",
+     "debug (also each invocation), info (a line per request), warning, or error"),
+    ("--max-workers", "LAMBDA_FAKE_MAX_WORKERS", "16", "handler processes alive at most"),
+    ("--idle-seconds", "LAMBDA_FAKE_IDLE_SECONDS", "300", "an idle handler process ends after this"),
+    ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
+     "seconds between retries of failed Event invocations"),
+    ("--verify-signatures", "LAMBDA_FAKE_VERIFY_SIGNATURES", None,
+     "KEY:SECRET,... : refuse requests not signed (SigV4) with one of these keys (alone: test:test)"),
+]
+
+
+def parse_options(argv):
+    """The command line, each option falling back to its LAMBDA_FAKE_* environment variable."""
     import argparse
-    parser = argparse.ArgumentParser(prog="lambda_fake", description="A local fake of AWS Lambda.")
-    parser.add_argument("port", nargs="?", type=int, default=DEFAULT_PORT,
-                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--quiet", action="store_true", help="no log line per request")
-    parser.add_argument("--verify-signatures", nargs="?", const="test:test", metavar="KEY:SECRET,...",
-                        help="refuse requests not signed (SigV4) with one of these access keys "
-                             "(default when given alone: test:test)")
+    parser = argparse.ArgumentParser(
+        prog="lambda_fake", description="A local fake of AWS Lambda: the real REST-JSON API, and "
+        "handlers really run. Every option can also come from the environment variable named with it.")
+    for option, variable, default, text in OPTIONS:
+        value = os.environ.get(variable, default)
+        shown = f"{text} (env {variable}; default {default})" if default else f"{text} (env {variable})"
+        if option == "port":
+            parser.add_argument(option, nargs="?", type=int, default=int(value), help=shown)
+        elif option == "--verify-signatures":
+            parser.add_argument(option, nargs="?", const="test:test", default=value, metavar="KEY:SECRET",
+                                help=shown)
+        elif option == "--log-level":
+            parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
+        else:
+            kind = {"--max-workers": int, "--idle-seconds": float, "--async-retry-delay": float}.get(option, str)
+            parser.add_argument(option, type=kind, default=kind(value), help=shown)
+    parser.add_argument("--quiet", action="store_true",
+                        default=os.environ.get("LAMBDA_FAKE_QUIET", "") not in ("", "0", "false"),
+                        help="no line per request; the same as --log-level warning (env LAMBDA_FAKE_QUIET)")
     args = parser.parse_args(argv)
-    credentials = None
-    if args.verify_signatures is not None:
+    if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", args.region):
+        parser.error(f"--region {args.region} is not a region name such as us-east-1")
+    if not re.fullmatch(r"\d{12}", args.account_id):
+        parser.error(f"--account-id {args.account_id} is not a 12-digit account id")
+    args.credentials = None
+    if args.verify_signatures:
         pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
         if not pairs or not all(key and secret for key, _, secret in pairs):
             parser.error("--verify-signatures takes KEY:SECRET pairs separated by commas")
-        credentials = {key: secret for key, _, secret in pairs}
-    server = LambdaServer(args.port, args.host, quiet=args.quiet, verify_signatures=credentials)
+        args.credentials = {key: secret for key, _, secret in pairs}
+    if args.quiet:
+        args.log_level = "warning"
+    return args
+
+
+def main(argv=None):
+    args = parse_options(argv)
+    server = LambdaServer(args.port, args.host, region=args.region, account=args.account_id,
+                          log_level=args.log_level, max_workers=args.max_workers, idle_seconds=args.idle_seconds,
+                          async_retry_delay=args.async_retry_delay, verify_signatures=args.credentials)
     try:
         server.start()
     except OSError as error:
@@ -5645,6 +5767,9 @@ def main(argv=None):
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone who "
                          "can reach this address can run code on this machine.\n")
+    if server.store.runner.node is None:
+        sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo their "
+                         "payload; install Node.js 18 or newer and restart to run them.\n")
     print(f"lambda_fake {__version__} listening on {server.endpoint_url}", flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -1,0 +1,5783 @@
+"""lambda_fake: a local fake of AWS Lambda that speaks the real REST-JSON API and runs your handlers.
+
+Copyright (c) 2026 the lambda_fake authors. MIT licence (see LICENSE). One file, standard library only.
+
+Run it:
+
+    python lambda_fake.py 4571            # serves http://127.0.0.1:4571
+
+Use it from tests:
+
+    server = LambdaServer(0); server.start()          # port 0 picks a free port
+    lam = boto3.client("lambda", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    server.reset(); server.stop()                      # clear all state; stop and end every worker
+
+Handlers really run: Node.js handlers in `node`, Python handlers in this interpreter, each in its own
+process. Code.ZipFile takes a real zip or raw source text. Runtimes that cannot run here answer Invoke by
+echoing the payload, and the invocation log says why.
+
+Paths of the fake's own: `GET /_parlel/health`, `POST /_parlel/reset`, `GET /_parlel/code/<sha>` (the bytes
+behind GetFunction's Code.Location). README.md holds the table of supported operations.
+
+This is not a security boundary: handlers run as the server's user, without a container.
+
+Contents (grep for the banner titles):
+    1. Constants and limits            8. Operations
+    2. Errors                          9. Route table
+    3. Names, ARNs and qualifiers     10. HTTP handler
+    4. Store                          11. LambdaServer
+    5. Validation                     12. pytest plugin
+    6. Code packages                  13. Command line
+    7. Runners
+"""
+
+import base64
+import binascii
+import collections
+import datetime
+import hashlib
+import hmac
+import http.server
+import io
+import json
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+import zipfile
+
+__version__ = "0.1.0"
+__all__ = ["LambdaServer", "LambdaError", "main"]
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Constants and limits
+# ----------------------------------------------------------------------------------------------
+# The AWS facts we emulate. Each quota names the AWS limit it copies.
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PORT = 4571
+
+DEFAULT_TIMEOUT_SECONDS = 3            # CreateFunction's default Timeout
+MAX_TIMEOUT_SECONDS = 900              # "Function timeout: 900 seconds (15 minutes)"
+DEFAULT_MEMORY_MB = 128                # CreateFunction's default MemorySize
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240                  # the documented maximum; the API model allows more
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+MAX_FUNCTION_NAME_LENGTH = 64          # a plain name; ARNs may be longer
+MAX_ENVIRONMENT_BYTES = 4096           # "Function environment variables: 4 KB, for all variables"
+MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024       # Invoke request and response, RequestResponse
+MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024          # Invoke request, Event (raised from 256 KB in 2025)
+MAX_INVOKE_ASYNC_PAYLOAD_BYTES = 256 * 1024    # the deprecated InvokeAsync keeps the old 256 KB
+MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size: 50 MB (zipped, direct upload)"
+MAX_RESPONSE_BYTES = 6291556                   # the response limit AWS states in its error message
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024         # "250 MB (unzipped)", layers included
+MAX_REQUEST_BYTES = 70167211                   # CreateFunction's request limit; larger is never read
+HOT_RELOAD_BUCKET = "hot-reload"       # LocalStack's convention: S3Key names a local directory
+LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of the log
+LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
+MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
+INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
+DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
+DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
+MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
+MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
+MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
+MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
+MAX_RECORDED_LOG_CHARS = 64 * 1024     # our own: log tail kept per invocation
+ACCOUNT_CONCURRENCY = 1000             # "Concurrent executions: 1,000" per account and region
+MIN_UNRESERVED_CONCURRENCY = 100       # reservations must leave 100 for everything else
+MAX_TAGS = 50                          # "Tags per resource: 50"
+TOTAL_CODE_STORAGE_BYTES = 80530636800 # "Function and layer storage: 75 GB"
+
+# Runtimes that run here, by family; every other runtime of the model is accepted and echoes.
+NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
+PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+
+# The runtimes AWS accepts for new and updated functions, in the order its error message lists them.
+USABLE_RUNTIMES = (
+    "nodejs20.x", "python3.14", "provided.al2023", "python3.12", "python3.13", "nodejs24.x",
+    "nodejs22.x", "java25", "python3.10", "python3.11", "java21", "ruby3.3", "ruby3.4", "ruby3.2",
+    "python3.8", "python3.9", "java17", "nodejs16.x", "dotnet10", "dotnet8", "java11", "dotnet6",
+    "nodejs18.x", "provided.al2", "java8.al2", "ruby4.0",
+)
+
+# The Runtime enum of the API model; those not usable above are deprecated and blocked.
+RUNTIMES = (
+    "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
+    "nodejs16.x", "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7", "python3.8",
+    "python3.9", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+    "dotnet8", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "provided", "provided.al2",
+    "nodejs18.x", "python3.10", "java17", "ruby3.2", "ruby3.3", "ruby3.4", "python3.11", "nodejs20.x",
+    "provided.al2023", "python3.12", "java21", "python3.13", "nodejs22.x", "nodejs24.x",
+    "python3.14", "java25", "dotnet10", "ruby4.0",
+)
+
+# Patterns from the API model, used both to validate and in AWS's own error messages.
+FUNCTION_NAME_PATTERN = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?"
+                         r"-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+NAMESPACED_FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+HANDLER_PATTERN = r"[^\s]+"
+ENV_NAME_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+KMS_KEY_PATTERN = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+
+# Variables Lambda reserves: a function may not set them (AWS answers InvalidParameterValueException).
+RESERVED_ENV_NAMES = frozenset((
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+))
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Errors
+# ----------------------------------------------------------------------------------------------
+# One error class for every AWS error we answer; the builders keep AWS's recurring wording.
+
+class LambdaError(Exception):
+    """An AWS error reply: `code` is the model's shape name, `status` the HTTP status."""
+
+    def __init__(self, code, status, message, headers=None, extra=None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra or {}        # further body members, e.g. Reason of a throttle
+
+
+def not_found(message):
+    return LambdaError("ResourceNotFoundException", 404, message)
+
+
+def function_not_found(arn):
+    return not_found(f"Function not found: {arn}")
+
+
+def conflict(message):
+    return LambdaError("ResourceConflictException", 409, message)
+
+
+def invalid_parameter(message):
+    return LambdaError("InvalidParameterValueException", 400, message)
+
+
+def invalid_content(message):
+    return LambdaError("InvalidRequestContentException", 400, message)
+
+
+def precondition_failed(message):
+    return LambdaError("PreconditionFailedException", 412, message)
+
+
+SENSITIVE = object()        # stands for a value AWS does not repeat in its messages (secrets)
+
+
+def constraint_text(value, path, constraint):
+    """AWS's wording of one failed constraint: Value 'x' at 'path' failed to satisfy constraint: ..."""
+    if value is SENSITIVE:
+        return f"Value at '{path}' failed to satisfy constraint: {constraint}"
+    shown = "null" if value is None else f"'{java_text(value)}'"
+    return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+def validation_error(problems):
+    """A ValidationException listing every failed constraint, as AWS's request validator does."""
+    count = len(problems)
+    noun = "error" if count == 1 else "errors"
+    return LambdaError("ValidationException", 400,
+                       f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+def java_text(value):
+    """A value as AWS's (Java) error messages print it: lists as [a, b], maps as {k=v}."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Names, ARNs and qualifiers
+# ----------------------------------------------------------------------------------------------
+# A FunctionName may be a name, a partial ARN (account:function:name) or a full ARN, each with an
+# optional :qualifier. Everything resolves to (name, qualifier) in this server's region and account.
+
+FUNCTION_REF = re.compile(
+    r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
+FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
+NAMESPACED_FUNCTION_NAME = re.compile(NAMESPACED_FUNCTION_NAME_PATTERN)
+
+
+def function_arn(ctx, name, qualifier=None):
+    arn = f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
+    """(name, qualifier or None) of a FunctionName in any of its forms; raises AWS's errors.
+
+    Operations that create or change a function take the model's FunctionName shape (140 chars, no
+    dots); those that read, invoke or delete take NamespacedFunctionName."""
+    pattern = NAMESPACED_FUNCTION_NAME if namespaced else FUNCTION_NAME
+    problems = []
+    if len(ref) > max_length:
+        problems.append(constraint_text(
+            ref, "functionName", f"Member must have length less than or equal to {max_length}"))
+    if not pattern.fullmatch(ref):
+        problems.append(constraint_text(
+            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}"))
+    match = FUNCTION_REF.fullmatch(ref)
+    if problems or match is None:
+        raise validation_error(problems or [constraint_text(
+            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}")])
+    region, account = match["region"], match["account"]
+    if region and region != ctx.region:
+        raise not_found(f"Functions from '{region}' are not reachable in this region ('{ctx.region}')")
+    if match["partition"] not in (None, "aws"):
+        raise not_found(f"Functions from partition '{match['partition']}' are not reachable here")
+    if account and account != ctx.account:
+        raise LambdaError("AccessDeniedException", 403,
+                          f"The function is in account {account}; this endpoint serves {ctx.account}")
+    return match["name"], match["qualifier"]
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Store
+# ----------------------------------------------------------------------------------------------
+# All state lives in plain dicts behind one lock. Records are kept in the API's own response shape,
+# so a Get answers a copy of what is stored.
+
+class Function:
+    """One function: $LATEST and its published versions, with everything attached to it."""
+
+    def __init__(self, name):
+        self.name = name
+        self.versions = {}          # "$LATEST", "1", "2", ... -> FunctionConfiguration
+        self.packages = {}          # the same keys -> Package
+        self.next_version = 1       # version numbers are never reused
+        self.published = None      # fingerprint of $LATEST when it was last published
+        self.aliases = {}           # name -> AliasConfiguration
+        self.policies = {}          # qualifier ("" = unqualified) -> Policy
+        self.reserved_concurrency = None
+        self.provisioned = {}       # qualifier -> ProvisionedConcurrencyConfig
+        self.url_configs = {}       # qualifier ("" = unqualified) -> FunctionUrlConfig
+        self.event_invoke_configs = {}      # qualifier -> FunctionEventInvokeConfig
+        self.code_signing_config_arn = None
+        self.recursive_loop = "Terminate"
+        self.runtime_management = {}        # qualifier -> {UpdateRuntimeOn, RuntimeVersionArn}
+        self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
+
+
+class Store:
+    """The fake's whole state. Operations take `lock` once and hold it while they check and write."""
+
+    def __init__(self, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT_ID):
+        self.lock = threading.Lock()
+        self.region = region
+        self.account = account
+        self.endpoint_url = ""          # set by LambdaServer once its socket is bound
+        self.runner = None              # the Runner that executes handlers
+        self.async_retry_delay = DEFAULT_ASYNC_RETRY_DELAY_SECONDS
+        self.credentials = None         # access key id -> secret when signatures are verified
+        self.log_level = "info"         # of the server's own log on stderr (see LOG_LEVELS)
+        self.warned = set()             # one-time warnings already given
+        self.generation = 0
+        self.reset()
+
+    def reset(self):
+        """Forget every function and everything attached to it."""
+        self.functions = {}             # name -> Function
+        self.packages = {}              # CodeSha256 (hex) -> Package, served at /_parlel/code/<hex>
+        self.tags = {}                  # resource ARN -> {key: value}
+        self.layers = {}                # layer name -> {version number: LayerVersion}
+        self.event_source_mappings = {}         # UUID -> EventSourceMappingConfiguration
+        self.code_signing_configs = {}          # ARN -> CodeSigningConfig
+        self.capacity_providers = {}            # name -> CapacityProvider
+        self.function_urls = {}                 # url id -> (function name, qualifier)
+        self.durable_executions = {}            # ARN -> DurableExecution
+        self.invocations = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)   # for /_parlel/logs
+        self.deliveries = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)    # non-Lambda destinations
+        self.generation += 1                    # in-flight async retries stop when this changes
+        self.callbacks = {}                     # callback id -> (execution ARN, operation id)
+
+
+class Policy:
+    """A resource policy: its statements in order and the RevisionId that guards changes."""
+
+    def __init__(self):
+        self.statements = []
+        self.revision_id = new_revision_id()
+
+    def document(self):
+        return json.dumps({"Version": "2012-10-17", "Id": "default", "Statement": self.statements},
+                          separators=(",", ":"))
+
+
+def find_function(store, name, shown_qualifier=None):
+    """The Function called `name`, or ResourceNotFoundException naming the ARN (with the qualifier
+    AWS shows for that operation). Caller holds store.lock."""
+    function = store.functions.get(name)
+    if function is None:
+        raise function_not_found(function_arn(store, name, shown_qualifier))
+    return function
+
+
+def find_version(store, function, qualifier):
+    """(version, FunctionConfiguration, alias name or None) that a qualifier names: $LATEST, a
+    version number or an alias. Caller holds store.lock."""
+    if qualifier in (None, "$LATEST"):
+        return "$LATEST", function.versions["$LATEST"], None
+    alias = function.aliases.get(qualifier)
+    version = alias["FunctionVersion"] if alias else qualifier
+    config = function.versions.get(version)
+    if config is None:
+        raise function_not_found(function_arn(store, function.name, qualifier))
+    return version, config, (qualifier if alias else None)
+
+
+def find_alias(store, function, name, wording="Cannot find alias arn"):
+    """An alias, or AWS's ResourceNotFoundException (whose wording varies by operation)."""
+    alias = function.aliases.get(name)
+    if alias is None:
+        raise not_found(f"{wording}: {function_arn(store, function.name, name)}")
+    return alias
+
+
+def alias_versions(alias):
+    """Every version an alias routes to: its own and the one in its routing weights."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return [alias["FunctionVersion"], *weights]
+
+
+def pick_weighted_version(alias, version):
+    """The version one invocation of an alias runs: the extra version with its weight's chance."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    for other, weight in weights.items():
+        if random.random() < weight:
+            return other
+    return version
+
+
+class DurableExecution:
+    """One durable execution: its GetDurableExecution record, its operations (the EXECUTION one
+    first), history events, the checkpoint token of the invocation under way, and timers.
+    Timestamps are kept as epoch seconds; the handler's envelope gets them in milliseconds."""
+
+    def __init__(self, arn, name, function_arn_, version, payload, durable_config):
+        self.arn = arn
+        self.id = arn.rsplit("/", 1)[1]
+        now = time.time()
+        self.record = {"DurableExecutionArn": arn, "DurableExecutionName": name,
+                       "FunctionArn": function_arn_, "InputPayload": payload, "StartTimestamp": now,
+                       "Status": "RUNNING", "Version": version, "DurableConfig": durable_config}
+        self.timeout_at = now + durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)
+        self.operations = {self.id: {"Id": self.id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
+                                     "StartTimestamp": now, "ExecutionDetails": {"InputPayload": payload}}}
+        self.events = []
+        self.token = None               # minted for each invocation of the handler
+        self.timers = {}                # callback operation id -> (deadline, heartbeat seconds)
+        self.changed = set()            # operation ids changed since the handler last saw them
+        self.finished = threading.Event()
+        self.wake = threading.Event()
+        self.driving = False            # one handler invocation at a time
+        self.add_event("ExecutionStarted", name, ExecutionStartedDetails={
+            "Input": {"Payload": payload, "Truncated": False},
+            "ExecutionTimeout": durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)})
+
+    def add_event(self, event_type, event_id, parent=None, name=None, **details):
+        event = {"EventType": event_type, "EventId": len(self.events) + 1, "Id": event_id,
+                 "EventTimestamp": time.time(), **details}
+        if parent:
+            event["ParentId"] = parent
+        if name:
+            event["Name"] = name
+        self.events.append(event)
+
+    def status(self):
+        return self.record["Status"]
+
+    def finish(self, status, event_type, result=None, error=None):
+        """End the execution: SUCCEEDED with a result, or FAILED / TIMED_OUT / STOPPED with an error."""
+        if self.status() not in ("RUNNING", "PAUSED"):
+            return
+        now = time.time()
+        self.record.update(Status=status, EndTimestamp=now)
+        execution_op = self.operations[self.id]
+        execution_op.update(Status=status, EndTimestamp=now)
+        if status == "SUCCEEDED":
+            self.record["Result"] = result
+            details = {"ExecutionSucceededDetails": {"Result": {"Payload": result, "Truncated": False}}}
+        else:
+            self.record["Error"] = error
+            key = {"FAILED": "ExecutionFailedDetails", "TIMED_OUT": "ExecutionTimedOutDetails",
+                   "STOPPED": "ExecutionStoppedDetails"}[status]
+            details = {key: {"Error": {"Payload": error, "Truncated": False}}}
+        self.add_event(event_type, self.id, name=self.record["DurableExecutionName"], **details)
+        self.token = None
+        self.finished.set()
+        self.wake.set()
+
+    def mint_token(self):
+        self.token = base64.b64encode(uuid.uuid4().bytes).decode()
+        return self.token
+
+    def envelope(self):
+        """The event a durable handler receives: ARN, checkpoint token and every operation, with
+        timestamps in epoch milliseconds as the durable SDKs read them."""
+        operations = [millisecond_timestamps(op) for op in self.operations.values()]
+        updated, self.changed = sorted(self.changed), set()
+        return {"DurableExecutionArn": self.arn, "CheckpointToken": self.mint_token(),
+                "InitialExecutionState": {"Operations": operations, "NextMarker": ""},
+                "UpdatedOperationIds": updated}
+
+    def pending(self):
+        """Whether anything can still wake the handler: a wait, retry, callback or chained invoke."""
+        return any((op["Type"] == "STEP" and op["Status"] == "PENDING")
+                   or (op["Type"] in ("WAIT", "CALLBACK", "CHAINED_INVOKE") and op["Status"] == "STARTED")
+                   for op in self.operations.values())
+
+    def next_deadline(self):
+        deadlines = [self.timeout_at]
+        for op in self.operations.values():
+            if op["Type"] == "WAIT" and op["Status"] == "STARTED":
+                deadlines.append(op["WaitDetails"]["ScheduledEndTimestamp"])
+            elif op["Type"] == "STEP" and op["Status"] == "PENDING":
+                deadlines.append(op["StepDetails"]["NextAttemptTimestamp"])
+        deadlines.extend(deadline for deadline, _ in self.timers.values())
+        return min(deadlines)
+
+    def fire_due_timers(self):
+        """Complete what is due: waits succeed, retries become READY, callbacks time out, and the
+        whole execution times out. Caller holds store.lock."""
+        now = time.time()
+        if now >= self.timeout_at:
+            self.finish("TIMED_OUT", "ExecutionTimedOut", error={
+                "ErrorType": "Execution.Timeout", "ErrorMessage": "The durable execution timed out"})
+            return
+        for op in self.operations.values():
+            if op["Type"] == "WAIT" and op["Status"] == "STARTED" and op["WaitDetails"]["ScheduledEndTimestamp"] <= now:
+                op.update(Status="SUCCEEDED", EndTimestamp=now)
+                self.add_event("WaitSucceeded", op["Id"], op.get("ParentId"), op.get("Name"),
+                               WaitSucceededDetails={"Duration": int(now - op["StartTimestamp"])})
+                self.changed.add(op["Id"])
+            elif op["Type"] == "STEP" and op["Status"] == "PENDING" and op["StepDetails"]["NextAttemptTimestamp"] <= now:
+                op["Status"] = "READY"
+                del op["StepDetails"]["NextAttemptTimestamp"]
+                self.changed.add(op["Id"])
+        for op_id, (deadline, heartbeat) in list(self.timers.items()):
+            if deadline <= now:
+                kind = "Callback.Heartbeat" if heartbeat else "Callback.Timeout"
+                message = "Callback timed out on heartbeat" if heartbeat else "Callback timed out"
+                self.complete_callback(op_id, "TIMED_OUT", error={"ErrorType": kind, "ErrorMessage": message})
+
+    def complete_callback(self, op_id, status, result=None, error=None):
+        op = self.operations[op_id]
+        op.update(Status=status, EndTimestamp=time.time())
+        self.timers.pop(op_id, None)
+        event, details = {"SUCCEEDED": ("CallbackSucceeded", {"Result": {"Payload": result, "Truncated": False}}),
+                          "FAILED": ("CallbackFailed", {"Error": {"Payload": error, "Truncated": False}}),
+                          "TIMED_OUT": ("CallbackTimedOut", {"Error": {"Payload": error, "Truncated": False}})}[status]
+        if result is not None:
+            op["CallbackDetails"]["Result"] = result
+        if error is not None:
+            op["CallbackDetails"]["Error"] = error
+        self.add_event(event, op_id, op.get("ParentId"), op.get("Name"), **{f"{event}Details": details})
+        self.changed.add(op_id)
+        self.wake.set()
+
+
+def millisecond_timestamps(operation):
+    """A copy of an operation with its timestamps in epoch milliseconds (integers)."""
+    copy = json.loads(json.dumps(operation))
+    for holder, key in ((copy, "StartTimestamp"), (copy, "EndTimestamp"),
+                        (copy.get("StepDetails") or {}, "NextAttemptTimestamp"),
+                        (copy.get("WaitDetails") or {}, "ScheduledEndTimestamp")):
+        if key in holder:
+            holder[key] = int(holder[key] * 1000)
+    return copy
+
+
+def start_durable_execution(store, job, payload, name):
+    """The durable execution an invocation of a function with DurableConfig runs: a new one, or
+    (same name, same payload) the one already started. Caller holds store.lock."""
+    name = name or str(uuid.uuid4())
+    qualified = function_arn(store, job.function_name, job.version)
+    text = payload.decode()
+    for execution in store.durable_executions.values():
+        if execution.record["FunctionArn"] == qualified and execution.record["DurableExecutionName"] == name:
+            if execution.record["InputPayload"] == text:
+                return execution        # the same request again: the same execution
+            raise LambdaError("DurableExecutionAlreadyStartedException", 409,
+                              f"A durable execution named {name} was already started for {qualified} "
+                              "with another payload")
+    arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4()}"
+    execution = DurableExecution(arn, name, qualified, job.version, text, job.durable_config)
+    store.durable_executions[arn] = execution
+    return execution
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def say(store, level, text, once=None):
+    """A line on the server's own log (stderr) when `level` is at or above the server's log level;
+    with `once`, a warning given only the first time."""
+    if LOG_LEVELS.index(level) < LOG_LEVELS.index(store.log_level):
+        return
+    if once is not None:
+        if once in store.warned:
+            return
+        store.warned.add(once)
+    sys.stderr.write(f"lambda_fake: {text}\n")
+
+
+def iso_timestamp(seconds=None):
+    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time."""
+    moment = datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
+                                             datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_timestamp():
+    """LastModified as Lambda writes it: 2026-01-01T00:00:00.000+0000."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def new_revision_id():
+    return str(uuid.uuid4())
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. Validation
+# ----------------------------------------------------------------------------------------------
+# Request bodies are checked against small specs that mirror the API model's shapes: wrong JSON
+# types and unknown members are InvalidRequestContentException (the body cannot be read into the
+# request), and broken constraints are one ValidationException listing all of them, as AWS words it.
+
+class Spec:
+    """What one member of a request may hold: a sketch of an API-model shape."""
+
+    def __init__(self, kind, lo=None, hi=None, pattern=None, enum=None, member=None, key=None,
+                 members=None, required=(), sensitive=False, flat=False):
+        self.kind = kind
+        self.lo = lo                    # minimum length, count or value
+        self.hi = hi                    # maximum length, count or value
+        self.pattern = pattern          # compiled on first use (re caches it)
+        self.enum = enum
+        self.member = member            # list items, map values
+        self.key = key                  # map keys
+        self.members = members or {}    # structure members
+        self.required = required
+        self.sensitive = sensitive      # AWS leaves the value out of its messages
+        self.flat = flat                # a list whose items' enum AWS reports at the list itself
+
+
+def text(lo=None, hi=None, pattern=None, enum=None):
+    return Spec("string", lo, hi, pattern, enum)
+
+
+def integer(lo=None, hi=None):
+    return Spec("integer", lo, hi)
+
+
+def number(lo=None, hi=None):
+    return Spec("double", lo, hi)
+
+
+def boolean():
+    return Spec("boolean")
+
+
+def blob():
+    return Spec("blob")
+
+
+def list_of(member, lo=None, hi=None, flat=False):
+    return Spec("list", lo, hi, member=member, flat=flat)
+
+
+def map_of(key, value, lo=None, hi=None, sensitive=False):
+    return Spec("map", lo, hi, key=key, member=value, sensitive=sensitive)
+
+
+def struct(required=(), **members):
+    return Spec("structure", members=members, required=required)
+
+
+JSON_TYPES = {"string": str, "integer": int, "double": (int, float), "boolean": bool, "blob": str,
+              "list": list, "map": dict, "structure": dict}
+
+
+def wire_path(path, member):
+    """AWS names members in messages with a lower-case first letter: MemorySize -> memorySize."""
+    name = member[:1].lower() + member[1:]
+    return f"{path}.{name}" if path else name
+
+
+def check_value(value, spec, path, problems):
+    """Check `value` against `spec`; type errors raise, constraint failures are collected."""
+    if value is None:
+        return
+    expected = JSON_TYPES[spec.kind]
+    if not isinstance(value, expected) or (isinstance(value, bool) and spec.kind != "boolean"):
+        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
+                              f"json: '{path}' must be a JSON {spec.kind}, not {json_type(value)}")
+    if spec.kind == "structure":
+        check_struct(value, spec, path, problems)
+        return
+    shown = SENSITIVE if spec.sensitive else value
+    for constraint in constraint_failures(value, spec):
+        problems.append(constraint_text(shown, path, constraint))
+    if spec.kind == "list" and spec.flat:
+        if any(item not in spec.member.enum for item in value):
+            problems.append(constraint_text(shown, path, "Member must satisfy enum value set: ["
+                                            + ", ".join(spec.member.enum) + "]"))
+    elif spec.kind == "list":
+        if any(constraint_failures(item, spec.member) for item in value):
+            problems.append(constraint_text(shown, path, "Member must satisfy constraint: ["
+                                            + ", ".join(describe(spec.member)) + "]"))
+        if spec.member.kind == "structure":
+            for index, item in enumerate(value):
+                check_value(item, spec.member, f"{path}.{index + 1}.member", problems)
+    elif spec.kind == "map":
+        for key, item in value.items():
+            check_value(key, spec.key, path, [])      # raises on a wrong type
+            check_value(item, spec.member, path, [])
+            if spec.member.kind == "double":
+                value[key] = float(item)                # Java prints doubles as 2.0
+        for label, member, items in (("keys", spec.key, value.keys()), ("value", spec.member, value.values())):
+            if any(constraint_failures(item, member) for item in items):
+                problems.append(constraint_text(shown, path, f"Map {label} must satisfy constraint: ["
+                                                + ", ".join(describe(member)) + "]"))
+
+
+def describe(spec):
+    """Every constraint of a list item or map key/value, as AWS lists them in a nested failure."""
+    parts = []
+    if spec.hi is not None and spec.kind == "string":
+        parts.append(f"Member must have length less than or equal to {spec.hi}")
+    if spec.lo is not None and spec.kind == "string":
+        parts.append(f"Member must have length greater than or equal to {spec.lo}")
+    if spec.kind in ("integer", "double"):
+        if spec.hi is not None:
+            parts.append(f"Member must have value less than or equal to {spec.hi}")
+        if spec.lo is not None:
+            parts.append(f"Member must have value greater than or equal to {spec.lo}")
+        parts.append("Member must not be null")
+    if spec.pattern is not None:
+        parts.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
+    if spec.enum is not None:
+        parts.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
+        parts.append("Member must not be null")
+    return parts
+
+
+def constraint_failures(value, spec):
+    """The constraint texts `value` breaks (lengths, counts, ranges, patterns, enums)."""
+    failures = []
+    if spec.kind in ("string", "list", "map"):
+        size = len(value)
+        if spec.hi is not None and size > spec.hi:
+            failures.append(f"Member must have length less than or equal to {spec.hi}")
+        if spec.lo is not None and size < spec.lo:
+            failures.append(f"Member must have length greater than or equal to {spec.lo}")
+    elif spec.kind in ("integer", "double"):
+        if spec.hi is not None and value > spec.hi:
+            failures.append(f"Member must have value less than or equal to {spec.hi}")
+        if spec.lo is not None and value < spec.lo:
+            failures.append(f"Member must have value greater than or equal to {spec.lo}")
+    if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(
+            spec.pattern.replace(r"\p{L}\p{Z}\p{N}", r"\w\s"), value):      # Java's classes, in re
+        failures.append(f"Member must satisfy regular expression pattern: {spec.pattern}")
+    if spec.enum is not None and value not in spec.enum:
+        failures.append(f"Member must satisfy enum value set: [{', '.join(spec.enum)}]")
+    return failures
+
+
+def check_struct(body, spec, path, problems):
+    for member in body:
+        if member not in spec.members:
+            where = f" in '{path}'" if path else ""
+            raise invalid_content(f"Could not parse request body into json: Unrecognized field "
+                                  f"\"{member}\"{where}, not marked as ignorable")
+    for member, member_spec in spec.members.items():       # AWS reports in the model's order
+        if member in body:
+            check_value(body[member], member_spec, wire_path(path, member), problems)
+    for member in spec.required:
+        if body.get(member) is None:
+            problems.append(constraint_text(None, wire_path(path, member), "Member must not be null"))
+
+
+def check_body(body, spec):
+    """Check a parsed request body against its operation's spec; raise AWS's error on failure."""
+    if not isinstance(body, dict):
+        raise invalid_content("Could not parse request body into json: the body must be a JSON object")
+    problems = []
+    check_struct(body, spec, "", problems)
+    if problems:
+        raise validation_error(problems)
+    return body
+
+
+def json_type(value):
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}[type(value)]
+
+
+def decode_blob(value, member):
+    """Bytes of a base64 blob member; bad base64 cannot be read into the request."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
+                              f"json: '{member}' is not valid base64") from None
+
+
+def check_environment(environment):
+    """AWS's own rules for Environment.Variables beyond the model: reserved names, 4 KB in all."""
+    variables = (environment or {}).get("Variables") or {}
+    reserved = [name for name in variables if name in RESERVED_ENV_NAMES]
+    if reserved:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not supported for "
+            f"modification. Reserved keys used in this request: {', '.join(reserved)}")
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > MAX_ENVIRONMENT_BYTES:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured)
+
+
+def check_runtime(runtime):
+    """Runtime from the usable set; AWS words this one without quotes and as InvalidParameterValue."""
+    if runtime is None or runtime in USABLE_RUNTIMES:
+        return
+    if runtime in RUNTIMES:
+        raise invalid_parameter(
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS "
+            "Lambda functions. We recommend you use a supported runtime while creating or updating "
+            "functions.")
+    raise invalid_parameter(
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+        f"set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. Code packages
+# ----------------------------------------------------------------------------------------------
+# A package is the bytes a client uploaded: a zip, or (the fake's own addition) raw source text.
+# It is unpacked once into a directory of its own that never changes afterwards, so a code update
+# never disturbs a worker still running the old code.
+
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")    # local file, empty, spanned
+
+
+class Package:
+    """Deployment package bytes, their CodeSha256, and the directories they were unpacked into."""
+
+    def __init__(self, data, s3_location=None, hot_dir=None):
+        self.data = data
+        self.hot_dir = hot_dir                  # code run straight from a local directory
+        digest = hashlib.sha256(data)
+        self.sha256 = base64.b64encode(digest.digest()).decode()     # CodeSha256 as AWS gives it
+        self.hex = digest.hexdigest()
+        self.size = len(data)
+        self.s3_location = s3_location          # "bucket/key" when the code lives in S3
+        self.is_zip = data[:4] in ZIP_SIGNATURES
+        self.unpack_lock = threading.Lock()
+
+
+def take_package(data):
+    """A Package for uploaded bytes; zips are checked now, as AWS checks them on upload."""
+    if len(data) > MAX_ZIP_UPLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"Zipped size must be smaller than {MAX_ZIP_UPLOAD_BYTES} bytes")
+    if not data:
+        raise invalid_parameter("Uploaded file must be a non-empty zip")
+    package = Package(data)
+    if package.is_zip:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                entries = archive.infolist()
+        except (zipfile.BadZipFile, ValueError, EOFError):
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then "
+                                    "try to upload again.") from None
+        if not entries:
+            raise invalid_parameter("Uploaded file must be a non-empty zip")
+        for entry in entries:
+            name = entry.filename
+            if name.startswith("/") or ".." in name.replace("\\", "/").split("/") or (
+                    (entry.external_attr >> 16) & 0o170000) == 0o120000:
+                raise invalid_parameter(f"The package holds an unsafe entry: {name} (an absolute path, a "
+                                        "'..' segment or a symbolic link)")
+        if sum(entry.file_size for entry in entries) > MAX_UNZIPPED_BYTES:
+            raise invalid_parameter(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+    return package
+
+
+def raw_source_name(source, runtime, handler):
+    """The file raw source becomes: the handler's module, with the runtime's extension."""
+    module = handler.rsplit(".", 1)[0] if "." in handler else "index"
+    if runtime in PYTHON_RUNTIMES:
+        return module + ".py"
+    looks_esm = re.search(rb"^\s*(export\s|import\s[^(])", source, re.MULTILINE)
+    return module + (".mjs" if looks_esm else ".js")
+
+
+def unpack(package, root, runtime, handler):
+    """The directory holding the package's files, unpacked on first use. Safe against zip-slip."""
+    if package.hot_dir:
+        return package.hot_dir
+    if package.is_zip:
+        target = os.path.join(root, package.hex)
+    else:
+        target = os.path.join(root, package.hex + "-" + raw_source_name(package.data, runtime,
+                                                                           handler).replace("/", "_"))
+    with package.unpack_lock:
+        if os.path.isdir(target):
+            return target
+        staging = tempfile.mkdtemp(dir=root)
+        if package.is_zip:
+            extract_zip(package.data, staging)
+        else:
+            path = os.path.join(staging, raw_source_name(package.data, runtime, handler))
+            if not is_inside(staging, path):
+                raise invalid_parameter(f"Handler {handler} points outside the package")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                out.write(package.data)
+        os.rename(staging, target)      # atomic: a directory is complete or absent
+    return target
+
+
+def is_inside(root, path):
+    root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(root + os.sep)
+
+
+def extract_zip(data, target):
+    """Extract a zip into `target`: no entry may land outside it, links are refused, sizes capped."""
+    written = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.infolist():
+            mode = entry.external_attr >> 16
+            path = os.path.join(target, entry.filename)
+            if not is_inside(target, path) or (mode & 0o170000) == 0o120000:
+                raise invalid_parameter(f"The package holds an unsafe entry: {entry.filename}")
+            if entry.is_dir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with archive.open(entry) as source, open(path, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_UNZIPPED_BYTES:
+                        raise invalid_parameter(
+                            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+                    out.write(chunk)
+            if mode & 0o111:
+                os.chmod(path, 0o755)
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. Runners
+# ----------------------------------------------------------------------------------------------
+# A worker is one `node` or `python` process that loads a handler once and then answers invocations,
+# one at a time, so module state persists as in a warm Lambda. Requests go in on stdin as a JSON
+# header line plus the payload; everything comes back on a pipe of its own as frames
+# "<kind> <length>\n<bytes>": L = log text, I = init done, R = result JSON, E = error JSON.
+# Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
+
+NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations sent on stdin.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const util = require("util");
+const { pathToFileURL } = require("url");
+
+const OUT = Number(process.env._LAMBDA_FAKE_FD);
+delete process.env._LAMBDA_FAKE_FD;
+const TASK_ROOT = process.env.LAMBDA_TASK_ROOT;
+let current = null;         // the invocation under way: {id, done}
+let handler = null;
+
+function send(kind, data) {
+  const body = Buffer.isBuffer(data) ? data : Buffer.from(data, "utf8");
+  const frame = Buffer.concat([Buffer.from(`${kind} ${body.length}\n`), body]);
+  for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
+}
+
+// Console output becomes log lines as the Node.js runtime writes them (newlines become \r).
+function log(level, args) {
+  const id = current ? current.id : "undefined";
+  const message = util.format(...args).replace(/\n/g, "\r");
+  send("L", `${new Date().toISOString()}\t${id}\t${level}\t${message}\n`);
+}
+console.log = console.info = (...args) => log("INFO", args);
+console.warn = (...args) => log("WARN", args);
+console.error = (...args) => log("ERROR", args);
+console.debug = (...args) => log("DEBUG", args);
+console.trace = (...args) => log("TRACE", args);
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = (chunk, encoding, done) => {
+    send("L", typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    if (typeof encoding === "function") encoding(); else if (typeof done === "function") done();
+    return true;
+  };
+}
+
+// Response streaming, as the Node.js runtime offers it through the awslambda global.
+const STREAMING = Symbol("streaming");
+const HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response";
+globalThis.awslambda = {
+  streamifyResponse(fn) { fn[STREAMING] = true; return fn; },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.setContentType(HTTP_PRELUDE_TYPE);
+      stream.write(JSON.stringify(prelude || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+function responseStream(onEnd) {
+  const { Writable } = require("stream");
+  const stream = new Writable({
+    write(chunk, encoding, done) {
+      send("C", Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
+      done();
+    },
+  });
+  stream.setContentType = (type) => send("T", String(type));
+  stream.on("finish", onEnd);
+  return stream;
+}
+
+function errorRecord(err, type) {
+  if (err instanceof Error) {
+    const trace = String(err.stack || "").split("\n");
+    const ours = trace.findIndex((line) => line.includes(__filename));
+    return { errorType: type || err.name, errorMessage: err.message,
+             trace: ours > 0 ? trace.slice(0, ours) : trace };
+  }
+  if (err && typeof err === "object" && err.errorType) return err;
+  return { errorType: type || typeof err, errorMessage: String(err), trace: [] };
+}
+
+function isModuleFile(file) {
+  if (file.endsWith(".mjs")) return true;
+  if (file.endsWith(".cjs")) return false;
+  for (let dir = path.dirname(file); dir.startsWith(TASK_ROOT); dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json");
+    if (fs.existsSync(manifest)) {
+      try { return JSON.parse(fs.readFileSync(manifest, "utf8")).type === "module"; }
+      catch (e) { return false; }
+    }
+    if (dir === TASK_ROOT) break;
+  }
+  return false;
+}
+
+async function loadHandler(spec) {
+  const slash = spec.lastIndexOf("/");
+  const dot = spec.indexOf(".", slash + 1);
+  if (dot < 0) throw { errorType: "Runtime.MalformedHandlerName", errorMessage: "Bad handler", trace: [] };
+  const modulePath = spec.slice(0, dot), exportPath = spec.slice(dot + 1);
+  const base = path.resolve(TASK_ROOT, modulePath);
+  const file = [".js", ".mjs", ".cjs"].map((ext) => base + ext).find((f) => fs.existsSync(f));
+  if (!base.startsWith(TASK_ROOT + path.sep) || !file) {
+    throw { errorType: "Runtime.ImportModuleError", trace: [],
+            errorMessage: `Error: Cannot find module '${modulePath}'\nRequire stack:\n- /var/runtime/index.mjs` };
+  }
+  let mod;
+  try {
+    mod = isModuleFile(file) ? await import(pathToFileURL(file).href) : require(file);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
+      record.errorMessage = `SyntaxError: ${err.message}`;
+      throw record;
+    }
+    if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
+      const record = errorRecord(err, "Runtime.ImportModuleError");
+      record.errorMessage = `Error: ${err.message}`;
+      throw record;
+    }
+    throw err;
+  }
+  let fn = mod;
+  for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
+  if (typeof fn !== "function") {
+    throw { errorType: "Runtime.HandlerNotFound", trace: [],
+            errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
+  }
+  return fn;
+}
+
+function invoke(request, payload) {
+  const invocation = current = { id: request.requestId, done: false };
+  const finish = (err, result) => {
+    if (invocation.done) return;
+    invocation.done = true;
+    if (err != null) {
+      send("E", JSON.stringify(errorRecord(err)));
+    } else {
+      let body;
+      try { body = JSON.stringify(result === undefined ? null : result); }
+      catch (e) { body = undefined; send("E", JSON.stringify(errorRecord(e))); }
+      if (body !== undefined) send("R", body);
+    }
+    current = null;
+    setImmediate(pump);
+  };
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: request.invokedFunctionArn,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: request.requestId,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: undefined,
+    clientContext: request.clientContext,
+    getRemainingTimeInMillis: () => Math.max(0, request.deadlineMs - Date.now()),
+    done: (err, result) => finish(err, result),
+    succeed: (result) => finish(null, result),
+    fail: (err) => finish(err == null ? new Error("handled") : err),
+  };
+  if (handler[STREAMING]) {
+    let ended = false, returned = false;
+    const done = () => { if (ended && returned && !invocation.done) { invocation.done = true; send("S", ""); current = null; setImmediate(pump); } };
+    const stream = responseStream(() => { ended = true; done(); });
+    Promise.resolve()
+      .then(() => handler(JSON.parse(payload), stream, context))
+      .then(() => { returned = true; if (!stream.writableEnded) stream.end(); else done(); },
+            (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+    return;
+  }
+  try {
+    const out = handler(JSON.parse(payload), context, finish);
+    if (out && typeof out.then === "function") {
+      out.then((result) => finish(null, result),
+               (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+    } else if (handler.length < 3) {
+      finish(null, null);   // neither a promise nor a callback: Lambda answers null
+    }
+  } catch (err) {
+    finish(err === undefined || err === null ? new Error(String(err)) : err);
+  }
+}
+
+process.on("uncaughtException", (err) => {
+  if (current && !current.done) { current.done = true; send("E", JSON.stringify(errorRecord(err))); }
+  process.exit(129);
+});
+process.on("unhandledRejection", (reason) => {
+  const record = errorRecord(reason);
+  const error = { errorType: "Runtime.UnhandledPromiseRejection",
+                  errorMessage: `${record.errorType}: ${record.errorMessage}`, trace: record.trace };
+  if (current && !current.done) { current.done = true; send("E", JSON.stringify(error)); }
+  process.exit(128);
+});
+
+let input = Buffer.alloc(0);
+function pump() {
+  while (!current) {
+    const newline = input.indexOf(10);
+    if (newline < 0) return;
+    const request = JSON.parse(input.subarray(0, newline).toString("utf8"));
+    const end = newline + 1 + request.length;
+    if (input.length < end) return;
+    const payload = input.subarray(newline + 1, end).toString("utf8");
+    input = input.subarray(end);
+    invoke(request, payload);
+  }
+}
+
+loadHandler(process.env._HANDLER).then(
+  (fn) => {
+    handler = fn;
+    send("I", "{}");
+    process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pump(); });
+    process.stdin.on("end", () => process.exit(0));
+  },
+  (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
+"""
+
+PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations sent on stdin."""
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+OUT = int(os.environ.pop("_LAMBDA_FAKE_FD"))
+REQUESTS = sys.stdin.buffer
+sys.stdin = open(os.devnull)
+current_id = None
+
+
+def send(kind, data):
+    frame = b"%s %d\n" % (kind, len(data)) + data
+    while frame:
+        frame = frame[os.write(OUT, frame):]
+
+
+class LogStream:
+    """sys.stdout and sys.stderr: print() output goes to the invocation's log as it is."""
+    encoding = "utf-8"
+
+    def write(self, text):
+        send(b"L", text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = current_id
+        return True
+
+
+sys.stdout = sys.stderr = LogStream()
+log_handler = logging.StreamHandler(sys.stdout)
+log_handler.setFormatter(logging.Formatter(
+    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+    "%Y-%m-%dT%H:%M:%S"))
+log_handler.formatter.converter = time.gmtime
+log_handler.terminator = ""
+log_handler.addFilter(RequestIdFilter())
+logging.getLogger().addHandler(log_handler)
+
+
+class LambdaContext:
+    def __init__(self, request):
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.invoked_function_arn = request["invokedFunctionArn"]
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.aws_request_id = request["requestId"]
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.identity = None
+        self.client_context = request.get("clientContext")
+        self._deadline_ms = request["deadlineMs"]
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def error_record(error, error_type=None, message=None, request_id=None):
+    frames = traceback.extract_tb(error.__traceback__)[1:] if error.__traceback__ else []
+    record = {"errorMessage": str(error) if message is None else message,
+              "errorType": error_type or type(error).__name__,
+              "stackTrace": traceback.format_list(frames)}
+    if request_id:
+        record["requestId"] = request_id
+    return json.dumps(record).encode()
+
+
+def load_handler(spec):
+    try:
+        module_name, function_name = spec.rsplit(".", 1)
+    except ValueError as error:
+        raise Failure(error, "Runtime.MalformedHandlerName", f"Bad handler '{spec}': {error}")
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as error:
+        raise Failure(error, "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}")
+    except ImportError as error:
+        raise Failure(error, "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}")
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise Failure(None, "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+    return function
+
+
+class Failure(Exception):
+    def __init__(self, cause, error_type, message):
+        super().__init__(message)
+        self.cause, self.error_type, self.message = cause, error_type, message
+
+
+def main():
+    global current_id
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except Failure as failure:
+        send(b"I", error_record(failure.cause or failure, failure.error_type, failure.message))
+        return 1
+    except Exception as error:
+        send(b"I", error_record(error))
+        return 1
+    send(b"I", b"{}")
+    while True:
+        line = REQUESTS.readline()
+        if not line:
+            return 0
+        request = json.loads(line)
+        payload = REQUESTS.read(request["length"])
+        current_id = request["requestId"]
+        try:
+            result = handler(json.loads(payload), LambdaContext(request))
+        except Exception as error:
+            send(b"E", error_record(error, request_id=current_id))
+            continue
+        try:
+            body = json.dumps(result).encode()
+        except (TypeError, ValueError) as error:
+            send(b"E", error_record(error, "Runtime.MarshalError", f"Unable to marshal response: {error}",
+                                    current_id))
+            continue
+        send(b"R", body)
+
+
+sys.exit(main())
+'''
+
+
+class WorkerDied(Exception):
+    """The worker process ended (or broke the protocol) before answering."""
+
+
+class Worker:
+    """One handler process, loaded once, answering invocations one at a time over pipes."""
+
+    def __init__(self, key, argv, env, cwd):
+        self.key = key
+        self.log_stream = env["AWS_LAMBDA_LOG_STREAM_NAME"]
+        read_fd, write_fd = os.pipe()
+        env["_LAMBDA_FAKE_FD"] = str(write_fd)
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        self.fd = read_fd
+        self.frames = bytearray()
+        self.stray = bytearray()        # output written around the runtime: native, children
+        self.stray_lock = threading.Lock()
+        self.last_used = time.monotonic()
+        os.set_blocking(self.process.stdin.fileno(), False)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        """Collect what the process writes to its real stdout/stderr, keeping the last part."""
+        stream = self.process.stdout
+        while chunk := stream.read1(1 << 16):
+            with self.stray_lock:
+                self.stray += chunk
+                if len(self.stray) > MAX_LOG_BYTES_PER_INVOKE:
+                    del self.stray[:len(self.stray) - MAX_LOG_BYTES_PER_INVOKE]
+        stream.close()
+
+    def take_stray(self):
+        with self.stray_lock:
+            text, self.stray = bytes(self.stray), bytearray()
+        return text
+
+    def send(self, header, payload, deadline):
+        """Write one request; a worker that will not read it in time is a timeout."""
+        data = memoryview(json.dumps(header).encode() + b"\n" + payload)
+        fd = self.process.stdin.fileno()
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                return False
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise WorkerDied() from None
+        return True
+
+    def receive(self, deadline):
+        """The next frame as (kind, bytes), or None once the deadline passes."""
+        while True:
+            newline = self.frames.find(b"\n")
+            if newline > 0:
+                kind, _, length = bytes(self.frames[:newline]).partition(b" ")
+                if not length.isdigit():
+                    raise WorkerDied()
+                end = newline + 1 + int(length)
+                if len(self.frames) >= end:
+                    data = bytes(self.frames[newline + 1:end])
+                    del self.frames[:end]
+                    return kind, data
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise WorkerDied()
+            self.frames += chunk
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def max_memory_mb(self):
+        """Peak resident memory of the process (VmHWM), as REPORT's Max Memory Used."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return max(1, int(line.split()[1]) // 1024)
+        except OSError:
+            pass
+        return 0
+
+    def kill(self):
+        """End the process and everything it started (its own process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class Job:
+    """What one invocation needs, copied from the store so it runs without the lock."""
+
+    def __init__(self, store, function, version, config, package, qualifier):
+        self.function_name = function.name
+        self.version = version
+        self.runtime = config.get("Runtime", "")
+        self.handler = config.get("Handler", "")
+        self.memory = config["MemorySize"]
+        self.timeout = config["Timeout"]
+        self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
+        self.log_group = config["LoggingConfig"]["LogGroup"]
+        self.package = package
+        self.layers = [store.layers[arn.split(":")[6]].packages[int(arn.split(":")[7])]
+                       for arn in (layer["Arn"] for layer in config.get("Layers") or [])
+                       if arn.split(":")[4] == store.account and arn.split(":")[6] in store.layers
+                       and int(arn.split(":")[7]) in store.layers[arn.split(":")[6]].packages]
+        # Workers are shared by invocations whose code and runtime settings are the same.
+        settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
+                    [layer.hex for layer in self.layers]]
+        self.key = (function.name, version, hashlib.sha256(json.dumps(settings).encode()).hexdigest())
+        self.invoked_arn = function_arn(store, function.name, qualifier)
+        self.function_arn = function_arn(store, function.name, version)
+        self.region = store.region
+        self.endpoint_url = store.endpoint_url
+        self.reserved = function.reserved_concurrency
+        self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
+        self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+        self.durable = None             # the DurableExecution this invocation runs, if any
+        self.durable_config = config.get("DurableConfig")
+
+
+class Outcome:
+    """The result of one invocation: payload bytes, function error kind, log text, version."""
+
+    def __init__(self, payload, function_error=None, log="", version="$LATEST"):
+        self.payload = payload
+        self.function_error = function_error
+        self.log = log
+        self.version = version
+        self.streamed = False           # a streaming handler's output (payload: what was written)
+        self.echo_reason = None         # why the payload was echoed instead of run
+        self.content_type = None        # what it set with responseStream.setContentType()
+
+
+class Runner:
+    """Starts, reuses and retires workers. Idle workers wait per Job.key; at most `max_workers`
+    live at once (the least recently used idle one makes room), and idle ones are reaped."""
+
+    def __init__(self, max_workers=16, idle_seconds=300):
+        self.lock = threading.Condition()
+        self.idle = {}                  # Job.key -> [Worker], most recently used last
+        self.workers = set()            # every live worker, idle or busy
+        self.starting = 0               # workers being spawned (they count against the cap)
+        self.inflight = {}              # function name -> invocations under way
+        self.max_workers = max_workers
+        self.idle_seconds = idle_seconds
+        self.root = None                # temporary directory for bootstraps and unpacked code
+        self.reaper = None
+        self.closed = False             # set for good by LambdaServer.stop()
+        self.node = shutil.which("node")
+
+    def workdir(self):
+        with self.lock:
+            if self.root is None:
+                self.root = tempfile.mkdtemp(prefix="lambda_fake-")
+                for name, source in (("bootstrap.js", NODE_BOOTSTRAP), ("bootstrap.py", PYTHON_BOOTSTRAP)):
+                    with open(os.path.join(self.root, name), "w") as out:
+                        out.write(source)
+                self.reaper = threading.Thread(target=self.reap, args=(self.root,), daemon=True)
+                self.reaper.start()
+            return self.root
+
+    def reap(self, root):
+        """End workers idle for longer than idle_seconds, until this workdir is gone."""
+        while True:
+            time.sleep(min(10, self.idle_seconds))
+            with self.lock:
+                if self.root != root:
+                    return
+                limit = time.monotonic() - self.idle_seconds
+                stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
+                for worker in stale:
+                    self.idle[worker.key].remove(worker)
+            for worker in stale:
+                self.discard(worker)
+
+    def cannot_run(self, job):
+        """Why this job's code cannot run here (then Invoke echoes), or None."""
+        if job.package.s3_location:
+            return f"the code is in S3 ({job.package.s3_location}), which this fake cannot read"
+        if job.package.hot_dir and not os.path.isdir(job.package.hot_dir):
+            return f"the hot-reload directory {job.package.hot_dir} does not exist"
+        if job.runtime in NODE_RUNTIMES:
+            if self.node is None:
+                return "node was not found on PATH"
+        elif job.runtime not in PYTHON_RUNTIMES:
+            return f"the runtime {job.runtime or '(none)'} cannot run here"
+        if not job.package.is_zip and not job.package.hot_dir:
+            try:
+                job.package.data.decode("utf-8")
+            except UnicodeDecodeError:
+                return "the code is neither a zip archive nor source text"
+        return None
+
+    def invoke(self, job, payload, request_id, client_context=None, on_chunk=None):
+        """Run one invocation to its end and return its Outcome. Raises TooManyRequestsException
+        when the function's reserved concurrency is used up; handler faults are Outcomes."""
+        with self.lock:
+            if self.closed:
+                raise LambdaError("ServiceException", 500, "The server is stopping")
+            running = self.inflight.get(job.function_name, 0)
+            if job.reserved is not None and running >= job.reserved:
+                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.",
+                                  extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                         "Type": "User"})
+            self.inflight[job.function_name] = running + 1
+        try:
+            return self.run(job, payload, request_id, client_context, on_chunk)
+        finally:
+            with self.lock:
+                self.inflight[job.function_name] -= 1
+
+    def run(self, job, payload, request_id, client_context, on_chunk=None):
+        """One invocation on a warm or new worker. A streaming handler's chunks go to on_chunk as
+        they come (or are gathered into the payload when there is none)."""
+        reason = self.cannot_run(job)
+        if reason:
+            log = (f"START RequestId: {request_id} Version: {job.version}\n"
+                   f"lambda_fake: echoing the payload because {reason}\n"
+                   f"END RequestId: {request_id}\n"
+                   f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 1 ms\t"
+                   f"Memory Size: {job.memory} MB\tMax Memory Used: 0 MB\t\n")
+            outcome = Outcome(payload, None, log, job.version)
+            outcome.echo_reason = reason
+            return outcome
+        started = time.monotonic()
+        log = LogBuffer(f"START RequestId: {request_id} Version: {job.version}\n".encode())
+        init_ms = None
+        if job.package.hot_dir:         # edited files make a new key: old workers retire
+            job.key = job.key + (tree_stamp(job.package.hot_dir),)
+        worker = self.checkout(job.key)
+        if worker is None:
+            try:
+                worker, init_ms, init_error = self.spawn(job, log)
+            except LambdaError as error:
+                if error.code == "ServiceException":
+                    raise
+                return self.finish(job, request_id, log, started, None, None,
+                                   error_payload("Runtime.ImportModuleError", error.message), "Unhandled")
+            if init_error is not None:
+                self.discard(worker)
+                return self.finish(job, request_id, log, started, worker, init_ms, init_error, "Unhandled")
+        deadline = time.monotonic() + job.timeout
+        header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn, "length": len(payload),
+                  "deadlineMs": int((time.time() + job.timeout) * 1000), "clientContext": client_context}
+        chunks, content_type = [], None
+        try:
+            if not worker.send(header, payload, deadline):
+                return self.time_out(job, request_id, log, started, worker, init_ms)
+            while True:
+                frame = worker.receive(deadline)
+                if frame is None:
+                    return self.time_out(job, request_id, log, started, worker, init_ms)
+                kind, data = frame
+                if kind == b"L":
+                    log.append(data)
+                elif kind == b"C":
+                    if on_chunk is not None:
+                        on_chunk(data, content_type)
+                    else:
+                        chunks.append(data)
+                elif kind == b"T":
+                    content_type = data.decode("utf-8", "replace")
+                elif kind in (b"R", b"E", b"S"):
+                    self.checkin(worker)
+                    error = "Unhandled" if kind == b"E" else None
+                    outcome = self.finish(job, request_id, log, started, worker, init_ms,
+                                          b"".join(chunks) if kind == b"S" else data, error)
+                    outcome.streamed = kind == b"S"
+                    outcome.content_type = content_type
+                    return outcome
+        except WorkerDied:
+            self.discard(worker)
+            return self.finish(job, request_id, log, started, worker, init_ms,
+                               exit_error(request_id, worker.process), "Unhandled")
+
+    def layers_dir(self, root, layers):
+        """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
+        if not layers:
+            return None
+        target = os.path.join(root, "opt-" + hashlib.sha256("".join(p.hex for p in layers).encode()).hexdigest())
+        with self.lock:
+            if os.path.isdir(target):
+                return target
+            staging = tempfile.mkdtemp(dir=root)
+        for package in layers:
+            if package.is_zip:
+                extract_zip(package.data, staging)
+        try:
+            os.rename(staging, target)
+        except OSError:                 # another invocation unpacked the same layers first
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def environment(self, job, root, code_dir, opt):
+        """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only."""
+        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + uuid.uuid4().hex
+        path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env = {
+            "PATH": f"{opt}/bin:{path}" if opt else path,
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "AWS_LAMBDA_FUNCTION_NAME": job.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": job.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(job.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": job.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": job.region,
+            "AWS_DEFAULT_REGION": job.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{job.runtime}",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_SESSION_TOKEN": "test",
+            "AWS_ENDPOINT_URL_LAMBDA": job.endpoint_url,
+            "LAMBDA_TASK_ROOT": code_dir,
+            "LAMBDA_RUNTIME_DIR": root,
+            "_HANDLER": job.handler,
+        }
+        if opt:
+            env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
+            env["LD_LIBRARY_PATH"] = f"{opt}/lib"
+            if job.runtime in NODE_RUNTIMES:
+                major = job.runtime[len("nodejs"):].split(".")[0]
+                env["NODE_PATH"] = f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules"
+            else:
+                env["PYTHONPATH"] = f"{opt}/python/lib/{job.runtime}/site-packages:{opt}/python"
+        env.update(job.variables)
+        return env
+
+    def spawn(self, job, log):
+        """A new worker for `job`, loaded: (worker, init ms, init error payload or None)."""
+        root = self.workdir()
+        try:
+            code_dir = unpack(job.package, root, job.runtime, job.handler)
+            env = self.environment(job, root, code_dir, self.layers_dir(root, job.layers))
+            if job.runtime in NODE_RUNTIMES:
+                heap_mb = max(64, job.memory * 9 // 10)
+                argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+            else:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+                argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
+            started = time.monotonic()
+            worker = Worker(job.key, argv, env, code_dir)
+        finally:
+            with self.lock:
+                self.starting -= 1
+                self.lock.notify_all()
+        with self.lock:
+            current = self.root == root and not self.closed
+            if current:
+                self.workers.add(worker)
+        if not current:                 # reset or stopped while this worker started
+            worker.kill()
+            raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
+        deadline = started + INIT_TIMEOUT_SECONDS
+        try:
+            while True:
+                frame = worker.receive(deadline)
+                if frame is None:
+                    init_ms = (time.monotonic() - started) * 1000
+                    return worker, init_ms, error_payload(
+                        "Sandbox.Timedout", f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
+                        "Status: timeout")
+                kind, data = frame
+                if kind == b"L":
+                    log.append(data)
+                elif kind == b"I":
+                    init_ms = (time.monotonic() - started) * 1000
+                    return worker, init_ms, (None if data == b"{}" else data)
+        except WorkerDied:
+            return worker, (time.monotonic() - started) * 1000, exit_error(None, worker.process)
+
+    def checkout(self, key):
+        """An idle worker for `key`, or None after reserving room to spawn one. Workers of older
+        code are retired; at the cap, the least recently used idle worker makes room, or this
+        waits for one to come free."""
+        evicted = []
+        with self.lock:
+            evicted = [w for k in [k for k in self.idle if k[:2] == key[:2] and k != key]
+                       for w in self.idle.pop(k)]
+            self.workers.difference_update(evicted)
+            while True:
+                while self.idle.get(key):
+                    worker = self.idle[key].pop()
+                    if worker.alive():
+                        break
+                    self.workers.discard(worker)
+                    evicted.append(worker)
+                else:
+                    worker = None
+                if worker is not None:
+                    break
+                if len(self.workers) + self.starting < self.max_workers:
+                    self.starting += 1
+                    break
+                idle = [w for ws in self.idle.values() for w in ws]
+                if idle:
+                    oldest = min(idle, key=lambda w: w.last_used)
+                    self.idle[oldest.key].remove(oldest)
+                    self.workers.discard(oldest)
+                    evicted.append(oldest)
+                    continue
+                self.lock.wait(0.5)
+        for old in evicted:
+            self.discard(old)
+        return worker
+
+    def checkin(self, worker):
+        with self.lock:
+            if worker in self.workers:
+                worker.last_used = time.monotonic()
+                self.idle.setdefault(worker.key, []).append(worker)
+                self.lock.notify_all()
+                return
+        worker.kill()
+
+    def discard(self, worker):
+        with self.lock:
+            self.workers.discard(worker)
+            self.lock.notify_all()
+        worker.kill()
+
+    def retire(self, function_name):
+        """End the idle workers of a function (after an update or a delete)."""
+        with self.lock:
+            keys = [k for k in self.idle if k[0] == function_name]
+            retired = [w for k in keys for w in self.idle.pop(k)]
+        for worker in retired:
+            self.discard(worker)
+
+    def time_out(self, job, request_id, log, started, worker, init_ms):
+        self.discard(worker)
+        message = f"Task timed out after {job.timeout:.2f} seconds"
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        log.append(f"{stamp}Z {request_id} {message}\n".encode())
+        payload = error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+        return self.finish(job, request_id, log, started, worker, init_ms, payload, "Unhandled",
+                           status="timeout")
+
+    def finish(self, job, request_id, log, started, worker, init_ms, payload, error, status=None):
+        """Close the log with END and REPORT lines and wrap up the Outcome."""
+        if worker is not None:
+            stray = worker.take_stray()
+            if stray:
+                log.append(stray)
+        duration = (time.monotonic() - started) * 1000 - (init_ms or 0)
+        report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+                  f"Billed Duration: {max(1, int(duration + 0.999999))} ms\t"
+                  f"Memory Size: {job.memory} MB\t"
+                  f"Max Memory Used: {worker.max_memory_mb() if worker else 0} MB\t")
+        if init_ms is not None:
+            report += f"Init Duration: {init_ms:.2f} ms\t"
+        if status:
+            report += f"Status: {status}\t"
+        log.append(f"END RequestId: {request_id}\n{report}\n".encode())
+        text = log.value().decode("utf-8", "replace")
+        return Outcome(payload, error, text, job.version)
+
+    def stop(self, closing=False):
+        """End every worker and remove the temporary directory; `closing` refuses further work."""
+        with self.lock:
+            self.closed = self.closed or closing
+            workers, self.workers, self.idle = list(self.workers), set(), {}
+            root, self.root = self.root, None
+            self.lock.notify_all()
+        for worker in workers:
+            worker.kill()
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def tree_stamp(directory):
+    """The newest modification time under a directory (node_modules and .git aside)."""
+    newest = 0.0
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if d not in ("node_modules", ".git", "__pycache__")]
+        for name in files:
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+            except OSError:
+                pass
+    return newest
+
+
+class LogBuffer:
+    """An invocation's log, kept within MAX_LOG_BYTES_PER_INVOKE however much a handler prints:
+    its first half and its last half, with a note of what was dropped between them."""
+
+    def __init__(self, first=b""):
+        self.head = bytearray()
+        self.tail = collections.deque()
+        self.tail_size = 0
+        self.dropped = 0
+        self.append(first)
+
+    def append(self, data):
+        half = MAX_LOG_BYTES_PER_INVOKE // 2
+        room = half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self.tail.append(bytes(data))
+        self.tail_size += len(data)
+        while self.tail_size > half:
+            excess = self.tail_size - half
+            oldest = self.tail[0]
+            if len(oldest) <= excess:
+                self.tail.popleft()
+                self.tail_size -= len(oldest)
+                self.dropped += len(oldest)
+            else:
+                self.tail[0] = oldest[excess:]
+                self.tail_size -= excess
+                self.dropped += excess
+
+    def value(self):
+        note = f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode() if self.dropped else b""
+        return bytes(self.head) + note + b"".join(self.tail)
+
+
+def error_payload(error_type, message):
+    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+
+
+# How Lambda (whose runtime manager is written in Go) names the signal that ended a runtime.
+SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+                signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
+                signal.SIGFPE: "floating point exception"}
+
+
+def exit_error(request_id, process):
+    """Runtime.ExitError as Lambda reports a process that ended mid-invocation."""
+    try:
+        code = process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is None or code == 0:
+        reason = "Runtime exited without providing a reason"
+    elif code < 0:
+        name = SIGNAL_WORDS.get(-code) or signal.Signals(-code).name.lower()[3:]
+        reason = f"Runtime exited with error: signal: {name}"
+    else:
+        reason = f"Runtime exited with error: exit status {code}"
+    prefix = f"RequestId: {request_id} Error: " if request_id else ""
+    return error_payload("Runtime.ExitError", prefix + reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. Operations
+# ----------------------------------------------------------------------------------------------
+# One plain function per AWS operation, named as AWS names it: op(store, params, body). `params`
+# holds the path labels, the query arguments and the header members; `body` is the parsed JSON
+# (raw bytes for the Invoke family). An operation returns the response dict, None for an empty
+# body, or a Reply when it sets its own status or headers.
+
+class Reply:
+    """A response an operation shapes itself: status, extra headers, raw body bytes."""
+
+    def __init__(self, status, headers=None, body=b"", content_type="application/json"):
+        self.status = status
+        self.headers = headers or {}
+        self.body = body
+        self.content_type = content_type
+        self.cookies = []               # Set-Cookie values (function URL responses)
+
+
+class StreamReply(Reply):
+    """A response sent in chunks as it is produced: produce(emit) calls emit(bytes) per chunk.
+    Nothing is sent until the first chunk, so an error raised before it is an ordinary reply."""
+
+    def __init__(self, status, headers, content_type, produce):
+        super().__init__(status, headers, b"", content_type)
+        self.produce = produce
+
+
+# Shared request shapes (from the API model).
+ENVIRONMENT = struct(Variables=map_of(text(pattern=ENV_NAME_PATTERN), text(), sensitive=True))
+VPC_CONFIG = struct(SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 0, 16),
+                    SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5),
+                    Ipv6AllowedForDualStack=boolean())
+DEAD_LETTER_CONFIG = struct(TargetArn=text(pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"))
+TRACING_CONFIG = struct(Mode=text(enum=("Active", "PassThrough")))
+LAYER_ARNS = list_of(text(1, 2048, pattern=(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")))
+FILE_SYSTEM_CONFIGS = list_of(struct(
+    ("Arn", "LocalMountPath"),
+    Arn=text(hi=200, pattern=r"arn:aws[a-zA-Z-]*:(elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+"
+                             r"-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}|s3files:[a-z]{2}((-gov)|"
+                             r"(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:file-system/fs-[a-f0-9]{17}/"
+                             r"access-point/fsap-[a-f0-9]{17})"),
+    LocalMountPath=text(hi=160, pattern=r"/mnt/[a-zA-Z0-9-_.]+"),
+    S3FilesConfig=struct()), hi=1)
+IMAGE_CONFIG = struct(EntryPoint=list_of(text(), hi=1500), Command=list_of(text(), hi=1500),
+                      WorkingDirectory=text(hi=1000))
+ARCHITECTURES = list_of(text(enum=("x86_64", "arm64")), 1, 1)
+EPHEMERAL_STORAGE = struct(("Size",), Size=integer(512, 10240))
+SNAP_START = struct(ApplyOn=text(enum=("PublishedVersions", "None")))
+LOGGING_CONFIG = struct(
+    LogFormat=text(enum=("JSON", "Text")),
+    ApplicationLogLevel=text(enum=("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")),
+    SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
+    LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+"))
+TAG_KEY = text(1, 128, pattern=r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)")
+TAGS = map_of(TAG_KEY, text(0, 256, pattern=r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)"))
+CAPACITY_PROVIDER_CONFIG = struct(("LambdaManagedInstancesCapacityProviderConfig",),
+                                  LambdaManagedInstancesCapacityProviderConfig=struct(
+                                      ("CapacityProviderArn",),
+                                      CapacityProviderArn=text(1, 1024),
+                                      PerExecutionEnvironmentMaxConcurrency=integer(1, 1600),
+                                      ExecutionEnvironmentMemoryGiBPerVCpu=number(2.0, 8.0)))
+DURABLE_CONFIG = struct(KMSKeyArn=text(pattern=KMS_KEY_PATTERN), RetentionPeriodInDays=integer(1, 90),
+                        ExecutionTimeout=integer(1, 31622400))
+TENANCY_CONFIG = struct(("TenantIsolationMode",), TenantIsolationMode=text(enum=("PER_TENANT",)))
+FUNCTION_CODE = struct(ZipFile=blob(), S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"),
+                       S3Key=text(1, 1024), S3ObjectVersion=text(1, 1024), ImageUri=text(),
+                       SourceKMSKeyArn=text(pattern=KMS_KEY_PATTERN))
+
+# Configuration members CreateFunction and UpdateFunctionConfiguration share.
+CONFIGURATION_MEMBERS = dict(
+    Runtime=text(), Role=text(pattern=ROLE_PATTERN),      # Runtime: see check_runtime
+    Handler=text(0, 128, pattern=HANDLER_PATTERN), Description=text(0, 256),
+    Timeout=integer(1, MAX_TIMEOUT_SECONDS), MemorySize=integer(MIN_MEMORY_MB, MAX_MEMORY_MB),
+    VpcConfig=VPC_CONFIG,
+    DeadLetterConfig=DEAD_LETTER_CONFIG, Environment=ENVIRONMENT, KMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+    TracingConfig=TRACING_CONFIG, Layers=LAYER_ARNS, FileSystemConfigs=FILE_SYSTEM_CONFIGS,
+    ImageConfig=IMAGE_CONFIG, EphemeralStorage=EPHEMERAL_STORAGE, SnapStart=SNAP_START,
+    LoggingConfig=LOGGING_CONFIG, CapacityProviderConfig=CAPACITY_PROVIDER_CONFIG,
+    DurableConfig=DURABLE_CONFIG)
+
+
+def runtime_version_arn(store, runtime):
+    """A stable, made-up runtime version ARN per runtime, in AWS's format."""
+    digest = hashlib.sha256(runtime.encode()).hexdigest()
+    return f"arn:aws:lambda:{store.region}::runtime:{digest}"
+
+
+def apply_configuration(store, config, body):
+    """Copy the configuration members of a request onto a FunctionConfiguration, in AWS's shapes."""
+    for member in ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "KMSKeyArn",
+                   "DeadLetterConfig", "FileSystemConfigs", "CapacityProviderConfig", "DurableConfig"):
+        if member in body:
+            config[member] = body[member]
+    if "Runtime" in body:
+        config["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(store, body["Runtime"])}
+    if "Environment" in body:
+        config["Environment"] = {"Variables": dict((body["Environment"] or {}).get("Variables") or {})}
+    if "TracingConfig" in body:
+        config["TracingConfig"] = {"Mode": body["TracingConfig"].get("Mode") or "PassThrough"}
+    if "VpcConfig" in body:
+        vpc = body["VpcConfig"]
+        config["VpcConfig"] = {"SubnetIds": list(vpc.get("SubnetIds") or []),
+                               "SecurityGroupIds": list(vpc.get("SecurityGroupIds") or []),
+                               "Ipv6AllowedForDualStack": bool(vpc.get("Ipv6AllowedForDualStack"))}
+        if config["VpcConfig"]["SubnetIds"]:
+            config["VpcConfig"]["VpcId"] = "vpc-" + hashlib.sha256(
+                config["VpcConfig"]["SubnetIds"][0].encode()).hexdigest()[:17]
+    if "ImageConfig" in body:
+        config["ImageConfigResponse"] = {"ImageConfig": body["ImageConfig"]}
+    if "EphemeralStorage" in body:
+        config["EphemeralStorage"] = {"Size": body["EphemeralStorage"]["Size"]}
+    if "SnapStart" in body:
+        config["SnapStart"] = {"ApplyOn": body["SnapStart"].get("ApplyOn") or "None",
+                               "OptimizationStatus": "Off"}
+    if "LoggingConfig" in body:
+        logging_config = dict(config["LoggingConfig"])
+        logging_config.update(body["LoggingConfig"])
+        if logging_config.get("LogFormat") == "JSON":
+            logging_config.setdefault("ApplicationLogLevel", "INFO")
+            logging_config.setdefault("SystemLogLevel", "INFO")
+        else:
+            logging_config.pop("ApplicationLogLevel", None)
+            logging_config.pop("SystemLogLevel", None)
+        config["LoggingConfig"] = logging_config
+
+
+def set_code(config, package):
+    config["CodeSha256"] = package.sha256
+    config["CodeSize"] = package.size
+
+
+def touch(config):
+    """Mark a change: a new RevisionId and LastModified, as every successful update gets."""
+    config["LastModified"] = now_timestamp()
+    config["RevisionId"] = new_revision_id()
+
+
+def check_revision(config, revision_id):
+    if revision_id is not None and revision_id != config["RevisionId"]:
+        raise precondition_failed("The Revision Id provided does not match the latest Revision Id. "
+                                  "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+
+
+def package_from_request(code, raw_source, operation):
+    """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
+    if raw_source is not None:
+        return take_package(raw_source.encode("utf-8"))
+    sources = [member for member in ("ZipFile", "S3Bucket", "ImageUri") if code.get(member) is not None]
+    if code.get("S3Key") is not None and "S3Bucket" not in sources:
+        sources.append("S3Bucket")
+    if not sources:
+        message = ("Please provide a source for function code." if operation == "UpdateFunctionCode"
+                   else "Please provide a source for function code.")
+        raise invalid_parameter(message)
+    if len(sources) > 1:
+        raise invalid_parameter("Please do not provide other FunctionCode parameters when providing "
+                                "a ZipFile, S3 location or image URI.")
+    if sources == ["ZipFile"]:
+        return take_package(decode_blob(code["ZipFile"], "ZipFile"))
+    if sources == ["S3Bucket"]:
+        if not code.get("S3Bucket") or not code.get("S3Key"):
+            raise invalid_parameter("Please provide both S3Bucket and S3Key for function code.")
+        if code["S3Bucket"] == HOT_RELOAD_BUCKET:
+            if not os.path.isabs(code["S3Key"]):
+                raise invalid_parameter(f"With S3Bucket {HOT_RELOAD_BUCKET}, S3Key must be the absolute "
+                                        "path of a local directory holding the code.")
+            return Package(code["S3Key"].encode(), hot_dir=os.path.normpath(code["S3Key"]))
+        location = f"{code['S3Bucket']}/{code['S3Key']}"
+        return Package(location.encode(), s3_location=location)
+    return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
+
+
+VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "State", "LastUpdateStatus")
+
+
+def fingerprint(config):
+    """What must differ for PublishVersion to publish anew: code and configuration."""
+    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_MEMBERS}, sort_keys=True)
+
+
+def snapshot_latest(store, function, description=None):
+    """Snapshot $LATEST as the next version; when nothing changed since the last version, that
+    version is the answer, as on AWS. Caller holds store.lock."""
+    latest = function.versions["$LATEST"]
+    last = str(function.next_version - 1)
+    if function.published == fingerprint(latest) and last in function.versions:
+        return function.versions[last]
+    number = str(function.next_version)
+    function.next_version += 1
+    function.published = fingerprint(latest)
+    snapshot = json.loads(json.dumps(latest))
+    snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
+                    Description=latest["Description"] if description is None else description,
+                    RevisionId=new_revision_id())
+    if snapshot.get("SnapStart"):
+        snapshot["SnapStart"]["OptimizationStatus"] = (
+            "On" if snapshot["SnapStart"].get("ApplyOn") == "PublishedVersions" else "Off")
+    function.versions[number] = snapshot
+    function.packages[number] = function.packages["$LATEST"]
+    latest["RevisionId"] = new_revision_id()        # publishing is a change to $LATEST too
+    return snapshot
+
+
+# -- Functions ---------------------------------------------------------------------------------
+
+CREATE_FUNCTION = struct(
+    ("FunctionName", "Role", "Code"),
+    FunctionName=text(1, 140, pattern=FUNCTION_NAME_PATTERN), Code=FUNCTION_CODE, Publish=boolean(),
+    PackageType=text(enum=("Zip", "Image")), Tags=TAGS,
+    CodeSigningConfigArn=text(0, 200), Architectures=ARCHITECTURES,
+    PublishTo=text(enum=("LATEST_PUBLISHED",)), TenancyConfig=TENANCY_CONFIG,
+    _parlelHandler=text(), **CONFIGURATION_MEMBERS)
+
+
+def create_function(store, params, body):
+    """CreateFunction. The function is Active at once (AWS passes through Pending first)."""
+    if isinstance(body, dict) and "_parlelHandler" in body and "Code" not in body:
+        body = dict(body, Code={})          # raw source may stand in for Code entirely
+    check_body(body, CREATE_FUNCTION)
+    name, qualifier = parse_function_ref(store, body["FunctionName"], namespaced=False, max_length=140)
+    if len(name) > MAX_FUNCTION_NAME_LENGTH:
+        raise invalid_parameter(validation_error([constraint_text(
+            name, "functionName",
+            f"Member must have length less than or equal to {MAX_FUNCTION_NAME_LENGTH}")]).message)
+    if qualifier:
+        raise invalid_parameter("Function name can not contain a qualifier when creating a function.")
+    package_type = body.get("PackageType", "Zip")
+    if package_type == "Zip" and (not body.get("Runtime") or not body.get("Handler")):
+        raise invalid_parameter("Runtime and Handler are mandatory parameters for functions created "
+                                "with deployment packages.")
+    if package_type == "Image" and not body["Code"].get("ImageUri"):
+        raise invalid_parameter("Please provide ImageUri when updating a function with packageType "
+                                "of Image.")
+    check_runtime(body.get("Runtime"))
+    check_environment(body.get("Environment"))
+    if len(body.get("Tags") or {}) > MAX_TAGS:
+        raise invalid_parameter("Number of tags exceeds resource tag limit.")
+    package = package_from_request(body["Code"], body.get("_parlelHandler"), "CreateFunction")
+    config = {
+        "FunctionName": name, "FunctionArn": function_arn(store, name),
+        "Role": body["Role"], "CodeSize": 0, "Description": "",
+        "Timeout": DEFAULT_TIMEOUT_SECONDS, "MemorySize": DEFAULT_MEMORY_MB, "LastModified": "",
+        "CodeSha256": "", "Version": "$LATEST", "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": "", "State": "Active", "LastUpdateStatus": "Successful",
+        "PackageType": package_type, "Architectures": list(body.get("Architectures") or ["x86_64"]),
+        "EphemeralStorage": {"Size": DEFAULT_EPHEMERAL_STORAGE_MB},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+    }
+    apply_configuration(store, config, body)
+    set_code(config, package)
+    touch(config)
+    with store.lock:
+        if name in store.functions:
+            raise conflict(f"Function already exist: {name}")
+        if body.get("Layers") is not None:
+            config["Layers"] = check_function_layers(store, body["Layers"])
+        if body.get("CodeSigningConfigArn"):
+            check_code_signing_config(store, body["CodeSigningConfigArn"])
+        function = Function(name)
+        function.code_signing_config_arn = body.get("CodeSigningConfigArn") or None
+        function.versions["$LATEST"] = config
+        function.packages["$LATEST"] = package
+        if body.get("Tags"):
+            store.tags[config["FunctionArn"]] = dict(body["Tags"])
+        store.functions[name] = function
+        store.packages[package.hex] = package
+        if body.get("Publish"):
+            version = snapshot_latest(store, function)
+            return dict(config, Version=version["Version"])     # AWS keeps the ARN unqualified
+        return dict(config)
+
+
+def get_function(store, params, body):
+    """GetFunction: configuration, a Code.Location on this server that serves the package, tags."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier)
+        version, config, alias = find_version(store, function, qualifier)
+        package = function.packages[version]
+        configuration = dict(config)
+        if qualifier:
+            configuration["FunctionArn"] = function_arn(store, name, qualifier)
+        reply = {"Configuration": configuration,
+                 "Code": {"RepositoryType": "S3",
+                          "Location": f"{store.endpoint_url}/_parlel/code/{package.hex}"}}
+        tags = store.tags.get(function_arn(store, name))
+        if tags:
+            reply["Tags"] = dict(tags)
+        if function.reserved_concurrency is not None:
+            reply["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved_concurrency}
+        return reply
+
+
+def get_function_configuration(store, params, body):
+    """GetFunctionConfiguration."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier)
+        config = dict(find_version(store, function, qualifier)[1])
+        if qualifier:
+            config["FunctionArn"] = function_arn(store, name, qualifier)
+        return config
+
+
+def delete_function(store, params, body):
+    """DeleteFunction: the whole function, or with a numeric Qualifier just that version (deleting a
+    version that does not exist succeeds, as on AWS)."""
+    name, qualifier = function_target(store, params, max_length=140)
+    with store.lock:
+        if qualifier == "$LATEST":
+            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+        function = find_function(store, name)
+        if qualifier is None:
+            del store.functions[name]
+            store.tags.pop(function_arn(store, name), None)
+            for url_config in function.url_configs.values():
+                store.function_urls.pop(url_config["UrlId"], None)
+        elif not qualifier.isdigit():
+            raise invalid_parameter("Deletion of aliases is not currently supported.")
+        elif qualifier in function.versions:
+            users = sorted(alias["Name"] for alias in function.aliases.values()
+                           if qualifier in alias_versions(alias))
+            if users:
+                raise conflict("Unable to delete version because the following aliases reference "
+                               f"it: [{', '.join(users)}]")
+            del function.versions[qualifier]
+            del function.packages[qualifier]
+            for attached in (function.policies, function.provisioned, function.event_invoke_configs,
+                             function.runtime_management, function.scaling_configs):
+                attached.pop(qualifier, None)
+    store.runner.retire(name)
+    return Reply(204)
+
+
+LIST_FUNCTIONS_QUERY = struct(
+    MasterRegion=text(pattern=r"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"), FunctionVersion=text(enum=("ALL",)),
+    Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_functions(store, params, body):
+    """ListFunctions: by name, at most 50 a page; FunctionVersion=ALL lists every version."""
+    query = query_members(params, LIST_FUNCTIONS_QUERY, integers=("MaxItems",))
+    limit = min(query.get("MaxItems") or LIST_PAGE_SIZE, LIST_PAGE_SIZE)
+    with store.lock:
+        items = []
+        for name in sorted(store.functions):
+            function = store.functions[name]
+            if query.get("FunctionVersion") == "ALL":
+                items.append(listed(function.versions["$LATEST"],
+                                    FunctionArn=function_arn(store, name, "$LATEST")))
+                items.extend(listed(config) for version, config in function.versions.items()
+                             if version != "$LATEST")
+            else:
+                items.append(listed(function.versions["$LATEST"]))
+    return paginate(items, query.get("Marker"), limit, "Functions", "NextMarker")
+
+
+UNLISTED_MEMBERS = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+                    "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "RuntimeVersionConfig")
+
+
+def listed(config, **changes):
+    """A FunctionConfiguration as list operations show it: without state and runtime version."""
+    entry = {k: v for k, v in config.items() if k not in UNLISTED_MEMBERS}
+    entry.update(changes)
+    return entry
+
+
+def paginate(items, marker, limit, key, marker_key):
+    """One page of `items`; the marker is the position of the next item, opaque to clients."""
+    start = 0
+    if marker:
+        try:
+            start = int(base64.b64decode(marker, validate=True).decode())
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise invalid_parameter("Invalid value for Marker") from None
+    page = {key: items[start:start + limit]}
+    if start + limit < len(items):
+        page[marker_key] = base64.b64encode(str(start + limit).encode()).decode()
+    return page
+
+
+# -- Code and configuration --------------------------------------------------------------------
+
+UPDATE_FUNCTION_CODE = struct(
+    ZipFile=blob(), S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
+    S3ObjectVersion=text(1, 1024), ImageUri=text(), Publish=boolean(), DryRun=boolean(),
+    RevisionId=text(), Architectures=ARCHITECTURES, SourceKMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+    PublishTo=text(enum=("LATEST_PUBLISHED",)), _parlelHandler=text())
+
+
+def update_function_code(store, params, body):
+    """UpdateFunctionCode: new code for $LATEST; Publish snapshots it; DryRun changes nothing."""
+    check_body(body, UPDATE_FUNCTION_CODE)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("Qualifier is not supported for UpdateFunctionCode.")
+    package = package_from_request(body, body.get("_parlelHandler"), "UpdateFunctionCode")
+    with store.lock:
+        function = find_function(store, name)
+        config = function.versions["$LATEST"]
+        check_revision(config, body.get("RevisionId"))
+        if config["PackageType"] == "Image" and not package.s3_location:
+            raise invalid_parameter("Please provide ImageUri when updating a function with "
+                                    "packageType of Image.")
+        if body.get("DryRun"):
+            preview = dict(config)
+            set_code(preview, package)
+            return preview
+        set_code(config, package)
+        if body.get("Architectures"):
+            config["Architectures"] = list(body["Architectures"])
+        touch(config)
+        function.packages["$LATEST"] = package
+        store.packages[package.hex] = package
+        result = snapshot_latest(store, function) if body.get("Publish") else config
+        result = dict(result)
+    store.runner.retire(name)
+    return result
+
+
+UPDATE_FUNCTION_CONFIGURATION = struct(RevisionId=text(), **CONFIGURATION_MEMBERS)
+
+
+def update_function_configuration(store, params, body):
+    """UpdateFunctionConfiguration: merges the given members into $LATEST."""
+    check_body(body, UPDATE_FUNCTION_CONFIGURATION)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("Qualifier is not supported for UpdateFunctionConfiguration.")
+    check_runtime(body.get("Runtime"))
+    check_environment(body.get("Environment"))
+    with store.lock:
+        function = find_function(store, name)
+        config = function.versions["$LATEST"]
+        check_revision(config, body.get("RevisionId"))
+        if config["PackageType"] == "Zip" and (body.get("Runtime") == "" or body.get("Handler") == ""):
+            raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
+                                    "created with deployment packages.")
+        layers = check_function_layers(store, body["Layers"]) if body.get("Layers") is not None else None
+        apply_configuration(store, config, body)
+        if layers is not None:
+            config["Layers"] = layers
+        touch(config)
+        result = dict(config)
+    store.runner.retire(name)
+    return result
+
+
+# -- Invoke ------------------------------------------------------------------------------------
+
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+LOG_TYPES = ("None", "Tail")
+
+
+def prepare_invocation(store, params, body, invocation_types, operation):
+    """The checks the Invoke family shares: (invocation type, log type, Job, payload bytes)."""
+    invocation_type = params.get("InvocationType") or "RequestResponse"
+    log_type = params.get("LogType") or "None"
+    problems = []
+    if invocation_type not in invocation_types:
+        problems.append(constraint_text(invocation_type, "invocationType", "Member must satisfy enum "
+                                        f"value set: [{', '.join(invocation_types)}]"))
+    if log_type not in LOG_TYPES:
+        problems.append(constraint_text(log_type, "logType",
+                                        f"Member must satisfy enum value set: [{', '.join(LOG_TYPES)}]"))
+    if params.get("DurableExecutionName") is not None and not re.fullmatch(
+            r"[a-zA-Z0-9-_]{1,64}", params["DurableExecutionName"]):
+        problems.append(constraint_text(params["DurableExecutionName"], "durableExecutionName",
+                                        "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"))
+    if problems:
+        raise validation_error(problems)
+    if invocation_type == "Event" and len(body) > MAX_ASYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"{len(body)} byte payload is too large for the Event invocation type "
+                          f"(limit {MAX_ASYNC_PAYLOAD_BYTES} bytes)")
+    if len(body) > MAX_SYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the "
+                          f"{operation} operation")
+    payload = body if body.strip() else b"{}"       # an empty payload reaches the handler as {}
+    parse_json_body(payload)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name, qualifier or "$LATEST")
+        version, config, alias = find_version(store, function, qualifier)
+        if alias:
+            version = pick_weighted_version(function.aliases[alias], version)
+            config = function.versions[version]
+        job = Job(store, function, version, config, function.packages[version], qualifier)
+        if config.get("DurableConfig") and invocation_type != "DryRun":
+            job.durable = start_durable_execution(store, job, payload, params.get("DurableExecutionName"))
+    return invocation_type, log_type, job, payload
+
+
+def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse",
+                   on_chunk=None):
+    """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
+    raises TooManyRequestsException."""
+    if job.durable is not None:
+        return drive_durable_execution(store, job, request_id)
+    started = time.time()
+    try:
+        outcome = store.runner.invoke(job, payload, request_id, context, on_chunk)
+    except LambdaError:
+        record_invocation(store, job, request_id, invocation_type, started, payload, None)
+        raise
+    if len(outcome.payload) > MAX_RESPONSE_BYTES:
+        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed "
+                                                      f"payload size ({MAX_RESPONSE_BYTES} bytes).",
+                                      "errorType": "Function.ResponseSizeTooLarge"}).encode()
+        outcome.function_error = "Unhandled"
+    record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
+    explain_outcome(store, job, outcome)
+    return outcome
+
+
+def explain_outcome(store, job, outcome):
+    """Tell a newcomer, once, on the server's log what went wrong and what to do."""
+    if outcome.echo_reason:
+        say(store, "warning", f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
+                              "payload; use a nodejs or python runtime with zip or source code to run it.",
+            once=(job.function_name, outcome.echo_reason))
+    elif outcome.function_error:
+        try:
+            error = json.loads(outcome.payload)
+        except ValueError:
+            error = {}
+        if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
+                                                                  "Runtime.HandlerNotFound",
+                                                                  "Runtime.MalformedHandlerName"):
+            say(store, "warning", f"function {job.function_name}: handler {job.handler!r} could not be loaded "
+                                  f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
+                                  "(file.export, e.g. index.handler) against the files in the package.",
+                once=(job.function_name, job.key))
+    say(store, "debug", f"invoked {job.function_name}:{job.version} -> "
+                        f"{outcome.function_error or 'Success'}")
+
+
+def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
+    """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
+    entry = {"requestId": request_id, "functionName": job.function_name, "version": job.version,
+             "invocationType": invocation_type, "timestamp": iso_timestamp(started),
+             "durationMs": round((time.time() - started) * 1000, 2),
+             "status": "Throttled" if outcome is None else (outcome.function_error or "Success"),
+             "payload": payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")}
+    if outcome is not None:
+        entry["response"] = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")
+        entry["log"] = outcome.log[-MAX_RECORDED_LOG_CHARS:]
+    with store.lock:
+        store.invocations.append(entry)
+
+
+def start_in_background(store, job, payload):
+    """An Event invocation: answered at once, delivered on a thread of its own."""
+    request_id = str(uuid.uuid4())
+    threading.Thread(target=deliver_event, args=(store, job, payload, request_id), daemon=True).start()
+    return request_id
+
+
+def deliver_event(store, job, payload, request_id):
+    """Run an Event invocation as Lambda's async queue does: function errors are retried per the
+    async configuration (default 2 retries), throttles until the event is too old; then the
+    outcome goes to the OnSuccess / OnFailure destination and, on failure, the dead-letter queue.
+    Retries wait `store.async_retry_delay` seconds (AWS waits minutes)."""
+    generation = store.generation
+    max_retries = job.async_config.get("MaximumRetryAttempts", 2)
+    max_age = job.async_config.get("MaximumEventAgeInSeconds", 21600)
+    queued = time.monotonic()
+    attempts = 0
+    while True:
+        try:
+            attempts += 1
+            outcome = run_invocation(store, job, payload, request_id, invocation_type="Event")
+            if outcome.function_error is None:
+                condition = "Success"
+                break
+            if attempts > max_retries:
+                condition = "RetriesExhausted"
+                break
+        except LambdaError:             # throttled: retried, not counted as an attempt
+            attempts -= 1
+            outcome = None
+        if time.monotonic() - queued + store.async_retry_delay > max_age:
+            condition = "EventAgeExceeded"
+            break
+        time.sleep(store.async_retry_delay)
+        if store.generation != generation:
+            return                      # the server was reset or stopped meanwhile
+    send_to_destinations(store, job, payload, request_id, outcome, condition, max(attempts, 1))
+
+
+def send_to_destinations(store, job, payload, request_id, outcome, condition, attempts):
+    """Deliver the destination record (and, on failure, the event to the dead-letter queue):
+    Lambda destinations are invoked; others are recorded at GET /_parlel/destinations."""
+    side = "OnSuccess" if condition == "Success" else "OnFailure"
+    target = (((job.async_config.get("DestinationConfig") or {}).get(side)) or {}).get("Destination")
+    record = {"version": "1.0", "timestamp": iso_timestamp(),
+              "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
+                                 "condition": condition, "approximateInvokeCount": attempts},
+              "requestPayload": json.loads(payload),
+              "responseContext": {"statusCode": 200, "executedVersion": job.version}}
+    if outcome is not None:
+        if outcome.function_error:
+            record["responseContext"]["functionError"] = outcome.function_error
+        try:
+            record["responsePayload"] = json.loads(outcome.payload)
+        except ValueError:
+            record["responsePayload"] = outcome.payload.decode("utf-8", "replace")
+    deliveries = [(target, record)] if target else []
+    if condition != "Success" and job.dead_letter:
+        deliveries.append((job.dead_letter, json.loads(payload)))
+    for arn, message in deliveries:
+        if arn.split(":")[2] == "lambda":
+            try:
+                params = {"FunctionName": arn, "InvocationType": "Event"}
+                _, _, target_job, body = prepare_invocation(store, params, json.dumps(message).encode(),
+                                                             INVOCATION_TYPES, "InvokeFunction")
+                start_in_background(store, target_job, body)
+                continue
+            except LambdaError:
+                pass                    # the destination function is gone: record the attempt
+        with store.lock:
+            store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
+                                     "functionArn": job.function_arn, "requestId": request_id,
+                                     "message": message})
+
+
+def invocation_headers(job, outcome, log_type, request_id):
+    headers = {"X-Amz-Executed-Version": outcome.version, "x-amzn-RequestId": request_id}
+    if outcome.function_error:
+        headers["X-Amz-Function-Error"] = outcome.function_error
+    if log_type == "Tail":
+        headers["X-Amz-Log-Result"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+    if job.durable is not None:
+        headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
+    return headers
+
+
+def invoke(store, params, body):
+    """Invoke: RequestResponse runs the handler and answers its result; Event answers 202 and runs
+    it in the background; DryRun only checks."""
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, params, body, INVOCATION_TYPES, "InvokeFunction")
+    if invocation_type == "DryRun":
+        return Reply(204)
+    if invocation_type == "Event":
+        request_id = start_in_background(store, job, payload)
+        headers = {"x-amzn-RequestId": request_id}
+        if job.durable is not None:
+            headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
+        return Reply(202, headers)
+    request_id = str(uuid.uuid4())
+    outcome = run_invocation(store, job, payload, request_id, client_context(params))
+    return Reply(200, invocation_headers(job, outcome, log_type, request_id), outcome.payload)
+
+
+def invoke_async(store, params, body):
+    """InvokeAsync (deprecated): an Event invocation answered with 202, payload at most 256 KB."""
+    if len(body) > MAX_INVOKE_ASYNC_PAYLOAD_BYTES:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          f"{len(body)} byte payload is too large for the Event invocation type "
+                          f"(limit {MAX_INVOKE_ASYNC_PAYLOAD_BYTES} bytes)")
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, dict(params, InvocationType="Event"), body, INVOCATION_TYPES, "InvokeAsync")
+    request_id = start_in_background(store, job, payload)
+    return Reply(202, {"x-amzn-RequestId": request_id}, b"{}")     # Status is the HTTP status
+
+
+def invoke_with_response_stream(store, params, body):
+    """InvokeWithResponseStream: the result as an event stream sent as it is produced, PayloadChunk
+    events then one InvokeComplete. Handlers wrapped in awslambda.streamifyResponse stream each
+    write; others send their result as one chunk."""
+    invocation_type, log_type, job, payload = prepare_invocation(
+        store, params, body, ("RequestResponse", "DryRun"), "InvokeWithResponseStream")
+    if invocation_type == "DryRun":
+        return Reply(204)
+    request_id = str(uuid.uuid4())
+    headers = {"X-Amz-Executed-Version": job.version, "x-amzn-RequestId": request_id}
+    context = client_context(params)
+
+    def produce(emit):
+        def chunk(data, content_type):
+            emit(event_stream_message("PayloadChunk", data, "application/octet-stream"))
+        outcome = run_invocation(store, job, payload, request_id, context, on_chunk=chunk)
+        complete = {}
+        if outcome.function_error:
+            complete = {"ErrorCode": outcome.function_error,
+                        "ErrorDetails": outcome.payload.decode("utf-8", "replace")}
+        elif not outcome.streamed:
+            chunk(outcome.payload, None)
+        if log_type == "Tail":
+            complete["LogResult"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        emit(event_stream_message("InvokeComplete", json.dumps(complete).encode(), "application/json"))
+
+    return StreamReply(200, headers, "application/vnd.amazon.eventstream", produce)
+
+
+def event_stream_message(event_type, payload, content_type):
+    """One application/vnd.amazon.eventstream message: prelude, headers, payload and CRCs."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", content_type),
+                        (":message-type", "event")):
+        raw_name, raw_value = name.encode(), value.encode()
+        headers += bytes([len(raw_name)]) + raw_name + b"\x07" + len(raw_value).to_bytes(2, "big") + raw_value
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    message = prelude + binascii.crc32(prelude).to_bytes(4, "big") + headers + payload
+    return message + binascii.crc32(message).to_bytes(4, "big")
+
+
+def client_context(params):
+    """The decoded X-Amz-Client-Context header (base64 JSON), as context.clientContext."""
+    raw = params.get("ClientContext")
+    if not raw:
+        return None
+    try:
+        return json.loads(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError):
+        raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
+
+
+# -- Versions and aliases ----------------------------------------------------------------------
+
+PUBLISH_VERSION = struct(CodeSha256=text(), Description=text(0, 256), RevisionId=text(),
+                         PublishTo=text(enum=("LATEST_PUBLISHED",)))
+
+
+def publish_version(store, params, body):
+    """PublishVersion: an immutable snapshot of $LATEST; unchanged code and configuration give back
+    the last version instead of a new one."""
+    check_body(body, PUBLISH_VERSION)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        latest = function.versions["$LATEST"]
+        check_revision(latest, body.get("RevisionId"))
+        if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
+            raise invalid_parameter(
+                f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in $LATEST "
+                f"({latest['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST.")
+        return dict(snapshot_latest(store, function, body.get("Description")))
+
+
+PAGE_QUERY = struct(Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_versions_by_function(store, params, body):
+    """ListVersionsByFunction: $LATEST first, then the versions in order, 50 a page."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        items = [listed(function.versions["$LATEST"], FunctionArn=function_arn(store, name, "$LATEST"))]
+        items.extend(listed(function.versions[v]) for v in sorted(
+            (v for v in function.versions if v != "$LATEST"), key=int))
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "Versions",
+                    "NextMarker")
+
+
+ALIAS_NAME = text(1, 128, pattern=r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+FUNCTION_VERSION = text(1, 1024, pattern=r"(\$LATEST(\.PUBLISHED)?|[0-9]+)")
+ROUTING_CONFIG = struct(AdditionalVersionWeights=map_of(text(1, 1024, pattern=r"[0-9]+"), number(0.0, 1.0)))
+ALIAS_PATH = struct(Name=ALIAS_NAME)
+CREATE_ALIAS = struct(("Name", "FunctionVersion"), Name=ALIAS_NAME, FunctionVersion=FUNCTION_VERSION,
+                      Description=text(0, 256), RoutingConfig=ROUTING_CONFIG)
+UPDATE_ALIAS = struct(FunctionVersion=FUNCTION_VERSION, Description=text(0, 256),
+                      RoutingConfig=ROUTING_CONFIG, RevisionId=text())
+
+
+def check_routing(store, function, version, routing):
+    """AWS's rules for an alias's target and its one weighted extra version."""
+    weights = (routing or {}).get("AdditionalVersionWeights") or {}
+    if len(weights) > 1:
+        raise invalid_parameter("Number of items in AdditionalVersionWeights cannot be greater than 1")
+    if version in weights:
+        raise invalid_parameter(f"Invalid function version {version}. Function version {version} is "
+                                "already included in routing configuration.")
+    if weights and version == "$LATEST":
+        raise invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 version")
+    for target in (version, *weights):
+        if target not in function.versions:
+            raise function_not_found(function_arn(store, function.name, target))
+
+
+def set_routing(alias, routing):
+    weights = (routing or {}).get("AdditionalVersionWeights")
+    if weights:
+        alias["RoutingConfig"] = {"AdditionalVersionWeights": dict(weights)}
+    else:
+        alias.pop("RoutingConfig", None)
+
+
+def create_alias(store, params, body):
+    """CreateAlias: a name for a version, optionally splitting traffic with one more version."""
+    check_body(body, CREATE_ALIAS)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    version = body["FunctionVersion"]
+    with store.lock:
+        function = find_function(store, name, version)
+        check_routing(store, function, version, body.get("RoutingConfig"))
+        if body["Name"] in function.aliases:
+            raise conflict(f"Alias already exists: {function_arn(store, name, body['Name'])}")
+        alias = {"AliasArn": function_arn(store, name, body["Name"]), "Name": body["Name"],
+                 "FunctionVersion": version, "Description": body.get("Description", ""),
+                 "RevisionId": new_revision_id()}
+        set_routing(alias, body.get("RoutingConfig"))
+        function.aliases[body["Name"]] = alias
+        return dict(alias)
+
+
+def get_alias(store, params, body):
+    """GetAlias."""
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        return dict(find_alias(store, find_function(store, name), params["Name"]))
+
+
+def update_alias(store, params, body):
+    """UpdateAlias: every update gets a new RevisionId, even one that changes nothing."""
+    check_body(body, UPDATE_ALIAS)
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        alias = find_alias(store, function, params["Name"], "Alias not found")
+        if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                                      "Revision Id")
+        version = body.get("FunctionVersion", alias["FunctionVersion"])
+        routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
+        check_routing(store, function, version, routing)
+        alias["FunctionVersion"] = version
+        alias["Description"] = body.get("Description", alias["Description"])
+        set_routing(alias, routing)
+        alias["RevisionId"] = new_revision_id()
+        return dict(alias)
+
+
+def delete_alias(store, params, body):
+    """DeleteAlias: deleting an alias that does not exist succeeds, as on AWS."""
+    query_members(params, ALIAS_PATH)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        if function.aliases.pop(params["Name"], None) is not None:
+            for attached in (function.policies, function.provisioned, function.url_configs,
+                             function.event_invoke_configs):
+                attached.pop(params["Name"], None)
+    return Reply(204)
+
+
+LIST_ALIASES_QUERY = struct(FunctionVersion=FUNCTION_VERSION, Marker=text(), MaxItems=integer(1, 10000))
+
+
+def list_aliases(store, params, body):
+    """ListAliases: by name, optionally only those pointing at FunctionVersion."""
+    query = query_members(params, LIST_ALIASES_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    with store.lock:
+        function = find_function(store, name)
+        items = [dict(function.aliases[a]) for a in sorted(function.aliases)
+                 if query.get("FunctionVersion") in (None, function.aliases[a]["FunctionVersion"])]
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "Aliases",
+                    "NextMarker")
+
+
+# -- Permissions -------------------------------------------------------------------------------
+# Each qualifier (the unqualified function, a version, an alias) has a policy of its own.
+
+STATEMENT_ID = text(1, 100, pattern=r"([a-zA-Z0-9-_]+)")
+ADD_PERMISSION = struct(
+    ("StatementId", "Action", "Principal"), StatementId=STATEMENT_ID,
+    Action=text(0, 10000, pattern=r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"),
+    Principal=text(0, 2048, pattern=r"[^\s]+"),
+    SourceArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|"
+                                     r"(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
+    FunctionUrlAuthType=text(enum=("NONE", "AWS_IAM")), InvokedViaFunctionUrl=boolean(),
+    SourceAccount=text(0, 12, pattern=r"\d{12}"),
+    EventSourceToken=text(0, 256, pattern=r"[a-zA-Z0-9._\-]+"), RevisionId=text(),
+    PrincipalOrgID=text(12, 34, pattern=r"o-[a-z0-9]{10,32}"))
+REMOVE_PERMISSION_PATH = struct(StatementId=text(1, 100, pattern=r"([a-zA-Z0-9-_.]+)"), RevisionId=text())
+
+
+def statement_principal(principal):
+    """A Principal as AWS writes it into a policy: "*", {"Service": ...} or {"AWS": arn}."""
+    if principal == "*":
+        return "*"
+    if re.fullmatch(r"\d{12}", principal):
+        return {"AWS": f"arn:aws:iam::{principal}:root"}
+    if principal.startswith("arn:"):
+        return {"AWS": principal}
+    if re.fullmatch(r"[a-z0-9.-]+\.(amazonaws\.com|amazon\.com)", principal):
+        return {"Service": principal}
+    raise invalid_parameter("The provided principal was invalid. Please check the principal and try "
+                            "again.")
+
+
+def policy_scope(store, function, qualifier):
+    """The RevisionId of what a policy belongs to, checking the qualifier exists. Caller holds lock."""
+    if qualifier is None:
+        return function.versions["$LATEST"]["RevisionId"]
+    if qualifier in function.aliases:
+        return function.aliases[qualifier]["RevisionId"]
+    if qualifier.isdigit() and qualifier in function.versions:
+        return function.versions[qualifier]["RevisionId"]
+    if qualifier.isdigit() or not re.fullmatch(r"[a-zA-Z0-9-_]+", qualifier):
+        raise function_not_found(function_arn(store, function.name, qualifier))
+    raise not_found(f"Cannot find alias arn: {function_arn(store, function.name, qualifier)}")
+
+
+def add_permission(store, params, body):
+    """AddPermission: one statement in the policy of the function, a version or an alias."""
+    check_body(body, ADD_PERMISSION)
+    name, qualifier = function_target(store, params)
+    if qualifier == "$LATEST":
+        raise invalid_parameter("We currently do not support adding policies for $LATEST.")
+    principal = statement_principal(body["Principal"])
+    with store.lock:
+        function = find_function(store, name)
+        scope_revision = policy_scope(store, function, qualifier)
+        policy = function.policies.get(qualifier or "")
+        expected = policy.revision_id if policy else scope_revision
+        if body.get("RevisionId") is not None and body["RevisionId"] != expected:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetPolicy API to retrieve the latest Revision Id")
+        if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
+                           "provide a new statement id, or remove the existing statement.")
+        statement = {"Sid": body["StatementId"], "Effect": "Allow", "Principal": principal,
+                     "Action": body["Action"], "Resource": function_arn(store, name, qualifier)}
+        equals = {}
+        for member, key in (("SourceAccount", "AWS:SourceAccount"),
+                            ("FunctionUrlAuthType", "lambda:FunctionUrlAuthType"),
+                            ("PrincipalOrgID", "aws:PrincipalOrgID"),
+                            ("EventSourceToken", "lambda:EventSourceToken")):
+            if body.get(member):
+                equals[key] = body[member]
+        condition = {}
+        if equals:
+            condition["StringEquals"] = equals
+        if body.get("SourceArn"):
+            condition["ArnLike"] = {"AWS:SourceArn": body["SourceArn"]}
+        if body.get("InvokedViaFunctionUrl"):
+            condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
+        if condition:
+            statement["Condition"] = condition
+        policy = function.policies.setdefault(qualifier or "", Policy())
+        policy.statements.append(statement)
+        policy.revision_id = new_revision_id()
+        return {"Statement": json.dumps(statement, separators=(",", ":"))}
+
+
+def get_policy(store, params, body):
+    """GetPolicy: the policy document of the function, a version or an alias."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        policy = function and function.policies.get(qualifier or "")
+        if not policy:
+            raise not_found("The resource you requested does not exist.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def remove_permission(store, params, body):
+    """RemovePermission: the last statement removed takes the policy with it."""
+    query_members(params, REMOVE_PERMISSION_PATH)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found(f"No policy found for: {function_arn(store, name)}")
+        policy_scope(store, function, qualifier)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
+                                      "Revision Id")
+        kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
+        if len(kept) == len(policy.statements):
+            raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
+        policy.statements = kept
+        policy.revision_id = new_revision_id()
+        if not kept:
+            del function.policies[qualifier or ""]
+    return Reply(204)
+
+
+RESOURCE_POLICY_ARN = text(0, 512, pattern=(
+    r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_])+)?|runtime/[a-zA-Z0-9-_./]+)"))
+REVISION_ID = text(36, 36, pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+RESOURCE_POLICY_PATH = struct(ResourceArn=RESOURCE_POLICY_ARN, RevisionId=REVISION_ID)
+PUT_RESOURCE_POLICY = struct(("Policy",), Policy=text(1, 20480, pattern=r"[\s\S]+"), RevisionId=REVISION_ID)
+
+
+def resource_policy_target(store, params):
+    """(function, qualifier) of a resource-policy ARN. Caller holds store.lock."""
+    query_members(params, RESOURCE_POLICY_PATH)
+    arn = params["ResourceArn"]
+    if ":function:" not in arn:
+        raise invalid_parameter(f"Resource policies of {arn} are not supported by this fake; "
+                                "use a function ARN.")
+    name, qualifier = parse_function_ref(store, arn)
+    function = find_function(store, name)
+    policy_scope(store, function, qualifier)
+    return function, qualifier
+
+
+def put_resource_policy(store, params, body):
+    """PutResourcePolicy: replaces a function's whole policy (the one AddPermission adds to)."""
+    check_body(body, PUT_RESOURCE_POLICY)
+    try:
+        document = json.loads(body["Policy"])
+        statements = document["Statement"]
+        statements = [statements] if isinstance(statements, dict) else list(statements)
+        if not all(isinstance(s, dict) for s in statements):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise invalid_parameter("The policy is not a valid JSON policy document with a Statement.") from None
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if body.get("RevisionId") is not None and (policy is None or body["RevisionId"] != policy.revision_id):
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+        policy = function.policies.setdefault(qualifier or "", Policy())
+        policy.statements = statements
+        policy.revision_id = new_revision_id()
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def get_resource_policy(store, params, body):
+    """GetResourcePolicy."""
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("The resource you requested does not exist.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def delete_resource_policy(store, params, body):
+    """DeleteResourcePolicy."""
+    with store.lock:
+        function, qualifier = resource_policy_target(store, params)
+        policy = function.policies.get(qualifier or "")
+        if policy is None:
+            raise not_found("The resource you requested does not exist.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+        del function.policies[qualifier or ""]
+    return Reply(204)
+
+
+# -- Concurrency -------------------------------------------------------------------------------
+
+PUT_FUNCTION_CONCURRENCY = struct(("ReservedConcurrentExecutions",), ReservedConcurrentExecutions=integer(0))
+PROVISIONED_QUERY = struct(Qualifier=text(1, 128, pattern=r"(|[a-zA-Z0-9$_-]+)"))
+PUT_PROVISIONED_CONCURRENCY = struct(("ProvisionedConcurrentExecutions",),
+                                     ProvisionedConcurrentExecutions=integer(1))
+
+
+def unqualified_target(store, params):
+    """The function name of an operation AWS permits on unqualified functions only."""
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier:
+        raise invalid_parameter("This operation is permitted on Lambda functions only. Aliases and "
+                                "versions do not support this operation. Please specify either a "
+                                "function name or an unqualified function ARN.")
+    return name
+
+
+def unreserved_concurrency(store, leaving_out=None):
+    """The account's concurrency not reserved by any function (but `leaving_out`)."""
+    reserved = sum(f.reserved_concurrency or 0 for f in store.functions.values() if f is not leaving_out)
+    return ACCOUNT_CONCURRENCY - reserved
+
+
+def put_function_concurrency(store, params, body):
+    """PutFunctionConcurrency: reserved concurrency; at least 100 must stay unreserved."""
+    check_body(body, PUT_FUNCTION_CONCURRENCY)
+    name = unqualified_target(store, params)
+    wanted = body["ReservedConcurrentExecutions"]
+    with store.lock:
+        function = find_function(store, name, "$LATEST")
+        if unreserved_concurrency(store, function) - wanted < MIN_UNRESERVED_CONCURRENCY:
+            raise invalid_parameter("Specified ReservedConcurrentExecutions for function decreases "
+                                    "account's UnreservedConcurrentExecution below its minimum value "
+                                    f"of [{MIN_UNRESERVED_CONCURRENCY}].")
+        provisioned = sum(c["RequestedProvisionedConcurrentExecutions"]
+                          for c in function.provisioned.values())
+        if wanted < provisioned:
+            raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower than "
+                                    f"function's total provisioned concurrency [{provisioned}].")
+        function.reserved_concurrency = wanted
+        return {"ReservedConcurrentExecutions": wanted}
+
+
+def get_function_concurrency(store, params, body):
+    """GetFunctionConcurrency: an empty object when nothing is reserved, as on AWS."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        if function.reserved_concurrency is None:
+            return {}
+        return {"ReservedConcurrentExecutions": function.reserved_concurrency}
+
+
+def delete_function_concurrency(store, params, body):
+    """DeleteFunctionConcurrency."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        find_function(store, name).reserved_concurrency = None
+    return Reply(204)
+
+
+def provisioned_target(store, params, operation):
+    """(name, qualifier) of a provisioned-concurrency operation; $LATEST is refused as AWS words it."""
+    query_members(params, PROVISIONED_QUERY)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier is None:
+        raise validation_error([constraint_text(None, "qualifier", "Member must not be null")])
+    if qualifier == "$LATEST":
+        raise invalid_parameter("Provisioned Concurrency Configs cannot be applied to unpublished "
+                                "function versions." if operation == "put" else
+                                "The function resource provided must be an alias or a published "
+                                "version.")
+    return name, qualifier
+
+
+def check_provisioned_target(store, function, qualifier):
+    """The qualifier must be an existing alias or version. Caller holds store.lock."""
+    if qualifier in function.aliases:
+        return
+    if not qualifier.isdigit():
+        raise not_found(f"Cannot find alias arn: {function_arn(store, function.name, qualifier)}")
+    if qualifier not in function.versions:
+        raise function_not_found(function_arn(store, function.name, qualifier))
+
+
+def provisioned_timestamp():
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())
+
+
+def put_provisioned_concurrency_config(store, params, body):
+    """PutProvisionedConcurrencyConfig: READY at once (AWS allocates over minutes)."""
+    check_body(body, PUT_PROVISIONED_CONCURRENCY)
+    name, qualifier = provisioned_target(store, params, "put")
+    wanted = body["ProvisionedConcurrentExecutions"]
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            shown = function_arn(store, name, qualifier)
+            raise (function_not_found(shown) if qualifier.isdigit()
+                   else not_found(f"Cannot find alias arn: {shown}"))
+        check_provisioned_target(store, function, qualifier)
+        alias = function.aliases.get(qualifier)
+        if alias and alias["FunctionVersion"] in function.provisioned:
+            raise conflict("Alias can't be used for Provisioned Concurrency configuration on an "
+                           "already Provisioned version")
+        if not alias and any(a["FunctionVersion"] == qualifier and a["Name"] in function.provisioned
+                             for a in function.aliases.values()):
+            raise conflict("Version is pointed by a Provisioned Concurrency alias")
+        others = sum(c["RequestedProvisionedConcurrentExecutions"]
+                     for q, c in function.provisioned.items() if q != qualifier)
+        if function.reserved_concurrency is not None and others + wanted > function.reserved_concurrency:
+            raise invalid_parameter("Requested Provisioned Concurrency should not be greater than the "
+                                    "reservedConcurrentExecution for function")
+        if wanted > ACCOUNT_CONCURRENCY:
+            raise invalid_parameter("Specified ConcurrentExecutions for function is greater than "
+                                    f"account's unreserved concurrency [{ACCOUNT_CONCURRENCY}].")
+        if function.reserved_concurrency is None:
+            # Outside a reservation, provisioned concurrency comes out of the unreserved pool.
+            provisioned_elsewhere = sum(
+                c["RequestedProvisionedConcurrentExecutions"] for f in store.functions.values()
+                if f.reserved_concurrency is None for q, c in f.provisioned.items()
+                if not (f is function and q == qualifier))
+            if unreserved_concurrency(store) - provisioned_elsewhere - wanted < MIN_UNRESERVED_CONCURRENCY:
+                raise invalid_parameter("Specified ConcurrentExecutions for function decreases "
+                                        "account's UnreservedConcurrentExecution below its minimum "
+                                        f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
+        config = {"RequestedProvisionedConcurrentExecutions": wanted,
+                  "AvailableProvisionedConcurrentExecutions": wanted,
+                  "AllocatedProvisionedConcurrentExecutions": wanted,
+                  "Status": "READY", "LastModified": provisioned_timestamp()}
+        function.provisioned[qualifier] = config
+        return dict(config)
+
+
+def get_provisioned_concurrency_config(store, params, body):
+    """GetProvisionedConcurrencyConfig."""
+    name, qualifier = provisioned_target(store, params, "get")
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found(f"Cannot find alias arn: {function_arn(store, name, qualifier)}")
+        check_provisioned_target(store, function, qualifier)
+        config = function.provisioned.get(qualifier)
+        if config is None:
+            raise LambdaError("ProvisionedConcurrencyConfigNotFoundException", 404,
+                              "No Provisioned Concurrency Config found for this function")
+        return dict(config)
+
+
+def delete_provisioned_concurrency_config(store, params, body):
+    """DeleteProvisionedConcurrencyConfig: succeeds when there is nothing to delete, as on AWS."""
+    name, qualifier = provisioned_target(store, params, "delete")
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise function_not_found(function_arn(store, name, qualifier))
+        check_provisioned_target(store, function, qualifier)
+        function.provisioned.pop(qualifier, None)
+    return Reply(204)
+
+
+LIST_PROVISIONED_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
+
+
+def list_provisioned_concurrency_configs(store, params, body):
+    """ListProvisionedConcurrencyConfigs."""
+    query = query_members(params, LIST_PROVISIONED_QUERY, integers=("MaxItems",))
+    name = unqualified_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        items = [dict(config, FunctionArn=function_arn(store, name, qualifier))
+                 for qualifier, config in sorted(function.provisioned.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50,
+                    "ProvisionedConcurrencyConfigs", "NextMarker")
+
+
+# -- Tags --------------------------------------------------------------------------------------
+
+TAGGABLE_ARN = text(1, 10000, pattern=(
+    r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|"
+    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+    r"(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
+TAG_RESOURCE = struct(("Tags",), Tags=TAGS)
+TAGS_PATH = struct(Resource=TAGGABLE_ARN)
+UNTAG_QUERY = struct(tagKeys=list_of(TAG_KEY))
+
+
+def find_taggable(store, arn):
+    """The ARN under which a taggable resource's tags are kept; it must exist. Caller holds lock."""
+    parts = arn.split(":")
+    if parts[3] != store.region:
+        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region ('{store.region}')")
+    if parts[4] != store.account:
+        raise LambdaError("AccessDeniedException", 403,
+                          f"The resource is in account {parts[4]}; this endpoint serves {store.account}")
+    kind = parts[5]
+    if kind == "function":
+        if len(parts) > 7:
+            raise invalid_parameter("Tags on function aliases and versions are not supported. Please "
+                                    "specify a function ARN.")
+        find_function(store, parts[6])
+    elif kind == "event-source-mapping":
+        if parts[6] not in store.event_source_mappings:
+            raise not_found(f"Event source mapping not found: {arn}")
+    elif kind == "code-signing-config":
+        if arn not in store.code_signing_configs:
+            raise not_found(f"The Lambda code signing configuration {arn} can not be found.")
+    elif kind == "capacity-provider":
+        if parts[6] not in store.capacity_providers:
+            raise not_found(f"Capacity provider not found: {arn}")
+    else:
+        raise not_found(f"Network connector not found: {arn}")
+    return arn
+
+
+def tag_resource(store, params, body):
+    """TagResource: merges tags; a resource holds at most 50."""
+    check_body(body, TAG_RESOURCE)
+    query_members(params, TAGS_PATH)
+    if not body["Tags"]:
+        raise invalid_parameter("An error occurred and the request cannot be processed.")
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        merged = dict(store.tags.get(arn) or {}, **body["Tags"])
+        if len(merged) > MAX_TAGS:
+            raise invalid_parameter("Number of tags exceeds resource tag limit.")
+        store.tags[arn] = merged
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def untag_resource(store, params, body):
+    """UntagResource: keys that are not there are ignored, as on AWS."""
+    keys = params.get("tagKeys")
+    keys = [keys] if isinstance(keys, str) else keys
+    if not keys:
+        raise validation_error([constraint_text(None, "tagKeys", "Member must not be null")])
+    query_members(dict(params, tagKeys=keys), UNTAG_QUERY)
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        tags = store.tags.get(arn) or {}
+        for key in keys:
+            tags.pop(key, None)
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def list_tags(store, params, body):
+    """ListTags."""
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        return {"Tags": dict(store.tags.get(find_taggable(store, params["Resource"])) or {})}
+
+
+# -- Function URLs -----------------------------------------------------------------------------
+# A URL config belongs to the unqualified function or to one alias. Its URL points at this server
+# (`<url-id>.lambda-url.<region>.localhost:<port>`), where the execution engine serves it.
+
+URL_QUALIFIER = text(1, 128, pattern=r"((?!^\d+$)^[0-9a-zA-Z-_]+$)")
+URL_QUERY = struct(Qualifier=URL_QUALIFIER)
+CORS = struct(AllowCredentials=boolean(), AllowHeaders=list_of(text(0, 1024), 0, 100),
+              AllowMethods=list_of(text(0, 6), 0, 6), AllowOrigins=list_of(text(1, 253), 0, 100),
+              ExposeHeaders=list_of(text(0, 1024), 0, 100), MaxAge=integer(0, 86400))
+INVOKE_MODE = text(enum=("RESPONSE_STREAM", "BUFFERED"))     # in the order AWS lists them
+CREATE_FUNCTION_URL_CONFIG = struct(("AuthType",), AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS,
+                                    InvokeMode=INVOKE_MODE)
+UPDATE_FUNCTION_URL_CONFIG = struct(AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS, InvokeMode=INVOKE_MODE)
+URL_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def url_target(store, params):
+    """(name, qualifier) of a URL operation: the qualifier may only be an alias name."""
+    if params.get("Qualifier") is not None:
+        query_members(params, URL_QUERY)
+    name, qualifier = function_target(store, params, namespaced=False, max_length=140)
+    if qualifier is not None:
+        query_members({"Qualifier": qualifier}, URL_QUERY)
+    return name, qualifier
+
+
+def url_timestamp():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_cors(cors):
+    if cors is not None and cors.get("AllowOrigins") == []:
+        raise invalid_parameter("You can't leave AllowOrigins as empty when Cors is enabled.")
+
+
+def url_reply(config, *members):
+    """A FunctionUrlConfig with the members an operation answers (InvokeMode only once set)."""
+    reply = {k: config[k] for k in ("FunctionUrl", "FunctionArn", "AuthType", "CreationTime") + members
+             if k in config}
+    if "Cors" in config:
+        reply["Cors"] = config["Cors"]
+    return reply
+
+
+def create_function_url_config(store, params, body):
+    """CreateFunctionUrlConfig: a stable URL for the function or one of its aliases."""
+    check_body(body, CREATE_FUNCTION_URL_CONFIG)
+    name, qualifier = url_target(store, params)
+    check_cors(body.get("Cors"))
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier and qualifier not in function.aliases):
+            raise not_found("Function does not exist")
+        arn = function_arn(store, name, qualifier)
+        if (qualifier or "") in function.url_configs:
+            raise conflict(f"Failed to create function url config for [functionArn = {arn}]. Error "
+                           "message:  FunctionUrlConfig exists for this Lambda function")
+        url_id = "".join(random.choice(URL_ID_ALPHABET) for _ in range(32))
+        host = store.endpoint_url.split("://", 1)[-1].rsplit(":", 1)
+        stamp = url_timestamp()
+        config = {"FunctionUrl": f"http://{url_id}.lambda-url.{store.region}.localhost:{host[-1]}/",
+                  "FunctionArn": arn, "AuthType": body["AuthType"], "CreationTime": stamp,
+                  "LastModifiedTime": stamp, "UrlId": url_id}
+        if body.get("Cors") is not None:
+            config["Cors"] = body["Cors"]
+        if body.get("InvokeMode"):
+            config["InvokeMode"] = body["InvokeMode"]
+        function.url_configs[qualifier or ""] = config
+        store.function_urls[url_id] = (name, qualifier)
+        return url_reply(config, "InvokeMode")
+
+
+def find_url_config(store, name, qualifier):
+    function = store.functions.get(name)
+    config = function and function.url_configs.get(qualifier or "")
+    if not config:
+        raise not_found("The resource you requested does not exist.")
+    return config
+
+
+def get_function_url_config(store, params, body):
+    """GetFunctionUrlConfig: InvokeMode reads BUFFERED until it is set."""
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        config = find_url_config(store, name, qualifier)
+        return dict(url_reply(config, "LastModifiedTime"), InvokeMode=config.get("InvokeMode", "BUFFERED"))
+
+
+def update_function_url_config(store, params, body):
+    """UpdateFunctionUrlConfig: members not given stay as they are."""
+    check_body(body, UPDATE_FUNCTION_URL_CONFIG)
+    name, qualifier = url_target(store, params)
+    check_cors(body.get("Cors"))
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier and qualifier not in function.aliases):
+            raise not_found("Function does not exist")
+        config = find_url_config(store, name, qualifier)
+        for member in ("AuthType", "Cors", "InvokeMode"):
+            if body.get(member) is not None:
+                config[member] = body[member]
+        config["LastModifiedTime"] = url_timestamp()
+        return url_reply(config, "LastModifiedTime", "InvokeMode")
+
+
+def delete_function_url_config(store, params, body):
+    """DeleteFunctionUrlConfig: the URL is gone for good; a new config gets a new URL."""
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        config = find_url_config(store, name, qualifier)
+        del store.functions[name].url_configs[qualifier or ""]
+        store.function_urls.pop(config["UrlId"], None)
+    return Reply(204)
+
+
+LIST_URLS_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
+
+
+def list_function_url_configs(store, params, body):
+    """ListFunctionUrlConfigs: the unqualified config and every alias's."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    name, qualifier = url_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found("Function does not exist")
+        items = [dict(url_reply(c, "LastModifiedTime"), InvokeMode=c.get("InvokeMode", "BUFFERED"))
+                 for _, c in sorted(function.url_configs.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
+                    "NextMarker")
+
+
+# Serving function URLs: an HTTP request to a URL becomes an invocation with Lambda's payload
+# format 2.0 event, and the result becomes the HTTP response as Lambda maps it.
+
+TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+                      "application/x-www-form-urlencoded", "application/graphql")
+URL_ERRORS = {403: (b'{"Message":"Forbidden"}', "AccessDeniedException"),
+              429: (b'{"Message":"Too Many Requests"}', "TooManyRequestsException"),
+              502: (b'{"Message":"Internal Server Error"}', None)}
+
+
+def url_error(status):
+    body, code = URL_ERRORS[status]
+    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
+
+
+def function_url_event(store, url_id, request):
+    """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
+    body, source_ip)."""
+    headers, cookies = {}, []
+    for name, value in request["headers"]:
+        name = name.lower()
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    domain = f"{url_id}.lambda-url.{store.region}.on.aws"
+    now = time.time()
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
+             "rawQueryString": request["query"], "headers": headers,
+             "requestContext": {
+                 "accountId": "anonymous", "apiId": url_id, "domainName": domain, "domainPrefix": url_id,
+                 "http": {"method": request["method"], "path": request["path"], "protocol": "HTTP/1.1",
+                          "sourceIp": request["source_ip"], "userAgent": headers.get("user-agent", "")},
+                 "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
+                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                 "timeEpoch": int(now * 1000)},
+             "isBase64Encoded": False}
+    if cookies:
+        event["cookies"] = cookies
+    if request["query"]:
+        parameters = {}
+        for key, value in urllib.parse.parse_qsl(request["query"], keep_blank_values=True):
+            parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+        event["queryStringParameters"] = parameters
+    if request["body"]:
+        content_type = headers.get("content-type", "")
+        if content_type.startswith(TEXT_CONTENT_TYPES) or not content_type:
+            try:
+                event["body"] = request["body"].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if "body" not in event:
+            event["body"] = base64.b64encode(request["body"]).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def function_url_response(payload):
+    """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
+    isBase64Encoded, cookies} object, or anything else as a 200 JSON body."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return url_error(502)
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return Reply(200, {}, payload, "application/json")
+    try:
+        status = int(result["statusCode"])
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body") or ""
+        if not isinstance(body, str):
+            body = json.dumps(body)
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    except (TypeError, ValueError, AttributeError, binascii.Error):
+        return url_error(502)
+    content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
+    reply = Reply(status, headers, data, content_type)
+    reply.cookies = [str(c) for c in result.get("cookies") or []]
+    return reply
+
+
+def cors_headers(cors, origin, preflight):
+    """The CORS response headers a URL's Cors configuration gives a request from `origin`."""
+    allowed = cors.get("AllowOrigins") or []
+    if not origin or not ("*" in allowed or origin in allowed):
+        return {}
+    headers = {"Access-Control-Allow-Origin": "*" if "*" in allowed and not cors.get("AllowCredentials")
+               else origin}
+    if cors.get("AllowCredentials"):
+        headers["Access-Control-Allow-Credentials"] = "true"
+    if preflight:
+        if cors.get("AllowMethods"):
+            headers["Access-Control-Allow-Methods"] = ",".join(cors["AllowMethods"])
+        if cors.get("AllowHeaders"):
+            headers["Access-Control-Allow-Headers"] = ",".join(cors["AllowHeaders"])
+        if cors.get("MaxAge"):
+            headers["Access-Control-Max-Age"] = str(cors["MaxAge"])
+    elif cors.get("ExposeHeaders"):
+        headers["Access-Control-Expose-Headers"] = ",".join(cors["ExposeHeaders"])
+    return headers
+
+
+def serve_function_url(store, url_id, request):
+    """Answer an HTTP request to a function URL (the fake's data plane for URLs)."""
+    with store.lock:
+        name, qualifier = store.function_urls.get(url_id, (None, None))
+        function = store.functions.get(name)
+        config = function and function.url_configs.get(qualifier or "")
+        if not config or (qualifier and qualifier not in function.aliases):
+            return url_error(403)
+        config = json.loads(json.dumps(config))
+    header_map = {k.lower(): v for k, v in request["headers"]}
+    origin = header_map.get("origin")
+    cors = config.get("Cors")
+    if cors and request["method"] == "OPTIONS" and "access-control-request-method" in header_map:
+        return Reply(200, cors_headers(cors, origin, preflight=True), b"", "text/plain")
+    if config["AuthType"] == "AWS_IAM" and not header_map.get("authorization", "").startswith(
+            "AWS4-HMAC-SHA256 "):
+        return url_error(403)
+    payload = json.dumps(function_url_event(store, url_id, request)).encode()
+    if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+        return Reply(413, {}, b'{"Message":"Request Entity Too Large"}')
+    params = {"FunctionName": name}
+    if qualifier:
+        params["Qualifier"] = qualifier
+    extra = cors_headers(cors, origin, preflight=False) if cors else {}
+    try:
+        _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES, "InvokeFunction")
+        if config.get("InvokeMode") == "RESPONSE_STREAM":
+            return stream_function_url(store, job, payload, extra)
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl")
+    except LambdaError as error:
+        return url_error(429 if error.status == 429 else 502)
+    reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+    reply.headers.update(extra)
+    return reply
+
+
+HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
+
+
+def stream_function_url(store, job, payload, extra_headers):
+    """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
+    awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
+    headers; other results are mapped as buffered URLs map them."""
+    reply = StreamReply(200, dict(extra_headers), "application/octet-stream", None)
+
+    def produce(emit):
+        prelude = bytearray()
+        reading_prelude = [True]
+
+        def chunk(data, content_type):
+            if content_type == HTTP_PRELUDE_TYPE and reading_prelude[0]:
+                prelude.extend(data)
+                end = prelude.find(b"\0" * 8)
+                if end < 0:
+                    return
+                reading_prelude[0] = False
+                try:
+                    meta = json.loads(prelude[:end] or b"{}")
+                    reply.status = int(meta.get("statusCode", 200))
+                    headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
+                    reply.content_type = headers.pop("content-type", headers.pop("Content-Type", reply.content_type))
+                    reply.headers.update(headers)
+                    reply.cookies = [str(c) for c in meta.get("cookies") or []]
+                except (ValueError, TypeError, AttributeError):
+                    pass
+                emit(bytes(prelude[end + 8:]))
+                return
+            if content_type and content_type != HTTP_PRELUDE_TYPE:
+                reply.content_type = content_type
+            emit(data)
+
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl",
+                                 on_chunk=chunk)
+        if outcome.streamed and not outcome.function_error:
+            return
+        mapped = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+        reply.status, reply.content_type, reply.cookies = mapped.status, mapped.content_type, mapped.cookies
+        reply.headers.update(mapped.headers)
+        emit(mapped.body)
+
+    reply.produce = produce
+    return reply
+
+
+# -- Asynchronous invocation configuration -----------------------------------------------------
+
+DESTINATION = struct(Destination=text(0, 350, pattern=(
+    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
+    r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")))
+EVENT_INVOKE_CONFIG = struct(MaximumRetryAttempts=integer(0, 2), MaximumEventAgeInSeconds=integer(60, 21600),
+                             DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION))
+DESTINATION_SERVICES = {"OnSuccess": ("lambda", "sqs", "sns", "events"),
+                        "OnFailure": ("lambda", "sqs", "sns", "events", "s3")}
+
+
+def check_destinations(store, name, destinations):
+    """Each destination must be a supported service; a Lambda destination must exist and not be
+    the function itself. Caller holds store.lock."""
+    for side, services in DESTINATION_SERVICES.items():
+        arn = ((destinations or {}).get(side) or {}).get("Destination")
+        if not arn:
+            continue
+        service = arn.split(":")[2] if arn.startswith("arn:") else "kafka"
+        if service not in services:
+            shown = {s: (f"{s}(destination={(destinations.get(s) or {}).get('Destination')})"
+                         if (destinations or {}).get(s) else "null") for s in ("OnSuccess", "OnFailure")}
+            raise invalid_parameter(f"The provided destination config DestinationConfig(onSuccess="
+                                    f"{shown['OnSuccess']}, onFailure={shown['OnFailure']}) is invalid.")
+        if service == "lambda":
+            target = FUNCTION_REF.fullmatch(arn)
+            local = target is not None and (target["region"], target["account"]) == (store.region, store.account)
+            function = store.functions.get(target["name"]) if local else None
+            qualifier = target["qualifier"] if target else None
+            if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                                    and qualifier not in function.aliases):
+                raise invalid_parameter(f"The destination ARN {arn} is invalid.")
+            if target["name"] == name:
+                raise invalid_parameter("You can't specify the function as a destination for itself.")
+
+
+def event_invoke_target(store, params, missing):
+    """(function, qualifier, qualified ARN) for an async-config operation. Caller holds lock."""
+    name, qualifier = function_target(store, params)
+    arn = function_arn(store, name, qualifier or "$LATEST")
+    function = store.functions.get(name)
+    if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                            and qualifier not in function.aliases):
+        raise not_found(missing.format(arn=arn))
+    return function, qualifier or "$LATEST", arn
+
+
+def event_invoke_reply(config):
+    reply = dict(config)
+    destinations = reply.get("DestinationConfig") or {}
+    reply["DestinationConfig"] = {"OnSuccess": dict(destinations.get("OnSuccess") or {}),
+                                  "OnFailure": dict(destinations.get("OnFailure") or {})}
+    return reply
+
+
+def put_function_event_invoke_config(store, params, body):
+    """PutFunctionEventInvokeConfig: replaces the whole configuration (members left out are gone)."""
+    check_body(body, EVENT_INVOKE_CONFIG)
+    if not any(body.get(m) is not None for m in EVENT_INVOKE_CONFIG.members):
+        raise invalid_parameter("You must specify at least one of error handling or destination setting.")
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, "The function doesn't exist.")
+        check_destinations(store, function.name, body.get("DestinationConfig"))
+        config = {"FunctionArn": arn, "LastModified": time.time(),
+                  **{m: body[m] for m in EVENT_INVOKE_CONFIG.members if body.get(m) is not None}}
+        function.event_invoke_configs[qualifier] = config
+        return event_invoke_reply(config)
+
+
+def update_function_event_invoke_config(store, params, body):
+    """UpdateFunctionEventInvokeConfig: changes only the members given."""
+    check_body(body, EVENT_INVOKE_CONFIG)
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, "The function doesn't exist.")
+        config = function.event_invoke_configs.get(qualifier)
+        if config is None:
+            raise not_found(f"The function {arn} doesn't have an EventInvokeConfig")
+        check_destinations(store, function.name, body.get("DestinationConfig"))
+        config.update({m: body[m] for m in EVENT_INVOKE_CONFIG.members if body.get(m) is not None})
+        config["LastModified"] = time.time()
+        return event_invoke_reply(config)
+
+
+def get_function_event_invoke_config(store, params, body):
+    """GetFunctionEventInvokeConfig."""
+    missing = "The function {arn} doesn't have an EventInvokeConfig"
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, missing)
+        config = function.event_invoke_configs.get(qualifier)
+        if config is None:
+            raise not_found(missing.format(arn=arn))
+        return event_invoke_reply(config)
+
+
+def delete_function_event_invoke_config(store, params, body):
+    """DeleteFunctionEventInvokeConfig."""
+    missing = "The function {arn} doesn't have an EventInvokeConfig"
+    with store.lock:
+        function, qualifier, arn = event_invoke_target(store, params, missing)
+        if function.event_invoke_configs.pop(qualifier, None) is None:
+            raise not_found(missing.format(arn=arn))
+    return Reply(204)
+
+
+def list_function_event_invoke_configs(store, params, body):
+    """ListFunctionEventInvokeConfigs."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None:
+            raise not_found("The function doesn't exist.")
+        items = [event_invoke_reply(c) for _, c in sorted(function.event_invoke_configs.items())]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50,
+                    "FunctionEventInvokeConfigs", "NextMarker")
+
+
+# -- Layers ------------------------------------------------------------------------------------
+
+class Layer:
+    """A layer: its versions (LayerVersion records), their packages and policies."""
+
+    def __init__(self):
+        self.versions = {}          # version number -> GetLayerVersion response
+        self.packages = {}          # version number -> Package
+        self.policies = {}          # version number -> Policy
+        self.next_version = 1       # numbers are never reused
+
+
+LAYER_NAME = text(1, 2048, pattern=(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"))
+LAYER_VERSION_ARN = text(1, 2048, pattern=(      # as AWS prints it, without the model's outer group
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"))
+LAYER_PATH = struct(LayerName=LAYER_NAME, VersionNumber=integer())
+ARCHITECTURE_LIST = list_of(text(enum=("x86_64", "arm64")), 0, 2)
+PUBLISH_LAYER_VERSION = struct(
+    ("Content",), Description=text(0, 256), LicenseInfo=text(0, 512),
+    Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
+                   S3ObjectVersion=text(1, 1024), S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")),
+                   ZipFile=blob()),
+    CompatibleRuntimes=list_of(text(enum=USABLE_RUNTIMES), 0, 15, flat=True),
+    CompatibleArchitectures=ARCHITECTURE_LIST)
+LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(), MaxItems=integer(1, 50),
+                           CompatibleArchitecture=text(enum=("x86_64", "arm64")))
+LAYER_LISTED = ("LayerVersionArn", "Version", "Description", "CreatedDate", "CompatibleRuntimes",
+                "LicenseInfo", "CompatibleArchitectures")
+
+
+def layer_name(store, params):
+    """The layer name of a LayerName path label (a name or a layer ARN)."""
+    query_members(params, LAYER_PATH, integers=("VersionNumber",))
+    value = params["LayerName"]
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        if parts[3] != store.region or parts[4] != store.account:
+            raise not_found("The resource you requested does not exist.")
+        return parts[6]
+    return value
+
+
+def layer_version_number(params):
+    number = int(params["VersionNumber"])
+    if number < 1:
+        raise invalid_parameter("Layer Version Cannot be less than 1")
+    return number
+
+
+def layer_arn(store, name, version=None):
+    arn = f"arn:aws:lambda:{store.region}:{store.account}:layer:{name}"
+    return f"{arn}:{version}" if version is not None else arn
+
+
+def publish_layer_version(store, params, body):
+    """PublishLayerVersion: a new numbered version of a layer, every time."""
+    check_body(body, PUBLISH_LAYER_VERSION)
+    name = layer_name(store, dict(params, VersionNumber="1"))
+    content = body["Content"]
+    if content.get("ZipFile") is not None:
+        package = take_package(decode_blob(content["ZipFile"], "ZipFile"))
+        if not package.is_zip:
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then try to "
+                                    "upload again.")
+    elif content.get("S3Bucket") and content.get("S3Key"):
+        location = f"{content['S3Bucket']}/{content['S3Key']}"
+        package = Package(location.encode(), s3_location=location)
+    else:
+        raise invalid_parameter("Please provide a source for layer content.")
+    with store.lock:
+        layer = store.layers.setdefault(name, Layer())
+        number = layer.next_version
+        layer.next_version += 1
+        record = {"Content": {"Location": f"{store.endpoint_url}/_parlel/code/{package.hex}",
+                              "CodeSha256": package.sha256, "CodeSize": package.size},
+                  "LayerArn": layer_arn(store, name), "LayerVersionArn": layer_arn(store, name, number),
+                  "Description": body.get("Description", ""), "CreatedDate": now_timestamp(),
+                  "Version": number}
+        for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if body.get(member) is not None:
+                record[member] = body[member]
+        layer.versions[number] = record
+        layer.packages[number] = package
+        store.packages[package.hex] = package
+        return json.loads(json.dumps(record))
+
+
+def find_layer_version(store, name, number):
+    """A layer version record, or AWS's not-found error. Caller holds store.lock."""
+    layer = store.layers.get(name)
+    if layer is None or number not in layer.versions:
+        raise not_found("The resource you requested does not exist.")
+    return layer
+
+
+def get_layer_version(store, params, body):
+    """GetLayerVersion."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    with store.lock:
+        return json.loads(json.dumps(find_layer_version(store, name, number).versions[number]))
+
+
+def get_layer_version_by_arn(store, params, body):
+    """GetLayerVersionByArn."""
+    query_members(params, struct(("Arn",), Arn=LAYER_VERSION_ARN))
+    parts = params["Arn"].split(":")
+    if parts[3] != store.region or parts[4] != store.account:
+        raise not_found("The resource you requested does not exist.")
+    with store.lock:
+        layer = find_layer_version(store, parts[6], int(parts[7]))
+        return json.loads(json.dumps(layer.versions[int(parts[7])]))
+
+
+def delete_layer_version(store, params, body):
+    """DeleteLayerVersion: functions that use it keep their copy; deleting twice succeeds."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    with store.lock:
+        layer = store.layers.get(name)
+        if layer is not None and layer.versions.pop(number, None) is not None:
+            layer.packages.pop(number)
+            layer.policies.pop(number, None)
+    return Reply(204)
+
+
+def matches_layer_filters(record, query):
+    return (query.get("CompatibleRuntime") in (None, *record.get("CompatibleRuntimes", ()))
+            and query.get("CompatibleArchitecture") in (None, *record.get("CompatibleArchitectures", ())))
+
+
+def list_layer_versions(store, params, body):
+    """ListLayerVersions: newest first; a layer that does not exist has no versions."""
+    query = query_members(params, LIST_LAYERS_QUERY, integers=("MaxItems",))
+    name = layer_name(store, dict(params, VersionNumber="1"))
+    with store.lock:
+        layer = store.layers.get(name)
+        items = [{k: record[k] for k in LAYER_LISTED if k in record}
+                 for number, record in sorted((layer.versions if layer else {}).items(), reverse=True)
+                 if matches_layer_filters(record, query)]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "LayerVersions", "NextMarker")
+
+
+def list_layers(store, params, body):
+    """ListLayers: each layer with its newest version that matches the filters."""
+    query = query_members(params, LIST_LAYERS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = []
+        for name in sorted(store.layers):
+            matching = [record for _, record in sorted(store.layers[name].versions.items(), reverse=True)
+                        if matches_layer_filters(record, query)]
+            if matching:
+                items.append({"LayerName": name, "LayerArn": layer_arn(store, name),
+                              "LatestMatchingVersion": {k: matching[0][k] for k in LAYER_LISTED
+                                                        if k in matching[0]}})
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "Layers", "NextMarker")
+
+
+ADD_LAYER_VERSION_PERMISSION = struct(
+    ("StatementId", "Action", "Principal"), StatementId=STATEMENT_ID,
+    Action=text(0, 22, pattern=r"lambda:GetLayerVersion"),
+    Principal=text(0, 10000, pattern=r"\d{12}|\*|arn:(aws[a-zA-Z-]*):iam::\d{12}:root"),
+    OrganizationId=text(0, 34, pattern=r"o-[a-z0-9]{10,32}"))
+LAYER_POLICY_QUERY = struct(RevisionId=text(), StatementId=STATEMENT_ID)
+
+
+def layer_policy_target(store, params):
+    """(layer, version number) of a layer-permission operation; it must exist. Caller holds lock."""
+    name = layer_name(store, params)
+    number = layer_version_number(params)
+    layer = store.layers.get(name)
+    if layer is None or number not in layer.versions:
+        raise not_found(f"Layer version {layer_arn(store, name, number)} does not exist.")
+    return layer, number
+
+
+def add_layer_version_permission(store, params, body):
+    """AddLayerVersionPermission: who may use a layer version."""
+    check_body(body, ADD_LAYER_VERSION_PERMISSION)
+    query_members(params, LAYER_POLICY_QUERY)
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy and any(s["Sid"] == body["StatementId"] for s in policy.statements):
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
+                           "provide a new statement id, or remove the existing statement.")
+        if params.get("RevisionId") is not None and (policy is None or params["RevisionId"] != policy.revision_id):
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+        principal = body["Principal"]
+        statement = {"Sid": body["StatementId"], "Effect": "Allow",
+                     "Principal": principal if principal == "*" else {"AWS": (
+                         principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root")},
+                     "Action": body["Action"], "Resource": layer.versions[number]["LayerVersionArn"]}
+        if body.get("OrganizationId"):
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": body["OrganizationId"]}}
+        policy = layer.policies.setdefault(number, Policy())
+        policy.statements.append(statement)
+        policy.revision_id = new_revision_id()
+        return {"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": policy.revision_id}
+
+
+def get_layer_version_policy(store, params, body):
+    """GetLayerVersionPolicy."""
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        return {"Policy": policy.document(), "RevisionId": policy.revision_id}
+
+
+def remove_layer_version_permission(store, params, body):
+    """RemoveLayerVersionPermission."""
+    query_members(params, LAYER_POLICY_QUERY)
+    with store.lock:
+        layer, number = layer_policy_target(store, params)
+        policy = layer.policies.get(number)
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+        kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
+        if len(kept) == len(policy.statements):
+            raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
+        policy.statements = kept
+        policy.revision_id = new_revision_id()
+        if not kept:
+            del layer.policies[number]
+    return Reply(204)
+
+
+def check_function_layers(store, arns):
+    """The Layers of a function configuration as AWS answers them: at most 5, each existing, one
+    version per layer. Layers of other accounts cannot be seen here and are taken on trust.
+    Caller holds store.lock."""
+    if len(arns) > 5:
+        raise invalid_parameter("Cannot reference more than 5 layers.")
+    seen, layers = {}, []
+    for arn in arns:
+        parts = arn.split(":")
+        if parts[3] != store.region:
+            raise invalid_parameter("Layers are not in the same region as the function. Layers are "
+                                    f"expected to be in region {store.region}.")
+        base = ":".join(parts[:7])
+        if base in seen:
+            raise invalid_parameter("Two different versions of the same layer are not allowed to be "
+                                    f"referenced in the same function. {seen[base]} and {arn} are "
+                                    "versions of the same layer.")
+        seen[base] = arn
+        size = 0
+        if parts[4] == store.account:
+            layer = store.layers.get(parts[6])
+            if layer is None or int(parts[7]) not in layer.versions:
+                raise invalid_parameter(f"Layer version {arn} does not exist.")
+            size = layer.versions[int(parts[7])]["Content"]["CodeSize"]
+        layers.append({"Arn": arn, "CodeSize": size})
+    return layers
+
+
+# -- Code signing ------------------------------------------------------------------------------
+
+CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+"
+                                r"-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
+CSC_PATH = struct(CodeSigningConfigArn=CSC_ARN)
+ALLOWED_PUBLISHERS = struct(("SigningProfileVersionArns",), SigningProfileVersionArns=list_of(text(
+    0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
+                      r"[a-z]+-\d{1})?:(\d{12})?:(.*)"), 1, 20))
+CODE_SIGNING_POLICIES = struct(UntrustedArtifactOnDeployment=text(enum=("Warn", "Enforce")))
+CREATE_CODE_SIGNING_CONFIG = struct(("AllowedPublishers",), Description=text(0, 256),
+                                    AllowedPublishers=ALLOWED_PUBLISHERS,
+                                    CodeSigningPolicies=CODE_SIGNING_POLICIES, Tags=TAGS)
+UPDATE_CODE_SIGNING_CONFIG = struct(Description=text(0, 256), AllowedPublishers=ALLOWED_PUBLISHERS,
+                                    CodeSigningPolicies=CODE_SIGNING_POLICIES)
+PUT_FUNCTION_CODE_SIGNING_CONFIG = struct(("CodeSigningConfigArn",), CodeSigningConfigArn=CSC_ARN)
+
+
+def create_code_signing_config(store, params, body):
+    """CreateCodeSigningConfig. Stored; signatures are not verified (nothing here is signed)."""
+    check_body(body, CREATE_CODE_SIGNING_CONFIG)
+    with store.lock:
+        config_id = "csc-" + uuid.uuid4().hex[:17]
+        arn = f"arn:aws:lambda:{store.region}:{store.account}:code-signing-config:{config_id}"
+        config = {"CodeSigningConfigId": config_id, "CodeSigningConfigArn": arn,
+                  "Description": body.get("Description", ""),
+                  "AllowedPublishers": body["AllowedPublishers"],
+                  "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": (body.get(
+                      "CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment", "Warn")},
+                  "LastModified": url_timestamp()}
+        store.code_signing_configs[arn] = config
+        if body.get("Tags"):
+            store.tags[arn] = dict(body["Tags"])
+        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+
+
+def find_code_signing_config(store, params):
+    query_members(params, CSC_PATH)
+    config = store.code_signing_configs.get(params["CodeSigningConfigArn"])
+    if config is None:
+        raise not_found(f"The Lambda code signing configuration {params['CodeSigningConfigArn']} can "
+                        "not be found.")
+    return config
+
+
+def get_code_signing_config(store, params, body):
+    """GetCodeSigningConfig."""
+    with store.lock:
+        return {"CodeSigningConfig": json.loads(json.dumps(find_code_signing_config(store, params)))}
+
+
+def update_code_signing_config(store, params, body):
+    """UpdateCodeSigningConfig: members not given stay as they are."""
+    check_body(body, UPDATE_CODE_SIGNING_CONFIG)
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        for member in ("Description", "AllowedPublishers"):
+            if body.get(member) is not None:
+                config[member] = body[member]
+        if (body.get("CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment"):
+            config["CodeSigningPolicies"] = dict(body["CodeSigningPolicies"])
+        config["LastModified"] = url_timestamp()
+        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+
+
+def functions_using(store, csc_arn):
+    return [function_arn(store, f.name) for f in store.functions.values()
+            if f.code_signing_config_arn == csc_arn]
+
+
+def delete_code_signing_config(store, params, body):
+    """DeleteCodeSigningConfig: refused while a function uses it."""
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        if functions_using(store, config["CodeSigningConfigArn"]):
+            raise conflict("The code signing configuration cannot be deleted because it is used by "
+                           f"functions: {', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
+        del store.code_signing_configs[config["CodeSigningConfigArn"]]
+        store.tags.pop(config["CodeSigningConfigArn"], None)
+    return Reply(204)
+
+
+def list_code_signing_configs(store, params, body):
+    """ListCodeSigningConfigs."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = [json.loads(json.dumps(c)) for c in store.code_signing_configs.values()]
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "CodeSigningConfigs",
+                    "NextMarker")
+
+
+def list_functions_by_code_signing_config(store, params, body):
+    """ListFunctionsByCodeSigningConfig."""
+    query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
+    with store.lock:
+        config = find_code_signing_config(store, params)
+        items = functions_using(store, config["CodeSigningConfigArn"])
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "FunctionArns",
+                    "NextMarker")
+
+
+def check_code_signing_config(store, arn):
+    """A CodeSigningConfigArn a function refers to must exist. Caller holds store.lock."""
+    if arn not in store.code_signing_configs:
+        raise LambdaError("CodeSigningConfigNotFoundException", 404,
+                          "The code signing configuration cannot be found. Check that the provided "
+                          f"configuration is not deleted: {arn}.")
+
+
+def put_function_code_signing_config(store, params, body):
+    """PutFunctionCodeSigningConfig."""
+    check_body(body, PUT_FUNCTION_CODE_SIGNING_CONFIG)
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        check_code_signing_config(store, body["CodeSigningConfigArn"])
+        function = find_function(store, name)
+        function.code_signing_config_arn = body["CodeSigningConfigArn"]
+        return {"CodeSigningConfigArn": body["CodeSigningConfigArn"], "FunctionName": name}
+
+
+def get_function_code_signing_config(store, params, body):
+    """GetFunctionCodeSigningConfig: an empty object when the function has none, as on AWS."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        function = find_function(store, name)
+        if function.code_signing_config_arn is None:
+            return {}
+        return {"CodeSigningConfigArn": function.code_signing_config_arn, "FunctionName": name}
+
+
+def delete_function_code_signing_config(store, params, body):
+    """DeleteFunctionCodeSigningConfig."""
+    name, qualifier = function_target(store, params)
+    with store.lock:
+        find_function(store, name).code_signing_config_arn = None
+    return Reply(204)
+
+
+# -- Recursion and runtime management ----------------------------------------------------------
+
+PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",), RecursiveLoop=text(enum=("Terminate", "Allow")))
+RUNTIME_QUERY = struct(Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN))
+PUT_RUNTIME_MANAGEMENT_CONFIG = struct(
+    ("UpdateRuntimeOn",), UpdateRuntimeOn=text(enum=("Auto", "Manual", "FunctionUpdate")),
+    RuntimeVersionArn=text(26, 2048, pattern=(
+        r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+)|"
+        r"(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+        r"runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))")))
+
+
+def get_function_recursion_config(store, params, body):
+    """GetFunctionRecursionConfig: Terminate unless set. Recorded, not enforced (no loops here)."""
+    name = unqualified_target(store, params)
+    with store.lock:
+        return {"RecursiveLoop": find_function(store, name).recursive_loop}
+
+
+def put_function_recursion_config(store, params, body):
+    """PutFunctionRecursionConfig."""
+    check_body(body, PUT_FUNCTION_RECURSION_CONFIG)
+    name = unqualified_target(store, params)
+    with store.lock:
+        find_function(store, name).recursive_loop = body["RecursiveLoop"]
+        return {"RecursiveLoop": body["RecursiveLoop"]}
+
+
+def runtime_target(store, params):
+    """(function, version key, FunctionArn) of a runtime-management operation. Caller holds lock."""
+    query_members(params, RUNTIME_QUERY)
+    name, qualifier = function_target(store, params)
+    function = find_function(store, name)
+    version, config, alias = find_version(store, function, qualifier)
+    if alias:
+        raise invalid_parameter("Runtime management configuration applies to a version or $LATEST, "
+                                "not to an alias.")
+    return function, version, function_arn(store, name, qualifier if qualifier else None)
+
+
+def get_runtime_management_config(store, params, body):
+    """GetRuntimeManagementConfig: Auto unless set."""
+    with store.lock:
+        function, version, arn = runtime_target(store, params)
+        config = function.runtime_management.get(version) or {"UpdateRuntimeOn": "Auto"}
+        return dict(config, FunctionArn=arn)
+
+
+def put_runtime_management_config(store, params, body):
+    """PutRuntimeManagementConfig: stored; the runtime here is whatever node/python is installed."""
+    check_body(body, PUT_RUNTIME_MANAGEMENT_CONFIG)
+    if body["UpdateRuntimeOn"] == "Manual" and not body.get("RuntimeVersionArn"):
+        raise invalid_parameter("RuntimeVersionArn is required when UpdateRuntimeOn is Manual.")
+    if body["UpdateRuntimeOn"] != "Manual" and body.get("RuntimeVersionArn"):
+        raise invalid_parameter("RuntimeVersionArn can only be given when UpdateRuntimeOn is Manual.")
+    with store.lock:
+        function, version, arn = runtime_target(store, params)
+        config = {"UpdateRuntimeOn": body["UpdateRuntimeOn"]}
+        if body.get("RuntimeVersionArn"):
+            config["RuntimeVersionArn"] = body["RuntimeVersionArn"]
+        function.runtime_management[version] = config
+        return dict(config, FunctionArn=arn)
+
+
+# -- Event source mappings ---------------------------------------------------------------------
+# Mappings are stored and answered as AWS answers them; nothing polls the sources (there is no SQS,
+# Kinesis or Kafka here), so a mapping never invokes its function on its own.
+
+KAFKA_CONFIG = struct(ConsumerGroupId=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*"),
+                      SchemaRegistryConfig=struct(), ConsumptionMode=text(enum=("Stream", "Queue")))
+ESM_MEMBERS = dict(
+    FunctionName=text(1, 256, pattern=NAMESPACED_FUNCTION_NAME_PATTERN), Enabled=boolean(),
+    BatchSize=integer(1, 10000),
+    FilterCriteria=struct(Filters=list_of(struct(Pattern=text(0, 4096, pattern=r"[\s\S]*")))),
+    KMSKeyArn=text(0, 10000, pattern=KMS_KEY_PATTERN),
+    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")), 0, 3)),
+    LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN"))),
+    ScalingConfig=struct(MaximumConcurrency=integer(2, 1000)),
+    MaximumBatchingWindowInSeconds=integer(0, 300), ParallelizationFactor=integer(1, 10),
+    DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION),
+    MaximumRecordAgeInSeconds=integer(-1, 604800), BisectBatchOnFunctionError=boolean(),
+    MaximumRetryAttempts=integer(-1, 10000), TumblingWindowInSeconds=integer(0, 900),
+    SourceAccessConfigurations=list_of(struct(Type=text(enum=(
+        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
+        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE", "OAUTHBEARER_AUTH",
+        "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
+        "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH")),
+        URI=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*")), 0, 23),
+    FunctionResponseTypes=list_of(text(enum=("ReportBatchItemFailures",)), 0, 1),
+    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG, SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG,
+    DocumentDBEventSourceConfig=struct(
+        DatabaseName=text(1, 63, pattern=r"[^ /\.$\x22]*"),
+        CollectionName=text(1, 57, pattern=r"(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)"),
+        FullDocument=text(enum=("UpdateLookup", "Default"))),
+    ProvisionedPollerConfig=struct(MinimumPollers=integer(1, 200), MaximumPollers=integer(1, 10000),
+                                   PollerGroupName=text(0, 128, pattern=r"[a-zA-Z0-9-_]*")))
+CREATE_EVENT_SOURCE_MAPPING = struct(
+    ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
+        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:"
+        r"(\d{12})?:(.*)")),
+    StartingPosition=text(enum=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
+    StartingPositionTimestamp=number(), Tags=TAGS,
+    Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
+    Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
+    SelfManagedEventSource=struct(Endpoints=map_of(text(enum=("KAFKA_BOOTSTRAP_SERVERS",)), list_of(
+        text(1, 300, pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
+                              r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
+    **ESM_MEMBERS)
+UPDATE_EVENT_SOURCE_MAPPING = struct(**ESM_MEMBERS)
+ESM_PATH = struct(UUID=text(36, 36))
+LIST_ESM_QUERY = struct(EventSourceArn=CREATE_EVENT_SOURCE_MAPPING.members["EventSourceArn"],
+                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(), MaxItems=integer(1, 10000))
+STREAM_SOURCES = ("kinesis", "dynamodb")
+# Per source: default BatchSize and whether MaximumBatchingWindowInSeconds shows (Kafka, MQ and
+# DocumentDB default to 500 ms, which the API cannot express in seconds).
+ESM_SOURCE_DEFAULTS = {"sqs": (10, True), "kinesis": (100, True), "dynamodb": (100, True),
+                       "kafka": (100, False), "mq": (100, False), "rds": (100, False),
+                       "docdb": (100, False)}
+
+
+def event_source_kind(body):
+    """The kind of an event source: sqs, kinesis, dynamodb, kafka, mq, rds/docdb, or self-kafka."""
+    if body.get("SelfManagedEventSource"):
+        return "self-kafka"
+    arn = body.get("EventSourceArn")
+    if not arn:
+        raise invalid_parameter("Unrecognized event source.")
+    return arn.split(":")[2]
+
+
+def check_filters(filters):
+    for entry in (filters or {}).get("Filters") or []:
+        try:
+            if not isinstance(json.loads(entry.get("Pattern") or ""), dict):
+                raise ValueError
+        except ValueError:
+            raise invalid_parameter("Invalid filter pattern definition.") from None
+
+
+def check_esm_settings(kind, mapping):
+    """AWS's cross-member rules for a mapping's settings (after defaults are applied)."""
+    if kind == "sqs" and mapping.get("BatchSize", 0) > 10 and not mapping.get("MaximumBatchingWindowInSeconds"):
+        raise invalid_parameter("Maximum batch window in seconds must be greater than 0 if maximum "
+                                "batch size is greater than 10")
+    age = mapping.get("MaximumRecordAgeInSeconds")
+    if age is not None and 0 <= age < 60:
+        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 "
+                                "and 604800 (inclusive)")
+    check_filters(mapping.get("FilterCriteria"))
+
+
+def create_event_source_mapping(store, params, body):
+    """CreateEventSourceMapping: answered Creating, Enabled (or Disabled) from then on."""
+    check_body(body, CREATE_EVENT_SOURCE_MAPPING)
+    kind = event_source_kind(body)
+    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination"):
+        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source mapping "
+                                "type.")
+    name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+                                and qualifier not in function.aliases):
+            raise invalid_parameter("Function does not exist")
+        if kind in STREAM_SOURCES and not body.get("StartingPosition"):
+            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' failed "
+                                    "to satisfy constraint: Member must not be null.")
+        if kind == "dynamodb" and body.get("StartingPosition") == "AT_TIMESTAMP":
+            raise invalid_parameter(f"Unsupported starting position for arn type: {body['EventSourceArn']}")
+        if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
+            raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
+        esm_uuid = str(uuid.uuid4())
+        batch_size, shows_window = ESM_SOURCE_DEFAULTS.get(kind, (100, False))
+        mapping = {"UUID": esm_uuid, "BatchSize": batch_size,
+                   "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
+                                            f"event-source-mapping:{esm_uuid}",
+                   "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
+                   "State": "Enabled" if body.get("Enabled", True) else "Disabled",
+                   "StateTransitionReason": "User action" if kind in STREAM_SOURCES else "USER_INITIATED"}
+        if body.get("EventSourceArn"):
+            mapping["EventSourceArn"] = body["EventSourceArn"]
+        if shows_window:
+            mapping["MaximumBatchingWindowInSeconds"] = 0
+        if kind in ("sqs", "kinesis", "dynamodb"):
+            mapping["FunctionResponseTypes"] = []
+        if kind in STREAM_SOURCES:
+            mapping.update(BisectBatchOnFunctionError=False, DestinationConfig={"OnFailure": {}},
+                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1, ParallelizationFactor=1,
+                           TumblingWindowInSeconds=0)
+        if kind in STREAM_SOURCES or "kafka" in kind:
+            mapping["LastProcessingResult"] = "No records processed"
+        if "kafka" in kind:
+            mapping["StartingPosition"] = "TRIM_HORIZON"
+            config = ("SelfManagedKafkaEventSourceConfig" if kind == "self-kafka"
+                      else "AmazonManagedKafkaEventSourceConfig")
+            mapping[config] = {"ConsumerGroupId": esm_uuid}
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled", "Tags") and value is not None:
+                mapping[member] = value
+        check_esm_settings(kind, mapping)
+        for other in store.event_source_mappings.values():
+            if same_event_source(other, mapping) and other["FunctionArn"].split(":")[6] == name:
+                raise conflict(duplicate_mapping_message(kind, mapping, name, other["UUID"]))
+        store.event_source_mappings[esm_uuid] = mapping
+        if body.get("Tags"):
+            store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
+        return dict(mapping, State="Creating")
+
+
+def same_event_source(a, b):
+    return (a.get("EventSourceArn"), a.get("SelfManagedEventSource"), a.get("Topics")) == (
+        b.get("EventSourceArn"), b.get("SelfManagedEventSource"), b.get("Topics"))
+
+
+def duplicate_mapping_message(kind, mapping, name, existing):
+    """AWS's three wordings of "this source already maps to this function"."""
+    tail = f"already exists. Please update or delete the existing mapping with UUID {existing}"
+    if kind == "sqs":
+        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and function "
+                f"(\" {name} \") {tail}")
+    if kind in STREAM_SOURCES:
+        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} \") "
+                f"provided mapping {tail}")
+    servers = ",".join(((mapping.get("SelfManagedEventSource") or {}).get("Endpoints") or {}).get(
+        "KAFKA_BOOTSTRAP_SERVERS") or [mapping.get("EventSourceArn", "")])
+    return (f"An event source mapping with event source (\"{servers}\"), function "
+            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") {tail}")
+
+
+def find_event_source_mapping(store, params):
+    query_members(params, ESM_PATH)
+    mapping = store.event_source_mappings.get(params["UUID"])
+    if mapping is None:
+        raise not_found("The resource you requested does not exist.")
+    return mapping
+
+
+def get_event_source_mapping(store, params, body):
+    """GetEventSourceMapping."""
+    with store.lock:
+        return json.loads(json.dumps(find_event_source_mapping(store, params)))
+
+
+def update_event_source_mapping(store, params, body):
+    """UpdateEventSourceMapping: answered Updating (Enabling or Disabling when Enabled changes)."""
+    check_body(body, UPDATE_EVENT_SOURCE_MAPPING)
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        updated = dict(mapping)
+        if body.get("FunctionName") is not None:
+            name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+            if name not in store.functions:
+                raise invalid_parameter("Function does not exist")
+            updated["FunctionArn"] = function_arn(store, name, qualifier)
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled") and value is not None:
+                updated[member] = value
+        kind = event_source_kind(updated)
+        check_esm_settings(kind, updated)
+        transition = "Updating"
+        if body.get("Enabled") is not None:
+            enabled = body["Enabled"]
+            if enabled != (mapping["State"] == "Enabled"):
+                transition = "Enabling" if enabled else "Disabling"
+            updated["State"] = "Enabled" if enabled else "Disabled"
+        updated["LastModified"] = time.time()
+        mapping.clear()
+        mapping.update(updated)
+        return dict(mapping, State=transition)
+
+
+def delete_event_source_mapping(store, params, body):
+    """DeleteEventSourceMapping: answered with the mapping in state Deleting."""
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        del store.event_source_mappings[mapping["UUID"]]
+        store.tags.pop(mapping["EventSourceMappingArn"], None)
+        return dict(mapping, State="Deleting")
+
+
+def list_event_source_mappings(store, params, body):
+    """ListEventSourceMappings: filters that name nothing simply match nothing, as on AWS."""
+    query = query_members(params, LIST_ESM_QUERY, integers=("MaxItems",))
+    wanted = None
+    if query.get("FunctionName"):
+        wanted = parse_function_ref(store, query["FunctionName"], max_length=256)
+    with store.lock:
+        items = []
+        for mapping in store.event_source_mappings.values():
+            target = FUNCTION_REF.fullmatch(mapping["FunctionArn"])
+            if wanted and (target["name"], target["qualifier"]) != wanted and not (
+                    wanted[1] is None and target["name"] == wanted[0]):
+                continue
+            if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
+                continue
+            items.append(json.loads(json.dumps(mapping)))
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
+                    "EventSourceMappings", "NextMarker")
+
+
+# -- Capacity providers and scaling ------------------------------------------------------------
+# Lambda Managed Instances: capacity providers are stored and answered; functions attached to one
+# run here like any other function.
+
+CAPACITY_PROVIDER_NAME = text(1, 140, pattern=(
+    r"(arn:aws[a-zA-Z-]*:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"capacity-provider:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"))
+CAPACITY_SCALING = struct(MaxVCpuCount=integer(2, 15000), ScalingMode=text(enum=("Auto", "Manual")),
+                          ScalingPolicies=list_of(struct(
+                              ("PredefinedMetricType", "TargetValue"),
+                              PredefinedMetricType=text(enum=("LambdaCapacityProviderAverageCPUUtilization",
+                                                              "LambdaCapacityProviderAverageGPUUtilization")),
+                              TargetValue=number(0, 100)), 1, 10))
+PROPAGATE_TAGS = struct(Mode=text(enum=("None", "Explicit")), ExplicitTags=TAGS)
+TELEMETRY_CONFIG = struct(LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
+                                               LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+")))
+CREATE_CAPACITY_PROVIDER = struct(
+    ("CapacityProviderName", "VpcConfig", "PermissionsConfig"), CapacityProviderName=CAPACITY_PROVIDER_NAME,
+    VpcConfig=struct(("SubnetIds", "SecurityGroupIds"),
+                     SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 1, 16),
+                     SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5)),
+    PermissionsConfig=struct(("CapacityProviderOperatorRoleArn",),
+                             CapacityProviderOperatorRoleArn=text(0, 10000, pattern=ROLE_PATTERN)),
+    InstanceRequirements=struct(Architectures=list_of(text(enum=("x86_64", "arm64")), 1, 1),
+                                AllowedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400),
+                                ExcludedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400)),
+    CapacityProviderScalingConfig=CAPACITY_SCALING,
+    KmsKeyArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*"), Tags=TAGS,
+    PropagateTags=PROPAGATE_TAGS, TelemetryConfig=TELEMETRY_CONFIG)
+UPDATE_CAPACITY_PROVIDER = struct(CapacityProviderScalingConfig=CAPACITY_SCALING, PropagateTags=PROPAGATE_TAGS,
+                                  TelemetryConfig=TELEMETRY_CONFIG)
+CAPACITY_PROVIDER_PATH = struct(CapacityProviderName=CAPACITY_PROVIDER_NAME)
+LIST_CAPACITY_PROVIDERS_QUERY = struct(State=text(enum=("Pending", "Active", "Failed", "Deleting")),
+                                       Marker=text(), MaxItems=integer(1, 50))
+SCALING_QUERY = struct(Qualifier=text(1, 128, pattern=r"(\$LATEST\.PUBLISHED|[0-9]+)"))
+PUT_FUNCTION_SCALING_CONFIG = struct(FunctionScalingConfig=struct(
+    MinExecutionEnvironments=integer(0, 15000), MaxExecutionEnvironments=integer(0, 15000)))
+
+
+def capacity_provider_arn(store, name):
+    return f"arn:aws:lambda:{store.region}:{store.account}:capacity-provider:{name}"
+
+
+def capacity_provider_versions(store, arn):
+    """Qualified ARNs of the function versions that run on a capacity provider."""
+    return [function_arn(store, f.name, v) for f in store.functions.values()
+            for v, c in f.versions.items()
+            if ((c.get("CapacityProviderConfig") or {}).get("LambdaManagedInstancesCapacityProviderConfig")
+                or {}).get("CapacityProviderArn") in (arn, arn.rsplit(":", 1)[-1])]
+
+
+def create_capacity_provider(store, params, body):
+    """CreateCapacityProvider: Active at once (AWS passes through Pending)."""
+    check_body(body, CREATE_CAPACITY_PROVIDER)
+    name = body["CapacityProviderName"].rsplit(":", 1)[-1]
+    with store.lock:
+        arn = capacity_provider_arn(store, name)
+        if name in store.capacity_providers:
+            raise conflict(f"Capacity provider already exists: {arn}")
+        provider = {"CapacityProviderArn": arn, "State": "Active", "LastModified": now_timestamp(),
+                    **{k: v for k, v in body.items() if k not in ("CapacityProviderName", "Tags")}}
+        store.capacity_providers[name] = provider
+        if body.get("Tags"):
+            store.tags[arn] = dict(body["Tags"])
+        return {"CapacityProvider": json.loads(json.dumps(provider))}
+
+
+def find_capacity_provider(store, params):
+    query_members(params, CAPACITY_PROVIDER_PATH)
+    name = params["CapacityProviderName"].rsplit(":", 1)[-1]
+    provider = store.capacity_providers.get(name)
+    if provider is None:
+        raise not_found(f"Capacity provider not found: {capacity_provider_arn(store, name)}")
+    return name, provider
+
+
+def get_capacity_provider(store, params, body):
+    """GetCapacityProvider."""
+    with store.lock:
+        return {"CapacityProvider": json.loads(json.dumps(find_capacity_provider(store, params)[1]))}
+
+
+def update_capacity_provider(store, params, body):
+    """UpdateCapacityProvider: scaling, tag propagation and telemetry settings."""
+    check_body(body, UPDATE_CAPACITY_PROVIDER)
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        provider.update({k: v for k, v in body.items() if v is not None})
+        provider["LastModified"] = now_timestamp()
+        return {"CapacityProvider": json.loads(json.dumps(provider))}
+
+
+def delete_capacity_provider(store, params, body):
+    """DeleteCapacityProvider: refused while function versions run on it."""
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        users = capacity_provider_versions(store, provider["CapacityProviderArn"])
+        if users:
+            raise conflict(f"The capacity provider is used by function versions: {', '.join(users)}")
+        del store.capacity_providers[name]
+        store.tags.pop(provider["CapacityProviderArn"], None)
+        return {"CapacityProvider": dict(json.loads(json.dumps(provider)), State="Deleting")}
+
+
+def list_capacity_providers(store, params, body):
+    """ListCapacityProviders."""
+    query = query_members(params, LIST_CAPACITY_PROVIDERS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        items = [json.loads(json.dumps(p)) for _, p in sorted(store.capacity_providers.items())
+                 if query.get("State") in (None, p["State"])]
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "CapacityProviders",
+                    "NextMarker")
+
+
+def list_function_versions_by_capacity_provider(store, params, body):
+    """ListFunctionVersionsByCapacityProvider."""
+    query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
+    with store.lock:
+        name, provider = find_capacity_provider(store, params)
+        arn = provider["CapacityProviderArn"]
+        items = [{"FunctionArn": version, "State": "Active"}
+                 for version in capacity_provider_versions(store, arn)]
+    page = paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionVersions", "NextMarker")
+    return dict(page, CapacityProviderArn=arn)
+
+
+def scaling_target(store, params):
+    """(function, version) of a scaling-config operation: a published version. Caller holds lock."""
+    query_members(params, SCALING_QUERY)
+    if params.get("Qualifier") is None:
+        raise validation_error([constraint_text(None, "qualifier", "Member must not be null")])
+    name = unqualified_target(store, {"FunctionName": params["FunctionName"]})
+    function = find_function(store, name)
+    version = params["Qualifier"]
+    if version == "$LATEST.PUBLISHED":
+        version = str(function.next_version - 1)
+    if version not in function.versions:
+        raise function_not_found(function_arn(store, name, params["Qualifier"]))
+    return function, version
+
+
+def put_function_scaling_config(store, params, body):
+    """PutFunctionScalingConfig: stored and answered; nothing is scaled here."""
+    check_body(body, PUT_FUNCTION_SCALING_CONFIG)
+    config = body.get("FunctionScalingConfig") or {}
+    if config.get("MinExecutionEnvironments", 0) > config.get("MaxExecutionEnvironments", 15000):
+        raise invalid_parameter("MinExecutionEnvironments cannot be greater than MaxExecutionEnvironments.")
+    with store.lock:
+        function, version = scaling_target(store, params)
+        function.scaling_configs[version] = dict(config)
+        return {"FunctionState": "Active"}
+
+
+def get_function_scaling_config(store, params, body):
+    """GetFunctionScalingConfig."""
+    with store.lock:
+        function, version = scaling_target(store, params)
+        reply = {"FunctionArn": function_arn(store, function.name, version)}
+        config = function.scaling_configs.get(version)
+        if config is not None:
+            reply["AppliedFunctionScalingConfig"] = dict(config)
+            reply["RequestedFunctionScalingConfig"] = dict(config)
+        return reply
+
+
+# -- Durable executions ------------------------------------------------------------------------
+# Invoking a function with a DurableConfig starts a durable execution, driven as Lambda drives
+# one: the handler gets the durable SDK's envelope (ARN, checkpoint token, operations) and answers
+# {"Status": "SUCCEEDED" | "FAILED" | "PENDING", "Result", "Error"}. On PENDING it is invoked again
+# once a wait elapses, a step retry is due, a callback completes or a chained invoke returns.
+# The SDKs reach CheckpointDurableExecution through AWS_ENDPOINT_URL_LAMBDA.
+
+DURABLE_EXECUTION_ARN = text(1, 1024, pattern=(
+    r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):(\$LATEST(?:\.PUBLISHED)?|"
+    r"[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)"))
+CHECKPOINT_TOKEN = text(1, 2048, pattern=r"[A-Za-z0-9+/]+={0,2}")
+ERROR_OBJECT = struct(ErrorMessage=text(), ErrorType=text(), ErrorData=text(), StackTrace=list_of(text()))
+DURABLE_PATH = struct(DurableExecutionArn=DURABLE_EXECUTION_ARN, IncludeExecutionData=text(enum=("true", "false")),
+                      MaxItems=integer(0, 1000), Marker=text(), ReverseOrder=text(enum=("true", "false")),
+                      CheckpointToken=CHECKPOINT_TOKEN)
+OPERATION_UPDATE = struct(
+    ("Id", "Type", "Action"), Id=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
+    ParentId=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"), Name=text(1, 256, pattern=r"[\x20-\x7E]+"),
+    Type=text(enum=("EXECUTION", "CONTEXT", "STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE")),
+    SubType=text(1, 32, pattern=r"[a-zA-Z0-9-_]+"),
+    Action=text(enum=("START", "SUCCEED", "FAIL", "RETRY", "CANCEL")), Payload=text(0, 6291456),
+    Error=ERROR_OBJECT, ContextOptions=struct(ReplayChildren=boolean()),
+    StepOptions=struct(NextAttemptDelaySeconds=integer(1, 31622400)),
+    WaitOptions=struct(WaitSeconds=integer(1, 31622400)),
+    CallbackOptions=struct(TimeoutSeconds=integer(0), HeartbeatTimeoutSeconds=integer(0)),
+    ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256), TenantId=text(1, 256)))
+CHECKPOINT_DURABLE_EXECUTION = struct(("CheckpointToken",), CheckpointToken=CHECKPOINT_TOKEN,
+                                      Updates=list_of(OPERATION_UPDATE), ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
+PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024),
+                                 ExecutionTimeoutPaused=boolean())
+RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024))
+CALLBACK_PATH = struct(CallbackId=text(1, 1024, pattern=r"[A-Za-z0-9+/]+={0,2}"))
+LIST_DURABLE_QUERY = struct(
+    Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN), DurableExecutionName=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
+    Statuses=list_of(text(enum=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING", "PAUSING",
+                                "PAUSED")), 1, 10),
+    StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")), Marker=text(),
+    MaxItems=integer(0, 1000))
+# Which actions each operation type takes, and the history event each one writes.
+OPERATION_EVENTS = {
+    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded", ("STEP", "FAIL"): "StepFailed",
+    ("STEP", "RETRY"): None, ("WAIT", "START"): "WaitStarted", ("WAIT", "CANCEL"): "WaitCancelled",
+    ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
+    ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
+    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted",
+}
+
+
+def drive_durable_execution(store, job, request_id):
+    """Run a durable execution to its end (or until the server resets), invoking the handler
+    whenever there is something for it; answer the Outcome a synchronous Invoke returns."""
+    execution = job.durable
+    generation = store.generation
+    with store.lock:
+        driver = not execution.driving and not execution.finished.is_set()
+        execution.driving = execution.driving or driver
+    if not driver:                      # another invocation drives it: wait for the end
+        execution.finished.wait(MAX_TIMEOUT_SECONDS)
+        return durable_outcome(execution, job)
+    failures = invalid_pending = 0
+    try:
+        while store.generation == generation and not store.runner.closed:
+            with store.lock:
+                execution.fire_due_timers()
+                if execution.finished.is_set():
+                    break
+                runnable = execution.status() == "RUNNING" and (execution.changed or execution.token is None)
+                if runnable:
+                    envelope = json.dumps(execution.envelope()).encode()
+                else:
+                    execution.wake.clear()
+                    delay = max(0.0, min(execution.next_deadline() - time.time(), 1.0))
+            if not runnable:
+                execution.wake.wait(delay)
+                continue
+            invocation_id = str(uuid.uuid4())
+            started = time.time()
+            outcome = store.runner.invoke(job, envelope, invocation_id)
+            record_invocation(store, job, invocation_id, "Durable", started, envelope, outcome)
+            with store.lock:
+                error = settle_durable_invocation(execution, outcome, invocation_id, started)
+                if error == "crashed":
+                    failures += 1
+                    if failures >= MAX_DURABLE_INVOCATION_FAILURES:
+                        execution.finish("FAILED", "ExecutionFailed", error=handler_error(outcome))
+                    execution.changed.add(execution.id)     # invoke again
+                elif error == "idle-pending":
+                    invalid_pending += 1
+                    if invalid_pending >= MAX_INVALID_PENDING:
+                        execution.finish("FAILED", "ExecutionFailed", error={
+                            "ErrorType": "InvalidParameterValueException",
+                            "ErrorMessage": "Cannot return PENDING status with no pending operations."})
+                    execution.changed.add(execution.id)
+                else:
+                    failures = invalid_pending = 0
+            if error == "crashed":
+                time.sleep(store.async_retry_delay)
+    except LambdaError:
+        pass                            # throttled, or the server is stopping
+    finally:
+        with store.lock:
+            execution.driving = False
+    return durable_outcome(execution, job)
+
+
+def settle_durable_invocation(execution, outcome, request_id, started):
+    """Apply what one handler invocation answered; None, "crashed" or "idle-pending". Caller holds
+    store.lock."""
+    execution.add_event("InvocationCompleted", execution.id, InvocationCompletedDetails={
+        "StartTimestamp": started, "EndTimestamp": time.time(), "RequestId": request_id})
+    execution.token = None if execution.finished.is_set() else execution.token
+    if execution.finished.is_set():
+        return None                     # completed by a checkpoint (or stopped) meanwhile
+    if outcome.function_error:
+        return "crashed"
+    try:
+        answer = json.loads(outcome.payload)
+        status = answer.get("Status") if isinstance(answer, dict) else None
+    except ValueError:
+        status = None
+    if status == "SUCCEEDED":
+        execution.finish("SUCCEEDED", "ExecutionSucceeded", result=answer.get("Result"))
+    elif status == "FAILED":
+        execution.finish("FAILED", "ExecutionFailed", error=answer.get("Error") or {})
+    elif status == "PENDING":
+        return None if execution.pending() or execution.changed else "idle-pending"
+    else:
+        execution.finish("FAILED", "ExecutionFailed", error={
+            "ErrorType": "InvalidParameterValueException",
+            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap the "
+                            "handler with the durable execution SDK."})
+    return None
+
+
+def handler_error(outcome):
+    try:
+        error = json.loads(outcome.payload)
+    except ValueError:
+        error = {}
+    return {"ErrorType": str(error.get("errorType", "Error")), "ErrorMessage": str(error.get("errorMessage", ""))}
+
+
+def durable_outcome(execution, job):
+    """What a synchronous Invoke answers once the execution ended: its Result, or its error."""
+    record = execution.record
+    if record["Status"] == "SUCCEEDED":
+        return Outcome((record.get("Result") or "null").encode(), None, "", job.version)
+    if record["Status"] in ("RUNNING", "PAUSED"):
+        return Outcome(b"null", None, "", job.version)
+    error = record.get("Error") or {}
+    payload = {"errorType": error.get("ErrorType", record["Status"]), "errorMessage": error.get("ErrorMessage", "")}
+    return Outcome(json.dumps(payload).encode(), "Unhandled", "", job.version)
+
+
+def find_durable_execution(store, params):
+    """The DurableExecution a path names, or ResourceNotFoundException. Caller holds store.lock."""
+    query_members(params, DURABLE_PATH, integers=("MaxItems",))
+    execution = store.durable_executions.get(params["DurableExecutionArn"])
+    if execution is None:
+        raise not_found(f"Durable execution not found: {params['DurableExecutionArn']}")
+    return execution
+
+
+def get_durable_execution(store, params, body):
+    """GetDurableExecution; IncludeExecutionData=false leaves out input and result."""
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        record = json.loads(json.dumps(execution.record))
+    if params.get("IncludeExecutionData") == "false":
+        record.pop("InputPayload", None)
+        record.pop("Result", None)
+        record["ExecutionDataIncluded"] = False
+    return record
+
+
+def get_durable_execution_history(store, params, body):
+    """GetDurableExecutionHistory: the events in order (or reversed), 100 a page by default."""
+    with store.lock:
+        events = json.loads(json.dumps(find_durable_execution(store, params).events))
+    if params.get("ReverseOrder") == "true":
+        events.reverse()
+    return paginate(events, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Events",
+                    "NextMarker")
+
+
+def check_checkpoint_token(execution, token):
+    if execution.token is None or token != execution.token:
+        raise invalid_parameter("Invalid checkpoint token")
+
+
+def get_durable_execution_state(store, params, body):
+    """GetDurableExecutionState: the operations, for the holder of the current checkpoint token."""
+    if params.get("CheckpointToken") is None:
+        raise validation_error([constraint_text(None, "checkpointToken", "Member must not be null")])
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        check_checkpoint_token(execution, params["CheckpointToken"])
+        operations = json.loads(json.dumps(list(execution.operations.values())))
+    return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Operations",
+                    "NextMarker")
+
+
+def checkpoint_durable_execution(store, params, body):
+    """CheckpointDurableExecution: apply operation updates in order, complete what is due, and
+    answer a new token with every operation's state (no token once the execution ended)."""
+    check_body(body, CHECKPOINT_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        check_checkpoint_token(execution, body["CheckpointToken"])
+        for update in body.get("Updates") or []:
+            apply_operation_update(store, execution, update)
+        execution.fire_due_timers()
+        if execution.finished.is_set():
+            return {"NewExecutionState": {"Operations": []}}
+        if execution.status() == "PAUSED":          # the SDK suspends until Resume
+            execution.token = None
+            return {"NewExecutionState": {"Operations": []}}
+        return {"CheckpointToken": execution.mint_token(),
+                "NewExecutionState": {"Operations": json.loads(json.dumps(list(execution.operations.values()))),
+                                      "NextMarker": ""}}
+
+
+def apply_operation_update(store, execution, update):
+    """One OperationUpdate, as the service applies it. Caller holds store.lock."""
+    kind, action, op_id = update["Type"], update["Action"], update["Id"]
+    now = time.time()
+    if kind == "EXECUTION":             # an oversized result, checkpointed before the answer
+        if action == "SUCCEED":
+            execution.finish("SUCCEEDED", "ExecutionSucceeded", result=update.get("Payload"))
+        elif action == "FAIL":
+            execution.finish("FAILED", "ExecutionFailed", error=update.get("Error") or {})
+        return
+    if (kind, action) not in OPERATION_EVENTS and (kind, action) not in (
+            ("STEP", "RETRY"), ("CONTEXT", "SUCCEED"), ("CONTEXT", "FAIL")):
+        raise invalid_parameter(f"Action {action} is not valid for an operation of type {kind}.")
+    op = execution.operations.get(op_id)
+    if op is None:
+        if action != "START":
+            raise invalid_parameter(f"Operation {op_id} has not been started.")
+        op = {"Id": op_id, "Type": kind, "StartTimestamp": now}
+        for member in ("ParentId", "Name", "SubType"):
+            if update.get(member):
+                op[member] = update[member]
+        execution.operations[op_id] = op
+    elif op["Type"] != kind:
+        raise invalid_parameter(f"Operation {op_id} is of type {op['Type']}, not {kind}.")
+    details = {}
+    if kind == "STEP":
+        step = op.setdefault("StepDetails", {"Attempt": 0})
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
+            step["Attempt"] += 1
+            if update.get("Payload") is not None:
+                step["Result"] = update["Payload"]
+            if update.get("Error"):
+                step["Error"] = update["Error"]
+            retry = {"CurrentAttempt": step["Attempt"]}
+            if action == "RETRY":
+                delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds", 1)
+                op["Status"] = "PENDING"
+                step["NextAttemptTimestamp"] = now + delay
+                retry["NextAttemptDelaySeconds"] = delay
+                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"), StepFailedDetails={
+                    "Error": {"Payload": update.get("Error") or {}, "Truncated": False}, "RetryDetails": retry})
+                return
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"), "Truncated": False},
+                                                 "RetryDetails": retry}} if action == "SUCCEED" else
+                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {}, "Truncated": False},
+                                              "RetryDetails": retry}})
+    elif kind == "WAIT":
+        if action == "START":
+            seconds = (update.get("WaitOptions") or {}).get("WaitSeconds", 0)
+            op.update(Status="STARTED", WaitDetails={"ScheduledEndTimestamp": now + seconds})
+            details = {"WaitStartedDetails": {"Duration": seconds, "ScheduledEndTimestamp": now + seconds}}
+        else:
+            op.update(Status="CANCELLED", EndTimestamp=now)
+    elif kind == "CALLBACK":
+        callback_id = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        options = update.get("CallbackOptions") or {}
+        op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
+        store.callbacks[callback_id] = (execution.arn, op_id)
+        timeout, heartbeat = options.get("TimeoutSeconds") or 0, options.get("HeartbeatTimeoutSeconds") or 0
+        if timeout or heartbeat:
+            deadlines = [(now + timeout, False)] if timeout else []
+            deadlines += [(now + heartbeat, True)] if heartbeat else []
+            execution.timers[op_id] = min(deadlines)
+        details = {"CallbackStartedDetails": {"CallbackId": callback_id, **({"Timeout": timeout} if timeout else {}),
+                                              **({"HeartbeatTimeout": heartbeat} if heartbeat else {})}}
+    elif kind == "CONTEXT":
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
+            context = op.setdefault("ContextDetails", {})
+            context.update((update.get("ContextOptions") or {}))
+            if action == "SUCCEED":
+                context["Result"] = update.get("Payload")
+                details = {"ContextSucceededDetails": {"Result": {"Payload": update.get("Payload"),
+                                                                  "Truncated": False}}}
+            else:
+                context["Error"] = update.get("Error") or {}
+                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"], "Truncated": False}}}
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed", op_id,
+                                op.get("ParentId"), op.get("Name"), **details)
+            return
+    elif kind == "CHAINED_INVOKE":
+        options = update["ChainedInvokeOptions"]
+        op.update(Status="STARTED", ChainedInvokeDetails={})
+        details = {"ChainedInvokeStartedDetails": {"FunctionName": options["FunctionName"]}}
+        threading.Thread(target=run_chained_invoke, args=(store, execution, op_id, options["FunctionName"],
+                                                          update.get("Payload") or "{}"), daemon=True).start()
+    event_type = OPERATION_EVENTS.get((kind, action))
+    if event_type:
+        execution.add_event(event_type, op_id, op.get("ParentId"), op.get("Name"), **details)
+
+
+def run_chained_invoke(store, execution, op_id, function_name, payload):
+    """A CHAINED_INVOKE: run the target function and record its result on the operation."""
+    try:
+        _, _, job, body = prepare_invocation(store, {"FunctionName": function_name}, payload.encode(),
+                                             INVOCATION_TYPES, "InvokeFunction")
+        outcome = run_invocation(store, job, body, str(uuid.uuid4()))
+        error = handler_error(outcome) if outcome.function_error else None
+        result = None if error else outcome.payload.decode("utf-8", "replace")
+    except LambdaError as failure:
+        error, result = {"ErrorType": failure.code, "ErrorMessage": failure.message}, None
+    with store.lock:
+        op = execution.operations.get(op_id)
+        if op is None or op["Status"] != "STARTED":
+            return
+        op.update(Status="FAILED" if error else "SUCCEEDED", EndTimestamp=time.time())
+        op["ChainedInvokeDetails"] = {"Error": error} if error else {"Result": result}
+        if error:
+            execution.add_event("ChainedInvokeFailed", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeFailedDetails={"Error": {"Payload": error, "Truncated": False}})
+        else:
+            execution.add_event("ChainedInvokeSucceeded", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeSucceededDetails={"Result": {"Payload": result, "Truncated": False}})
+        execution.changed.add(op_id)
+        execution.wake.set()
+
+
+def list_durable_executions_by_function(store, params, body):
+    """ListDurableExecutionsByFunction: newest first unless ReverseOrder; filters by name and status."""
+    query = query_members(params, LIST_DURABLE_QUERY, integers=("MaxItems",))
+    name, qualifier = function_target(store, params)
+    statuses = query.get("Statuses")
+    with store.lock:
+        find_function(store, name)
+        prefix = function_arn(store, name, qualifier) + ("/" if qualifier else ":")
+        items = []
+        for execution in store.durable_executions.values():
+            record = execution.record
+            if not record["DurableExecutionArn"].startswith(prefix):
+                continue
+            if query.get("DurableExecutionName") not in (None, record["DurableExecutionName"]):
+                continue
+            if statuses and record["Status"] not in statuses:
+                continue
+            items.append({k: record[k] for k in ("DurableExecutionArn", "DurableExecutionName", "FunctionArn",
+                                                 "Status", "StartTimestamp", "EndTimestamp") if k in record})
+    if query.get("ReverseOrder") != "true":
+        items.reverse()                 # newest first, unless ReverseOrder
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 100, "DurableExecutions", "NextMarker")
+
+
+def stop_durable_execution(store, params, body):
+    """StopDurableExecution: a running or paused execution becomes STOPPED (the body is the Error)."""
+    check_body(body, ERROR_OBJECT)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.status() not in ("RUNNING", "PAUSED"):
+            raise invalid_parameter(f"The durable execution is already {execution.status()}.")
+        error = dict(body) or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
+        execution.finish("STOPPED", "ExecutionStopped", error=error)
+        return {"StopTimestamp": execution.record["EndTimestamp"]}
+
+
+def pause_durable_execution(store, params, body):
+    """PauseDurableExecution: only a RUNNING execution can pause; the handler is not invoked again
+    until it resumes."""
+    check_body(body, PAUSE_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.status() != "RUNNING":
+            raise conflict(f"The durable execution is {execution.status()}, not RUNNING.")
+        now = time.time()
+        execution.record["Status"] = "PAUSED"
+        execution.record["PauseDetails"] = {k: v for k, v in body.items() if k != "ClientToken"}
+        execution.add_event("ExecutionPaused", execution.id, ExecutionPausedDetails={
+            "PauseRequestTimestamp": now, "ExecutionTimeoutPaused": bool(body.get("ExecutionTimeoutPaused"))})
+    return Reply(202, {}, b"{}")
+
+
+def resume_durable_execution(store, params, body):
+    """ResumeDurableExecution: a PAUSED execution runs again."""
+    check_body(body, RESUME_DURABLE_EXECUTION)
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.status() != "PAUSED":
+            raise conflict(f"The durable execution is {execution.status()}, not PAUSED.")
+        execution.record["Status"] = "RUNNING"
+        execution.record.pop("PauseDetails", None)
+        execution.add_event("ExecutionResumed", execution.id, ExecutionResumedDetails={
+            "ResumeRequestTimestamp": time.time()})
+        execution.changed.add(execution.id)
+        execution.wake.set()
+    return Reply(202, {}, b"{}")
+
+
+def delete_durable_execution(store, params, body):
+    """DeleteDurableExecution: only a finished execution can be deleted."""
+    with store.lock:
+        execution = find_durable_execution(store, params)
+        if execution.status() in ("RUNNING", "PAUSED"):
+            raise conflict(f"The durable execution is {execution.status()}; stop it first.")
+        del store.durable_executions[execution.arn]
+        for callback_id in [c for c, (arn, _) in store.callbacks.items() if arn == execution.arn]:
+            del store.callbacks[callback_id]
+    return Reply(202, {}, json.dumps({"DeletionRequestTimestamp": time.time()}).encode())
+
+
+def find_callback(store, params):
+    """(execution, operation) of a callback that is still waiting. Caller holds store.lock."""
+    query_members(params, CALLBACK_PATH)
+    execution_arn, operation_id = store.callbacks.get(params["CallbackId"], (None, None))
+    execution = store.durable_executions.get(execution_arn)
+    if execution is None:
+        raise not_found(f"Callback not found: {params['CallbackId']}")
+    operation = execution.operations[operation_id]
+    if operation["Status"] != "STARTED":
+        raise invalid_parameter(f"The callback {params['CallbackId']} is already {operation['Status']}.")
+    return execution, operation
+
+
+def send_durable_execution_callback_success(store, params, body):
+    """SendDurableExecutionCallbackSuccess: the request body is the callback's result."""
+    if len(body) > 262144:
+        raise LambdaError("RequestEntityTooLargeException", 413,
+                          "Request must be smaller than 262144 bytes for the "
+                          "SendDurableExecutionCallbackSuccess operation")
+    with store.lock:
+        execution, operation = find_callback(store, params)
+        execution.complete_callback(operation["Id"], "SUCCEEDED", result=body.decode("utf-8", "replace"))
+    return {}
+
+
+def send_durable_execution_callback_failure(store, params, body):
+    """SendDurableExecutionCallbackFailure: the request body is the ErrorObject."""
+    check_body(body, ERROR_OBJECT)
+    with store.lock:
+        execution, operation = find_callback(store, params)
+        execution.complete_callback(operation["Id"], "FAILED", error=dict(body))
+    return {}
+
+
+def send_durable_execution_callback_heartbeat(store, params, body):
+    """SendDurableExecutionCallbackHeartbeat: restarts the callback's heartbeat timeout."""
+    with store.lock:
+        execution, operation = find_callback(store, params)
+        deadline = execution.timers.get(operation["Id"])
+        if deadline and deadline[1]:
+            started = operation["StartTimestamp"]
+            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout") for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
+            timeout = next((e["CallbackStartedDetails"].get("Timeout") for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
+            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)] if timeout else [])
+            execution.timers[operation["Id"]] = min(candidates)
+    return {}
+
+
+# -- Account -----------------------------------------------------------------------------------
+
+def get_account_settings(store, params, body):
+    """GetAccountSettings: AWS's default limits and this server's live usage."""
+    with store.lock:
+        code_size = sum(config["CodeSize"] for function in store.functions.values()
+                        for config in function.versions.values())
+        code_size += sum(version["Content"]["CodeSize"] for layer in store.layers.values()
+                         for version in layer.versions.values())
+        return {"AccountLimit": {"TotalCodeSize": TOTAL_CODE_STORAGE_BYTES,
+                                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
+                                 "CodeSizeZipped": MAX_ZIP_UPLOAD_BYTES,
+                                 "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
+                                 "UnreservedConcurrentExecutions": unreserved_concurrency(store)},
+                "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(store.functions)}}
+
+
+# -- Helpers shared by the operations ----------------------------------------------------------
+
+def function_target(store, params, namespaced=True, max_length=170):
+    """(name, qualifier) from the FunctionName path label and an optional Qualifier argument."""
+    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length)
+    given = params.get("Qualifier")
+    if given is not None:
+        check_qualifier(given)
+        if qualifier and qualifier != given:
+            raise invalid_parameter("The derived qualifier from the function name does not match "
+                                    "the specified qualifier.")
+        qualifier = given
+    return name, qualifier
+
+
+def check_qualifier(qualifier):
+    problems = []
+    if len(qualifier) > 128:
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        "Member must have length less than or equal to 128"))
+    if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}"))
+    if problems:
+        raise validation_error(problems)
+
+
+def query_members(params, spec, integers=()):
+    """The query arguments an operation takes, typed and checked like a body."""
+    values = {}
+    for member in spec.members:
+        if member in params:
+            value = params[member]
+            if spec.members[member].kind == "list" and isinstance(value, str):
+                value = [value]         # a repeated query argument that came once
+            if member in integers:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise invalid_content(f"Could not parse request body into json: {member} must be "
+                                          "an integer") from None
+            values[member] = value
+    check_body(values, spec)
+    return values
+
+
+# -- Fake-only operations ----------------------------------------------------------------------
+
+def parlel_health(store, params, body):
+    """GET /_parlel/health: liveness and the number of functions."""
+    with store.lock:
+        return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
+
+
+def parlel_reset(store, params, body):
+    """POST /_parlel/reset: forget all state and end every worker."""
+    with store.lock:
+        store.reset()
+    store.runner.stop()
+    return {"status": "ok"}
+
+
+def parlel_logs(store, params, body):
+    """GET /_parlel/logs[/<function>]: recent invocations, oldest first, with their logs.
+    ?requestId=... narrows to one invocation."""
+    with store.lock:
+        entries = [dict(e) for e in store.invocations
+                   if params.get("FunctionName") in (None, e["functionName"])
+                   and params.get("requestId") in (None, e["requestId"])]
+    return {"invocations": entries}
+
+
+def parlel_inspect(store, params, body):
+    """GET /_parlel/inspect: what the inspector page shows, in one document: each function with its
+    versions, aliases, URLs and configuration, and the recent invocations."""
+    with store.lock:
+        functions = []
+        for name in sorted(store.functions):
+            function = store.functions[name]
+            functions.append({
+                "FunctionName": name, "Configuration": dict(function.versions["$LATEST"]),
+                "Versions": sorted((v for v in function.versions if v != "$LATEST"), key=int),
+                "Aliases": [dict(function.aliases[a]) for a in sorted(function.aliases)],
+                "Urls": [dict(url_reply(c, "InvokeMode"), Qualifier=q or None)
+                         for q, c in sorted(function.url_configs.items())],
+                "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
+                "ReservedConcurrency": function.reserved_concurrency})
+        invocations = [dict(e) for e in store.invocations]
+    return {"functions": functions, "invocations": invocations[-200:], "endpoint": store.endpoint_url,
+            "region": store.region, "account": store.account, "version": __version__}
+
+
+def parlel_destinations(store, params, body):
+    """GET /_parlel/destinations: what went to SQS, SNS, EventBridge or S3 destinations and
+    dead-letter queues (Lambda destinations are invoked instead)."""
+    with store.lock:
+        return {"deliveries": [dict(d) for d in store.deliveries]}
+
+
+def parlel_code(store, params, body):
+    """GET /_parlel/code/<sha>: the package bytes that GetFunction's Code.Location points at."""
+    with store.lock:
+        package = store.packages.get(params["Sha"])
+    if package is None:
+        raise not_found("No package with that CodeSha256 is stored")
+    return Reply(200, {}, package.data, "application/zip" if package.is_zip else "text/plain")
+
+
+# ----------------------------------------------------------------------------------------------
+# 9. Route table
+# ----------------------------------------------------------------------------------------------
+# One row per operation, the URI copied from the API model. A label matches one path segment and
+# is URL-decoded; `?name=value` after a URI is a query argument the request must carry.
+
+ROUTES = [
+    # method   URI (as in the API model)                                handler                         success
+    ("POST",   "/2015-03-31/functions",                                create_function,                201),
+    ("GET",    "/2015-03-31/functions",                                list_functions,                 200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}",                 get_function,                   200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}",                 delete_function,                204),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/configuration",   get_function_configuration,     200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",   update_function_configuration,  200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/code",            update_function_code,           200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",     invoke,                         200),
+    ("POST",   "/2014-11-13/functions/{FunctionName}/invoke-async",    invoke_async,                   202),
+    ("POST",   "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
+               invoke_with_response_stream, 200),
+    # Versions and aliases
+    ("POST",   "/2015-03-31/functions/{FunctionName}/versions",        publish_version,                201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/versions",        list_versions_by_function,      200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/aliases",         create_alias,                   201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases",         list_aliases,                   200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  get_alias,                      200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  update_alias,                   200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  delete_alias,                   204),
+    # Permissions
+    ("POST",   "/2015-03-31/functions/{FunctionName}/policy",          add_permission,                 201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/policy",          get_policy,                     200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/policy/{StatementId}", remove_permission,         204),
+    ("PUT",    "/2026-07-09/resource-policy/{ResourceArn}",            put_resource_policy,            200),
+    ("GET",    "/2026-07-09/resource-policy/{ResourceArn}",            get_resource_policy,            200),
+    ("DELETE", "/2026-07-09/resource-policy/{ResourceArn}",            delete_resource_policy,         204),
+    # Concurrency
+    ("PUT",    "/2017-10-31/functions/{FunctionName}/concurrency",     put_function_concurrency,       200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/concurrency",     get_function_concurrency,       200),
+    ("DELETE", "/2017-10-31/functions/{FunctionName}/concurrency",     delete_function_concurrency,    204),
+    ("PUT",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", put_provisioned_concurrency_config, 202),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency?List=ALL",
+               list_provisioned_concurrency_configs, 200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", get_provisioned_concurrency_config, 200),
+    ("DELETE", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+               delete_provisioned_concurrency_config, 204),
+    # Tags
+    ("POST",   "/2017-03-31/tags/{Resource}",                          tag_resource,                   204),
+    ("DELETE", "/2017-03-31/tags/{Resource}",                          untag_resource,                 204),
+    ("GET",    "/2017-03-31/tags/{Resource}",                          list_tags,                      200),
+    # Function URLs
+    ("POST",   "/2021-10-31/functions/{FunctionName}/url",             create_function_url_config,     201),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/url",             get_function_url_config,        200),
+    ("PUT",    "/2021-10-31/functions/{FunctionName}/url",             update_function_url_config,     200),
+    ("DELETE", "/2021-10-31/functions/{FunctionName}/url",             delete_function_url_config,     204),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/urls",            list_function_url_configs,      200),
+    # Asynchronous invocation configuration
+    ("PUT",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", put_function_event_invoke_config, 200),
+    ("POST",   "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               update_function_event_invoke_config, 200),
+    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", get_function_event_invoke_config, 200),
+    ("DELETE", "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               delete_function_event_invoke_config, 204),
+    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config/list",
+               list_function_event_invoke_configs, 200),
+    # Layers
+    ("POST",   "/2018-10-31/layers/{LayerName}/versions",              publish_layer_version,          201),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions",              list_layer_versions,            200),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", get_layer_version,           200),
+    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", delete_layer_version,        204),
+    ("GET",    "/2018-10-31/layers?find=LayerVersion",                 get_layer_version_by_arn,       200),
+    ("GET",    "/2018-10-31/layers",                                   list_layers,                    200),
+    ("POST",   "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
+               add_layer_version_permission, 201),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
+               get_layer_version_policy, 200),
+    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}",
+               remove_layer_version_permission, 204),
+    # Code signing
+    ("POST",   "/2020-04-22/code-signing-configs",                     create_code_signing_config,     201),
+    ("GET",    "/2020-04-22/code-signing-configs",                     list_code_signing_configs,      200),
+    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", get_code_signing_config,     200),
+    ("PUT",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", update_code_signing_config,  200),
+    ("DELETE", "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", delete_code_signing_config,  204),
+    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}/functions",
+               list_functions_by_code_signing_config, 200),
+    ("PUT",    "/2020-06-30/functions/{FunctionName}/code-signing-config", put_function_code_signing_config, 200),
+    ("GET",    "/2020-06-30/functions/{FunctionName}/code-signing-config", get_function_code_signing_config, 200),
+    ("DELETE", "/2020-06-30/functions/{FunctionName}/code-signing-config",
+               delete_function_code_signing_config, 204),
+    # Recursion and runtime management
+    ("GET",    "/2024-08-31/functions/{FunctionName}/recursion-config", get_function_recursion_config, 200),
+    ("PUT",    "/2024-08-31/functions/{FunctionName}/recursion-config", put_function_recursion_config, 200),
+    ("GET",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
+               get_runtime_management_config, 200),
+    ("PUT",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
+               put_runtime_management_config, 200),
+    # Event source mappings
+    ("POST",   "/2015-03-31/event-source-mappings",                    create_event_source_mapping,    202),
+    ("GET",    "/2015-03-31/event-source-mappings",                    list_event_source_mappings,     200),
+    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",             get_event_source_mapping,       200),
+    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",             update_event_source_mapping,    202),
+    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",             delete_event_source_mapping,    202),
+    # Capacity providers and scaling
+    ("POST",   "/2025-11-30/capacity-providers",                       create_capacity_provider,       202),
+    ("GET",    "/2025-11-30/capacity-providers",                       list_capacity_providers,        200),
+    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}", get_capacity_provider,         200),
+    ("PUT",    "/2025-11-30/capacity-providers/{CapacityProviderName}", update_capacity_provider,      202),
+    ("DELETE", "/2025-11-30/capacity-providers/{CapacityProviderName}", delete_capacity_provider,      202),
+    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}/function-versions",
+               list_function_versions_by_capacity_provider, 200),
+    ("PUT",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", put_function_scaling_config, 202),
+    ("GET",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", get_function_scaling_config, 200),
+    # Durable executions
+    ("GET",    "/2025-12-01/functions/{FunctionName}/durable-executions", list_durable_executions_by_function, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}", get_durable_execution,          200),
+    ("DELETE", "/2025-12-01/durable-executions/{DurableExecutionArn}", delete_durable_execution,       202),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/history",
+               get_durable_execution_history, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/state", get_durable_execution_state, 200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/checkpoint",
+               checkpoint_durable_execution, 200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/stop", stop_durable_execution,   200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/pause", pause_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/resume", resume_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/succeed",
+               send_durable_execution_callback_success, 200),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/fail",
+               send_durable_execution_callback_failure, 200),
+    ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/heartbeat",
+               send_durable_execution_callback_heartbeat, 200),
+    # Account
+    ("GET",    "/2016-08-19/account-settings",                         get_account_settings,           200),
+    # The fake's own paths.
+    ("GET",    "/_parlel/health",                                      parlel_health,                  200),
+    ("POST",   "/_parlel/reset",                                       parlel_reset,                   200),
+    ("GET",    "/_parlel/code/{Sha}",                                  parlel_code,                    200),
+    ("GET",    "/_parlel/logs",                                        parlel_logs,                    200),
+    ("GET",    "/_parlel/logs/{FunctionName}",                         parlel_logs,                    200),
+    ("GET",    "/_parlel/destinations",                                parlel_destinations,            200),
+    ("GET",    "/_parlel/inspect",                                     parlel_inspect,                 200),
+]
+
+# Operations whose body is raw bytes (the payload), not JSON.
+RAW_BODY_OPERATIONS = {invoke, invoke_async, invoke_with_response_stream,
+                       send_durable_execution_callback_success}
+
+# Header members, by the header that carries them (from the API model).
+HEADER_MEMBERS = {
+    "X-Amz-Invocation-Type": "InvocationType",
+    "X-Amz-Log-Type": "LogType",
+    "X-Amz-Client-Context": "ClientContext",
+    "X-Amz-Durable-Execution-Name": "DurableExecutionName",
+    "X-Amz-Tenant-Id": "TenantId",
+}
+
+
+def compile_route(uri):
+    """(path segments, required query arguments) of a URI template; a label segment is None."""
+    path, _, query = uri.partition("?")
+    segments = tuple(None if part.startswith("{") else part for part in path.strip("/").split("/"))
+    labels = tuple(part[1:-1] for part in path.strip("/").split("/") if part.startswith("{"))
+    return segments, labels, dict(urllib.parse.parse_qsl(query))
+
+
+# Routes indexed by (segment count, first segment): a request is compared with a handful of rows.
+ROUTE_INDEX = {}
+for _method, _uri, _handler, _status in ROUTES:
+    _segments, _labels, _required = compile_route(_uri)
+    ROUTE_INDEX.setdefault((len(_segments), _segments[0]), []).append(
+        (_method, _segments, _labels, _required, _handler, _status))
+# Rows that need a query argument are tried before the plain row of the same path.
+for _rows in ROUTE_INDEX.values():
+    _rows.sort(key=lambda row: not row[3])
+
+
+def match_route(method, path, query):
+    """(handler, success status, path params) for a request; raise when no route fits."""
+    parts = path.strip("/").split("/")
+    allowed = []
+    for route_method, segments, labels, required, handler, status in ROUTE_INDEX.get((len(parts), parts[0]), ()):
+        if any(s is not None and s != p for s, p in zip(segments, parts)) or not all(parts):
+            continue
+        if any(query.get(k) != v for k, v in required.items()):
+            continue
+        if route_method != method:
+            allowed.append(route_method)
+            continue
+        values = [urllib.parse.unquote(p) for s, p in zip(segments, parts) if s is None]
+        return handler, status, dict(zip(labels, values))
+    if allowed:
+        raise LambdaError("UnknownOperationException", 405,
+                          f"No operation {method} {path}; this path takes {', '.join(sorted(set(allowed)))}")
+    raise LambdaError("UnknownOperationException", 404, f"No operation matches {method} {path}")
+
+
+# ----------------------------------------------------------------------------------------------
+# 10. HTTP handler
+# ----------------------------------------------------------------------------------------------
+# The one place where requests become operation calls and exceptions become AWS error replies.
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lambda_fake/" + __version__
+    disable_nagle_algorithm = True      # without it every response waits ~40 ms for a delayed ACK
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def do_PATCH(self):
+        self.dispatch()
+
+    def do_HEAD(self):
+        self.dispatch()
+
+    def do_OPTIONS(self):
+        self.dispatch()
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, unknown method) as JSON, never HTML."""
+        self.close_connection = True
+        text = message or http.server.BaseHTTPRequestHandler.responses.get(code, ("Error",))[0]
+        body = json.dumps({"__type": "InvalidRequestContentException" if code < 500 else "ServiceException",
+                           "message": f"{text} ({self.command} {self.path})"
+                           if getattr(self, "command", None) else text}).encode()
+        self.send_response_only(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+
+    def setup(self):
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        super().finish()
+
+    def dispatch(self):
+        started = time.perf_counter()
+        store = self.server.store
+        try:
+            path, _, query_text = self.path.partition("?")
+            url_id = function_url_id(self.headers.get("Host", ""), path)
+            if url_id:
+                result = self.function_url_request(url_id, path, query_text)
+                self.write_stream(result) if isinstance(result, StreamReply) else self.write_reply(result)
+                self.log_request_line(started, result)
+                return
+            query = {}
+            for key, value in urllib.parse.parse_qsl(query_text, keep_blank_values=True):
+                query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
+                    [query[key], value] if key in query else value)
+            try:
+                handler, status, params = match_route(self.command, path, query)
+            except LambdaError:
+                self.close_connection = True        # the body stays unread
+                raise
+            body = self.read_body(handler)
+            if store.credentials is not None and not path.startswith("/_parlel/"):
+                check_signature(store.credentials, self.command, self.path, self.headers, body)
+            for header, member in HEADER_MEMBERS.items():
+                if header in self.headers:
+                    params[member] = self.headers[header]
+            for key, value in query.items():
+                params.setdefault(key, value)
+            if handler not in RAW_BODY_OPERATIONS:
+                body = parse_json_body(body)
+            result = handler(store, params, body)
+            if not isinstance(result, Reply):
+                data = json.dumps(result, separators=(",", ":")).encode() if result is not None else b""
+                result = Reply(status, {}, data)
+        except LambdaError as error:
+            data = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+            result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            data = json.dumps({"__type": "ServiceException",
+                               "message": "An internal error occurred in lambda_fake"}).encode()
+            result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
+        result.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
+        if isinstance(result, StreamReply):
+            self.write_stream(result)
+        else:
+            self.write_reply(result)
+        self.log_request_line(started, result)
+
+    def log_request_line(self, started, result):
+        if LOG_LEVELS.index(self.server.store.log_level) <= LOG_LEVELS.index("info"):
+            elapsed = (time.perf_counter() - started) * 1000
+            sys.stderr.write(f"{self.command} {self.path} {result.status} {elapsed:.1f}ms\n")
+
+    def function_url_request(self, url_id, path, query):
+        """A request to a function URL: by host name, or by /_parlel/url/<url-id>/<path>."""
+        if path.startswith("/_parlel/url/"):
+            path = "/" + path.split("/", 4)[4] if path.count("/") >= 4 else "/"
+        try:
+            body = self.read_body(serve_function_url)
+        except LambdaError as error:
+            return Reply(error.status, {}, json.dumps({"Message": error.message}).encode())
+        request = {"method": self.command, "path": urllib.parse.unquote(path), "query": query,
+                   "headers": list(self.headers.items()), "body": body,
+                   "source_ip": self.client_address[0]}
+        return serve_function_url(self.server.store, url_id, request)
+
+    def read_body(self, handler):
+        """The request body, read whole by Content-Length; a body over the limit is never read."""
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                return self.read_chunked(handler)
+            return b""
+        if not length.isdigit():
+            self.close_connection = True
+            raise invalid_content("Content-Length must be a non-negative integer")
+        if int(length) > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            raise request_too_large(handler)
+        return self.rfile.read(int(length))
+
+    def read_chunked(self, handler):
+        chunks, total = [], 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                raise invalid_content("Malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_REQUEST_BYTES:
+                self.close_connection = True
+                raise request_too_large(handler)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def write_reply(self, reply):
+        head = [f"HTTP/1.1 {reply.status} {http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
+                f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
+        head.extend(f"{name}: {value}" for name, value in reply.headers.items())
+        head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
+        if self.close_connection:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+        self.wfile.write(data + reply.body if self.command != "HEAD" else data)
+
+    def write_stream(self, reply):
+        """Send a StreamReply with chunked transfer encoding, each chunk as it is produced. An
+        error before the first chunk is answered as an ordinary error reply."""
+        started = False
+
+        def emit(data):
+            nonlocal started
+            if not started:
+                started = True
+                head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                        f"Content-Type: {reply.content_type}", "Transfer-Encoding: chunked"]
+                head.extend(f"{name}: {value}" for name, value in reply.headers.items())
+                head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace"))
+            if data:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+        try:
+            reply.produce(emit)
+            emit(b"")
+            self.wfile.write(b"0\r\n\r\n")
+        except LambdaError as error:
+            if started:
+                self.close_connection = True
+                return
+            body = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+            self.write_reply(Reply(error.status, {"x-amzn-errortype": error.code}, body))
+        except OSError:
+            self.close_connection = True        # the client went away mid-stream
+
+    def log_message(self, format, *args):
+        """Silent: dispatch writes its own one line per request unless quiet."""
+
+
+FUNCTION_URL_HOST = re.compile(r"([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(:\d+)?")
+
+
+def function_url_id(host, path):
+    """The url id a request is for: from a `<id>.lambda-url.<region>.localhost` Host, or from the
+    path form /_parlel/url/<id>/... for clients that cannot resolve that name. None otherwise."""
+    if ".lambda-url." in host:
+        match = FUNCTION_URL_HOST.fullmatch(host.lower())
+        return match[1] if match else None
+    if path.startswith("/_parlel/url/"):
+        return path.split("/")[3] or None
+    return None
+
+
+SIGNATURE_HEADER = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/"
+    r"aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})")
+MAX_CLOCK_SKEW_SECONDS = 300            # AWS refuses signatures more than 5 minutes off
+
+
+def check_signature(credentials, method, target, headers, body):
+    """Verify an AWS Signature Version 4 as the service does; raise AWS's error when it fails.
+    `credentials` maps access key ids to secret keys; `target` is the request line's path."""
+    authorization = headers.get("Authorization")
+    if not authorization:
+        raise LambdaError("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+    match = SIGNATURE_HEADER.fullmatch(authorization.strip())
+    if match is None:
+        raise LambdaError("IncompleteSignatureException", 403,
+                          f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
+                          f"parameters. Authorization={authorization}")
+    secret = credentials.get(match["key"])
+    if secret is None:
+        raise LambdaError("UnrecognizedClientException", 403,
+                          "The security token included in the request is invalid.")
+    stamp = headers.get("X-Amz-Date", "")
+    try:
+        signed_at = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise LambdaError("IncompleteSignatureException", 403, "Missing or malformed X-Amz-Date header") from None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if abs((now - signed_at).total_seconds()) > MAX_CLOCK_SKEW_SECONDS:
+        shown = "%Y%m%dT%H%M%SZ"
+        if signed_at < now:
+            edge = now - datetime.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+            message = (f"Signature expired: {stamp} is now earlier than {edge.strftime(shown)} "
+                       f"({now.strftime(shown)} - 5 min.)")
+        else:
+            edge = now + datetime.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
+            message = (f"Signature not yet current: {stamp} is still later than {edge.strftime(shown)} "
+                       f"({now.strftime(shown)} + 5 min.)")
+        raise LambdaError("InvalidSignatureException", 403, message)
+    path, _, query = target.partition("?")
+    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&")) if query else []
+    signed = match["signed"].split(";")
+    canonical = "\n".join([
+        method,
+        urllib.parse.quote(normalized_path(path), safe="/~"),
+        "&".join(f"{k}={v}" for k, v in pairs),
+        "".join(f"{name}:{' '.join(','.join(headers.get_all(name) or []).split())}\n" for name in signed),
+        match["signed"],
+        headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()])
+    scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = f"AWS4{secret}".encode()
+    for part in (match["date"], match["region"], match["service"], "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, match["signature"]):
+        raise LambdaError("InvalidSignatureException", 403,
+                          "The request signature we calculated does not match the signature you provided. "
+                          "Check your AWS Secret Access Key and signing method. Consult the service "
+                          "documentation for details.")
+
+
+def normalized_path(path):
+    """A URL path without . and .. segments or repeated slashes, as SigV4 normalizes it."""
+    parts = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts) + ("/" if path.endswith("/") and parts else "")
+
+
+def operation_name(handler):
+    """The AWS name of an operation function: get_function_url_config -> GetFunctionUrlConfig."""
+    return "".join(part.capitalize() for part in handler.__name__.split("_"))
+
+
+def request_too_large(handler):
+    return LambdaError("RequestEntityTooLargeException", 413,
+                       f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the "
+                       f"{operation_name(handler)} operation")
+
+
+def parse_json_body(data):
+    """A JSON request body as Python data; an empty body is an empty object."""
+    if not data.strip():
+        return {}
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as error:
+        problem, line, column = f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1, error.start + 1
+    except json.JSONDecodeError as error:
+        problem, line, column = error.msg, error.lineno, error.colno
+    raise invalid_content(
+        f"Could not parse request body into json: Could not parse payload into json: {problem}\n at "
+        f"[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, "
+        f"column: {column}]")
+
+
+# ----------------------------------------------------------------------------------------------
+# 11. LambdaServer
+# ----------------------------------------------------------------------------------------------
+
+class FakeHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024           # a burst of hundreds of connections waits, not refused
+    allow_reuse_address = True
+
+
+class LambdaServer:
+    """A lambda_fake server in a background thread.
+
+    start()  binds and listens, then returns; `port` and `endpoint_url` are real from then on.
+    stop()   closes the socket and every open connection, and ends every handler process.
+    reset()  forgets all functions and ends their workers; the server keeps serving.
+    Also a context manager: `with LambdaServer(0) as server: ...`.
+    """
+
+    def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
+                 account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
+                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None, log_level=None):
+        self.host = host
+        self.port = port
+        self.store = Store(region, account)
+        self.store.runner = Runner(max_workers, idle_seconds)
+        self.store.async_retry_delay = async_retry_delay
+        if verify_signatures is not None:       # {access key id: secret}; off by default
+            self.store.credentials = dict(verify_signatures)
+        self.store.log_level = log_level or ("warning" if quiet else "info")
+        self.httpd = None
+        self.thread = None
+
+    @property
+    def endpoint_url(self):
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    def start(self):
+        self.httpd = FakeHTTPServer((self.host, self.port), Handler)
+        self.httpd.store = self.store
+        self.httpd.connections = set()
+        self.port = self.httpd.server_address[1]
+        self.store.endpoint_url = self.endpoint_url
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name=f"lambda_fake:{self.port}", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            for connection in list(self.httpd.connections):
+                try:
+                    connection.shutdown(2)
+                except OSError:
+                    pass
+            self.httpd = None
+        self.store.generation += 1
+        self.store.runner.stop(closing=True)
+
+    def reset(self):
+        with self.store.lock:
+            self.store.reset()
+        self.store.runner.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# 12. pytest plugin
+# ----------------------------------------------------------------------------------------------
+# Fixtures for users' tests: `pytest_plugins = ["lambda_fake"]`, or automatic once installed with
+# pip (the pytest11 entry point). Defined only when pytest is already loaded, so that importing
+# lambda_fake elsewhere stays standard library only.
+
+if "pytest" in sys.modules:
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def lambda_fake_session():
+        """One lambda_fake server for the whole test session, on a free port."""
+        with LambdaServer(0) as server:
+            yield server
+
+    @pytest.fixture
+    def lambda_server(lambda_fake_session, monkeypatch):
+        """The session's server, reset for this test. AWS_ENDPOINT_URL_LAMBDA, a region and dummy
+        credentials point SDK clients that the code under test creates at it."""
+        lambda_fake_session.reset()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_fake_session.endpoint_url)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", lambda_fake_session.store.region)
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if variable not in os.environ:
+                monkeypatch.setenv(variable, "test")
+        return lambda_fake_session
+
+    @pytest.fixture
+    def lambda_client(lambda_server):
+        """A boto3 Lambda client for the reset server (the test is skipped without boto3)."""
+        boto3 = pytest.importorskip("boto3")
+        return boto3.client("lambda", endpoint_url=lambda_server.endpoint_url,
+                            region_name=lambda_server.store.region, aws_access_key_id="test",
+                            aws_secret_access_key="test")
+
+
+# ----------------------------------------------------------------------------------------------
+# 13. Command line
+# ----------------------------------------------------------------------------------------------
+
+# Every option, its environment variable, its default and what it does.
+OPTIONS = [
+    ("port", "LAMBDA_FAKE_PORT", str(DEFAULT_PORT), "port to listen on; 0 picks a free one"),
+    ("--host", "LAMBDA_FAKE_HOST", "127.0.0.1", "address to bind (it runs code it is sent: keep it local)"),
+    ("--region", "LAMBDA_FAKE_REGION", DEFAULT_REGION, "the region ARNs name and requests must match"),
+    ("--account-id", "LAMBDA_FAKE_ACCOUNT_ID", DEFAULT_ACCOUNT_ID, "the account ARNs name"),
+    ("--log-level", "LAMBDA_FAKE_LOG_LEVEL", "info",
+     "debug (also each invocation), info (a line per request), warning, or error"),
+    ("--max-workers", "LAMBDA_FAKE_MAX_WORKERS", "16", "handler processes alive at most"),
+    ("--idle-seconds", "LAMBDA_FAKE_IDLE_SECONDS", "300", "an idle handler process ends after this"),
+    ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
+     "seconds between retries of failed Event invocations"),
+    ("--verify-signatures", "LAMBDA_FAKE_VERIFY_SIGNATURES", None,
+     "KEY:SECRET,... : refuse requests not signed (SigV4) with one of these keys (alone: test:test)"),
+]
+
+
+def parse_options(argv):
+    """The command line, each option falling back to its LAMBDA_FAKE_* environment variable."""
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="lambda_fake", description="A local fake of AWS Lambda: the real REST-JSON API, and "
+        "handlers really run. Every option can also come from the environment variable named with it.")
+    for option, variable, default, text in OPTIONS:
+        value = os.environ.get(variable, default)
+        shown = f"{text} (env {variable}; default {default})" if default else f"{text} (env {variable})"
+        if option == "port":
+            parser.add_argument(option, nargs="?", type=int, default=int(value), help=shown)
+        elif option == "--verify-signatures":
+            parser.add_argument(option, nargs="?", const="test:test", default=value, metavar="KEY:SECRET",
+                                help=shown)
+        elif option == "--log-level":
+            parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
+        else:
+            kind = {"--max-workers": int, "--idle-seconds": float, "--async-retry-delay": float}.get(option, str)
+            parser.add_argument(option, type=kind, default=kind(value), help=shown)
+    parser.add_argument("--quiet", action="store_true",
+                        default=os.environ.get("LAMBDA_FAKE_QUIET", "") not in ("", "0", "false"),
+                        help="no line per request; the same as --log-level warning (env LAMBDA_FAKE_QUIET)")
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", args.region):
+        parser.error(f"--region {args.region} is not a region name such as us-east-1")
+    if not re.fullmatch(r"\d{12}", args.account_id):
+        parser.error(f"--account-id {args.account_id} is not a 12-digit account id")
+    args.credentials = None
+    if args.verify_signatures:
+        pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
+        if not pairs or not all(key and secret for key, _, secret in pairs):
+            parser.error("--verify-signatures takes KEY:SECRET pairs separated by commas")
+        args.credentials = {key: secret for key, _, secret in pairs}
+    if args.quiet:
+        args.log_level = "warning"
+    return args
+
+
+def main(argv=None):
+    args = parse_options(argv)
+    server = LambdaServer(args.port, args.host, region=args.region, account=args.account_id,
+                          log_level=args.log_level, max_workers=args.max_workers, idle_seconds=args.idle_seconds,
+                          async_retry_delay=args.async_retry_delay, verify_signatures=args.credentials)
+    try:
+        server.start()
+    except OSError as error:
+        sys.stderr.write(f"lambda_fake: cannot listen on {args.host}:{args.port}: {error.strerror}. "
+                         "Is another server using that port? Pick another, or 0 for a free one.\n")
+        return 1
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone who "
+                         "can reach this address can run code on this machine.\n")
+    if server.store.runner.node is None:
+        sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo their "
+                         "payload; install Node.js 18 or newer and restart to run them.\n")
+    print(f"lambda_fake {__version__} listening on {server.endpoint_url}", flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stopping.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
