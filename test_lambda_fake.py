@@ -4645,3 +4645,100 @@ def test_retired_workers_leave_no_process_behind(server, lam):
     lam.update_function_configuration(FunctionName="retiring", Timeout=5)
     assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
     assert invoke_json(lam, "retiring")[1]["worker"] != first["worker"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration, the pytest plugin and messages for newcomers
+# ----------------------------------------------------------------------------------------------
+
+def start_cli(*args, env=None):
+    """A CLI server; returns (process, endpoint url)."""
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+    line = process.stdout.readline()
+    match = re.search(r"listening on (http://\S+)", line)
+    assert match, (line, process.stderr.read() if process.poll() is not None else "")
+    return process, match[1]
+
+
+def stop_cli(process):
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=10)
+
+
+def test_cli_options_come_from_environment_variables():
+    process, endpoint = start_cli(env={"LAMBDA_FAKE_PORT": "0", "LAMBDA_FAKE_REGION": "eu-west-2",
+                                       "LAMBDA_FAKE_ACCOUNT_ID": "111122223333", "LAMBDA_FAKE_QUIET": "1"})
+    try:
+        lam = boto3.client("lambda", endpoint_url=endpoint, region_name="eu-west-2",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        created = create_function(lam, "regional")
+        assert created["FunctionArn"] == "arn:aws:lambda:eu-west-2:111122223333:function:regional"
+        assert_error(lambda: lam.get_function(FunctionName=f"arn:aws:lambda:us-east-1:111122223333:function:regional"),
+                     "ResourceNotFoundException", 404, "Functions from 'us-east-1' are not reachable in this "
+                                                       "region ('eu-west-2')")
+    finally:
+        stop_cli(process)
+    assert process.stderr.read() == ""                  # quiet: no line per request
+
+
+def test_cli_flags_override_environment_and_bad_values_are_refused():
+    process, endpoint = start_cli("0", "--quiet", "--region", "ap-south-1",
+                                  env={"LAMBDA_FAKE_REGION": "eu-west-2"})
+    try:
+        lam = boto3.client("lambda", endpoint_url=endpoint, region_name="ap-south-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        assert ":ap-south-1:" in create_function(lam, "flagged")["FunctionArn"]
+    finally:
+        stop_cli(process)
+    result = subprocess.run([sys.executable, lambda_fake.__file__, "0", "--account-id", "12"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2 and "is not a 12-digit account id" in result.stderr
+
+
+def test_cli_debug_log_has_a_line_per_invocation_and_a_hint_for_a_bad_handler():
+    process, endpoint = start_cli("0", "--log-level", "debug")
+    try:
+        lam = boto3.client("lambda", endpoint_url=endpoint, region_name=REGION,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        create_function(lam, "misnamed", Handler="main.handler", code=zip_of({"index.js": DOUBLER}))
+        lam.invoke(FunctionName="misnamed")
+    finally:
+        stop_cli(process)
+    log = process.stderr.read()
+    assert "lambda_fake: function misnamed: handler 'main.handler' could not be loaded" in log
+    assert "lambda_fake: invoked misnamed:$LATEST -> Unhandled" in log
+
+
+def test_cli_says_when_node_is_missing(tmp_path):
+    process, endpoint = start_cli("0", "--quiet", env={"PATH": str(tmp_path)})
+    stop_cli(process)
+    assert "node was not found on PATH" in process.stderr.read()
+
+
+def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["lambda_fake"]\n')
+    (tmp_path / "test_user.py").write_text(
+        "import json\n"
+        "def test_user(lambda_client):\n"
+        "    lambda_client.create_function(FunctionName='f', Runtime='python3.12', Handler='app.handler',\n"
+        "        Role='arn:aws:iam::123456789012:role/r',\n"
+        "        Code={'ZipFile': b'def handler(e, c):\\n    return e[\"n\"] * 2\\n'})\n"
+        "    out = lambda_client.invoke(FunctionName='f', Payload=b'{\"n\": 4}')\n"
+        "    assert json.loads(out['Payload'].read()) == 8\n"
+        "def test_reset_between_tests(lambda_server):\n"
+        "    import boto3\n"
+        "    assert boto3.client('lambda').list_functions()['Functions'] == []\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
+    code = ("import sys, lambda_fake; assert 'pytest' not in sys.modules; "
+            "assert not hasattr(lambda_fake, 'lambda_client'); print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                            cwd=os.path.dirname(lambda_fake.__file__))
+    assert result.stdout.strip() == "ok", result.stderr
