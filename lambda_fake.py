@@ -2196,16 +2196,20 @@ def list_functions(store, params, body):
     query = query_members(params, LIST_FUNCTIONS_QUERY, integers=("MaxItems",))
     limit = min(query.get("MaxItems") or LIST_PAGE_SIZE, LIST_PAGE_SIZE)
     with store.lock:
+        names = sorted(store.functions)
+        if query.get("FunctionVersion") != "ALL":      # one entry per function: build just the page
+            start = page_start(query.get("Marker"))
+            page = {"Functions": [listed(store.functions[n].versions["$LATEST"])
+                                  for n in names[start:start + limit]]}
+            if start + limit < len(names):
+                page["NextMarker"] = page_marker(start + limit)
+            return page
         items = []
-        for name in sorted(store.functions):
+        for name in names:
             function = store.functions[name]
-            if query.get("FunctionVersion") == "ALL":
-                items.append(listed(function.versions["$LATEST"],
-                                    FunctionArn=function_arn(store, name, "$LATEST")))
-                items.extend(listed(config) for version, config in function.versions.items()
-                             if version != "$LATEST")
-            else:
-                items.append(listed(function.versions["$LATEST"]))
+            items.append(listed(function.versions["$LATEST"], FunctionArn=function_arn(store, name, "$LATEST")))
+            items.extend(listed(config) for version, config in function.versions.items()
+                         if version != "$LATEST")
     return paginate(items, query.get("Marker"), limit, "Functions", "NextMarker")
 
 
@@ -2222,16 +2226,24 @@ def listed(config, **changes):
 
 def paginate(items, marker, limit, key, marker_key):
     """One page of `items`; the marker is the position of the next item, opaque to clients."""
-    start = 0
-    if marker:
-        try:
-            start = int(base64.b64decode(marker, validate=True).decode())
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise invalid_parameter("Invalid value for Marker") from None
+    start = page_start(marker)
     page = {key: items[start:start + limit]}
     if start + limit < len(items):
-        page[marker_key] = base64.b64encode(str(start + limit).encode()).decode()
+        page[marker_key] = page_marker(start + limit)
     return page
+
+
+def page_start(marker):
+    if not marker:
+        return 0
+    try:
+        return int(base64.b64decode(marker, validate=True).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid_parameter("Invalid value for Marker") from None
+
+
+def page_marker(position):
+    return base64.b64encode(str(position).encode()).decode()
 
 
 # -- Code and configuration --------------------------------------------------------------------
@@ -5270,10 +5282,90 @@ def match_route(method, path, query):
 # ----------------------------------------------------------------------------------------------
 # The one place where requests become operation calls and exceptions become AWS error replies.
 
+class Headers:
+    """Request headers, looked up without regard to case (a lean stand-in for email.message)."""
+
+    def __init__(self):
+        self.pairs = []
+        self.index = {}
+
+    def add(self, name, value):
+        self.pairs.append((name, value))
+        self.index.setdefault(name.lower(), []).append(value)
+
+    def get(self, name, default=None):
+        values = self.index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name, default=None):
+        return self.index.get(name.lower(), default)
+
+    def __contains__(self, name):
+        return name.lower() in self.index
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+    def items(self):
+        return list(self.pairs)
+
+
+MAX_HEADER_LINES = 200
+MAX_LINE_BYTES = 65536
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lambda_fake/" + __version__
     disable_nagle_algorithm = True      # without it every response waits ~40 ms for a delayed ACK
+
+    def handle_one_request(self):
+        """Read one request line and its headers, then dispatch. The stock parser builds an
+        email.message for the headers, a large share of a small request's cost; this does not."""
+        try:
+            line = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                self.close_connection = True
+                return
+            if len(line) > MAX_LINE_BYTES:
+                self.requestline, self.command, self.request_version = "", "", "HTTP/1.1"
+                self.send_error(414, "Request line too long")
+                return
+            self.raw_requestline = line
+            parts = line.decode("latin-1").split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                if parts:
+                    self.requestline = " ".join(parts)
+                self.command, self.request_version = "", "HTTP/1.1"
+                self.send_error(400, "Bad request line")
+                return
+            self.command, self.path, self.request_version = parts
+            self.requestline = line.decode("latin-1").rstrip("\r\n")
+            headers = Headers()
+            for _ in range(MAX_HEADER_LINES):
+                header = self.rfile.readline(MAX_LINE_BYTES + 1)
+                if header in (b"\r\n", b"\n", b""):
+                    break
+                name, colon, value = header.decode("latin-1").partition(":")
+                if not colon:
+                    self.send_error(400, "Malformed header line")
+                    return
+                headers.add(name.strip(), value.strip())
+            else:
+                self.send_error(431, "Too many headers")
+                return
+            self.headers = headers
+            connection = (headers.get("Connection") or "").lower()
+            self.close_connection = connection == "close" or (
+                self.request_version == "HTTP/1.0" and connection != "keep-alive")
+            handler = getattr(self, "do_" + self.command, None)
+            if handler is None:
+                self.send_error(501, f"Unsupported method ({self.command!r})")
+                return
+            handler()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
 
     def do_GET(self):
         self.dispatch()

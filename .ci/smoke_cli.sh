@@ -4,20 +4,36 @@
 # Usage (from anywhere): bash .ci/smoke_cli.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 STEP="setup"
 fail() { echo "smoke_cli: FAIL [$STEP]: $*" >&2; exit 1; }
 START=$SECONDS
 step() { STEP=$1; echo "smoke_cli: [$((SECONDS - START))s] $1"; }
 
-if ! command -v aws >/dev/null 2>&1; then
+PY=$(python -c 'import sys; print(sys.executable)')   # the real interpreter: pyenv shims cost ~0.5 s a call
+# find_aws: the aws on PATH (past a pyenv shim, to the real script), else the one pip put in this
+# interpreter's scripts directory (a fresh pip install may not be on PATH or shimmed yet).
+find_aws() {
+    local found
+    found=$(command -v aws 2>/dev/null || true)
+    case "$found" in */shims/*) found=$(pyenv which aws 2>/dev/null || echo "$found") ;; esac
+    if [ -z "$found" ]; then
+        for dir in "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" \
+                   "$("$PY" -c 'import os, sysconfig; print(sysconfig.get_path("scripts", os.name + "_user"))')"; do
+            [ -x "$dir/aws" ] && { found=$dir/aws; break; }
+        done
+    fi
+    echo "$found"
+}
+AWS=$(find_aws)
+if [ -z "$AWS" ]; then
     echo "smoke_cli: installing the AWS CLI v1"
     python -m pip install --quiet --disable-pip-version-check awscli
     hash -r
+    AWS=$(find_aws)
 fi
-command -v aws >/dev/null 2>&1 || fail "aws is still not on PATH after pip install awscli"
-echo "smoke_cli: $(aws --version 2>&1)"
+[ -n "$AWS" ] || fail "no aws command, even after 'python -m pip install awscli'"
+echo "smoke_cli: $("$AWS" --version 2>&1)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lambda_fake_smoke_cli.XXXXXX")
 SERVER_PID=""
@@ -36,6 +52,7 @@ stop_server() {
 }
 cleanup() {
     local rc=$?
+    [ "$rc" -eq 0 ] || echo "smoke_cli: FAILED at step [$STEP] (exit $rc)" >&2
     stop_server
     if [ "$rc" -ne 0 ] && [ -s "$WORK/server.err" ]; then
         echo "smoke_cli: server stderr:" >&2; sed 's/^/    /' "$WORK/server.err" >&2
@@ -44,8 +61,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'echo "smoke_cli: interrupted [$STEP]" >&2; exit 130' INT
+trap 'echo "smoke_cli: terminated [$STEP]" >&2; exit 143' TERM
 
 # --- Isolate the CLI from the host's AWS configuration ---------------------------------------
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ENDPOINT_URL AWS_REGION
@@ -53,9 +70,12 @@ export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard
 
+# The fake reads LAMBDA_FAKE_* (region, account, signature checks, ...): run it with its defaults.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^LAMBDA_FAKE_' || true)
+
 # --- Start the fake on a free port --------------------------------------------------------------
 step "start server"
-python lambda_fake.py 0 --quiet >"$WORK/server.out" 2>"$WORK/server.err" &
+"$PY" lambda_fake.py 0 --quiet >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 ENDPOINT=""
 for _ in $(seq 1 200); do   # up to 20 s
@@ -72,7 +92,7 @@ echo "smoke_cli: server $SERVER_PID at $ENDPOINT"
 # awsl ARGS...: `aws lambda ARGS...` with a time limit; stdout to stdout, stderr kept in $WORK/last.err.
 awsl() {
     local rc=0
-    timeout 120 aws lambda "$@" 2>"$WORK/last.err" || rc=$?
+    timeout 120 "$AWS" lambda "$@" 2>"$WORK/last.err" || rc=$?
     if [ "$rc" -ne 0 ]; then
         [ "$rc" -eq 124 ] && echo "smoke_cli: 'aws lambda $*' timed out after 120 s" >&2
         echo "smoke_cli: 'aws lambda $*' exited $rc; stderr:" >&2
@@ -81,7 +101,7 @@ awsl() {
     return "$rc"
 }
 # pj EXPR: read JSON on stdin, print the Python expression EXPR evaluated with d bound to it.
-pj() { python -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.argv[1]); print(v if isinstance(v,str) else json.dumps(v, sort_keys=True))' "$1"; }
+pj() { "$PY" -c 'import json,sys; d=json.load(sys.stdin); v=eval(sys.argv[1]); print(v if isinstance(v,str) else json.dumps(v, sort_keys=True))' "$1"; }
 expect_eq() {   # expect_eq ACTUAL EXPECTED WHAT
     [ "$1" = "$2" ] || fail "$3: expected [$2], got [$1]"
 }
@@ -89,7 +109,7 @@ expect_eq() {   # expect_eq ACTUAL EXPECTED WHAT
 # --cli-binary-format exists only in CLI v2 (where blobs default to base64); v1 sends --payload
 # text as it is and rejects the option as unknown.
 BINFMT=()
-case "$(aws --version 2>&1)" in aws-cli/1.*) ;; *) BINFMT=(--cli-binary-format raw-in-base64-out) ;; esac
+case "$("$AWS" --version 2>&1)" in aws-cli/1.*) ;; *) BINFMT=(--cli-binary-format raw-in-base64-out) ;; esac
 
 ROLE=arn:aws:iam::123456789012:role/lambda-role
 ZIP_FN=smoke-cli-zip
@@ -106,8 +126,8 @@ exports.handler = async (event, context) => {
 };
 EOF
 echo 'exports.triple = (n) => n * 3;' >"$WORK/pkg/lib.js"
-(cd "$WORK/pkg" && python -m zipfile -c "$WORK/fn.zip" index.js lib.js)
-python -m zipfile -l "$WORK/fn.zip" >/dev/null || fail "could not build fn.zip"
+(cd "$WORK/pkg" && "$PY" -m zipfile -c "$WORK/fn.zip" index.js lib.js)
+"$PY" -m zipfile -l "$WORK/fn.zip" >/dev/null || fail "could not build fn.zip"
 out=$(awsl create-function --function-name "$ZIP_FN" --runtime nodejs20.x --handler index.handler \
         --role "$ROLE" --zip-file "fileb://$WORK/fn.zip" --timeout 10)
 expect_eq "$(pj 'd["FunctionName"]' <<<"$out")" "$ZIP_FN" "create-function FunctionName"
@@ -123,7 +143,7 @@ EOF
 # fileb:// prefix", awscli/customizations/awslambda.py) and refuses ZipFile inside --code, so
 # `--zip-file fileb://doubler.js` never reaches the server. The source goes as Code.ZipFile in
 # --cli-input-json instead: a JSON string for a blob member, which botocore sends base64-encoded.
-python - "$WORK/doubler.js" "$SRC_FN" "$ROLE" >"$WORK/create-src.json" <<'PY'
+"$PY" - "$WORK/doubler.js" "$SRC_FN" "$ROLE" >"$WORK/create-src.json" <<'PY'
 import json, sys
 source, name, role = sys.argv[1:]
 print(json.dumps({"FunctionName": name, "Runtime": "nodejs20.x", "Handler": "index.handler",
@@ -155,7 +175,7 @@ expect_eq "$(pj 'd' <"$WORK/out-src.json")" '{"doubled": 42, "fn": "smoke-cli-sr
 step "invoke --log-type Tail"
 meta=$(awsl invoke --function-name "$ZIP_FN" "${BINFMT[@]}" \
         --payload '{"n": 1}' --log-type Tail "$WORK/out-tail.json")
-log=$(pj 'd["LogResult"]' <<<"$meta" | python -c 'import base64,sys; print(base64.b64decode(sys.stdin.read()).decode())')
+log=$(pj 'd["LogResult"]' <<<"$meta" | "$PY" -c 'import base64,sys; print(base64.b64decode(sys.stdin.read()).decode())')
 grep -q "START RequestId" <<<"$log" || fail "decoded LogResult lacks 'START RequestId': $log"
 grep -q "REPORT RequestId" <<<"$log" || fail "decoded LogResult lacks 'REPORT RequestId': $log"
 grep -q 'zip handler got {"n":1}' <<<"$log" || fail "decoded LogResult lacks the handler's console.log: $log"
@@ -168,7 +188,7 @@ expect_eq "$(pj 'd["Configuration"]["State"]' <<<"$out")" "Active" "get-function
 expect_eq "$(pj 'd["Configuration"]["Handler"]' <<<"$out")" "index.handler" "get-function Handler"
 expect_eq "$(pj 'd["Code"]["RepositoryType"]' <<<"$out")" "S3" "get-function Code.RepositoryType"
 location=$(pj 'd["Code"]["Location"]' <<<"$out")
-python - "$location" "$WORK/fn.zip" <<'EOF' || fail "Code.Location does not serve the uploaded zip ($location)"
+"$PY" - "$location" "$WORK/fn.zip" <<'EOF' || fail "Code.Location does not serve the uploaded zip ($location)"
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=30) as r:
     served = r.read()
@@ -188,7 +208,7 @@ expect_eq "$(pj 'sorted(f["FunctionName"] for f in d["Functions"])' <<<"$out")" 
 step "update-function-code"
 echo 'exports.triple = (n) => n * 3 + 1000;' >"$WORK/pkg/lib.js"
 rm -f "$WORK/fn2.zip"
-(cd "$WORK/pkg" && python -m zipfile -c "$WORK/fn2.zip" index.js lib.js)
+(cd "$WORK/pkg" && "$PY" -m zipfile -c "$WORK/fn2.zip" index.js lib.js)
 out=$(awsl update-function-code --function-name "$ZIP_FN" --zip-file "fileb://$WORK/fn2.zip")
 expect_eq "$(pj 'd["FunctionName"]' <<<"$out")" "$ZIP_FN" "update-function-code FunctionName"
 awsl wait function-updated-v2 --function-name "$ZIP_FN"
@@ -213,7 +233,7 @@ expect_eq "$(pj 'd' <"$WORK/out-alias.json")" '{"fn": "smoke-cli-zip", "tripled"
 # --- a deliberate error --------------------------------------------------------------------------
 step "get-function on a missing function fails"
 rc=0
-timeout 120 aws lambda get-function --function-name smoke-cli-missing >"$WORK/err.out" 2>"$WORK/err.err" || rc=$?
+timeout 120 "$AWS" lambda get-function --function-name smoke-cli-missing >"$WORK/err.out" 2>"$WORK/err.err" || rc=$?
 [ "$rc" -ne 0 ] || fail "get-function on a missing function exited 0: $(cat "$WORK/err.out")"
 [ "$rc" -ne 124 ] || fail "get-function on a missing function timed out"
 grep -q "ResourceNotFoundException" "$WORK/err.err" \
@@ -222,12 +242,12 @@ echo "smoke_cli:   exit $rc: $(tr -s '\n' ' ' <"$WORK/err.err")"
 
 # --- delete-function ---------------------------------------------------------------------------
 step "delete-function"
-awsl delete-function --function-name "$ZIP_FN"
-awsl delete-function --function-name "$SRC_FN"
+awsl delete-function --function-name "$ZIP_FN" >/dev/null
+awsl delete-function --function-name "$SRC_FN" >/dev/null
 out=$(awsl list-functions)
 expect_eq "$(pj 'len(d["Functions"])' <<<"$out")" "0" "functions left after delete-function"
 rc=0
-timeout 120 aws lambda get-function --function-name "$ZIP_FN" >/dev/null 2>"$WORK/err.err" || rc=$?
+timeout 120 "$AWS" lambda get-function --function-name "$ZIP_FN" >/dev/null 2>"$WORK/err.err" || rc=$?
 [ "$rc" -ne 0 ] && grep -q "ResourceNotFoundException" "$WORK/err.err" \
     || fail "get-function after delete-function: exit $rc, $(cat "$WORK/err.err")"
 

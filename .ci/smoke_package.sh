@@ -7,7 +7,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 python -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check . pytest boto3
+mkdir "$work/src"                       # build from a copy, so the checkout gets no build/ or egg-info
+cp lambda_fake.py pyproject.toml README.md LICENSE "$work/src/"
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$work/src" pytest boto3
 "$work/venv/bin/lambda-fake" --help | grep -q "LAMBDA_FAKE_PORT"
 "$work/venv/bin/python" -m lambda_fake --help | grep -q "LAMBDA_FAKE_REGION"
 

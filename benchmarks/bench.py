@@ -76,7 +76,7 @@ class Settings:
         self.probe_batches = 5 if quick else 10             # 10 timed creates per batch
         self.cold_probes = 2 if quick else 3                # fresh functions per runtime per round
         self.cold_gap_seconds = 0.3                         # pause before each cold probe
-        self.worker_functions = 20 if quick else 50         # functions invoked for the RSS bound
+        self.worker_functions = 40 if quick else 50         # functions invoked for the RSS bound
         self.spawn_samples = 3 if quick else 5              # `node -e 0` spawns per round
 
 
@@ -330,7 +330,7 @@ def stderr_tail(process):
     if log is None:
         return ""
     log.seek(0)
-    return log.read().decode(errors="replace")[-500:]
+    return log.read().decode(errors="replace")[-500:].strip()
 
 
 class Server:
@@ -508,7 +508,7 @@ def ms(seconds):
 # Sources run with `python -c` / `node -e`, so that each reference is a process of its own, as the
 # fake is, and competes for the same two cores in the same way.
 
-CANNED_SERVER = r'''
+CANNED_SERVER = r"""
 import http.server, sys
 BODY = sys.argv[2].encode()
 
@@ -534,9 +534,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
 server.daemon_threads = True
 server.serve_forever()
-'''
+"""
 
-FORWARDING_SERVER = r'''
+FORWARDING_SERVER = r"""
 import http.server, json, subprocess, sys, threading
 worker = subprocess.Popen(json.loads(sys.argv[2]), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 lock = threading.Lock()
@@ -570,27 +570,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
 server.daemon_threads = True
 server.serve_forever()
-'''
+"""
 
-NODE_WORKER_LOOP = r'''
+NODE_WORKER_LOOP = r"""
 const lines = require("readline").createInterface({ input: process.stdin });
 lines.on("line", async (line) => {
   const result = await exports.handler(JSON.parse(line), {});
   process.stdout.write(JSON.stringify(result) + "\n");
 });
-'''
+"""
 
-PYTHON_WORKER_LOOP = r'''
+PYTHON_WORKER_LOOP = r"""
 import json, sys
 for line in iter(sys.stdin.readline, ""):
     sys.stdout.write(json.dumps(handler(json.loads(line), None)) + "\n")
     sys.stdout.flush()
-'''
+"""
 
-NODE_ECHO = r'''
+NODE_ECHO = r"""
 const lines = require("readline").createInterface({ input: process.stdin });
 lines.on("line", (line) => process.stdout.write(line + "\n"));
-'''
+"""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -942,6 +942,9 @@ def bench_workers(run):
                f"RSS after {count // 2}", ("ratio", "<=", 1.1))
     run.figure("memory", f"worker processes after {count} functions", "procs", full_procs,
                half_procs, f"after {count // 2}")
+    run.figure("memory", "RSS per worker process", "MB",
+               [(full - idle) / max(1, procs) for full, idle, procs in zip(full_rss, idle_rss,
+                                                                           full_procs)])
     run.reference(f"fake RSS after invoking {count // 2} functions", "MB", half_rss)
 
 
