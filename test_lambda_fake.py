@@ -7,15 +7,18 @@ Needs pytest, boto3 and Node.js (`node` on PATH) for the Node.js handler tests.
 import base64
 import datetime
 import hashlib
+import html.parser
 import http.client
 import io
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -4674,7 +4677,7 @@ def test_cli_options_come_from_environment_variables():
                            aws_access_key_id="test", aws_secret_access_key="test")
         created = create_function(lam, "regional")
         assert created["FunctionArn"] == "arn:aws:lambda:eu-west-2:111122223333:function:regional"
-        assert_error(lambda: lam.get_function(FunctionName=f"arn:aws:lambda:us-east-1:111122223333:function:regional"),
+        assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:111122223333:function:regional"),
                      "ResourceNotFoundException", 404, "Functions from 'us-east-1' are not reachable in this "
                                                        "region ('eu-west-2')")
     finally:
@@ -4742,3 +4745,116 @@ def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                             cwd=os.path.dirname(lambda_fake.__file__))
     assert result.stdout.strip() == "ok", result.stderr
+
+# ----------------------------------------------------------------------------------------------
+# Inspector page (GET /_parlel/), rendered in headless Chromium
+# ----------------------------------------------------------------------------------------------
+# Needs /usr/bin/chromium (Debian: apt-get install -y chromium, which .ci/run does); skipped without it.
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class VisibleText(html.parser.HTMLParser):
+    """What a person sees in a rendered DOM: text outside <script>/<style>, per table row, and links."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.rows, self.links, self.tags, self.skip, self.row = [], [], [], [], 0, None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag == "tr":
+            self.row = []
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self.skip -= 1
+        elif tag == "tr" and self.row is not None:
+            self.rows.append(" ".join(" ".join(self.row).split()))
+            self.row = None
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+            if self.row is not None:
+                self.row.append(data)
+
+    @property
+    def text(self):
+        return " ".join(" ".join(self.parts).split())
+
+
+def render_inspector(server):
+    """The page at /_parlel/ after its scripts ran and its first fetch of /_parlel/inspect landed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
+    for budget in (3000, 10000):        # virtual time; retried once with more if the fetch was slow
+        profile = tempfile.mkdtemp(prefix="inspector-chromium-")
+        try:
+            dom = subprocess.run(
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", f"--virtual-time-budget={budget}", "--dump-dom",
+                 server.endpoint_url + "/_parlel/"],
+                capture_output=True, text=True, timeout=90, check=True).stdout
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        page = VisibleText()
+        page.feed(dom)
+        if "Updated" in page.text:      # the status line says so once a fetch succeeded
+            return page
+    raise AssertionError("the inspector never showed data:\n" + dom[:3000])
+
+
+def test_inspector_says_when_there_are_no_functions(server, lam):
+    page = render_inspector(server)
+    assert "lambda_fake inspector" in page.text
+    assert "No functions yet" in page.text
+    assert "No invocations yet" in page.text
+    assert server.endpoint_url in page.text and "us-east-1" in page.text and "123456789012" in page.text
+
+
+def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam):
+    create_function(lam, "doubler", Environment={"Variables": {"TABLE": "orders", "API_KEY": "hush-hush-42"}},
+                    Tags={"team": "payments"}, MemorySize=256)
+    lam.publish_version(FunctionName="doubler")
+    lam.update_function_configuration(FunctionName="doubler", Timeout=7)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="doubler")
+    lam.publish_version(FunctionName="doubler")
+    lam.create_alias(FunctionName="doubler", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
+    url = lam.create_function_url_config(FunctionName="doubler", AuthType="NONE")["FunctionUrl"]
+    create_function(lam, "thrower", code=b"exports.handler = async (e) => { throw new Error('boom ' + e.why); };")
+    create_function(lam, "gated")
+    lam.put_function_concurrency(FunctionName="gated", ReservedConcurrentExecutions=0)
+
+    lam.invoke(FunctionName="doubler", Payload=json.dumps({"n": 21}))
+    lam.invoke(FunctionName="doubler", Qualifier="live", Payload=json.dumps({"n": 5}))
+    lam.invoke(FunctionName="thrower", Payload=json.dumps({"why": "<img src=x onerror=alert(1)>"}))
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke(FunctionName="gated", Payload=b"{}")
+
+    page = render_inspector(server)
+    text = page.text
+    assert "No functions yet" not in text
+    for name in ("doubler", "thrower", "gated"):
+        assert name in text
+    assert "nodejs20.x" in text and "index.handler" in text and "256 MB" in text and "7 s" in text
+    assert "v1 v2" in text                                       # published versions
+    assert re.search(r"live → v1 90%.*v2 10%", text), text       # alias with its routing weights
+    assert url in page.links                                     # the function URL is a link
+    assert "team=payments" in text
+    assert "API_KEY" in text and "TABLE" in text                 # variable names, values hidden
+    assert "hush-hush-42" not in text and "orders" not in text
+
+    invocations = [row for row in page.rows if "RequestResponse" in row]
+    assert len(invocations) == 4, page.rows
+    assert "gated" in invocations[0] and "Throttled" in invocations[0]          # newest first
+    assert "thrower" in invocations[1] and "Unhandled" in invocations[1] and "<img" in invocations[1]
+    assert "doubler" in invocations[2] and "Success" in invocations[2] and '{"doubled":10' in invocations[2]
+    assert "doubler" in invocations[3] and "Success" in invocations[3] and '{"n": 21}' in invocations[3]
+    assert "img" not in page.tags                               # the payload was shown as text, not markup
