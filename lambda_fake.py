@@ -921,17 +921,23 @@ NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then ru
 const fs = require("fs");
 const path = require("path");
 const util = require("util");
+const { Writable } = require("stream");
 const { pathToFileURL } = require("url");
+
+// Warm what the first invocation would otherwise pay for (a spare is started before it is needed).
+util.format("%s %j", {}, {});
+import("data:text/javascript,export default 0").catch(() => {});
 
 const OUT = Number(process.env._LAMBDA_FAKE_FD);
 delete process.env._LAMBDA_FAKE_FD;
-const TASK_ROOT = process.env.LAMBDA_TASK_ROOT;
+let TASK_ROOT = null;       // set by the load message, like the environment
 let current = null;         // the invocation under way: {id, done}
 let handler = null;
 
-function send(kind, data) {
+function send(kind, data, extra) {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(data, "utf8");
-  const frame = Buffer.concat([Buffer.from(`${kind} ${body.length}\n`), body]);
+  const head = extra === undefined ? `${kind} ${body.length}\n` : `${kind} ${body.length} ${extra}\n`;
+  const frame = Buffer.concat([Buffer.from(head), body]);
   for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
 }
 
@@ -970,7 +976,6 @@ globalThis.awslambda = {
 };
 
 function responseStream(onEnd) {
-  const { Writable } = require("stream");
   const stream = new Writable({
     write(chunk, encoding, done) {
       send("C", Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
@@ -1048,13 +1053,14 @@ function invoke(request, payload) {
   const finish = (err, result) => {
     if (invocation.done) return;
     invocation.done = true;
+    const peak = process.resourceUsage().maxRSS;
     if (err != null) {
-      send("E", JSON.stringify(errorRecord(err)));
+      send("E", JSON.stringify(errorRecord(err)), peak);
     } else {
       let body;
       try { body = JSON.stringify(result === undefined ? null : result); }
-      catch (e) { body = undefined; send("E", JSON.stringify(errorRecord(e))); }
-      if (body !== undefined) send("R", body);
+      catch (e) { body = undefined; send("E", JSON.stringify(errorRecord(e)), peak); }
+      if (body !== undefined) send("R", body, peak);
     }
     current = null;
     setImmediate(pump);
@@ -1077,7 +1083,14 @@ function invoke(request, payload) {
   };
   if (handler[STREAMING]) {
     let ended = false, returned = false;
-    const done = () => { if (ended && returned && !invocation.done) { invocation.done = true; send("S", ""); current = null; setImmediate(pump); } };
+    const done = () => {
+      if (ended && returned && !invocation.done) {
+        invocation.done = true;
+        send("S", "", process.resourceUsage().maxRSS);
+        current = null;
+        setImmediate(pump);
+      }
+    };
     const stream = responseStream(() => { ended = true; done(); });
     Promise.resolve()
       .then(() => handler(JSON.parse(payload), stream, context))
@@ -1110,9 +1123,23 @@ process.on("unhandledRejection", (reason) => {
   process.exit(128);
 });
 
+// A worker starts generic; its first message loads a function: the environment Lambda would give it,
+// its task root and handler. A pre-started spare thus serves a cold start in a few milliseconds.
+function load(request) {
+  for (const name of Object.keys(process.env)) delete process.env[name];
+  Object.assign(process.env, request.env);
+  TASK_ROOT = request.env.LAMBDA_TASK_ROOT;
+  process.chdir(TASK_ROOT);
+  require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
+  loadHandler(request.env._HANDLER).then(
+    (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); },
+    (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
+}
+
 let input = Buffer.alloc(0);
+let loading = false;
 function pump() {
-  while (!current) {
+  while (!current && (handler || !loading)) {
     const newline = input.indexOf(10);
     if (newline < 0) return;
     const request = JSON.parse(input.subarray(0, newline).toString("utf8"));
@@ -1120,18 +1147,12 @@ function pump() {
     if (input.length < end) return;
     const payload = input.subarray(newline + 1, end).toString("utf8");
     input = input.subarray(end);
+    if (request.load) { loading = true; load(request); return; }
     invoke(request, payload);
   }
 }
-
-loadHandler(process.env._HANDLER).then(
-  (fn) => {
-    handler = fn;
-    send("I", "{}");
-    process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pump(); });
-    process.stdin.on("end", () => process.exit(0));
-  },
-  (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
+process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pump(); });
+process.stdin.on("end", () => process.exit(0));
 """
 
 PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations sent on stdin."""
@@ -1139,6 +1160,7 @@ import importlib
 import json
 import logging
 import os
+import resource
 import sys
 import time
 import traceback
@@ -1149,8 +1171,9 @@ sys.stdin = open(os.devnull)
 current_id = None
 
 
-def send(kind, data):
-    frame = b"%s %d\n" % (kind, len(data)) + data
+def send(kind, data, peak=None):
+    head = b"%s %d\n" % (kind, len(data)) if peak is None else b"%s %d %d\n" % (kind, len(data), peak)
+    frame = head + data
     while frame:
         frame = frame[os.write(OUT, frame):]
 
@@ -1238,9 +1261,26 @@ class Failure(Exception):
         self.cause, self.error_type, self.message = cause, error_type, message
 
 
+def load(request):
+    """The first message: the function's environment, task root and handler (a worker starts
+    generic, so that a pre-started spare serves a cold start quickly)."""
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    os.chdir(os.environ["LAMBDA_TASK_ROOT"])
+    for entry in reversed(os.environ.get("PYTHONPATH", "").split(":")):
+        if entry:
+            sys.path.insert(0, entry)
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+
+
+def peak_kb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main():
     global current_id
-    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    load(json.loads(REQUESTS.readline()))
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except Failure as failure:
@@ -1260,15 +1300,15 @@ def main():
         try:
             result = handler(json.loads(payload), LambdaContext(request))
         except Exception as error:
-            send(b"E", error_record(error, request_id=current_id))
+            send(b"E", error_record(error, request_id=current_id), peak_kb())
             continue
         try:
             body = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
             send(b"E", error_record(error, "Runtime.MarshalError", f"Unable to marshal response: {error}",
-                                    current_id))
+                                    current_id), peak_kb())
             continue
-        send(b"R", body)
+        send(b"R", body, peak_kb())
 
 
 sys.exit(main())
@@ -1282,9 +1322,10 @@ class WorkerDied(Exception):
 class Worker:
     """One handler process, loaded once, answering invocations one at a time over pipes."""
 
-    def __init__(self, key, argv, env, cwd):
-        self.key = key
-        self.log_stream = env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    def __init__(self, kind, argv, env, cwd):
+        self.kind = kind                # (runtime family, memory): what a spare can serve
+        self.key = None                 # Job.key once a function is loaded
+        self.peak_kb = 0                # peak resident memory, as the worker last reported it
         read_fd, write_fd = os.pipe()
         env["_LAMBDA_FAKE_FD"] = str(write_fd)
         self.process = subprocess.Popen(
@@ -1319,15 +1360,16 @@ class Worker:
         data = memoryview(json.dumps(header).encode() + b"\n" + payload)
         fd = self.process.stdin.fileno()
         while data:
+            try:
+                data = data[os.write(fd, data):]       # usually all at once: no select needed
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                raise WorkerDied() from None
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
                 return False
-            try:
-                data = data[os.write(fd, data):]
-            except BlockingIOError:
-                continue
-            except (BrokenPipeError, OSError):
-                raise WorkerDied() from None
         return True
 
     def receive(self, deadline):
@@ -1335,9 +1377,12 @@ class Worker:
         while True:
             newline = self.frames.find(b"\n")
             if newline > 0:
-                kind, _, length = bytes(self.frames[:newline]).partition(b" ")
+                kind, _, rest = bytes(self.frames[:newline]).partition(b" ")
+                length, _, peak = rest.partition(b" ")
                 if not length.isdigit():
                     raise WorkerDied()
+                if peak.isdigit():
+                    self.peak_kb = int(peak)
                 end = newline + 1 + int(length)
                 if len(self.frames) >= end:
                     data = bytes(self.frames[newline + 1:end])
@@ -1355,7 +1400,10 @@ class Worker:
         return self.process.poll() is None
 
     def max_memory_mb(self):
-        """Peak resident memory of the process (VmHWM), as REPORT's Max Memory Used."""
+        """Peak resident memory of the process, as REPORT's Max Memory Used: as the worker reported
+        it with its result, else read from /proc (VmHWM)."""
+        if self.peak_kb:
+            return max(1, self.peak_kb // 1024)
         try:
             with open(f"/proc/{self.process.pid}/status") as status:
                 for line in status:
@@ -1428,6 +1476,7 @@ class Outcome:
         self.version = version
         self.streamed = False           # a streaming handler's output (payload: what was written)
         self.echo_reason = None         # why the payload was echoed instead of run
+        self.cold = False               # whether a worker was loaded for this invocation
         self.content_type = None        # what it set with responseStream.setContentType()
 
 
@@ -1441,6 +1490,7 @@ class Runner:
         self.workers = set()            # every live worker, idle or busy
         self.starting = 0               # workers being spawned (they count against the cap)
         self.inflight = {}              # function name -> invocations under way
+        self.spares = {}                # worker kind -> [pre-started Worker with no function yet]
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
         self.root = None                # temporary directory for bootstraps and unpacked code
@@ -1470,6 +1520,10 @@ class Runner:
                 stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
                 for worker in stale:
                     self.idle[worker.key].remove(worker)
+                spares = [w for ws in self.spares.values() for w in ws if w.last_used < limit]
+                for worker in spares:
+                    self.spares[worker.kind].remove(worker)
+                stale += spares
             for worker in stale:
                 self.discard(worker)
 
@@ -1511,7 +1565,14 @@ class Runner:
 
     def run(self, job, payload, request_id, client_context, on_chunk=None):
         """One invocation on a warm or new worker. A streaming handler's chunks go to on_chunk as
-        they come (or are gathered into the payload when there is none)."""
+        they come (or are gathered into the payload when there is none). After a cold start, a
+        new spare is started for the next one."""
+        outcome = self.run_on_worker(job, payload, request_id, client_context, on_chunk)
+        if outcome.cold:
+            self.prewarm(job.runtime, job.memory)
+        return outcome
+
+    def run_on_worker(self, job, payload, request_id, client_context, on_chunk):
         reason = self.cannot_run(job)
         if reason:
             log = (f"START RequestId: {request_id} Version: {job.version}\n"
@@ -1628,33 +1689,81 @@ class Runner:
         env.update(job.variables)
         return env
 
-    def spawn(self, job, log):
-        """A new worker for `job`, loaded: (worker, init ms, init error payload or None)."""
+    def worker_kind(self, runtime, memory):
+        """What a spare must match to serve a function: the runtime family, and for Node.js the
+        heap limit (a process-wide flag) that MemorySize sets."""
+        return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
+
+    def start_generic(self, kind, root):
+        """A worker process that has loaded no function yet; its environment is minimal until a load
+        message brings the function's."""
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+               "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
+        if kind[0] == "node":
+            heap_mb = max(64, kind[1] * 9 // 10)
+            argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
+        return Worker(kind, argv, env, root)
+
+    def prewarm(self, runtime, memory):
+        """Start a spare worker for functions of this runtime and memory, in the background, so
+        that their first invoke does not wait for a process to boot."""
+        if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
+            kind = self.worker_kind(runtime, memory)
+            threading.Thread(target=self.add_spare, args=(kind,), daemon=True).start()
+
+    def add_spare(self, kind):
         root = self.workdir()
+        with self.lock:
+            if (self.closed or self.root != root or self.spares.get(kind)
+                    or len(self.workers) + self.starting >= self.max_workers):
+                return
+            self.starting += 1
+        try:
+            worker = self.start_generic(kind, root)
+        finally:
+            with self.lock:
+                self.starting -= 1
+        with self.lock:
+            if not self.closed and self.root == root and not self.spares.get(kind):
+                self.workers.add(worker)
+                self.spares.setdefault(kind, []).append(worker)
+                return
+        worker.kill()
+
+    def spawn(self, job, log):
+        """A worker loaded with `job`'s function: a spare if one is ready (started again in the
+        background), else a new process. Returns (worker, init ms, init error payload or None)."""
+        root = self.workdir()
+        kind = self.worker_kind(job.runtime, job.memory)
+        worker = None
         try:
             code_dir = unpack(job.package, root, job.runtime, job.handler)
             env = self.environment(job, root, code_dir, self.layers_dir(root, job.layers))
-            if job.runtime in NODE_RUNTIMES:
-                heap_mb = max(64, job.memory * 9 // 10)
-                argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
-            else:
-                env["PYTHONDONTWRITEBYTECODE"] = "1"
-                argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
+            with self.lock:
+                spares = self.spares.get(kind)
+                worker = spares.pop() if spares else None
             started = time.monotonic()
-            worker = Worker(job.key, argv, env, code_dir)
+            if worker is None:
+                worker = self.start_generic(kind, root)
+                with self.lock:
+                    current = self.root == root and not self.closed
+                    if current:
+                        self.workers.add(worker)
+                if not current:             # reset or stopped while this worker started
+                    worker.kill()
+                    raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
         finally:
             with self.lock:
                 self.starting -= 1
                 self.lock.notify_all()
-        with self.lock:
-            current = self.root == root and not self.closed
-            if current:
-                self.workers.add(worker)
-        if not current:                 # reset or stopped while this worker started
-            worker.kill()
-            raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
+        worker.key = job.key
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
+            if not worker.send({"load": True, "env": env, "length": 0}, b"", deadline):
+                raise WorkerDied()
             while True:
                 frame = worker.receive(deadline)
                 if frame is None:
@@ -1694,6 +1803,11 @@ class Runner:
                 if len(self.workers) + self.starting < self.max_workers:
                     self.starting += 1
                     break
+                spare = next((ws.pop() for ws in self.spares.values() if ws), None)
+                if spare is not None:       # a spare makes room first
+                    self.workers.discard(spare)
+                    evicted.append(spare)
+                    continue
                 idle = [w for ws in self.idle.values() for w in ws]
                 if idle:
                     oldest = min(idle, key=lambda w: w.last_used)
@@ -1755,13 +1869,15 @@ class Runner:
             report += f"Status: {status}\t"
         log.append(f"END RequestId: {request_id}\n{report}\n".encode())
         text = log.value().decode("utf-8", "replace")
-        return Outcome(payload, error, text, job.version)
+        outcome = Outcome(payload, error, text, job.version)
+        outcome.cold = init_ms is not None
+        return outcome
 
     def stop(self, closing=False):
         """End every worker and remove the temporary directory; `closing` refuses further work."""
         with self.lock:
             self.closed = self.closed or closing
-            workers, self.workers, self.idle = list(self.workers), set(), {}
+            workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
             root, self.root = self.root, None
             self.lock.notify_all()
         for worker in workers:
@@ -2119,9 +2235,11 @@ def create_function(store, params, body):
         store.functions[name] = function
         store.packages[package.hex] = package
         if body.get("Publish"):
-            version = snapshot_latest(store, function)
-            return dict(config, Version=version["Version"])     # AWS keeps the ARN unqualified
-        return dict(config)
+            result = dict(config, Version=snapshot_latest(store, function)["Version"])  # ARN unqualified
+        else:
+            result = dict(config)
+    store.runner.prewarm(config.get("Runtime"), config["MemorySize"])   # its first invoke: no boot
+    return result
 
 
 def get_function(store, params, body):
@@ -2282,6 +2400,7 @@ def update_function_code(store, params, body):
         result = snapshot_latest(store, function) if body.get("Publish") else config
         result = dict(result)
     store.runner.retire(name)
+    store.runner.prewarm(result.get("Runtime"), result["MemorySize"])
     return result
 
 
@@ -2310,6 +2429,7 @@ def update_function_configuration(store, params, body):
         touch(config)
         result = dict(config)
     store.runner.retire(name)
+    store.runner.prewarm(result.get("Runtime"), result["MemorySize"])
     return result
 
 
