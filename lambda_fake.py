@@ -1723,6 +1723,8 @@ class Runner:
             self.starting += 1
         try:
             worker = self.start_generic(kind, root)
+        except OSError:                 # reset or stopped meanwhile: the workdir is gone
+            return
         finally:
             with self.lock:
                 self.starting -= 1
@@ -1747,7 +1749,10 @@ class Runner:
                 worker = spares.pop() if spares else None
             started = time.monotonic()
             if worker is None:
-                worker = self.start_generic(kind, root)
+                try:
+                    worker = self.start_generic(kind, root)
+                except OSError:
+                    raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
                 with self.lock:
                     current = self.root == root and not self.closed
                     if current:
