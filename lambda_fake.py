@@ -290,6 +290,7 @@ class Function:
         self.recursive_loop = "Terminate"
         self.runtime_management = {}        # qualifier -> {UpdateRuntimeOn, RuntimeVersionArn}
         self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
+        self.job_key = (None, None)         # ((version, RevisionId), Job.key) of the last Job
 
 
 class Store:
@@ -1451,10 +1452,15 @@ class Job:
                        for arn in (layer["Arn"] for layer in config.get("Layers") or [])
                        if arn.split(":")[4] == store.account and arn.split(":")[6] in store.layers
                        and int(arn.split(":")[7]) in store.layers[arn.split(":")[6]].packages]
-        # Workers are shared by invocations whose code and runtime settings are the same.
-        settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
-                    [layer.hex for layer in self.layers]]
-        self.key = (function.name, version, hashlib.sha256(json.dumps(settings).encode()).hexdigest())
+        # Workers are shared by invocations whose code and runtime settings are the same; the key
+        # is remembered per revision, since computing it costs more than the rest of a Job.
+        memo = (version, config["RevisionId"])
+        if function.job_key[0] != memo:
+            settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
+                        [layer.hex for layer in self.layers]]
+            function.job_key = (memo, (function.name, version,
+                                       hashlib.sha256(json.dumps(settings).encode()).hexdigest()))
+        self.key = function.job_key[1]
         self.invoked_arn = function_arn(store, function.name, qualifier)
         self.function_arn = function_arn(store, function.name, version)
         self.region = store.region
@@ -2524,8 +2530,8 @@ def explain_outcome(store, job, outcome):
                                   f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
                                   "(file.export, e.g. index.handler) against the files in the package.",
                 once=(job.function_name, job.key))
-    say(store, "debug", f"invoked {job.function_name}:{job.version} -> "
-                        f"{outcome.function_error or 'Success'}")
+    if store.log_level == "debug":
+        say(store, "debug", f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
 
 
 def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
@@ -5776,7 +5782,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = json.dumps({"__type": "ServiceException",
                                "message": "An internal error occurred in lambda_fake"}).encode()
             result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
-        result.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
+        if "x-amzn-RequestId" not in result.headers:
+            result.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         if isinstance(result, StreamReply):
             self.write_stream(result)
         else:
