@@ -1337,6 +1337,8 @@ class Worker:
         self.frames = bytearray()
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
+        self.kill_lock = threading.Lock()
+        self.killed = False
         self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -1389,6 +1391,8 @@ class Worker:
                     data = bytes(self.frames[newline + 1:end])
                     del self.frames[:end]
                     return kind, data
+            if self.fd is None:
+                raise WorkerDied()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
                 return None
@@ -1414,25 +1418,28 @@ class Worker:
             pass
         return 0
 
-    def kill(self):
-        """End the process and everything it started (its own process group)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        for stream in (self.process.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+    def kill(self, close=True):
+        """End the process and everything it started (its own process group), once. The result
+        pipe is closed too unless `close` is false: a thread still reading it closes it itself,
+        since a descriptor closed under a reader may be reused by another file."""
+        with self.kill_lock:
+            if not self.killed:
+                self.killed = True
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    self.process.stdin.close()
+                except OSError:
+                    pass
+            if close and self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
 
 
 class Job:
@@ -1888,11 +1895,12 @@ class Runner:
         """End every worker and remove the temporary directory; `closing` refuses further work."""
         with self.lock:
             self.closed = self.closed or closing
+            resting = {w for ws in [*self.idle.values(), *self.spares.values()] for w in ws}
             workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
             root, self.root = self.root, None
             self.lock.notify_all()
         for worker in workers:
-            worker.kill()
+            worker.kill(close=worker in resting)        # busy ones: their invocation closes the pipe
         if root:
             shutil.rmtree(root, ignore_errors=True)
 
