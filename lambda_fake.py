@@ -6200,11 +6200,12 @@ def main(argv=None):
     if server.store.runner.node is None:
         sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo their "
                          "payload; install Node.js 18 or newer and restart to run them.\n")
-    print(f"lambda_fake {__version__} listening on {server.endpoint_url}", flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stopping.wait()
+    print(f"lambda_fake {__version__} listening on {server.endpoint_url}", flush=True)
+    while not stopping.wait(1):         # a timeout keeps the main thread responsive to signals
+        pass
     server.stop()
     return 0
 
