@@ -81,10 +81,12 @@ MAX_ENVIRONMENT_BYTES = 4096           # "Function environment variables: 4 KB, 
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024       # Invoke request and response, RequestResponse
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024          # Invoke request, Event (raised from 256 KB in 2025)
 MAX_INVOKE_ASYNC_PAYLOAD_BYTES = 256 * 1024    # the deprecated InvokeAsync keeps the old 256 KB
-MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size: 50 MB (zipped, direct upload)"
+MAX_ZIP_UPLOAD_BYTES = 50 * 1024 * 1024        # "Deployment package (.zip) size: 50 MB (zipped,
+                                               # direct upload)"
 MAX_RESPONSE_BYTES = 6291556                   # the response limit AWS states in its error message
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024         # "250 MB (unzipped)", layers included
-MAX_REQUEST_BYTES = 70167211                   # CreateFunction's request limit; larger is never read
+MAX_REQUEST_BYTES = 70167211                   # CreateFunction's request limit; larger is never
+                                               # read
 HOT_RELOAD_BUCKET = "hot-reload"       # LocalStack's convention: S3Key names a local directory
 LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of the log
 LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
@@ -104,7 +106,8 @@ TOTAL_CODE_STORAGE_BYTES = 80530636800 # "Function and layer storage: 75 GB"
 
 # Runtimes that run here, by family; every other runtime of the model is accepted and echoes.
 NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
-PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
+                   "python3.14")
 
 # The runtimes AWS accepts for new and updated functions, in the order its error message lists them.
 USABLE_RUNTIMES = (
@@ -117,17 +120,18 @@ USABLE_RUNTIMES = (
 # The Runtime enum of the API model; those not usable above are deprecated and blocked.
 RUNTIMES = (
     "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x",
-    "nodejs16.x", "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7", "python3.8",
-    "python3.9", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
-    "dotnet8", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "provided", "provided.al2",
-    "nodejs18.x", "python3.10", "java17", "ruby3.2", "ruby3.3", "ruby3.4", "python3.11", "nodejs20.x",
-    "provided.al2023", "python3.12", "java21", "python3.13", "nodejs22.x", "nodejs24.x",
-    "python3.14", "java25", "dotnet10", "ruby4.0",
+    "nodejs16.x", "java8", "java8.al2", "java11", "python2.7", "python3.6", "python3.7",
+    "python3.8", "python3.9", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1",
+    "dotnet6", "dotnet8", "nodejs4.3-edge", "go1.x", "ruby2.5", "ruby2.7", "provided",
+    "provided.al2", "nodejs18.x", "python3.10", "java17", "ruby3.2", "ruby3.3", "ruby3.4",
+    "python3.11", "nodejs20.x", "provided.al2023", "python3.12", "java21", "python3.13",
+    "nodejs22.x", "nodejs24.x", "python3.14", "java25", "dotnet10", "ruby4.0",
 )
 
 # Patterns from the API model, used both to validate and in AWS's own error messages.
 FUNCTION_NAME_PATTERN = (r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?"
-                         r"-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?")
+                         r"-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|"
+                         r"[a-zA-Z0-9-_]+))?")
 ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
 NAMESPACED_FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
@@ -137,7 +141,8 @@ ENV_NAME_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
 KMS_KEY_PATTERN = r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
 
-# Variables Lambda reserves: a function may not set them (AWS answers InvalidParameterValueException).
+# Variables Lambda reserves: a function may not set them (AWS answers
+# InvalidParameterValueException).
 RESERVED_ENV_NAMES = frozenset((
     "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
     "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
@@ -227,7 +232,8 @@ def java_text(value):
 FUNCTION_REF = re.compile(
     r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
     r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?(?:(?P<account>\d{12}):)?"
-    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?")
+    r"(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|"
+    r"[a-zA-Z0-9_-]+))?")
 FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
 NAMESPACED_FUNCTION_NAME = re.compile(NAMESPACED_FUNCTION_NAME_PATTERN)
 
@@ -249,19 +255,23 @@ def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
             ref, "functionName", f"Member must have length less than or equal to {max_length}"))
     if not pattern.fullmatch(ref):
         problems.append(constraint_text(
-            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}"))
+            ref, "functionName",
+            f"Member must satisfy regular expression pattern: {pattern.pattern}"))
     match = FUNCTION_REF.fullmatch(ref)
     if problems or match is None:
         raise validation_error(problems or [constraint_text(
-            ref, "functionName", f"Member must satisfy regular expression pattern: {pattern.pattern}")])
+            ref, "functionName",
+            f"Member must satisfy regular expression pattern: {pattern.pattern}")])
     region, account = match["region"], match["account"]
     if region and region != ctx.region:
-        raise not_found(f"Functions from '{region}' are not reachable in this region ('{ctx.region}')")
+        raise not_found(f"Functions from '{region}' are not reachable in this region "
+                        f"('{ctx.region}')")
     if match["partition"] not in (None, "aws"):
         raise not_found(f"Functions from partition '{match['partition']}' are not reachable here")
     if account and account != ctx.account:
         raise LambdaError("AccessDeniedException", 403,
-                          f"The function is in account {account}; this endpoint serves {ctx.account}")
+                          f"The function is in account {account}; this endpoint serves "
+                          f"{ctx.account}")
     return match["name"], match["qualifier"]
 
 
@@ -321,7 +331,8 @@ class Store:
         self.function_urls = {}                 # url id -> (function name, qualifier)
         self.durable_executions = {}            # ARN -> DurableExecution
         self.invocations = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)   # for /_parlel/logs
-        self.deliveries = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)    # non-Lambda destinations
+        self.deliveries = collections.deque(maxlen=MAX_RECORDED_INVOCATIONS)    # non-Lambda
+                                                                                # destinations
         self.generation += 1                    # in-flight async retries stop when this changes
         self.callbacks = {}                     # callback id -> (execution ARN, operation id)
 
@@ -395,9 +406,11 @@ class DurableExecution:
         self.record = {"DurableExecutionArn": arn, "DurableExecutionName": name,
                        "FunctionArn": function_arn_, "InputPayload": payload, "StartTimestamp": now,
                        "Status": "RUNNING", "Version": version, "DurableConfig": durable_config}
-        self.timeout_at = now + durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)
-        self.operations = {self.id: {"Id": self.id, "Type": "EXECUTION", "Status": "STARTED", "Name": name,
-                                     "StartTimestamp": now, "ExecutionDetails": {"InputPayload": payload}}}
+        self.timeout_at = now + durable_config.get("ExecutionTimeout",
+                                                   DEFAULT_DURABLE_TIMEOUT_SECONDS)
+        self.operations = {self.id: {"Id": self.id, "Type": "EXECUTION", "Status": "STARTED",
+                                     "Name": name, "StartTimestamp": now,
+                                     "ExecutionDetails": {"InputPayload": payload}}}
         self.events = []
         self.token = None               # minted for each invocation of the handler
         self.timers = {}                # callback operation id -> (deadline, heartbeat seconds)
@@ -407,7 +420,8 @@ class DurableExecution:
         self.driving = False            # one handler invocation at a time
         self.add_event("ExecutionStarted", name, ExecutionStartedDetails={
             "Input": {"Payload": payload, "Truncated": False},
-            "ExecutionTimeout": durable_config.get("ExecutionTimeout", DEFAULT_DURABLE_TIMEOUT_SECONDS)})
+            "ExecutionTimeout": durable_config.get("ExecutionTimeout",
+                                                   DEFAULT_DURABLE_TIMEOUT_SECONDS)})
 
     def add_event(self, event_type, event_id, parent=None, name=None, **details):
         event = {"EventType": event_type, "EventId": len(self.events) + 1, "Id": event_id,
@@ -431,7 +445,8 @@ class DurableExecution:
         execution_op.update(Status=status, EndTimestamp=now)
         if status == "SUCCEEDED":
             self.record["Result"] = result
-            details = {"ExecutionSucceededDetails": {"Result": {"Payload": result, "Truncated": False}}}
+            details = {"ExecutionSucceededDetails": {"Result": {"Payload": result,
+                                                                "Truncated": False}}}
         else:
             self.record["Error"] = error
             key = {"FAILED": "ExecutionFailedDetails", "TIMED_OUT": "ExecutionTimedOutDetails",
@@ -458,7 +473,8 @@ class DurableExecution:
     def pending(self):
         """Whether anything can still wake the handler: a wait, retry, callback or chained invoke."""
         return any((op["Type"] == "STEP" and op["Status"] == "PENDING")
-                   or (op["Type"] in ("WAIT", "CALLBACK", "CHAINED_INVOKE") and op["Status"] == "STARTED")
+                   or (op["Type"] in ("WAIT", "CALLBACK", "CHAINED_INVOKE")
+                       and op["Status"] == "STARTED")
                    for op in self.operations.values())
 
     def next_deadline(self):
@@ -477,15 +493,18 @@ class DurableExecution:
         now = time.time()
         if now >= self.timeout_at:
             self.finish("TIMED_OUT", "ExecutionTimedOut", error={
-                "ErrorType": "Execution.Timeout", "ErrorMessage": "The durable execution timed out"})
+                "ErrorType": "Execution.Timeout",
+                "ErrorMessage": "The durable execution timed out"})
             return
         for op in self.operations.values():
-            if op["Type"] == "WAIT" and op["Status"] == "STARTED" and op["WaitDetails"]["ScheduledEndTimestamp"] <= now:
+            if (op["Type"] == "WAIT" and op["Status"] == "STARTED"
+                    and op["WaitDetails"]["ScheduledEndTimestamp"] <= now):
                 op.update(Status="SUCCEEDED", EndTimestamp=now)
                 self.add_event("WaitSucceeded", op["Id"], op.get("ParentId"), op.get("Name"),
                                WaitSucceededDetails={"Duration": int(now - op["StartTimestamp"])})
                 self.changed.add(op["Id"])
-            elif op["Type"] == "STEP" and op["Status"] == "PENDING" and op["StepDetails"]["NextAttemptTimestamp"] <= now:
+            elif (op["Type"] == "STEP" and op["Status"] == "PENDING"
+                    and op["StepDetails"]["NextAttemptTimestamp"] <= now):
                 op["Status"] = "READY"
                 del op["StepDetails"]["NextAttemptTimestamp"]
                 self.changed.add(op["Id"])
@@ -493,20 +512,25 @@ class DurableExecution:
             if deadline <= now:
                 kind = "Callback.Heartbeat" if heartbeat else "Callback.Timeout"
                 message = "Callback timed out on heartbeat" if heartbeat else "Callback timed out"
-                self.complete_callback(op_id, "TIMED_OUT", error={"ErrorType": kind, "ErrorMessage": message})
+                self.complete_callback(op_id, "TIMED_OUT",
+                                       error={"ErrorType": kind, "ErrorMessage": message})
 
     def complete_callback(self, op_id, status, result=None, error=None):
         op = self.operations[op_id]
         op.update(Status=status, EndTimestamp=time.time())
         self.timers.pop(op_id, None)
-        event, details = {"SUCCEEDED": ("CallbackSucceeded", {"Result": {"Payload": result, "Truncated": False}}),
-                          "FAILED": ("CallbackFailed", {"Error": {"Payload": error, "Truncated": False}}),
-                          "TIMED_OUT": ("CallbackTimedOut", {"Error": {"Payload": error, "Truncated": False}})}[status]
+        event, details = {"SUCCEEDED": ("CallbackSucceeded",
+                                        {"Result": {"Payload": result, "Truncated": False}}),
+                          "FAILED": ("CallbackFailed",
+                                     {"Error": {"Payload": error, "Truncated": False}}),
+                          "TIMED_OUT": ("CallbackTimedOut",
+                                        {"Error": {"Payload": error, "Truncated": False}})}[status]
         if result is not None:
             op["CallbackDetails"]["Result"] = result
         if error is not None:
             op["CallbackDetails"]["Error"] = error
-        self.add_event(event, op_id, op.get("ParentId"), op.get("Name"), **{f"{event}Details": details})
+        self.add_event(event, op_id, op.get("ParentId"), op.get("Name"),
+                       **{f"{event}Details": details})
         self.changed.add(op_id)
         self.wake.set()
 
@@ -529,12 +553,13 @@ def start_durable_execution(store, job, payload, name):
     qualified = function_arn(store, job.function_name, job.version)
     text = payload.decode()
     for execution in store.durable_executions.values():
-        if execution.record["FunctionArn"] == qualified and execution.record["DurableExecutionName"] == name:
+        if (execution.record["FunctionArn"] == qualified
+                and execution.record["DurableExecutionName"] == name):
             if execution.record["InputPayload"] == text:
                 return execution        # the same request again: the same execution
             raise LambdaError("DurableExecutionAlreadyStartedException", 409,
-                              f"A durable execution named {name} was already started for {qualified} "
-                              "with another payload")
+                              f"A durable execution named {name} was already started for "
+                              f"{qualified} with another payload")
     arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4()}"
     execution = DurableExecution(arn, name, qualified, job.version, text, job.durable_config)
     store.durable_executions[arn] = execution
@@ -646,8 +671,9 @@ def check_value(value, spec, path, problems):
         return
     expected = JSON_TYPES[spec.kind]
     if not isinstance(value, expected) or (isinstance(value, bool) and spec.kind != "boolean"):
-        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
-                              f"json: '{path}' must be a JSON {spec.kind}, not {json_type(value)}")
+        raise invalid_content("Could not parse request body into json: Could not parse payload "
+                              f"into json: '{path}' must be a JSON {spec.kind}, not "
+                              f"{json_type(value)}")
     if spec.kind == "structure":
         check_struct(value, spec, path, problems)
         return
@@ -671,9 +697,11 @@ def check_value(value, spec, path, problems):
             check_value(item, spec.member, path, [])
             if spec.member.kind == "double":
                 value[key] = float(item)                # Java prints doubles as 2.0
-        for label, member, items in (("keys", spec.key, value.keys()), ("value", spec.member, value.values())):
+        for label, member, items in (("keys", spec.key, value.keys()),
+                                     ("value", spec.member, value.values())):
             if any(constraint_failures(item, member) for item in items):
-                problems.append(constraint_text(shown, path, f"Map {label} must satisfy constraint: ["
+                problems.append(constraint_text(shown, path,
+                                                f"Map {label} must satisfy constraint: ["
                                                 + ", ".join(describe(member)) + "]"))
 
 
@@ -731,13 +759,15 @@ def check_struct(body, spec, path, problems):
             check_value(body[member], member_spec, wire_path(path, member), problems)
     for member in spec.required:
         if body.get(member) is None:
-            problems.append(constraint_text(None, wire_path(path, member), "Member must not be null"))
+            problems.append(constraint_text(None, wire_path(path, member),
+                                            "Member must not be null"))
 
 
 def check_body(body, spec):
     """Check a parsed request body against its operation's spec; raise AWS's error on failure."""
     if not isinstance(body, dict):
-        raise invalid_content("Could not parse request body into json: the body must be a JSON object")
+        raise invalid_content("Could not parse request body into json: the body must be a JSON "
+                              "object")
     problems = []
     check_struct(body, spec, "", problems)
     if problems:
@@ -757,8 +787,8 @@ def decode_blob(value, member):
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise invalid_content(f"Could not parse request body into json: Could not parse payload into "
-                              f"json: '{member}' is not valid base64") from None
+        raise invalid_content("Could not parse request body into json: Could not parse payload "
+                              f"into json: '{member}' is not valid base64") from None
 
 
 def check_environment(environment):
@@ -768,8 +798,8 @@ def check_environment(environment):
     if reserved:
         raise invalid_parameter(
             "Lambda was unable to configure your environment variables because the environment "
-            "variables you have provided contains reserved keys that are currently not supported for "
-            f"modification. Reserved keys used in this request: {', '.join(reserved)}")
+            "variables you have provided contains reserved keys that are currently not supported "
+            f"for modification. Reserved keys used in this request: {', '.join(reserved)}")
     measured = json.dumps(variables, separators=(",", ":"))
     if len(measured.encode()) > MAX_ENVIRONMENT_BYTES:
         raise invalid_parameter(
@@ -783,12 +813,12 @@ def check_runtime(runtime):
         return
     if runtime in RUNTIMES:
         raise invalid_parameter(
-            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS "
-            "Lambda functions. We recommend you use a supported runtime while creating or updating "
-            "functions.")
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating "
+            "AWS Lambda functions. We recommend you use a supported runtime while creating or "
+            "updating functions.")
     raise invalid_parameter(
-        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
-        f"set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum "
+        f"value set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -837,10 +867,11 @@ def take_package(data):
             name = entry.filename
             if name.startswith("/") or ".." in name.replace("\\", "/").split("/") or (
                     (entry.external_attr >> 16) & 0o170000) == 0o120000:
-                raise invalid_parameter(f"The package holds an unsafe entry: {name} (an absolute path, a "
-                                        "'..' segment or a symbolic link)")
+                raise invalid_parameter(f"The package holds an unsafe entry: {name} (an absolute "
+                                        "path, a '..' segment or a symbolic link)")
         if sum(entry.file_size for entry in entries) > MAX_UNZIPPED_BYTES:
-            raise invalid_parameter(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
+            raise invalid_parameter("Unzipped size must be smaller than "
+                                    f"{MAX_UNZIPPED_BYTES} bytes")
     return package
 
 
@@ -860,8 +891,8 @@ def unpack(package, root, runtime, handler):
     if package.is_zip:
         target = os.path.join(root, package.hex)
     else:
-        target = os.path.join(root, package.hex + "-" + raw_source_name(package.data, runtime,
-                                                                           handler).replace("/", "_"))
+        target = os.path.join(root, package.hex + "-" + raw_source_name(
+            package.data, runtime, handler).replace("/", "_"))
     with package.unpack_lock:
         if os.path.isdir(target):
             return target
@@ -1515,7 +1546,8 @@ class Runner:
         with self.lock:
             if self.root is None:
                 self.root = tempfile.mkdtemp(prefix="lambda_fake-")
-                for name, source in (("bootstrap.js", NODE_BOOTSTRAP), ("bootstrap.py", PYTHON_BOOTSTRAP)):
+                for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
+                                     ("bootstrap.py", PYTHON_BOOTSTRAP)):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
                 self.reaper = threading.Thread(target=self.reap, args=(self.root,), daemon=True)
@@ -1566,9 +1598,8 @@ class Runner:
                 raise LambdaError("ServiceException", 500, "The server is stopping")
             running = self.inflight.get(job.function_name, 0)
             if job.reserved is not None and running >= job.reserved:
-                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.",
-                                  extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
-                                         "Type": "User"})
+                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.", extra={
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
             self.inflight[job.function_name] = running + 1
         try:
             return self.run(job, payload, request_id, client_context, on_chunk)
@@ -1609,13 +1640,17 @@ class Runner:
                 if error.code == "ServiceException":
                     raise
                 return self.finish(job, request_id, log, started, None, None,
-                                   error_payload("Runtime.ImportModuleError", error.message), "Unhandled")
+                                   error_payload("Runtime.ImportModuleError", error.message),
+                                   "Unhandled")
             if init_error is not None:
                 self.discard(worker)
-                return self.finish(job, request_id, log, started, worker, init_ms, init_error, "Unhandled")
+                return self.finish(job, request_id, log, started, worker, init_ms, init_error,
+                                   "Unhandled")
         deadline = time.monotonic() + job.timeout
-        header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn, "length": len(payload),
-                  "deadlineMs": int((time.time() + job.timeout) * 1000), "clientContext": client_context}
+        header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn,
+                  "length": len(payload),
+                  "deadlineMs": int((time.time() + job.timeout) * 1000),
+                  "clientContext": client_context}
         chunks, content_type = [], None
         try:
             if not worker.send(header, payload, deadline):
@@ -1651,7 +1686,8 @@ class Runner:
         """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
         if not layers:
             return None
-        target = os.path.join(root, "opt-" + hashlib.sha256("".join(p.hex for p in layers).encode()).hexdigest())
+        target = os.path.join(root, "opt-" + hashlib.sha256(
+            "".join(p.hex for p in layers).encode()).hexdigest())
         with self.lock:
             if os.path.isdir(target):
                 return target
@@ -1696,7 +1732,8 @@ class Runner:
             env["LD_LIBRARY_PATH"] = f"{opt}/lib"
             if job.runtime in NODE_RUNTIMES:
                 major = job.runtime[len("nodejs"):].split(".")[0]
-                env["NODE_PATH"] = f"{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules"
+                env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:"
+                                    f"{opt}/nodejs/node_modules")
             else:
                 env["PYTHONPATH"] = f"{opt}/python/lib/{job.runtime}/site-packages:{opt}/python"
         env.update(job.variables)
@@ -1714,7 +1751,8 @@ class Runner:
                "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
         if kind[0] == "node":
             heap_mb = max(64, kind[1] * 9 // 10)
-            argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+            argv = [self.node, f"--max-old-space-size={heap_mb}",
+                    os.path.join(root, "bootstrap.js")]
         else:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
@@ -1765,14 +1803,16 @@ class Runner:
                 try:
                     worker = self.start_generic(kind, root)
                 except OSError:
-                    raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
+                    raise LambdaError("ServiceException", 500,
+                                      "The server was reset during this invocation")
                 with self.lock:
                     current = self.root == root and not self.closed
                     if current:
                         self.workers.add(worker)
                 if not current:             # reset or stopped while this worker started
                     worker.kill()
-                    raise LambdaError("ServiceException", 500, "The server was reset during this invocation")
+                    raise LambdaError("ServiceException", 500,
+                                      "The server was reset during this invocation")
         finally:
             with self.lock:
                 self.starting -= 1
@@ -1787,7 +1827,8 @@ class Runner:
                 if frame is None:
                     init_ms = (time.monotonic() - started) * 1000
                     return worker, init_ms, error_payload(
-                        "Sandbox.Timedout", f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
+                        "Sandbox.Timedout",
+                        f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
                         "Status: timeout")
                 kind, data = frame
                 if kind == b"L":
@@ -1900,7 +1941,8 @@ class Runner:
             root, self.root = self.root, None
             self.lock.notify_all()
         for worker in workers:
-            worker.kill(close=worker in resting)        # busy ones: their invocation closes the pipe
+            worker.kill(close=worker in resting)        # busy ones: their invocation closes
+                                                        # the pipe
         if root:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -1952,18 +1994,21 @@ class LogBuffer:
                 self.dropped += excess
 
     def value(self):
-        note = f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode() if self.dropped else b""
+        note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
+                if self.dropped else b"")
         return bytes(self.head) + note + b"".join(self.tail)
 
 
 def error_payload(error_type, message):
-    return json.dumps({"errorType": error_type, "errorMessage": message}, separators=(",", ":")).encode()
+    return json.dumps({"errorType": error_type, "errorMessage": message},
+                      separators=(",", ":")).encode()
 
 
 # How Lambda (whose runtime manager is written in Go) names the signal that ended a runtime.
-SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
-                signal.SIGTERM: "terminated", signal.SIGBUS: "bus error", signal.SIGILL: "illegal instruction",
-                signal.SIGFPE: "floating point exception"}
+SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
+                signal.SIGABRT: "aborted",
+                signal.SIGTERM: "terminated", signal.SIGBUS: "bus error",
+                signal.SIGILL: "illegal instruction", signal.SIGFPE: "floating point exception"}
 
 
 def exit_error(request_id, process):
@@ -2019,14 +2064,15 @@ VPC_CONFIG = struct(SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*")
 DEAD_LETTER_CONFIG = struct(TargetArn=text(pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"))
 TRACING_CONFIG = struct(Mode=text(enum=("Active", "PassThrough")))
 LAYER_ARNS = list_of(text(1, 2048, pattern=(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
-    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")))
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")))
 FILE_SYSTEM_CONFIGS = list_of(struct(
     ("Arn", "LocalMountPath"),
-    Arn=text(hi=200, pattern=r"arn:aws[a-zA-Z-]*:(elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+"
-                             r"-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}|s3files:[a-z]{2}((-gov)|"
-                             r"(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:file-system/fs-[a-f0-9]{17}/"
-                             r"access-point/fsap-[a-f0-9]{17})"),
+    Arn=text(hi=200,
+             pattern=r"arn:aws[a-zA-Z-]*:(elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+"
+                     r"-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}|s3files:[a-z]{2}((-gov)|"
+                     r"(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:file-system/fs-[a-f0-9]{17}/"
+                     r"access-point/fsap-[a-f0-9]{17})"),
     LocalMountPath=text(hi=160, pattern=r"/mnt/[a-zA-Z0-9-_.]+"),
     S3FilesConfig=struct()), hi=1)
 IMAGE_CONFIG = struct(EntryPoint=list_of(text(), hi=1500), Command=list_of(text(), hi=1500),
@@ -2047,8 +2093,8 @@ CAPACITY_PROVIDER_CONFIG = struct(("LambdaManagedInstancesCapacityProviderConfig
                                       CapacityProviderArn=text(1, 1024),
                                       PerExecutionEnvironmentMaxConcurrency=integer(1, 1600),
                                       ExecutionEnvironmentMemoryGiBPerVCpu=number(2.0, 8.0)))
-DURABLE_CONFIG = struct(KMSKeyArn=text(pattern=KMS_KEY_PATTERN), RetentionPeriodInDays=integer(1, 90),
-                        ExecutionTimeout=integer(1, 31622400))
+DURABLE_CONFIG = struct(KMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+                        RetentionPeriodInDays=integer(1, 90), ExecutionTimeout=integer(1, 31622400))
 TENANCY_CONFIG = struct(("TenantIsolationMode",), TenantIsolationMode=text(enum=("PER_TENANT",)))
 FUNCTION_CODE = struct(ZipFile=blob(), S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"),
                        S3Key=text(1, 1024), S3ObjectVersion=text(1, 1024), ImageUri=text(),
@@ -2060,7 +2106,8 @@ CONFIGURATION_MEMBERS = dict(
     Handler=text(0, 128, pattern=HANDLER_PATTERN), Description=text(0, 256),
     Timeout=integer(1, MAX_TIMEOUT_SECONDS), MemorySize=integer(MIN_MEMORY_MB, MAX_MEMORY_MB),
     VpcConfig=VPC_CONFIG,
-    DeadLetterConfig=DEAD_LETTER_CONFIG, Environment=ENVIRONMENT, KMSKeyArn=text(pattern=KMS_KEY_PATTERN),
+    DeadLetterConfig=DEAD_LETTER_CONFIG, Environment=ENVIRONMENT,
+    KMSKeyArn=text(pattern=KMS_KEY_PATTERN),
     TracingConfig=TRACING_CONFIG, Layers=LAYER_ARNS, FileSystemConfigs=FILE_SYSTEM_CONFIGS,
     ImageConfig=IMAGE_CONFIG, EphemeralStorage=EPHEMERAL_STORAGE, SnapStart=SNAP_START,
     LoggingConfig=LOGGING_CONFIG, CapacityProviderConfig=CAPACITY_PROVIDER_CONFIG,
@@ -2075,14 +2122,17 @@ def runtime_version_arn(store, runtime):
 
 def apply_configuration(store, config, body):
     """Copy the configuration members of a request onto a FunctionConfiguration, in AWS's shapes."""
-    for member in ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "KMSKeyArn",
-                   "DeadLetterConfig", "FileSystemConfigs", "CapacityProviderConfig", "DurableConfig"):
+    for member in ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize",
+                   "KMSKeyArn", "DeadLetterConfig", "FileSystemConfigs", "CapacityProviderConfig",
+                   "DurableConfig"):
         if member in body:
             config[member] = body[member]
     if "Runtime" in body:
-        config["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(store, body["Runtime"])}
+        config["RuntimeVersionConfig"] = {
+            "RuntimeVersionArn": runtime_version_arn(store, body["Runtime"])}
     if "Environment" in body:
-        config["Environment"] = {"Variables": dict((body["Environment"] or {}).get("Variables") or {})}
+        config["Environment"] = {
+            "Variables": dict((body["Environment"] or {}).get("Variables") or {})}
     if "TracingConfig" in body:
         config["TracingConfig"] = {"Mode": body["TracingConfig"].get("Mode") or "PassThrough"}
     if "VpcConfig" in body:
@@ -2126,14 +2176,16 @@ def touch(config):
 def check_revision(config, revision_id):
     if revision_id is not None and revision_id != config["RevisionId"]:
         raise precondition_failed("The Revision Id provided does not match the latest Revision Id. "
-                                  "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+                                  "Call the GetFunction/GetAlias API to retrieve the latest "
+                                  "Revision Id")
 
 
 def package_from_request(code, raw_source, operation):
     """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
     if raw_source is not None:
         return take_package(raw_source.encode("utf-8"))
-    sources = [member for member in ("ZipFile", "S3Bucket", "ImageUri") if code.get(member) is not None]
+    sources = [member for member in ("ZipFile", "S3Bucket", "ImageUri")
+               if code.get(member) is not None]
     if code.get("S3Key") is not None and "S3Bucket" not in sources:
         sources.append("S3Bucket")
     if not sources:
@@ -2141,8 +2193,8 @@ def package_from_request(code, raw_source, operation):
                    else "Please provide a source for function code.")
         raise invalid_parameter(message)
     if len(sources) > 1:
-        raise invalid_parameter("Please do not provide other FunctionCode parameters when providing "
-                                "a ZipFile, S3 location or image URI.")
+        raise invalid_parameter("Please do not provide other FunctionCode parameters when "
+                                "providing a ZipFile, S3 location or image URI.")
     if sources == ["ZipFile"]:
         return take_package(decode_blob(code["ZipFile"], "ZipFile"))
     if sources == ["S3Bucket"]:
@@ -2150,20 +2202,22 @@ def package_from_request(code, raw_source, operation):
             raise invalid_parameter("Please provide both S3Bucket and S3Key for function code.")
         if code["S3Bucket"] == HOT_RELOAD_BUCKET:
             if not os.path.isabs(code["S3Key"]):
-                raise invalid_parameter(f"With S3Bucket {HOT_RELOAD_BUCKET}, S3Key must be the absolute "
-                                        "path of a local directory holding the code.")
+                raise invalid_parameter(f"With S3Bucket {HOT_RELOAD_BUCKET}, S3Key must be the "
+                                        "absolute path of a local directory holding the code.")
             return Package(code["S3Key"].encode(), hot_dir=os.path.normpath(code["S3Key"]))
         location = f"{code['S3Bucket']}/{code['S3Key']}"
         return Package(location.encode(), s3_location=location)
     return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
 
 
-VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "State", "LastUpdateStatus")
+VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "State",
+                    "LastUpdateStatus")
 
 
 def fingerprint(config):
     """What must differ for PublishVersion to publish anew: code and configuration."""
-    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_MEMBERS}, sort_keys=True)
+    return json.dumps({k: v for k, v in config.items() if k not in VOLATILE_MEMBERS},
+                      sort_keys=True)
 
 
 def snapshot_latest(store, function, description=None):
@@ -2205,17 +2259,19 @@ def create_function(store, params, body):
     if isinstance(body, dict) and "_parlelHandler" in body and "Code" not in body:
         body = dict(body, Code={})          # raw source may stand in for Code entirely
     check_body(body, CREATE_FUNCTION)
-    name, qualifier = parse_function_ref(store, body["FunctionName"], namespaced=False, max_length=140)
+    name, qualifier = parse_function_ref(store, body["FunctionName"], namespaced=False,
+                                         max_length=140)
     if len(name) > MAX_FUNCTION_NAME_LENGTH:
         raise invalid_parameter(validation_error([constraint_text(
             name, "functionName",
             f"Member must have length less than or equal to {MAX_FUNCTION_NAME_LENGTH}")]).message)
     if qualifier:
-        raise invalid_parameter("Function name can not contain a qualifier when creating a function.")
+        raise invalid_parameter("Function name can not contain a qualifier when creating a "
+                                "function.")
     package_type = body.get("PackageType", "Zip")
     if package_type == "Zip" and (not body.get("Runtime") or not body.get("Handler")):
-        raise invalid_parameter("Runtime and Handler are mandatory parameters for functions created "
-                                "with deployment packages.")
+        raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
+                                "created with deployment packages.")
     if package_type == "Image" and not body["Code"].get("ImageUri"):
         raise invalid_parameter("Please provide ImageUri when updating a function with packageType "
                                 "of Image.")
@@ -2254,7 +2310,8 @@ def create_function(store, params, body):
         store.functions[name] = function
         store.packages[package.hex] = package
         if body.get("Publish"):
-            result = dict(config, Version=snapshot_latest(store, function)["Version"])  # ARN unqualified
+            # ARN unqualified
+            result = dict(config, Version=snapshot_latest(store, function)["Version"])
         else:
             result = dict(config)
     store.runner.prewarm(config.get("Runtime"), config["MemorySize"])   # its first invoke: no boot
@@ -2299,7 +2356,8 @@ def delete_function(store, params, body):
     name, qualifier = function_target(store, params, max_length=140)
     with store.lock:
         if qualifier == "$LATEST":
-            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+            raise invalid_parameter("$LATEST version cannot be deleted without deleting the "
+                                    "function.")
         function = find_function(store, name)
         if qualifier is None:
             del store.functions[name]
@@ -2324,8 +2382,8 @@ def delete_function(store, params, body):
 
 
 LIST_FUNCTIONS_QUERY = struct(
-    MasterRegion=text(pattern=r"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"), FunctionVersion=text(enum=("ALL",)),
-    Marker=text(), MaxItems=integer(1, 10000))
+    MasterRegion=text(pattern=r"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"),
+    FunctionVersion=text(enum=("ALL",)), Marker=text(), MaxItems=integer(1, 10000))
 
 
 def list_functions(store, params, body):
@@ -2344,7 +2402,8 @@ def list_functions(store, params, body):
         items = []
         for name in names:
             function = store.functions[name]
-            items.append(listed(function.versions["$LATEST"], FunctionArn=function_arn(store, name, "$LATEST")))
+            items.append(listed(function.versions["$LATEST"],
+                                FunctionArn=function_arn(store, name, "$LATEST")))
             items.extend(listed(config) for version, config in function.versions.items()
                          if version != "$LATEST")
     return paginate(items, query.get("Marker"), limit, "Functions", "NextMarker")
@@ -2438,10 +2497,12 @@ def update_function_configuration(store, params, body):
         function = find_function(store, name)
         config = function.versions["$LATEST"]
         check_revision(config, body.get("RevisionId"))
-        if config["PackageType"] == "Zip" and (body.get("Runtime") == "" or body.get("Handler") == ""):
+        if config["PackageType"] == "Zip" and (body.get("Runtime") == ""
+                                               or body.get("Handler") == ""):
             raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
                                     "created with deployment packages.")
-        layers = check_function_layers(store, body["Layers"]) if body.get("Layers") is not None else None
+        layers = (check_function_layers(store, body["Layers"])
+                  if body.get("Layers") is not None else None)
         apply_configuration(store, config, body)
         if layers is not None:
             config["Layers"] = layers
@@ -2464,15 +2525,18 @@ def prepare_invocation(store, params, body, invocation_types, operation):
     log_type = params.get("LogType") or "None"
     problems = []
     if invocation_type not in invocation_types:
-        problems.append(constraint_text(invocation_type, "invocationType", "Member must satisfy enum "
+        problems.append(constraint_text(invocation_type, "invocationType",
+                                        "Member must satisfy enum "
                                         f"value set: [{', '.join(invocation_types)}]"))
     if log_type not in LOG_TYPES:
         problems.append(constraint_text(log_type, "logType",
-                                        f"Member must satisfy enum value set: [{', '.join(LOG_TYPES)}]"))
+                                        "Member must satisfy enum value set: "
+                                        f"[{', '.join(LOG_TYPES)}]"))
     if params.get("DurableExecutionName") is not None and not re.fullmatch(
             r"[a-zA-Z0-9-_]{1,64}", params["DurableExecutionName"]):
         problems.append(constraint_text(params["DurableExecutionName"], "durableExecutionName",
-                                        "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"))
+                                        "Member must satisfy regular expression pattern: "
+                                        "[a-zA-Z0-9-_]+"))
     if problems:
         raise validation_error(problems)
     if invocation_type == "Event" and len(body) > MAX_ASYNC_PAYLOAD_BYTES:
@@ -2494,7 +2558,8 @@ def prepare_invocation(store, params, body, invocation_types, operation):
             config = function.versions[version]
         job = Job(store, function, version, config, function.packages[version], qualifier)
         if config.get("DurableConfig") and invocation_type != "DryRun":
-            job.durable = start_durable_execution(store, job, payload, params.get("DurableExecutionName"))
+            job.durable = start_durable_execution(store, job, payload,
+                                                  params.get("DurableExecutionName"))
     return invocation_type, log_type, job, payload
 
 
@@ -2511,8 +2576,9 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
         record_invocation(store, job, request_id, invocation_type, started, payload, None)
         raise
     if len(outcome.payload) > MAX_RESPONSE_BYTES:
-        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum allowed "
-                                                      f"payload size ({MAX_RESPONSE_BYTES} bytes).",
+        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum "
+                                                      f"allowed payload size ({MAX_RESPONSE_BYTES} "
+                                                      "bytes).",
                                       "errorType": "Function.ResponseSizeTooLarge"}).encode()
         outcome.function_error = "Unhandled"
     record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
@@ -2523,8 +2589,9 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
 def explain_outcome(store, job, outcome):
     """Tell a newcomer, once, on the server's log what went wrong and what to do."""
     if outcome.echo_reason:
-        say(store, "warning", f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
-                              "payload; use a nodejs or python runtime with zip or source code to run it.",
+        say(store, "warning",
+            f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
+            "payload; use a nodejs or python runtime with zip or source code to run it.",
             once=(job.function_name, outcome.echo_reason))
     elif outcome.function_error:
         try:
@@ -2534,12 +2601,14 @@ def explain_outcome(store, job, outcome):
         if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
                                                                   "Runtime.HandlerNotFound",
                                                                   "Runtime.MalformedHandlerName"):
-            say(store, "warning", f"function {job.function_name}: handler {job.handler!r} could not be loaded "
-                                  f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
-                                  "(file.export, e.g. index.handler) against the files in the package.",
+            say(store, "warning",
+                f"function {job.function_name}: handler {job.handler!r} could not be loaded "
+                f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
+                "(file.export, e.g. index.handler) against the files in the package.",
                 once=(job.function_name, job.key))
     if store.log_level == "debug":
-        say(store, "debug", f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
+        say(store, "debug",
+            f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
 
 
 def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
@@ -2559,7 +2628,8 @@ def record_invocation(store, job, request_id, invocation_type, started, payload,
 def start_in_background(store, job, payload):
     """An Event invocation: answered at once, delivered on a thread of its own."""
     request_id = str(uuid.uuid4())
-    threading.Thread(target=deliver_event, args=(store, job, payload, request_id), daemon=True).start()
+    threading.Thread(target=deliver_event, args=(store, job, payload, request_id),
+                     daemon=True).start()
     return request_id
 
 
@@ -2599,7 +2669,8 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
     """Deliver the destination record (and, on failure, the event to the dead-letter queue):
     Lambda destinations are invoked; others are recorded at GET /_parlel/destinations."""
     side = "OnSuccess" if condition == "Success" else "OnFailure"
-    target = (((job.async_config.get("DestinationConfig") or {}).get(side)) or {}).get("Destination")
+    target = (((job.async_config.get("DestinationConfig") or {}).get(side))
+              or {}).get("Destination")
     record = {"version": "1.0", "timestamp": iso_timestamp(),
               "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
                                  "condition": condition, "approximateInvokeCount": attempts},
@@ -2619,7 +2690,8 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
         if arn.split(":")[2] == "lambda":
             try:
                 params = {"FunctionName": arn, "InvocationType": "Event"}
-                _, _, target_job, body = prepare_invocation(store, params, json.dumps(message).encode(),
+                _, _, target_job, body = prepare_invocation(store, params,
+                                                            json.dumps(message).encode(),
                                                              INVOCATION_TYPES, "InvokeFunction")
                 start_in_background(store, target_job, body)
                 continue
@@ -2636,7 +2708,8 @@ def invocation_headers(job, outcome, log_type, request_id):
     if outcome.function_error:
         headers["X-Amz-Function-Error"] = outcome.function_error
     if log_type == "Tail":
-        headers["X-Amz-Log-Result"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        headers["X-Amz-Log-Result"] = base64.b64encode(
+            outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
     if job.durable is not None:
         headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
     return headers
@@ -2695,8 +2768,10 @@ def invoke_with_response_stream(store, params, body):
         elif not outcome.streamed:
             chunk(outcome.payload, None)
         if log_type == "Tail":
-            complete["LogResult"] = base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
-        emit(event_stream_message("InvokeComplete", json.dumps(complete).encode(), "application/json"))
+            complete["LogResult"] = base64.b64encode(
+                outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        emit(event_stream_message("InvokeComplete", json.dumps(complete).encode(),
+                                  "application/json"))
 
     return StreamReply(200, headers, "application/vnd.amazon.eventstream", produce)
 
@@ -2707,7 +2782,8 @@ def event_stream_message(event_type, payload, content_type):
     for name, value in ((":event-type", event_type), (":content-type", content_type),
                         (":message-type", "event")):
         raw_name, raw_value = name.encode(), value.encode()
-        headers += bytes([len(raw_name)]) + raw_name + b"\x07" + len(raw_value).to_bytes(2, "big") + raw_value
+        headers += (bytes([len(raw_name)]) + raw_name + b"\x07"
+                    + len(raw_value).to_bytes(2, "big") + raw_value)
     total = 12 + len(headers) + len(payload) + 4
     prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
     message = prelude + binascii.crc32(prelude).to_bytes(4, "big") + headers + payload
@@ -2722,7 +2798,8 @@ def client_context(params):
     try:
         return json.loads(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError):
-        raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
+        raise invalid_parameter("Client context must be a valid Base64-encoded JSON "
+                                "object.") from None
 
 
 # -- Versions and aliases ----------------------------------------------------------------------
@@ -2742,8 +2819,9 @@ def publish_version(store, params, body):
         check_revision(latest, body.get("RevisionId"))
         if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
             raise invalid_parameter(
-                f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in $LATEST "
-                f"({latest['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST.")
+                f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in "
+                f"$LATEST ({latest['CodeSha256']}). Please try again with the CodeSHA256 in "
+                "$LATEST.")
         return dict(snapshot_latest(store, function, body.get("Description")))
 
 
@@ -2756,7 +2834,8 @@ def list_versions_by_function(store, params, body):
     name, qualifier = function_target(store, params)
     with store.lock:
         function = find_function(store, name)
-        items = [listed(function.versions["$LATEST"], FunctionArn=function_arn(store, name, "$LATEST"))]
+        items = [listed(function.versions["$LATEST"],
+                        FunctionArn=function_arn(store, name, "$LATEST"))]
         items.extend(listed(function.versions[v]) for v in sorted(
             (v for v in function.versions if v != "$LATEST"), key=int))
     return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "Versions",
@@ -2765,9 +2844,11 @@ def list_versions_by_function(store, params, body):
 
 ALIAS_NAME = text(1, 128, pattern=r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
 FUNCTION_VERSION = text(1, 1024, pattern=r"(\$LATEST(\.PUBLISHED)?|[0-9]+)")
-ROUTING_CONFIG = struct(AdditionalVersionWeights=map_of(text(1, 1024, pattern=r"[0-9]+"), number(0.0, 1.0)))
+ROUTING_CONFIG = struct(AdditionalVersionWeights=map_of(text(1, 1024, pattern=r"[0-9]+"),
+                                                        number(0.0, 1.0)))
 ALIAS_PATH = struct(Name=ALIAS_NAME)
-CREATE_ALIAS = struct(("Name", "FunctionVersion"), Name=ALIAS_NAME, FunctionVersion=FUNCTION_VERSION,
+CREATE_ALIAS = struct(("Name", "FunctionVersion"), Name=ALIAS_NAME,
+                      FunctionVersion=FUNCTION_VERSION,
                       Description=text(0, 256), RoutingConfig=ROUTING_CONFIG)
 UPDATE_ALIAS = struct(FunctionVersion=FUNCTION_VERSION, Description=text(0, 256),
                       RoutingConfig=ROUTING_CONFIG, RevisionId=text())
@@ -2777,12 +2858,14 @@ def check_routing(store, function, version, routing):
     """AWS's rules for an alias's target and its one weighted extra version."""
     weights = (routing or {}).get("AdditionalVersionWeights") or {}
     if len(weights) > 1:
-        raise invalid_parameter("Number of items in AdditionalVersionWeights cannot be greater than 1")
+        raise invalid_parameter("Number of items in AdditionalVersionWeights cannot be greater "
+                                "than 1")
     if version in weights:
-        raise invalid_parameter(f"Invalid function version {version}. Function version {version} is "
-                                "already included in routing configuration.")
+        raise invalid_parameter(f"Invalid function version {version}. Function version {version} "
+                                "is already included in routing configuration.")
     if weights and version == "$LATEST":
-        raise invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 version")
+        raise invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 "
+                                "version")
     for target in (version, *weights):
         if target not in function.versions:
             raise function_not_found(function_arn(store, function.name, target))
@@ -2832,8 +2915,8 @@ def update_alias(store, params, body):
         alias = find_alias(store, function, params["Name"], "Alias not found")
         if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
-                                      "Revision Id")
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the "
+                                      "latest Revision Id")
         version = body.get("FunctionVersion", alias["FunctionVersion"])
         routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
         check_routing(store, function, version, routing)
@@ -2857,7 +2940,8 @@ def delete_alias(store, params, body):
     return Reply(204)
 
 
-LIST_ALIASES_QUERY = struct(FunctionVersion=FUNCTION_VERSION, Marker=text(), MaxItems=integer(1, 10000))
+LIST_ALIASES_QUERY = struct(FunctionVersion=FUNCTION_VERSION, Marker=text(),
+                            MaxItems=integer(1, 10000))
 
 
 def list_aliases(store, params, body):
@@ -2880,13 +2964,15 @@ ADD_PERMISSION = struct(
     ("StatementId", "Action", "Principal"), StatementId=STATEMENT_ID,
     Action=text(0, 10000, pattern=r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"),
     Principal=text(0, 2048, pattern=r"[^\s]+"),
-    SourceArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|"
-                                     r"(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
+    SourceArn=text(0, 10000,
+                   pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|"
+                           r"(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"),
     FunctionUrlAuthType=text(enum=("NONE", "AWS_IAM")), InvokedViaFunctionUrl=boolean(),
     SourceAccount=text(0, 12, pattern=r"\d{12}"),
     EventSourceToken=text(0, 256, pattern=r"[a-zA-Z0-9._\-]+"), RevisionId=text(),
     PrincipalOrgID=text(12, 34, pattern=r"o-[a-z0-9]{10,32}"))
-REMOVE_PERMISSION_PATH = struct(StatementId=text(1, 100, pattern=r"([a-zA-Z0-9-_.]+)"), RevisionId=text())
+REMOVE_PERMISSION_PATH = struct(StatementId=text(1, 100, pattern=r"([a-zA-Z0-9-_.]+)"),
+                                RevisionId=text())
 
 
 def statement_principal(principal):
@@ -2899,8 +2985,8 @@ def statement_principal(principal):
         return {"AWS": principal}
     if re.fullmatch(r"[a-z0-9.-]+\.(amazonaws\.com|amazon\.com)", principal):
         return {"Service": principal}
-    raise invalid_parameter("The provided principal was invalid. Please check the principal and try "
-                            "again.")
+    raise invalid_parameter("The provided principal was invalid. Please check the principal and "
+                            "try again.")
 
 
 def policy_scope(store, function, qualifier):
@@ -2930,10 +3016,11 @@ def add_permission(store, params, body):
         expected = policy.revision_id if policy else scope_revision
         if body.get("RevisionId") is not None and body["RevisionId"] != expected:
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetPolicy API to retrieve the latest Revision Id")
+                                      "Id. Call the GetPolicy API to retrieve the latest Revision "
+                                      "Id")
         if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
-            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
-                           "provide a new statement id, or remove the existing statement.")
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
+                           "Please provide a new statement id, or remove the existing statement.")
         statement = {"Sid": body["StatementId"], "Effect": "Allow", "Principal": principal,
                      "Action": body["Action"], "Resource": function_arn(store, name, qualifier)}
         equals = {}
@@ -2983,8 +3070,8 @@ def remove_permission(store, params, body):
             raise not_found("No policy is associated with the given resource.")
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetFunction/GetAlias API to retrieve the latest "
-                                      "Revision Id")
+                                      "Id. Call the GetFunction/GetAlias API to retrieve the "
+                                      "latest Revision Id")
         kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -2997,10 +3084,12 @@ def remove_permission(store, params, body):
 
 RESOURCE_POLICY_ARN = text(0, 512, pattern=(
     r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
-    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_])+)?|runtime/[a-zA-Z0-9-_./]+)"))
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_])+)?|"
+    r"runtime/[a-zA-Z0-9-_./]+)"))
 REVISION_ID = text(36, 36, pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 RESOURCE_POLICY_PATH = struct(ResourceArn=RESOURCE_POLICY_ARN, RevisionId=REVISION_ID)
-PUT_RESOURCE_POLICY = struct(("Policy",), Policy=text(1, 20480, pattern=r"[\s\S]+"), RevisionId=REVISION_ID)
+PUT_RESOURCE_POLICY = struct(("Policy",), Policy=text(1, 20480, pattern=r"[\s\S]+"),
+                             RevisionId=REVISION_ID)
 
 
 def resource_policy_target(store, params):
@@ -3026,13 +3115,16 @@ def put_resource_policy(store, params, body):
         if not all(isinstance(s, dict) for s in statements):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise invalid_parameter("The policy is not a valid JSON policy document with a Statement.") from None
+        raise invalid_parameter("The policy is not a valid JSON policy document with a "
+                                "Statement.") from None
     with store.lock:
         function, qualifier = resource_policy_target(store, params)
         policy = function.policies.get(qualifier or "")
-        if body.get("RevisionId") is not None and (policy is None or body["RevisionId"] != policy.revision_id):
+        if body.get("RevisionId") is not None and (policy is None
+                                                   or body["RevisionId"] != policy.revision_id):
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest "
+                                      "Revision Id")
         policy = function.policies.setdefault(qualifier or "", Policy())
         policy.statements = statements
         policy.revision_id = new_revision_id()
@@ -3058,14 +3150,16 @@ def delete_resource_policy(store, params, body):
             raise not_found("The resource you requested does not exist.")
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetResourcePolicy API to retrieve the latest Revision Id")
+                                      "Id. Call the GetResourcePolicy API to retrieve the latest "
+                                      "Revision Id")
         del function.policies[qualifier or ""]
     return Reply(204)
 
 
 # -- Concurrency -------------------------------------------------------------------------------
 
-PUT_FUNCTION_CONCURRENCY = struct(("ReservedConcurrentExecutions",), ReservedConcurrentExecutions=integer(0))
+PUT_FUNCTION_CONCURRENCY = struct(("ReservedConcurrentExecutions",),
+                                  ReservedConcurrentExecutions=integer(0))
 PROVISIONED_QUERY = struct(Qualifier=text(1, 128, pattern=r"(|[a-zA-Z0-9$_-]+)"))
 PUT_PROVISIONED_CONCURRENCY = struct(("ProvisionedConcurrentExecutions",),
                                      ProvisionedConcurrentExecutions=integer(1))
@@ -3083,7 +3177,8 @@ def unqualified_target(store, params):
 
 def unreserved_concurrency(store, leaving_out=None):
     """The account's concurrency not reserved by any function (but `leaving_out`)."""
-    reserved = sum(f.reserved_concurrency or 0 for f in store.functions.values() if f is not leaving_out)
+    reserved = sum(f.reserved_concurrency or 0 for f in store.functions.values()
+                   if f is not leaving_out)
     return ACCOUNT_CONCURRENCY - reserved
 
 
@@ -3096,13 +3191,14 @@ def put_function_concurrency(store, params, body):
         function = find_function(store, name, "$LATEST")
         if unreserved_concurrency(store, function) - wanted < MIN_UNRESERVED_CONCURRENCY:
             raise invalid_parameter("Specified ReservedConcurrentExecutions for function decreases "
-                                    "account's UnreservedConcurrentExecution below its minimum value "
-                                    f"of [{MIN_UNRESERVED_CONCURRENCY}].")
+                                    "account's UnreservedConcurrentExecution below its minimum "
+                                    f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
         provisioned = sum(c["RequestedProvisionedConcurrentExecutions"]
                           for c in function.provisioned.values())
         if wanted < provisioned:
-            raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower than "
-                                    f"function's total provisioned concurrency [{provisioned}].")
+            raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower "
+                                    "than function's total provisioned concurrency "
+                                    f"[{provisioned}].")
         function.reserved_concurrency = wanted
         return {"ReservedConcurrentExecutions": wanted}
 
@@ -3174,9 +3270,10 @@ def put_provisioned_concurrency_config(store, params, body):
             raise conflict("Version is pointed by a Provisioned Concurrency alias")
         others = sum(c["RequestedProvisionedConcurrentExecutions"]
                      for q, c in function.provisioned.items() if q != qualifier)
-        if function.reserved_concurrency is not None and others + wanted > function.reserved_concurrency:
-            raise invalid_parameter("Requested Provisioned Concurrency should not be greater than the "
-                                    "reservedConcurrentExecution for function")
+        if (function.reserved_concurrency is not None
+                and others + wanted > function.reserved_concurrency):
+            raise invalid_parameter("Requested Provisioned Concurrency should not be greater than "
+                                    "the reservedConcurrentExecution for function")
         if wanted > ACCOUNT_CONCURRENCY:
             raise invalid_parameter("Specified ConcurrentExecutions for function is greater than "
                                     f"account's unreserved concurrency [{ACCOUNT_CONCURRENCY}].")
@@ -3186,7 +3283,8 @@ def put_provisioned_concurrency_config(store, params, body):
                 c["RequestedProvisionedConcurrentExecutions"] for f in store.functions.values()
                 if f.reserved_concurrency is None for q, c in f.provisioned.items()
                 if not (f is function and q == qualifier))
-            if unreserved_concurrency(store) - provisioned_elsewhere - wanted < MIN_UNRESERVED_CONCURRENCY:
+            if (unreserved_concurrency(store) - provisioned_elsewhere - wanted
+                    < MIN_UNRESERVED_CONCURRENCY):
                 raise invalid_parameter("Specified ConcurrentExecutions for function decreases "
                                         "account's UnreservedConcurrentExecution below its minimum "
                                         f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
@@ -3245,8 +3343,8 @@ def list_provisioned_concurrency_configs(store, params, body):
 TAGGABLE_ARN = text(1, 10000, pattern=(
     r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
     r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|"
-    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
-    r"(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
+    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}|(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
 TAG_RESOURCE = struct(("Tags",), Tags=TAGS)
 TAGS_PATH = struct(Resource=TAGGABLE_ARN)
 UNTAG_QUERY = struct(tagKeys=list_of(TAG_KEY))
@@ -3256,15 +3354,17 @@ def find_taggable(store, arn):
     """The ARN under which a taggable resource's tags are kept; it must exist. Caller holds lock."""
     parts = arn.split(":")
     if parts[3] != store.region:
-        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region ('{store.region}')")
+        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region "
+                        f"('{store.region}')")
     if parts[4] != store.account:
         raise LambdaError("AccessDeniedException", 403,
-                          f"The resource is in account {parts[4]}; this endpoint serves {store.account}")
+                          f"The resource is in account {parts[4]}; this endpoint serves "
+                          f"{store.account}")
     kind = parts[5]
     if kind == "function":
         if len(parts) > 7:
-            raise invalid_parameter("Tags on function aliases and versions are not supported. Please "
-                                    "specify a function ARN.")
+            raise invalid_parameter("Tags on function aliases and versions are not supported. "
+                                    "Please specify a function ARN.")
         find_function(store, parts[6])
     elif kind == "event-source-mapping":
         if parts[6] not in store.event_source_mappings:
@@ -3332,9 +3432,10 @@ CORS = struct(AllowCredentials=boolean(), AllowHeaders=list_of(text(0, 1024), 0,
               AllowMethods=list_of(text(0, 6), 0, 6), AllowOrigins=list_of(text(1, 253), 0, 100),
               ExposeHeaders=list_of(text(0, 1024), 0, 100), MaxAge=integer(0, 86400))
 INVOKE_MODE = text(enum=("RESPONSE_STREAM", "BUFFERED"))     # in the order AWS lists them
-CREATE_FUNCTION_URL_CONFIG = struct(("AuthType",), AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS,
+CREATE_FUNCTION_URL_CONFIG = struct(("AuthType",), AuthType=text(enum=("NONE", "AWS_IAM")),
+                                    Cors=CORS, InvokeMode=INVOKE_MODE)
+UPDATE_FUNCTION_URL_CONFIG = struct(AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS,
                                     InvokeMode=INVOKE_MODE)
-UPDATE_FUNCTION_URL_CONFIG = struct(AuthType=text(enum=("NONE", "AWS_IAM")), Cors=CORS, InvokeMode=INVOKE_MODE)
 URL_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -3359,7 +3460,8 @@ def check_cors(cors):
 
 def url_reply(config, *members):
     """A FunctionUrlConfig with the members an operation answers (InvokeMode only once set)."""
-    reply = {k: config[k] for k in ("FunctionUrl", "FunctionArn", "AuthType", "CreationTime") + members
+    reply = {k: config[k]
+             for k in ("FunctionUrl", "FunctionArn", "AuthType", "CreationTime") + members
              if k in config}
     if "Cors" in config:
         reply["Cors"] = config["Cors"]
@@ -3407,7 +3509,8 @@ def get_function_url_config(store, params, body):
     name, qualifier = url_target(store, params)
     with store.lock:
         config = find_url_config(store, name, qualifier)
-        return dict(url_reply(config, "LastModifiedTime"), InvokeMode=config.get("InvokeMode", "BUFFERED"))
+        return dict(url_reply(config, "LastModifiedTime"),
+                    InvokeMode=config.get("InvokeMode", "BUFFERED"))
 
 
 def update_function_url_config(store, params, body):
@@ -3484,9 +3587,12 @@ def function_url_event(store, url_id, request):
     event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
              "rawQueryString": request["query"], "headers": headers,
              "requestContext": {
-                 "accountId": "anonymous", "apiId": url_id, "domainName": domain, "domainPrefix": url_id,
-                 "http": {"method": request["method"], "path": request["path"], "protocol": "HTTP/1.1",
-                          "sourceIp": request["source_ip"], "userAgent": headers.get("user-agent", "")},
+                 "accountId": "anonymous", "apiId": url_id, "domainName": domain,
+                 "domainPrefix": url_id,
+                 "http": {"method": request["method"], "path": request["path"],
+                          "protocol": "HTTP/1.1",
+                          "sourceIp": request["source_ip"],
+                          "userAgent": headers.get("user-agent", "")},
                  "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
                  "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                  "timeEpoch": int(now * 1000)},
@@ -3540,8 +3646,8 @@ def cors_headers(cors, origin, preflight):
     allowed = cors.get("AllowOrigins") or []
     if not origin or not ("*" in allowed or origin in allowed):
         return {}
-    headers = {"Access-Control-Allow-Origin": "*" if "*" in allowed and not cors.get("AllowCredentials")
-               else origin}
+    headers = {"Access-Control-Allow-Origin": ("*" if "*" in allowed
+                                               and not cors.get("AllowCredentials") else origin)}
     if cors.get("AllowCredentials"):
         headers["Access-Control-Allow-Credentials"] = "true"
     if preflight:
@@ -3581,10 +3687,12 @@ def serve_function_url(store, url_id, request):
         params["Qualifier"] = qualifier
     extra = cors_headers(cors, origin, preflight=False) if cors else {}
     try:
-        _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES, "InvokeFunction")
+        _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES,
+                                                "InvokeFunction")
         if config.get("InvokeMode") == "RESPONSE_STREAM":
             return stream_function_url(store, job, payload, extra)
-        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl")
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()),
+                                 invocation_type="FunctionUrl")
     except LambdaError as error:
         return url_error(429 if error.status == 429 else 502)
     reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
@@ -3616,7 +3724,8 @@ def stream_function_url(store, job, payload, extra_headers):
                     meta = json.loads(prelude[:end] or b"{}")
                     reply.status = int(meta.get("statusCode", 200))
                     headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
-                    reply.content_type = headers.pop("content-type", headers.pop("Content-Type", reply.content_type))
+                    reply.content_type = headers.pop(
+                        "content-type", headers.pop("Content-Type", reply.content_type))
                     reply.headers.update(headers)
                     reply.cookies = [str(c) for c in meta.get("cookies") or []]
                 except (ValueError, TypeError, AttributeError):
@@ -3627,12 +3736,14 @@ def stream_function_url(store, job, payload, extra_headers):
                 reply.content_type = content_type
             emit(data)
 
-        outcome = run_invocation(store, job, payload, str(uuid.uuid4()), invocation_type="FunctionUrl",
-                                 on_chunk=chunk)
+        outcome = run_invocation(store, job, payload, str(uuid.uuid4()),
+                                 invocation_type="FunctionUrl", on_chunk=chunk)
         if outcome.streamed and not outcome.function_error:
             return
-        mapped = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
-        reply.status, reply.content_type, reply.cookies = mapped.status, mapped.content_type, mapped.cookies
+        mapped = (url_error(502) if outcome.function_error
+                  else function_url_response(outcome.payload))
+        reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
+                                                           mapped.cookies)
         reply.headers.update(mapped.headers)
         emit(mapped.body)
 
@@ -3643,9 +3754,10 @@ def stream_function_url(store, job, payload, extra_headers):
 # -- Asynchronous invocation configuration -----------------------------------------------------
 
 DESTINATION = struct(Destination=text(0, 350, pattern=(
-    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}"
-    r"((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")))
-EVENT_INVOKE_CONFIG = struct(MaximumRetryAttempts=integer(0, 2), MaximumEventAgeInSeconds=integer(60, 21600),
+    r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:"
+    r"((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)")))
+EVENT_INVOKE_CONFIG = struct(MaximumRetryAttempts=integer(0, 2),
+                             MaximumEventAgeInSeconds=integer(60, 21600),
                              DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION))
 DESTINATION_SERVICES = {"OnSuccess": ("lambda", "sqs", "sns", "events"),
                         "OnFailure": ("lambda", "sqs", "sns", "events", "s3")}
@@ -3661,19 +3773,24 @@ def check_destinations(store, name, destinations):
         service = arn.split(":")[2] if arn.startswith("arn:") else "kafka"
         if service not in services:
             shown = {s: (f"{s}(destination={(destinations.get(s) or {}).get('Destination')})"
-                         if (destinations or {}).get(s) else "null") for s in ("OnSuccess", "OnFailure")}
+                         if (destinations or {}).get(s) else "null")
+                     for s in ("OnSuccess", "OnFailure")}
             raise invalid_parameter(f"The provided destination config DestinationConfig(onSuccess="
-                                    f"{shown['OnSuccess']}, onFailure={shown['OnFailure']}) is invalid.")
+                                    f"{shown['OnSuccess']}, onFailure={shown['OnFailure']}) is "
+                                    "invalid.")
         if service == "lambda":
             target = FUNCTION_REF.fullmatch(arn)
-            local = target is not None and (target["region"], target["account"]) == (store.region, store.account)
+            local = target is not None and ((target["region"], target["account"])
+                                            == (store.region, store.account))
             function = store.functions.get(target["name"]) if local else None
             qualifier = target["qualifier"] if target else None
-            if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+            if function is None or (qualifier not in (None, "$LATEST")
+                                    and qualifier not in function.versions
                                     and qualifier not in function.aliases):
                 raise invalid_parameter(f"The destination ARN {arn} is invalid.")
             if target["name"] == name:
-                raise invalid_parameter("You can't specify the function as a destination for itself.")
+                raise invalid_parameter("You can't specify the function as a destination for "
+                                        "itself.")
 
 
 def event_invoke_target(store, params, missing):
@@ -3681,7 +3798,8 @@ def event_invoke_target(store, params, missing):
     name, qualifier = function_target(store, params)
     arn = function_arn(store, name, qualifier or "$LATEST")
     function = store.functions.get(name)
-    if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+    if function is None or (qualifier not in (None, "$LATEST")
+                            and qualifier not in function.versions
                             and qualifier not in function.aliases):
         raise not_found(missing.format(arn=arn))
     return function, qualifier or "$LATEST", arn
@@ -3699,7 +3817,8 @@ def put_function_event_invoke_config(store, params, body):
     """PutFunctionEventInvokeConfig: replaces the whole configuration (members left out are gone)."""
     check_body(body, EVENT_INVOKE_CONFIG)
     if not any(body.get(m) is not None for m in EVENT_INVOKE_CONFIG.members):
-        raise invalid_parameter("You must specify at least one of error handling or destination setting.")
+        raise invalid_parameter("You must specify at least one of error handling or destination "
+                                "setting.")
     with store.lock:
         function, qualifier, arn = event_invoke_target(store, params, "The function doesn't exist.")
         check_destinations(store, function.name, body.get("DestinationConfig"))
@@ -3770,21 +3889,22 @@ class Layer:
 
 
 LAYER_NAME = text(1, 2048, pattern=(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
-    r"[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"))
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"layer:[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"))
 LAYER_VERSION_ARN = text(1, 2048, pattern=(      # as AWS prints it, without the model's outer group
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
-    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"))
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"))
 LAYER_PATH = struct(LayerName=LAYER_NAME, VersionNumber=integer())
 ARCHITECTURE_LIST = list_of(text(enum=("x86_64", "arm64")), 0, 2)
 PUBLISH_LAYER_VERSION = struct(
     ("Content",), Description=text(0, 256), LicenseInfo=text(0, 512),
     Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
-                   S3ObjectVersion=text(1, 1024), S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")),
-                   ZipFile=blob()),
+                   S3ObjectVersion=text(1, 1024),
+                   S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")), ZipFile=blob()),
     CompatibleRuntimes=list_of(text(enum=USABLE_RUNTIMES), 0, 15, flat=True),
     CompatibleArchitectures=ARCHITECTURE_LIST)
-LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(), MaxItems=integer(1, 50),
+LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(),
+                           MaxItems=integer(1, 50),
                            CompatibleArchitecture=text(enum=("x86_64", "arm64")))
 LAYER_LISTED = ("LayerVersionArn", "Version", "Description", "CreatedDate", "CompatibleRuntimes",
                 "LicenseInfo", "CompatibleArchitectures")
@@ -3822,8 +3942,8 @@ def publish_layer_version(store, params, body):
     if content.get("ZipFile") is not None:
         package = take_package(decode_blob(content["ZipFile"], "ZipFile"))
         if not package.is_zip:
-            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then try to "
-                                    "upload again.")
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then "
+                                    "try to upload again.")
     elif content.get("S3Bucket") and content.get("S3Key"):
         location = f"{content['S3Bucket']}/{content['S3Key']}"
         package = Package(location.encode(), s3_location=location)
@@ -3835,7 +3955,8 @@ def publish_layer_version(store, params, body):
         layer.next_version += 1
         record = {"Content": {"Location": f"{store.endpoint_url}/_parlel/code/{package.hex}",
                               "CodeSha256": package.sha256, "CodeSize": package.size},
-                  "LayerArn": layer_arn(store, name), "LayerVersionArn": layer_arn(store, name, number),
+                  "LayerArn": layer_arn(store, name),
+                  "LayerVersionArn": layer_arn(store, name, number),
                   "Description": body.get("Description", ""), "CreatedDate": now_timestamp(),
                   "Version": number}
         for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
@@ -3888,7 +4009,8 @@ def delete_layer_version(store, params, body):
 
 def matches_layer_filters(record, query):
     return (query.get("CompatibleRuntime") in (None, *record.get("CompatibleRuntimes", ()))
-            and query.get("CompatibleArchitecture") in (None, *record.get("CompatibleArchitectures", ())))
+            and query.get("CompatibleArchitecture") in (None,
+                                                        *record.get("CompatibleArchitectures", ())))
 
 
 def list_layer_versions(store, params, body):
@@ -3898,9 +4020,11 @@ def list_layer_versions(store, params, body):
     with store.lock:
         layer = store.layers.get(name)
         items = [{k: record[k] for k in LAYER_LISTED if k in record}
-                 for number, record in sorted((layer.versions if layer else {}).items(), reverse=True)
+                 for number, record in sorted((layer.versions if layer else {}).items(),
+                                              reverse=True)
                  if matches_layer_filters(record, query)]
-    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "LayerVersions", "NextMarker")
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "LayerVersions",
+                    "NextMarker")
 
 
 def list_layers(store, params, body):
@@ -3909,7 +4033,8 @@ def list_layers(store, params, body):
     with store.lock:
         items = []
         for name in sorted(store.layers):
-            matching = [record for _, record in sorted(store.layers[name].versions.items(), reverse=True)
+            matching = [record for _, record in sorted(store.layers[name].versions.items(),
+                                                       reverse=True)
                         if matches_layer_filters(record, query)]
             if matching:
                 items.append({"LayerName": name, "LayerArn": layer_arn(store, name),
@@ -3944,22 +4069,28 @@ def add_layer_version_permission(store, params, body):
         layer, number = layer_policy_target(store, params)
         policy = layer.policies.get(number)
         if policy and any(s["Sid"] == body["StatementId"] for s in policy.statements):
-            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. Please "
-                           "provide a new statement id, or remove the existing statement.")
-        if params.get("RevisionId") is not None and (policy is None or params["RevisionId"] != policy.revision_id):
+            raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
+                           "Please provide a new statement id, or remove the existing statement.")
+        if params.get("RevisionId") is not None and (policy is None
+                                                     or params["RevisionId"] != policy.revision_id):
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest "
+                                      "Revision Id")
         principal = body["Principal"]
         statement = {"Sid": body["StatementId"], "Effect": "Allow",
                      "Principal": principal if principal == "*" else {"AWS": (
-                         principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root")},
-                     "Action": body["Action"], "Resource": layer.versions[number]["LayerVersionArn"]}
+                         principal if principal.startswith("arn:")
+                         else f"arn:aws:iam::{principal}:root")},
+                     "Action": body["Action"],
+                     "Resource": layer.versions[number]["LayerVersionArn"]}
         if body.get("OrganizationId"):
-            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": body["OrganizationId"]}}
+            statement["Condition"] = {"StringEquals": {
+                "aws:PrincipalOrgID": body["OrganizationId"]}}
         policy = layer.policies.setdefault(number, Policy())
         policy.statements.append(statement)
         policy.revision_id = new_revision_id()
-        return {"Statement": json.dumps(statement, separators=(",", ":")), "RevisionId": policy.revision_id}
+        return {"Statement": json.dumps(statement, separators=(",", ":")),
+                "RevisionId": policy.revision_id}
 
 
 def get_layer_version_policy(store, params, body):
@@ -3982,7 +4113,8 @@ def remove_layer_version_permission(store, params, body):
             raise not_found("No policy is associated with the given resource.")
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
             raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetLayerPolicy API to retrieve the latest Revision Id")
+                                      "Id. Call the GetLayerPolicy API to retrieve the latest "
+                                      "Revision Id")
         kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -4007,9 +4139,9 @@ def check_function_layers(store, arns):
                                     f"expected to be in region {store.region}.")
         base = ":".join(parts[:7])
         if base in seen:
-            raise invalid_parameter("Two different versions of the same layer are not allowed to be "
-                                    f"referenced in the same function. {seen[base]} and {arn} are "
-                                    "versions of the same layer.")
+            raise invalid_parameter("Two different versions of the same layer are not allowed to "
+                                    f"be referenced in the same function. {seen[base]} and {arn} "
+                                    "are versions of the same layer.")
         seen[base] = arn
         size = 0
         if parts[4] == store.account:
@@ -4023,12 +4155,13 @@ def check_function_layers(store, arns):
 
 # -- Code signing ------------------------------------------------------------------------------
 
-CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+"
-                                r"-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
+CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)"
+                                r"))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
 CSC_PATH = struct(CodeSigningConfigArn=CSC_ARN)
 ALLOWED_PUBLISHERS = struct(("SigningProfileVersionArns",), SigningProfileVersionArns=list_of(text(
-    0, 10000, pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
-                      r"[a-z]+-\d{1})?:(\d{12})?:(.*)"), 1, 20))
+    0, 10000,
+    pattern=r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-"
+            r"[a-z]+-\d{1})?:(\d{12})?:(.*)"), 1, 20))
 CODE_SIGNING_POLICIES = struct(UntrustedArtifactOnDeployment=text(enum=("Warn", "Enforce")))
 CREATE_CODE_SIGNING_CONFIG = struct(("AllowedPublishers",), Description=text(0, 256),
                                     AllowedPublishers=ALLOWED_PUBLISHERS,
@@ -4060,15 +4193,16 @@ def find_code_signing_config(store, params):
     query_members(params, CSC_PATH)
     config = store.code_signing_configs.get(params["CodeSigningConfigArn"])
     if config is None:
-        raise not_found(f"The Lambda code signing configuration {params['CodeSigningConfigArn']} can "
-                        "not be found.")
+        raise not_found(f"The Lambda code signing configuration {params['CodeSigningConfigArn']} "
+                        "can not be found.")
     return config
 
 
 def get_code_signing_config(store, params, body):
     """GetCodeSigningConfig."""
     with store.lock:
-        return {"CodeSigningConfig": json.loads(json.dumps(find_code_signing_config(store, params)))}
+        return {"CodeSigningConfig": json.loads(json.dumps(
+            find_code_signing_config(store, params)))}
 
 
 def update_code_signing_config(store, params, body):
@@ -4096,7 +4230,8 @@ def delete_code_signing_config(store, params, body):
         config = find_code_signing_config(store, params)
         if functions_using(store, config["CodeSigningConfigArn"]):
             raise conflict("The code signing configuration cannot be deleted because it is used by "
-                           f"functions: {', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
+                           "functions: "
+                           f"{', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
         del store.code_signing_configs[config["CodeSigningConfigArn"]]
         store.tags.pop(config["CodeSigningConfigArn"], None)
     return Reply(204)
@@ -4107,8 +4242,8 @@ def list_code_signing_configs(store, params, body):
     query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
     with store.lock:
         items = [json.loads(json.dumps(c)) for c in store.code_signing_configs.values()]
-    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "CodeSigningConfigs",
-                    "NextMarker")
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50),
+                    "CodeSigningConfigs", "NextMarker")
 
 
 def list_functions_by_code_signing_config(store, params, body):
@@ -4117,8 +4252,8 @@ def list_functions_by_code_signing_config(store, params, body):
     with store.lock:
         config = find_code_signing_config(store, params)
         items = functions_using(store, config["CodeSigningConfigArn"])
-    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50), "FunctionArns",
-                    "NextMarker")
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50),
+                    "FunctionArns", "NextMarker")
 
 
 def check_code_signing_config(store, arn):
@@ -4160,14 +4295,15 @@ def delete_function_code_signing_config(store, params, body):
 
 # -- Recursion and runtime management ----------------------------------------------------------
 
-PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",), RecursiveLoop=text(enum=("Terminate", "Allow")))
+PUT_FUNCTION_RECURSION_CONFIG = struct(("RecursiveLoop",),
+                                       RecursiveLoop=text(enum=("Terminate", "Allow")))
 RUNTIME_QUERY = struct(Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN))
 PUT_RUNTIME_MANAGEMENT_CONFIG = struct(
     ("UpdateRuntimeOn",), UpdateRuntimeOn=text(enum=("Auto", "Manual", "FunctionUpdate")),
     RuntimeVersionArn=text(26, 2048, pattern=(
-        r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+)|"
-        r"(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
-        r"runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))")))
+        r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::"
+        r"runtime:.+)|(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?))"
+        r")?-[a-z]+-\d{1}:\d{12}:runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))")))
 
 
 def get_function_recursion_config(store, params, body):
@@ -4212,7 +4348,8 @@ def put_runtime_management_config(store, params, body):
     if body["UpdateRuntimeOn"] == "Manual" and not body.get("RuntimeVersionArn"):
         raise invalid_parameter("RuntimeVersionArn is required when UpdateRuntimeOn is Manual.")
     if body["UpdateRuntimeOn"] != "Manual" and body.get("RuntimeVersionArn"):
-        raise invalid_parameter("RuntimeVersionArn can only be given when UpdateRuntimeOn is Manual.")
+        raise invalid_parameter("RuntimeVersionArn can only be given when UpdateRuntimeOn is "
+                                "Manual.")
     with store.lock:
         function, version, arn = runtime_target(store, params)
         config = {"UpdateRuntimeOn": body["UpdateRuntimeOn"]}
@@ -4233,7 +4370,8 @@ ESM_MEMBERS = dict(
     BatchSize=integer(1, 10000),
     FilterCriteria=struct(Filters=list_of(struct(Pattern=text(0, 4096, pattern=r"[\s\S]*")))),
     KMSKeyArn=text(0, 10000, pattern=KMS_KEY_PATTERN),
-    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")), 0, 3)),
+    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")),
+                                         0, 3)),
     LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN"))),
     ScalingConfig=struct(MaximumConcurrency=integer(2, 1000)),
     MaximumBatchingWindowInSeconds=integer(0, 300), ParallelizationFactor=integer(1, 10),
@@ -4241,14 +4379,16 @@ ESM_MEMBERS = dict(
     MaximumRecordAgeInSeconds=integer(-1, 604800), BisectBatchOnFunctionError=boolean(),
     MaximumRetryAttempts=integer(-1, 10000), TumblingWindowInSeconds=integer(0, 900),
     SourceAccessConfigurations=list_of(struct(Type=text(enum=(
-        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH", "SASL_SCRAM_256_AUTH",
-        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE", "OAUTHBEARER_AUTH",
+        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH",
+        "SASL_SCRAM_256_AUTH",
+        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
+        "OAUTHBEARER_AUTH",
         "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
         "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH")),
         URI=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*")), 0, 23),
     FunctionResponseTypes=list_of(text(enum=("ReportBatchItemFailures",)), 0, 1),
-    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG, SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG,
-    DocumentDBEventSourceConfig=struct(
+    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG,
+    SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG, DocumentDBEventSourceConfig=struct(
         DatabaseName=text(1, 63, pattern=r"[^ /\.$\x22]*"),
         CollectionName=text(1, 57, pattern=r"(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)"),
         FullDocument=text(enum=("UpdateLookup", "Default"))),
@@ -4256,20 +4396,22 @@ ESM_MEMBERS = dict(
                                    PollerGroupName=text(0, 128, pattern=r"[a-zA-Z0-9-_]*")))
 CREATE_EVENT_SOURCE_MAPPING = struct(
     ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
-        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:"
-        r"(\d{12})?:(.*)")),
+        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?))"
+        r")?-[a-z]+-\d{1})?:(\d{12})?:(.*)")),
     StartingPosition=text(enum=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
     StartingPositionTimestamp=number(), Tags=TAGS,
     Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
     Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
     SelfManagedEventSource=struct(Endpoints=map_of(text(enum=("KAFKA_BOOTSTRAP_SERVERS",)), list_of(
-        text(1, 300, pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
-                              r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
+        text(1, 300,
+             pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
+                      r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
     **ESM_MEMBERS)
 UPDATE_EVENT_SOURCE_MAPPING = struct(**ESM_MEMBERS)
 ESM_PATH = struct(UUID=text(36, 36))
 LIST_ESM_QUERY = struct(EventSourceArn=CREATE_EVENT_SOURCE_MAPPING.members["EventSourceArn"],
-                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(), MaxItems=integer(1, 10000))
+                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(),
+                        MaxItems=integer(1, 10000))
 STREAM_SOURCES = ("kinesis", "dynamodb")
 # Per source: default BatchSize and whether MaximumBatchingWindowInSeconds shows (Kafka, MQ and
 # DocumentDB default to 500 ms, which the API cannot express in seconds).
@@ -4299,13 +4441,14 @@ def check_filters(filters):
 
 def check_esm_settings(kind, mapping):
     """AWS's cross-member rules for a mapping's settings (after defaults are applied)."""
-    if kind == "sqs" and mapping.get("BatchSize", 0) > 10 and not mapping.get("MaximumBatchingWindowInSeconds"):
+    if (kind == "sqs" and mapping.get("BatchSize", 0) > 10
+            and not mapping.get("MaximumBatchingWindowInSeconds")):
         raise invalid_parameter("Maximum batch window in seconds must be greater than 0 if maximum "
                                 "batch size is greater than 10")
     age = mapping.get("MaximumRecordAgeInSeconds")
     if age is not None and 0 <= age < 60:
-        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 "
-                                "and 604800 (inclusive)")
+        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between "
+                                "60 and 604800 (inclusive)")
     check_filters(mapping.get("FilterCriteria"))
 
 
@@ -4313,20 +4456,23 @@ def create_event_source_mapping(store, params, body):
     """CreateEventSourceMapping: answered Creating, Enabled (or Disabled) from then on."""
     check_body(body, CREATE_EVENT_SOURCE_MAPPING)
     kind = event_source_kind(body)
-    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination"):
-        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source mapping "
-                                "type.")
+    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess")
+                          or {}).get("Destination"):
+        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source "
+                                "mapping type.")
     name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
     with store.lock:
         function = store.functions.get(name)
-        if function is None or (qualifier not in (None, "$LATEST") and qualifier not in function.versions
+        if function is None or (qualifier not in (None, "$LATEST")
+                                and qualifier not in function.versions
                                 and qualifier not in function.aliases):
             raise invalid_parameter("Function does not exist")
         if kind in STREAM_SOURCES and not body.get("StartingPosition"):
-            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' failed "
-                                    "to satisfy constraint: Member must not be null.")
+            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
+                                    "failed to satisfy constraint: Member must not be null.")
         if kind == "dynamodb" and body.get("StartingPosition") == "AT_TIMESTAMP":
-            raise invalid_parameter(f"Unsupported starting position for arn type: {body['EventSourceArn']}")
+            raise invalid_parameter("Unsupported starting position for arn type: "
+                                    f"{body['EventSourceArn']}")
         if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
             raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
         esm_uuid = str(uuid.uuid4())
@@ -4336,7 +4482,8 @@ def create_event_source_mapping(store, params, body):
                                             f"event-source-mapping:{esm_uuid}",
                    "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
                    "State": "Enabled" if body.get("Enabled", True) else "Disabled",
-                   "StateTransitionReason": "User action" if kind in STREAM_SOURCES else "USER_INITIATED"}
+                   "StateTransitionReason": ("User action" if kind in STREAM_SOURCES
+                                             else "USER_INITIATED")}
         if body.get("EventSourceArn"):
             mapping["EventSourceArn"] = body["EventSourceArn"]
         if shows_window:
@@ -4345,8 +4492,8 @@ def create_event_source_mapping(store, params, body):
             mapping["FunctionResponseTypes"] = []
         if kind in STREAM_SOURCES:
             mapping.update(BisectBatchOnFunctionError=False, DestinationConfig={"OnFailure": {}},
-                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1, ParallelizationFactor=1,
-                           TumblingWindowInSeconds=0)
+                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1,
+                           ParallelizationFactor=1, TumblingWindowInSeconds=0)
         if kind in STREAM_SOURCES or "kafka" in kind:
             mapping["LastProcessingResult"] = "No records processed"
         if "kafka" in kind:
@@ -4376,15 +4523,16 @@ def duplicate_mapping_message(kind, mapping, name, existing):
     """AWS's three wordings of "this source already maps to this function"."""
     tail = f"already exists. Please update or delete the existing mapping with UUID {existing}"
     if kind == "sqs":
-        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and function "
-                f"(\" {name} \") {tail}")
+        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and "
+                f"function (\" {name} \") {tail}")
     if kind in STREAM_SOURCES:
-        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} \") "
-                f"provided mapping {tail}")
+        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} "
+                f"\") provided mapping {tail}")
     servers = ",".join(((mapping.get("SelfManagedEventSource") or {}).get("Endpoints") or {}).get(
         "KAFKA_BOOTSTRAP_SERVERS") or [mapping.get("EventSourceArn", "")])
     return (f"An event source mapping with event source (\"{servers}\"), function "
-            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") {tail}")
+            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") "
+            f"{tail}")
 
 
 def find_event_source_mapping(store, params):
@@ -4468,27 +4616,32 @@ CAPACITY_PROVIDER_NAME = text(1, 140, pattern=(
 CAPACITY_SCALING = struct(MaxVCpuCount=integer(2, 15000), ScalingMode=text(enum=("Auto", "Manual")),
                           ScalingPolicies=list_of(struct(
                               ("PredefinedMetricType", "TargetValue"),
-                              PredefinedMetricType=text(enum=("LambdaCapacityProviderAverageCPUUtilization",
-                                                              "LambdaCapacityProviderAverageGPUUtilization")),
+                              PredefinedMetricType=text(enum=(
+                                  "LambdaCapacityProviderAverageCPUUtilization",
+                                  "LambdaCapacityProviderAverageGPUUtilization")),
                               TargetValue=number(0, 100)), 1, 10))
 PROPAGATE_TAGS = struct(Mode=text(enum=("None", "Explicit")), ExplicitTags=TAGS)
 TELEMETRY_CONFIG = struct(LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN")),
-                                               LogGroup=text(1, 512, pattern=r"[\.\-_/#A-Za-z0-9]+")))
+                                               LogGroup=text(1, 512,
+                                                             pattern=r"[\.\-_/#A-Za-z0-9]+")))
 CREATE_CAPACITY_PROVIDER = struct(
-    ("CapacityProviderName", "VpcConfig", "PermissionsConfig"), CapacityProviderName=CAPACITY_PROVIDER_NAME,
+    ("CapacityProviderName", "VpcConfig", "PermissionsConfig"),
+    CapacityProviderName=CAPACITY_PROVIDER_NAME,
     VpcConfig=struct(("SubnetIds", "SecurityGroupIds"),
                      SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 1, 16),
                      SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5)),
     PermissionsConfig=struct(("CapacityProviderOperatorRoleArn",),
                              CapacityProviderOperatorRoleArn=text(0, 10000, pattern=ROLE_PATTERN)),
     InstanceRequirements=struct(Architectures=list_of(text(enum=("x86_64", "arm64")), 1, 1),
-                                AllowedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400),
-                                ExcludedInstanceTypes=list_of(text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400)),
+                                AllowedInstanceTypes=list_of(
+                                    text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400),
+                                ExcludedInstanceTypes=list_of(
+                                    text(1, 30, pattern=r"[a-zA-Z0-9\.\*\-]+"), 0, 400)),
     CapacityProviderScalingConfig=CAPACITY_SCALING,
     KmsKeyArn=text(0, 10000, pattern=r"arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*"), Tags=TAGS,
     PropagateTags=PROPAGATE_TAGS, TelemetryConfig=TELEMETRY_CONFIG)
-UPDATE_CAPACITY_PROVIDER = struct(CapacityProviderScalingConfig=CAPACITY_SCALING, PropagateTags=PROPAGATE_TAGS,
-                                  TelemetryConfig=TELEMETRY_CONFIG)
+UPDATE_CAPACITY_PROVIDER = struct(CapacityProviderScalingConfig=CAPACITY_SCALING,
+                                  PropagateTags=PROPAGATE_TAGS, TelemetryConfig=TELEMETRY_CONFIG)
 CAPACITY_PROVIDER_PATH = struct(CapacityProviderName=CAPACITY_PROVIDER_NAME)
 LIST_CAPACITY_PROVIDERS_QUERY = struct(State=text(enum=("Pending", "Active", "Failed", "Deleting")),
                                        Marker=text(), MaxItems=integer(1, 50))
@@ -4505,7 +4658,8 @@ def capacity_provider_versions(store, arn):
     """Qualified ARNs of the function versions that run on a capacity provider."""
     return [function_arn(store, f.name, v) for f in store.functions.values()
             for v, c in f.versions.items()
-            if ((c.get("CapacityProviderConfig") or {}).get("LambdaManagedInstancesCapacityProviderConfig")
+            if ((c.get("CapacityProviderConfig")
+                 or {}).get("LambdaManagedInstancesCapacityProviderConfig")
                 or {}).get("CapacityProviderArn") in (arn, arn.rsplit(":", 1)[-1])]
 
 
@@ -4537,7 +4691,8 @@ def find_capacity_provider(store, params):
 def get_capacity_provider(store, params, body):
     """GetCapacityProvider."""
     with store.lock:
-        return {"CapacityProvider": json.loads(json.dumps(find_capacity_provider(store, params)[1]))}
+        return {"CapacityProvider": json.loads(json.dumps(
+            find_capacity_provider(store, params)[1]))}
 
 
 def update_capacity_provider(store, params, body):
@@ -4556,7 +4711,8 @@ def delete_capacity_provider(store, params, body):
         name, provider = find_capacity_provider(store, params)
         users = capacity_provider_versions(store, provider["CapacityProviderArn"])
         if users:
-            raise conflict(f"The capacity provider is used by function versions: {', '.join(users)}")
+            raise conflict("The capacity provider is used by function versions: "
+                           f"{', '.join(users)}")
         del store.capacity_providers[name]
         store.tags.pop(provider["CapacityProviderArn"], None)
         return {"CapacityProvider": dict(json.loads(json.dumps(provider)), State="Deleting")}
@@ -4580,7 +4736,8 @@ def list_function_versions_by_capacity_provider(store, params, body):
         arn = provider["CapacityProviderArn"]
         items = [{"FunctionArn": version, "State": "Active"}
                  for version in capacity_provider_versions(store, arn)]
-    page = paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionVersions", "NextMarker")
+    page = paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionVersions",
+                    "NextMarker")
     return dict(page, CapacityProviderArn=arn)
 
 
@@ -4604,7 +4761,8 @@ def put_function_scaling_config(store, params, body):
     check_body(body, PUT_FUNCTION_SCALING_CONFIG)
     config = body.get("FunctionScalingConfig") or {}
     if config.get("MinExecutionEnvironments", 0) > config.get("MaxExecutionEnvironments", 15000):
-        raise invalid_parameter("MinExecutionEnvironments cannot be greater than MaxExecutionEnvironments.")
+        raise invalid_parameter("MinExecutionEnvironments cannot be greater than "
+                                "MaxExecutionEnvironments.")
     with store.lock:
         function, version = scaling_target(store, params)
         function.scaling_configs[version] = dict(config)
@@ -4631,13 +4789,15 @@ def get_function_scaling_config(store, params, body):
 # The SDKs reach CheckpointDurableExecution through AWS_ENDPOINT_URL_LAMBDA.
 
 DURABLE_EXECUTION_ARN = text(1, 1024, pattern=(
-    r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):(\$LATEST(?:\.PUBLISHED)?|"
-    r"[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)"))
+    r"arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):(\$LATEST(?:"
+    r"\.PUBLISHED)?|[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)"))
 CHECKPOINT_TOKEN = text(1, 2048, pattern=r"[A-Za-z0-9+/]+={0,2}")
-ERROR_OBJECT = struct(ErrorMessage=text(), ErrorType=text(), ErrorData=text(), StackTrace=list_of(text()))
-DURABLE_PATH = struct(DurableExecutionArn=DURABLE_EXECUTION_ARN, IncludeExecutionData=text(enum=("true", "false")),
-                      MaxItems=integer(0, 1000), Marker=text(), ReverseOrder=text(enum=("true", "false")),
-                      CheckpointToken=CHECKPOINT_TOKEN)
+ERROR_OBJECT = struct(ErrorMessage=text(), ErrorType=text(), ErrorData=text(),
+                      StackTrace=list_of(text()))
+DURABLE_PATH = struct(DurableExecutionArn=DURABLE_EXECUTION_ARN,
+                      IncludeExecutionData=text(enum=("true", "false")),
+                      MaxItems=integer(0, 1000), Marker=text(),
+                      ReverseOrder=text(enum=("true", "false")), CheckpointToken=CHECKPOINT_TOKEN)
 OPERATION_UPDATE = struct(
     ("Id", "Type", "Action"), Id=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
     ParentId=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"), Name=text(1, 256, pattern=r"[\x20-\x7E]+"),
@@ -4648,22 +4808,27 @@ OPERATION_UPDATE = struct(
     StepOptions=struct(NextAttemptDelaySeconds=integer(1, 31622400)),
     WaitOptions=struct(WaitSeconds=integer(1, 31622400)),
     CallbackOptions=struct(TimeoutSeconds=integer(0), HeartbeatTimeoutSeconds=integer(0)),
-    ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256), TenantId=text(1, 256)))
+    ChainedInvokeOptions=struct(("FunctionName",), FunctionName=text(1, 256),
+                                TenantId=text(1, 256)))
 CHECKPOINT_DURABLE_EXECUTION = struct(("CheckpointToken",), CheckpointToken=CHECKPOINT_TOKEN,
-                                      Updates=list_of(OPERATION_UPDATE), ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
-PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024),
-                                 ExecutionTimeoutPaused=boolean())
-RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"), Reason=text(0, 1024))
+                                      Updates=list_of(OPERATION_UPDATE),
+                                      ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"))
+PAUSE_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"),
+                                 Reason=text(0, 1024), ExecutionTimeoutPaused=boolean())
+RESUME_DURABLE_EXECUTION = struct(ClientToken=text(1, 64, pattern=r"[\x21-\x7E]+"),
+                                  Reason=text(0, 1024))
 CALLBACK_PATH = struct(CallbackId=text(1, 1024, pattern=r"[A-Za-z0-9+/]+={0,2}"))
 LIST_DURABLE_QUERY = struct(
-    Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN), DurableExecutionName=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
-    Statuses=list_of(text(enum=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING", "PAUSING",
-                                "PAUSED")), 1, 10),
-    StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")), Marker=text(),
-    MaxItems=integer(0, 1000))
+    Qualifier=text(1, 128, pattern=QUALIFIER_PATTERN),
+    DurableExecutionName=text(1, 64, pattern=r"[a-zA-Z0-9-_]+"),
+    Statuses=list_of(text(enum=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED",
+                                "DELETING", "PAUSING", "PAUSED")), 1, 10),
+    StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")),
+    Marker=text(), MaxItems=integer(0, 1000))
 # Which actions each operation type takes, and the history event each one writes.
 OPERATION_EVENTS = {
-    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded", ("STEP", "FAIL"): "StepFailed",
+    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded",
+    ("STEP", "FAIL"): "StepFailed",
     ("STEP", "RETRY"): None, ("WAIT", "START"): "WaitStarted", ("WAIT", "CANCEL"): "WaitCancelled",
     ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
     ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
@@ -4689,7 +4854,8 @@ def drive_durable_execution(store, job, request_id):
                 execution.fire_due_timers()
                 if execution.finished.is_set():
                     break
-                runnable = execution.status() == "RUNNING" and (execution.changed or execution.token is None)
+                runnable = execution.status() == "RUNNING" and (execution.changed
+                                                                or execution.token is None)
                 if runnable:
                     envelope = json.dumps(execution.envelope()).encode()
                 else:
@@ -4714,7 +4880,8 @@ def drive_durable_execution(store, job, request_id):
                     if invalid_pending >= MAX_INVALID_PENDING:
                         execution.finish("FAILED", "ExecutionFailed", error={
                             "ErrorType": "InvalidParameterValueException",
-                            "ErrorMessage": "Cannot return PENDING status with no pending operations."})
+                            "ErrorMessage": "Cannot return PENDING status with no pending "
+                                            "operations."})
                     execution.changed.add(execution.id)
                 else:
                     failures = invalid_pending = 0
@@ -4752,8 +4919,8 @@ def settle_durable_invocation(execution, outcome, request_id, started):
     else:
         execution.finish("FAILED", "ExecutionFailed", error={
             "ErrorType": "InvalidParameterValueException",
-            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap the "
-                            "handler with the durable execution SDK."})
+            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap "
+                            "the handler with the durable execution SDK."})
     return None
 
 
@@ -4762,7 +4929,8 @@ def handler_error(outcome):
         error = json.loads(outcome.payload)
     except ValueError:
         error = {}
-    return {"ErrorType": str(error.get("errorType", "Error")), "ErrorMessage": str(error.get("errorMessage", ""))}
+    return {"ErrorType": str(error.get("errorType", "Error")),
+            "ErrorMessage": str(error.get("errorMessage", ""))}
 
 
 def durable_outcome(execution, job):
@@ -4773,7 +4941,8 @@ def durable_outcome(execution, job):
     if record["Status"] in ("RUNNING", "PAUSED"):
         return Outcome(b"null", None, "", job.version)
     error = record.get("Error") or {}
-    payload = {"errorType": error.get("ErrorType", record["Status"]), "errorMessage": error.get("ErrorMessage", "")}
+    payload = {"errorType": error.get("ErrorType", record["Status"]),
+               "errorMessage": error.get("ErrorMessage", "")}
     return Outcome(json.dumps(payload).encode(), "Unhandled", "", job.version)
 
 
@@ -4816,13 +4985,14 @@ def check_checkpoint_token(execution, token):
 def get_durable_execution_state(store, params, body):
     """GetDurableExecutionState: the operations, for the holder of the current checkpoint token."""
     if params.get("CheckpointToken") is None:
-        raise validation_error([constraint_text(None, "checkpointToken", "Member must not be null")])
+        raise validation_error([constraint_text(None, "checkpointToken",
+                                                "Member must not be null")])
     with store.lock:
         execution = find_durable_execution(store, params)
         check_checkpoint_token(execution, params["CheckpointToken"])
         operations = json.loads(json.dumps(list(execution.operations.values())))
-    return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Operations",
-                    "NextMarker")
+    return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100,
+                    "Operations", "NextMarker")
 
 
 def checkpoint_durable_execution(store, params, body):
@@ -4841,8 +5011,9 @@ def checkpoint_durable_execution(store, params, body):
             execution.token = None
             return {"NewExecutionState": {"Operations": []}}
         return {"CheckpointToken": execution.mint_token(),
-                "NewExecutionState": {"Operations": json.loads(json.dumps(list(execution.operations.values()))),
-                                      "NextMarker": ""}}
+                "NewExecutionState": {
+                    "Operations": json.loads(json.dumps(list(execution.operations.values()))),
+                    "NextMarker": ""}}
 
 
 def apply_operation_update(store, execution, update):
@@ -4886,19 +5057,25 @@ def apply_operation_update(store, execution, update):
                 op["Status"] = "PENDING"
                 step["NextAttemptTimestamp"] = now + delay
                 retry["NextAttemptDelaySeconds"] = delay
-                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"), StepFailedDetails={
-                    "Error": {"Payload": update.get("Error") or {}, "Truncated": False}, "RetryDetails": retry})
+                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"),
+                                    StepFailedDetails={
+                                        "Error": {"Payload": update.get("Error") or {},
+                                                  "Truncated": False},
+                                        "RetryDetails": retry})
                 return
             op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
-            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"), "Truncated": False},
+            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"),
+                                                            "Truncated": False},
                                                  "RetryDetails": retry}} if action == "SUCCEED" else
-                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {}, "Truncated": False},
+                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {},
+                                                        "Truncated": False},
                                               "RetryDetails": retry}})
     elif kind == "WAIT":
         if action == "START":
             seconds = (update.get("WaitOptions") or {}).get("WaitSeconds", 0)
             op.update(Status="STARTED", WaitDetails={"ScheduledEndTimestamp": now + seconds})
-            details = {"WaitStartedDetails": {"Duration": seconds, "ScheduledEndTimestamp": now + seconds}}
+            details = {"WaitStartedDetails": {"Duration": seconds,
+                                              "ScheduledEndTimestamp": now + seconds}}
         else:
             op.update(Status="CANCELLED", EndTimestamp=now)
     elif kind == "CALLBACK":
@@ -4906,13 +5083,16 @@ def apply_operation_update(store, execution, update):
         options = update.get("CallbackOptions") or {}
         op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
         store.callbacks[callback_id] = (execution.arn, op_id)
-        timeout, heartbeat = options.get("TimeoutSeconds") or 0, options.get("HeartbeatTimeoutSeconds") or 0
+        timeout, heartbeat = (options.get("TimeoutSeconds") or 0,
+                              options.get("HeartbeatTimeoutSeconds") or 0)
         if timeout or heartbeat:
             deadlines = [(now + timeout, False)] if timeout else []
             deadlines += [(now + heartbeat, True)] if heartbeat else []
             execution.timers[op_id] = min(deadlines)
-        details = {"CallbackStartedDetails": {"CallbackId": callback_id, **({"Timeout": timeout} if timeout else {}),
-                                              **({"HeartbeatTimeout": heartbeat} if heartbeat else {})}}
+        details = {"CallbackStartedDetails": {"CallbackId": callback_id,
+                                              **({"Timeout": timeout} if timeout else {}),
+                                              **({"HeartbeatTimeout": heartbeat}
+                                                 if heartbeat else {})}}
     elif kind == "CONTEXT":
         if action == "START":
             op["Status"] = "STARTED"
@@ -4925,17 +5105,19 @@ def apply_operation_update(store, execution, update):
                                                                   "Truncated": False}}}
             else:
                 context["Error"] = update.get("Error") or {}
-                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"], "Truncated": False}}}
+                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"],
+                                                              "Truncated": False}}}
             op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
-            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed", op_id,
-                                op.get("ParentId"), op.get("Name"), **details)
+            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed",
+                                op_id, op.get("ParentId"), op.get("Name"), **details)
             return
     elif kind == "CHAINED_INVOKE":
         options = update["ChainedInvokeOptions"]
         op.update(Status="STARTED", ChainedInvokeDetails={})
         details = {"ChainedInvokeStartedDetails": {"FunctionName": options["FunctionName"]}}
-        threading.Thread(target=run_chained_invoke, args=(store, execution, op_id, options["FunctionName"],
-                                                          update.get("Payload") or "{}"), daemon=True).start()
+        threading.Thread(target=run_chained_invoke,
+                         args=(store, execution, op_id, options["FunctionName"],
+                               update.get("Payload") or "{}"), daemon=True).start()
     event_type = OPERATION_EVENTS.get((kind, action))
     if event_type:
         execution.add_event(event_type, op_id, op.get("ParentId"), op.get("Name"), **details)
@@ -4944,8 +5126,8 @@ def apply_operation_update(store, execution, update):
 def run_chained_invoke(store, execution, op_id, function_name, payload):
     """A CHAINED_INVOKE: run the target function and record its result on the operation."""
     try:
-        _, _, job, body = prepare_invocation(store, {"FunctionName": function_name}, payload.encode(),
-                                             INVOCATION_TYPES, "InvokeFunction")
+        _, _, job, body = prepare_invocation(store, {"FunctionName": function_name},
+                                             payload.encode(), INVOCATION_TYPES, "InvokeFunction")
         outcome = run_invocation(store, job, body, str(uuid.uuid4()))
         error = handler_error(outcome) if outcome.function_error else None
         result = None if error else outcome.payload.decode("utf-8", "replace")
@@ -4959,10 +5141,12 @@ def run_chained_invoke(store, execution, op_id, function_name, payload):
         op["ChainedInvokeDetails"] = {"Error": error} if error else {"Result": result}
         if error:
             execution.add_event("ChainedInvokeFailed", op_id, op.get("ParentId"), op.get("Name"),
-                                ChainedInvokeFailedDetails={"Error": {"Payload": error, "Truncated": False}})
+                                ChainedInvokeFailedDetails={"Error": {"Payload": error,
+                                                                      "Truncated": False}})
         else:
             execution.add_event("ChainedInvokeSucceeded", op_id, op.get("ParentId"), op.get("Name"),
-                                ChainedInvokeSucceededDetails={"Result": {"Payload": result, "Truncated": False}})
+                                ChainedInvokeSucceededDetails={"Result": {"Payload": result,
+                                                                          "Truncated": False}})
         execution.changed.add(op_id)
         execution.wake.set()
 
@@ -4984,11 +5168,13 @@ def list_durable_executions_by_function(store, params, body):
                 continue
             if statuses and record["Status"] not in statuses:
                 continue
-            items.append({k: record[k] for k in ("DurableExecutionArn", "DurableExecutionName", "FunctionArn",
-                                                 "Status", "StartTimestamp", "EndTimestamp") if k in record})
+            items.append({k: record[k] for k in ("DurableExecutionArn", "DurableExecutionName",
+                                                 "FunctionArn", "Status", "StartTimestamp",
+                                                 "EndTimestamp") if k in record})
     if query.get("ReverseOrder") != "true":
         items.reverse()                 # newest first, unless ReverseOrder
-    return paginate(items, query.get("Marker"), query.get("MaxItems") or 100, "DurableExecutions", "NextMarker")
+    return paginate(items, query.get("Marker"), query.get("MaxItems") or 100, "DurableExecutions",
+                    "NextMarker")
 
 
 def stop_durable_execution(store, params, body):
@@ -4998,7 +5184,8 @@ def stop_durable_execution(store, params, body):
         execution = find_durable_execution(store, params)
         if execution.status() not in ("RUNNING", "PAUSED"):
             raise invalid_parameter(f"The durable execution is already {execution.status()}.")
-        error = dict(body) or {"ErrorType": "Stopped", "ErrorMessage": "Stopped by StopDurableExecution"}
+        error = dict(body) or {"ErrorType": "Stopped",
+                               "ErrorMessage": "Stopped by StopDurableExecution"}
         execution.finish("STOPPED", "ExecutionStopped", error=error)
         return {"StopTimestamp": execution.record["EndTimestamp"]}
 
@@ -5015,7 +5202,8 @@ def pause_durable_execution(store, params, body):
         execution.record["Status"] = "PAUSED"
         execution.record["PauseDetails"] = {k: v for k, v in body.items() if k != "ClientToken"}
         execution.add_event("ExecutionPaused", execution.id, ExecutionPausedDetails={
-            "PauseRequestTimestamp": now, "ExecutionTimeoutPaused": bool(body.get("ExecutionTimeoutPaused"))})
+            "PauseRequestTimestamp": now,
+            "ExecutionTimeoutPaused": bool(body.get("ExecutionTimeoutPaused"))})
     return Reply(202, {}, b"{}")
 
 
@@ -5056,7 +5244,8 @@ def find_callback(store, params):
         raise not_found(f"Callback not found: {params['CallbackId']}")
     operation = execution.operations[operation_id]
     if operation["Status"] != "STARTED":
-        raise invalid_parameter(f"The callback {params['CallbackId']} is already {operation['Status']}.")
+        raise invalid_parameter(f"The callback {params['CallbackId']} is already "
+                                f"{operation['Status']}.")
     return execution, operation
 
 
@@ -5068,7 +5257,8 @@ def send_durable_execution_callback_success(store, params, body):
                           "SendDurableExecutionCallbackSuccess operation")
     with store.lock:
         execution, operation = find_callback(store, params)
-        execution.complete_callback(operation["Id"], "SUCCEEDED", result=body.decode("utf-8", "replace"))
+        execution.complete_callback(operation["Id"], "SUCCEEDED",
+                                    result=body.decode("utf-8", "replace"))
     return {}
 
 
@@ -5088,11 +5278,13 @@ def send_durable_execution_callback_heartbeat(store, params, body):
         deadline = execution.timers.get(operation["Id"])
         if deadline and deadline[1]:
             started = operation["StartTimestamp"]
-            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout") for e in execution.events
+            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout")
+                            for e in execution.events
                             if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
             timeout = next((e["CallbackStartedDetails"].get("Timeout") for e in execution.events
                             if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
-            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)] if timeout else [])
+            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)]
+                                                            if timeout else [])
             execution.timers[operation["Id"]] = min(candidates)
     return {}
 
@@ -5136,7 +5328,8 @@ def check_qualifier(qualifier):
                                         "Member must have length less than or equal to 128"))
     if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
         problems.append(constraint_text(qualifier, "qualifier",
-                                        f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}"))
+                                        "Member must satisfy regular expression pattern: "
+                                        f"{QUALIFIER_PATTERN}"))
     if problems:
         raise validation_error(problems)
 
@@ -5153,8 +5346,8 @@ def query_members(params, spec, integers=()):
                 try:
                     value = int(value)
                 except ValueError:
-                    raise invalid_content(f"Could not parse request body into json: {member} must be "
-                                          "an integer") from None
+                    raise invalid_content(f"Could not parse request body into json: {member} must "
+                                          "be an integer") from None
             values[member] = value
     check_body(values, spec)
     return values
@@ -5380,7 +5573,8 @@ refresh();
 
 def parlel_page(store, params, body):
     """GET /_parlel/: the inspector page, for a person to see what the fake saw."""
-    return Reply(200, {"Cache-Control": "no-store"}, INSPECTOR_PAGE.encode(), "text/html; charset=utf-8")
+    return Reply(200, {"Cache-Control": "no-store"}, INSPECTOR_PAGE.encode(),
+                 "text/html; charset=utf-8")
 
 
 def parlel_inspect(store, params, body):
@@ -5399,7 +5593,8 @@ def parlel_inspect(store, params, body):
                 "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
                 "ReservedConcurrency": function.reserved_concurrency})
         invocations = [dict(e) for e in store.invocations]
-    return {"functions": functions, "invocations": invocations[-200:], "endpoint": store.endpoint_url,
+    return {"functions": functions, "invocations": invocations[-200:],
+            "endpoint": store.endpoint_url,
             "region": store.region, "account": store.account, "version": __version__}
 
 
@@ -5426,69 +5621,113 @@ def parlel_code(store, params, body):
 # is URL-decoded; `?name=value` after a URI is a query argument the request must carry.
 
 ROUTES = [
-    # method   URI (as in the API model)                                handler                         success
-    ("POST",   "/2015-03-31/functions",                                create_function,                201),
-    ("GET",    "/2015-03-31/functions",                                list_functions,                 200),
-    ("GET",    "/2015-03-31/functions/{FunctionName}",                 get_function,                   200),
-    ("DELETE", "/2015-03-31/functions/{FunctionName}",                 delete_function,                204),
-    ("GET",    "/2015-03-31/functions/{FunctionName}/configuration",   get_function_configuration,     200),
-    ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",   update_function_configuration,  200),
-    ("PUT",    "/2015-03-31/functions/{FunctionName}/code",            update_function_code,           200),
-    ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",     invoke,                         200),
-    ("POST",   "/2014-11-13/functions/{FunctionName}/invoke-async",    invoke_async,                   202),
+    # method   URI (as in the API model)
+    #          handler, success
+    ("POST",   "/2015-03-31/functions",
+               create_function, 201),
+    ("GET",    "/2015-03-31/functions",
+               list_functions, 200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}",
+               get_function, 200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}",
+               delete_function, 204),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/configuration",
+               get_function_configuration, 200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/configuration",
+               update_function_configuration, 200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/code",
+               update_function_code, 200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/invocations",
+               invoke, 200),
+    ("POST",   "/2014-11-13/functions/{FunctionName}/invoke-async",
+               invoke_async, 202),
     ("POST",   "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
                invoke_with_response_stream, 200),
     # Versions and aliases
-    ("POST",   "/2015-03-31/functions/{FunctionName}/versions",        publish_version,                201),
-    ("GET",    "/2015-03-31/functions/{FunctionName}/versions",        list_versions_by_function,      200),
-    ("POST",   "/2015-03-31/functions/{FunctionName}/aliases",         create_alias,                   201),
-    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases",         list_aliases,                   200),
-    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  get_alias,                      200),
-    ("PUT",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  update_alias,                   200),
-    ("DELETE", "/2015-03-31/functions/{FunctionName}/aliases/{Name}",  delete_alias,                   204),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/versions",
+               publish_version, 201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/versions",
+               list_versions_by_function, 200),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/aliases",
+               create_alias, 201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases",
+               list_aliases, 200),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",
+               get_alias, 200),
+    ("PUT",    "/2015-03-31/functions/{FunctionName}/aliases/{Name}",
+               update_alias, 200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/aliases/{Name}",
+               delete_alias, 204),
     # Permissions
-    ("POST",   "/2015-03-31/functions/{FunctionName}/policy",          add_permission,                 201),
-    ("GET",    "/2015-03-31/functions/{FunctionName}/policy",          get_policy,                     200),
-    ("DELETE", "/2015-03-31/functions/{FunctionName}/policy/{StatementId}", remove_permission,         204),
-    ("PUT",    "/2026-07-09/resource-policy/{ResourceArn}",            put_resource_policy,            200),
-    ("GET",    "/2026-07-09/resource-policy/{ResourceArn}",            get_resource_policy,            200),
-    ("DELETE", "/2026-07-09/resource-policy/{ResourceArn}",            delete_resource_policy,         204),
+    ("POST",   "/2015-03-31/functions/{FunctionName}/policy",
+               add_permission, 201),
+    ("GET",    "/2015-03-31/functions/{FunctionName}/policy",
+               get_policy, 200),
+    ("DELETE", "/2015-03-31/functions/{FunctionName}/policy/{StatementId}",
+               remove_permission, 204),
+    ("PUT",    "/2026-07-09/resource-policy/{ResourceArn}",
+               put_resource_policy, 200),
+    ("GET",    "/2026-07-09/resource-policy/{ResourceArn}",
+               get_resource_policy, 200),
+    ("DELETE", "/2026-07-09/resource-policy/{ResourceArn}",
+               delete_resource_policy, 204),
     # Concurrency
-    ("PUT",    "/2017-10-31/functions/{FunctionName}/concurrency",     put_function_concurrency,       200),
-    ("GET",    "/2019-09-30/functions/{FunctionName}/concurrency",     get_function_concurrency,       200),
-    ("DELETE", "/2017-10-31/functions/{FunctionName}/concurrency",     delete_function_concurrency,    204),
-    ("PUT",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", put_provisioned_concurrency_config, 202),
+    ("PUT",    "/2017-10-31/functions/{FunctionName}/concurrency",
+               put_function_concurrency, 200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/concurrency",
+               get_function_concurrency, 200),
+    ("DELETE", "/2017-10-31/functions/{FunctionName}/concurrency",
+               delete_function_concurrency, 204),
+    ("PUT",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+               put_provisioned_concurrency_config, 202),
     ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency?List=ALL",
                list_provisioned_concurrency_configs, 200),
-    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency", get_provisioned_concurrency_config, 200),
+    ("GET",    "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+               get_provisioned_concurrency_config, 200),
     ("DELETE", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
                delete_provisioned_concurrency_config, 204),
     # Tags
-    ("POST",   "/2017-03-31/tags/{Resource}",                          tag_resource,                   204),
-    ("DELETE", "/2017-03-31/tags/{Resource}",                          untag_resource,                 204),
-    ("GET",    "/2017-03-31/tags/{Resource}",                          list_tags,                      200),
+    ("POST",   "/2017-03-31/tags/{Resource}",
+               tag_resource, 204),
+    ("DELETE", "/2017-03-31/tags/{Resource}",
+               untag_resource, 204),
+    ("GET",    "/2017-03-31/tags/{Resource}",
+               list_tags, 200),
     # Function URLs
-    ("POST",   "/2021-10-31/functions/{FunctionName}/url",             create_function_url_config,     201),
-    ("GET",    "/2021-10-31/functions/{FunctionName}/url",             get_function_url_config,        200),
-    ("PUT",    "/2021-10-31/functions/{FunctionName}/url",             update_function_url_config,     200),
-    ("DELETE", "/2021-10-31/functions/{FunctionName}/url",             delete_function_url_config,     204),
-    ("GET",    "/2021-10-31/functions/{FunctionName}/urls",            list_function_url_configs,      200),
+    ("POST",   "/2021-10-31/functions/{FunctionName}/url",
+               create_function_url_config, 201),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/url",
+               get_function_url_config, 200),
+    ("PUT",    "/2021-10-31/functions/{FunctionName}/url",
+               update_function_url_config, 200),
+    ("DELETE", "/2021-10-31/functions/{FunctionName}/url",
+               delete_function_url_config, 204),
+    ("GET",    "/2021-10-31/functions/{FunctionName}/urls",
+               list_function_url_configs, 200),
     # Asynchronous invocation configuration
-    ("PUT",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", put_function_event_invoke_config, 200),
+    ("PUT",    "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               put_function_event_invoke_config, 200),
     ("POST",   "/2019-09-25/functions/{FunctionName}/event-invoke-config",
                update_function_event_invoke_config, 200),
-    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config", get_function_event_invoke_config, 200),
+    ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config",
+               get_function_event_invoke_config, 200),
     ("DELETE", "/2019-09-25/functions/{FunctionName}/event-invoke-config",
                delete_function_event_invoke_config, 204),
     ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config/list",
                list_function_event_invoke_configs, 200),
     # Layers
-    ("POST",   "/2018-10-31/layers/{LayerName}/versions",              publish_layer_version,          201),
-    ("GET",    "/2018-10-31/layers/{LayerName}/versions",              list_layer_versions,            200),
-    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", get_layer_version,           200),
-    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}", delete_layer_version,        204),
-    ("GET",    "/2018-10-31/layers?find=LayerVersion",                 get_layer_version_by_arn,       200),
-    ("GET",    "/2018-10-31/layers",                                   list_layers,                    200),
+    ("POST",   "/2018-10-31/layers/{LayerName}/versions",
+               publish_layer_version, 201),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions",
+               list_layer_versions, 200),
+    ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}",
+               get_layer_version, 200),
+    ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}",
+               delete_layer_version, 204),
+    ("GET",    "/2018-10-31/layers?find=LayerVersion",
+               get_layer_version_by_arn, 200),
+    ("GET",    "/2018-10-31/layers",
+               list_layers, 200),
     ("POST",   "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
                add_layer_version_permission, 201),
     ("GET",    "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy",
@@ -5496,52 +5735,80 @@ ROUTES = [
     ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}",
                remove_layer_version_permission, 204),
     # Code signing
-    ("POST",   "/2020-04-22/code-signing-configs",                     create_code_signing_config,     201),
-    ("GET",    "/2020-04-22/code-signing-configs",                     list_code_signing_configs,      200),
-    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", get_code_signing_config,     200),
-    ("PUT",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", update_code_signing_config,  200),
-    ("DELETE", "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}", delete_code_signing_config,  204),
+    ("POST",   "/2020-04-22/code-signing-configs",
+               create_code_signing_config, 201),
+    ("GET",    "/2020-04-22/code-signing-configs",
+               list_code_signing_configs, 200),
+    ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}",
+               get_code_signing_config, 200),
+    ("PUT",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}",
+               update_code_signing_config, 200),
+    ("DELETE", "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}",
+               delete_code_signing_config, 204),
     ("GET",    "/2020-04-22/code-signing-configs/{CodeSigningConfigArn}/functions",
                list_functions_by_code_signing_config, 200),
-    ("PUT",    "/2020-06-30/functions/{FunctionName}/code-signing-config", put_function_code_signing_config, 200),
-    ("GET",    "/2020-06-30/functions/{FunctionName}/code-signing-config", get_function_code_signing_config, 200),
+    ("PUT",    "/2020-06-30/functions/{FunctionName}/code-signing-config",
+               put_function_code_signing_config, 200),
+    ("GET",    "/2020-06-30/functions/{FunctionName}/code-signing-config",
+               get_function_code_signing_config, 200),
     ("DELETE", "/2020-06-30/functions/{FunctionName}/code-signing-config",
                delete_function_code_signing_config, 204),
     # Recursion and runtime management
-    ("GET",    "/2024-08-31/functions/{FunctionName}/recursion-config", get_function_recursion_config, 200),
-    ("PUT",    "/2024-08-31/functions/{FunctionName}/recursion-config", put_function_recursion_config, 200),
+    ("GET",    "/2024-08-31/functions/{FunctionName}/recursion-config",
+               get_function_recursion_config, 200),
+    ("PUT",    "/2024-08-31/functions/{FunctionName}/recursion-config",
+               put_function_recursion_config, 200),
     ("GET",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
                get_runtime_management_config, 200),
     ("PUT",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
                put_runtime_management_config, 200),
     # Event source mappings
-    ("POST",   "/2015-03-31/event-source-mappings",                    create_event_source_mapping,    202),
-    ("GET",    "/2015-03-31/event-source-mappings",                    list_event_source_mappings,     200),
-    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",             get_event_source_mapping,       200),
-    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",             update_event_source_mapping,    202),
-    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",             delete_event_source_mapping,    202),
+    ("POST",   "/2015-03-31/event-source-mappings",
+               create_event_source_mapping, 202),
+    ("GET",    "/2015-03-31/event-source-mappings",
+               list_event_source_mappings, 200),
+    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",
+               get_event_source_mapping, 200),
+    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",
+               update_event_source_mapping, 202),
+    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",
+               delete_event_source_mapping, 202),
     # Capacity providers and scaling
-    ("POST",   "/2025-11-30/capacity-providers",                       create_capacity_provider,       202),
-    ("GET",    "/2025-11-30/capacity-providers",                       list_capacity_providers,        200),
-    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}", get_capacity_provider,         200),
-    ("PUT",    "/2025-11-30/capacity-providers/{CapacityProviderName}", update_capacity_provider,      202),
-    ("DELETE", "/2025-11-30/capacity-providers/{CapacityProviderName}", delete_capacity_provider,      202),
+    ("POST",   "/2025-11-30/capacity-providers",
+               create_capacity_provider, 202),
+    ("GET",    "/2025-11-30/capacity-providers",
+               list_capacity_providers, 200),
+    ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}",
+               get_capacity_provider, 200),
+    ("PUT",    "/2025-11-30/capacity-providers/{CapacityProviderName}",
+               update_capacity_provider, 202),
+    ("DELETE", "/2025-11-30/capacity-providers/{CapacityProviderName}",
+               delete_capacity_provider, 202),
     ("GET",    "/2025-11-30/capacity-providers/{CapacityProviderName}/function-versions",
                list_function_versions_by_capacity_provider, 200),
-    ("PUT",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", put_function_scaling_config, 202),
-    ("GET",    "/2025-11-30/functions/{FunctionName}/function-scaling-config", get_function_scaling_config, 200),
+    ("PUT",    "/2025-11-30/functions/{FunctionName}/function-scaling-config",
+               put_function_scaling_config, 202),
+    ("GET",    "/2025-11-30/functions/{FunctionName}/function-scaling-config",
+               get_function_scaling_config, 200),
     # Durable executions
-    ("GET",    "/2025-12-01/functions/{FunctionName}/durable-executions", list_durable_executions_by_function, 200),
-    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}", get_durable_execution,          200),
-    ("DELETE", "/2025-12-01/durable-executions/{DurableExecutionArn}", delete_durable_execution,       202),
+    ("GET",    "/2025-12-01/functions/{FunctionName}/durable-executions",
+               list_durable_executions_by_function, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}",
+               get_durable_execution, 200),
+    ("DELETE", "/2025-12-01/durable-executions/{DurableExecutionArn}",
+               delete_durable_execution, 202),
     ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/history",
                get_durable_execution_history, 200),
-    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/state", get_durable_execution_state, 200),
+    ("GET",    "/2025-12-01/durable-executions/{DurableExecutionArn}/state",
+               get_durable_execution_state, 200),
     ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/checkpoint",
                checkpoint_durable_execution, 200),
-    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/stop", stop_durable_execution,   200),
-    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/pause", pause_durable_execution, 202),
-    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/resume", resume_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/stop",
+               stop_durable_execution, 200),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/pause",
+               pause_durable_execution, 202),
+    ("POST",   "/2025-12-01/durable-executions/{DurableExecutionArn}/resume",
+               resume_durable_execution, 202),
     ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/succeed",
                send_durable_execution_callback_success, 200),
     ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/fail",
@@ -5549,16 +5816,25 @@ ROUTES = [
     ("POST",   "/2025-12-01/durable-execution-callbacks/{CallbackId}/heartbeat",
                send_durable_execution_callback_heartbeat, 200),
     # Account
-    ("GET",    "/2016-08-19/account-settings",                         get_account_settings,           200),
+    ("GET",    "/2016-08-19/account-settings",
+               get_account_settings, 200),
     # The fake's own paths.
-    ("GET",    "/_parlel/health",                                      parlel_health,                  200),
-    ("POST",   "/_parlel/reset",                                       parlel_reset,                   200),
-    ("GET",    "/_parlel/code/{Sha}",                                  parlel_code,                    200),
-    ("GET",    "/_parlel/logs",                                        parlel_logs,                    200),
-    ("GET",    "/_parlel/logs/{FunctionName}",                         parlel_logs,                    200),
-    ("GET",    "/_parlel/destinations",                                parlel_destinations,            200),
-    ("GET",    "/_parlel/inspect",                                     parlel_inspect,                 200),
-    ("GET",    "/_parlel/",                                            parlel_page,                    200),
+    ("GET",    "/_parlel/health",
+               parlel_health, 200),
+    ("POST",   "/_parlel/reset",
+               parlel_reset, 200),
+    ("GET",    "/_parlel/code/{Sha}",
+               parlel_code, 200),
+    ("GET",    "/_parlel/logs",
+               parlel_logs, 200),
+    ("GET",    "/_parlel/logs/{FunctionName}",
+               parlel_logs, 200),
+    ("GET",    "/_parlel/destinations",
+               parlel_destinations, 200),
+    ("GET",    "/_parlel/inspect",
+               parlel_inspect, 200),
+    ("GET",    "/_parlel/",
+               parlel_page, 200),
 ]
 
 # Operations whose body is raw bytes (the payload), not JSON.
@@ -5598,7 +5874,8 @@ def match_route(method, path, query):
     """(handler, success status, path params) for a request; raise when no route fits."""
     parts = path.strip("/").split("/")
     allowed = []
-    for route_method, segments, labels, required, handler, status in ROUTE_INDEX.get((len(parts), parts[0]), ()):
+    for route_method, segments, labels, required, handler, status in ROUTE_INDEX.get(
+            (len(parts), parts[0]), ()):
         if any(s is not None and s != p for s, p in zip(segments, parts)) or not all(parts):
             continue
         if any(query.get(k) != v for k, v in required.items()):
@@ -5610,7 +5887,8 @@ def match_route(method, path, query):
         return handler, status, dict(zip(labels, values))
     if allowed:
         raise LambdaError("UnknownOperationException", 405,
-                          f"No operation {method} {path}; this path takes {', '.join(sorted(set(allowed)))}")
+                          f"No operation {method} {path}; this path takes "
+                          f"{', '.join(sorted(set(allowed)))}")
     raise LambdaError("UnknownOperationException", 404, f"No operation matches {method} {path}")
 
 
@@ -5729,7 +6007,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """http.server's own errors (bad request line, unknown method) as JSON, never HTML."""
         self.close_connection = True
         text = message or http.server.BaseHTTPRequestHandler.responses.get(code, ("Error",))[0]
-        body = json.dumps({"__type": "InvalidRequestContentException" if code < 500 else "ServiceException",
+        body = json.dumps({"__type": ("InvalidRequestContentException" if code < 500
+                                      else "ServiceException"),
                            "message": f"{text} ({self.command} {self.path})"
                            if getattr(self, "command", None) else text}).encode()
         self.send_response_only(code)
@@ -5756,7 +6035,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             url_id = function_url_id(self.headers.get("Host", ""), path)
             if url_id:
                 result = self.function_url_request(url_id, path, query_text)
-                self.write_stream(result) if isinstance(result, StreamReply) else self.write_reply(result)
+                (self.write_stream(result) if isinstance(result, StreamReply)
+                 else self.write_reply(result))
                 self.log_request_line(started, result)
                 return
             query = {}
@@ -5780,11 +6060,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body = parse_json_body(body)
             result = handler(store, params, body)
             if not isinstance(result, Reply):
-                data = json.dumps(result, separators=(",", ":")).encode() if result is not None else b""
+                data = (json.dumps(result, separators=(",", ":")).encode()
+                        if result is not None else b"")
                 result = Reply(status, {}, data)
         except LambdaError as error:
-            data = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
-            result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
+            data = json.dumps({"__type": error.code, "message": error.message,
+                               **error.extra}).encode()
+            result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}),
+                           data)
         except Exception:
             traceback.print_exc(file=sys.stderr)
             data = json.dumps({"__type": "ServiceException",
@@ -5852,7 +6135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def write_reply(self, reply):
-        head = [f"HTTP/1.1 {reply.status} {http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
+        head = [f"HTTP/1.1 {reply.status} "
+                f"{http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
                 f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
         head.extend(f"{name}: {value}" for name, value in reply.headers.items())
         head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
@@ -5886,7 +6170,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if started:
                 self.close_connection = True
                 return
-            body = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+            body = json.dumps({"__type": error.code, "message": error.message,
+                               **error.extra}).encode()
             self.write_reply(Reply(error.status, {"x-amzn-errortype": error.code}, body))
         except OSError:
             self.close_connection = True        # the client went away mid-stream
@@ -5910,8 +6195,9 @@ def function_url_id(host, path):
 
 
 SIGNATURE_HEADER = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/"
-    r"aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})")
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
+    r"(?P<service>[^/]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,]+)"
+    r",\s*Signature=(?P<signature>[0-9a-f]{64})")
 MAX_CLOCK_SKEW_SECONDS = 300            # AWS refuses signatures more than 5 minutes off
 
 
@@ -5920,21 +6206,24 @@ def check_signature(credentials, method, target, headers, body):
     `credentials` maps access key ids to secret keys; `target` is the request line's path."""
     authorization = headers.get("Authorization")
     if not authorization:
-        raise LambdaError("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+        raise LambdaError("MissingAuthenticationTokenException", 403,
+                          "Missing Authentication Token")
     match = SIGNATURE_HEADER.fullmatch(authorization.strip())
     if match is None:
         raise LambdaError("IncompleteSignatureException", 403,
-                          f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
-                          f"parameters. Authorization={authorization}")
+                          "Authorization header requires 'Credential', 'Signature' and "
+                          f"'SignedHeaders' parameters. Authorization={authorization}")
     secret = credentials.get(match["key"])
     if secret is None:
         raise LambdaError("UnrecognizedClientException", 403,
                           "The security token included in the request is invalid.")
     stamp = headers.get("X-Amz-Date", "")
     try:
-        signed_at = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+        signed_at = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=datetime.timezone.utc)
     except ValueError:
-        raise LambdaError("IncompleteSignatureException", 403, "Missing or malformed X-Amz-Date header") from None
+        raise LambdaError("IncompleteSignatureException", 403,
+                          "Missing or malformed X-Amz-Date header") from None
     now = datetime.datetime.now(datetime.timezone.utc)
     if abs((now - signed_at).total_seconds()) > MAX_CLOCK_SKEW_SECONDS:
         shown = "%Y%m%dT%H%M%SZ"
@@ -5944,8 +6233,8 @@ def check_signature(credentials, method, target, headers, body):
                        f"({now.strftime(shown)} - 5 min.)")
         else:
             edge = now + datetime.timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
-            message = (f"Signature not yet current: {stamp} is still later than {edge.strftime(shown)} "
-                       f"({now.strftime(shown)} + 5 min.)")
+            message = (f"Signature not yet current: {stamp} is still later than "
+                       f"{edge.strftime(shown)} ({now.strftime(shown)} + 5 min.)")
         raise LambdaError("InvalidSignatureException", 403, message)
     path, _, query = target.partition("?")
     pairs = sorted(pair.partition("=")[::2] for pair in query.split("&")) if query else []
@@ -5954,20 +6243,22 @@ def check_signature(credentials, method, target, headers, body):
         method,
         urllib.parse.quote(normalized_path(path), safe="/~"),
         "&".join(f"{k}={v}" for k, v in pairs),
-        "".join(f"{name}:{' '.join(','.join(headers.get_all(name) or []).split())}\n" for name in signed),
+        "".join(f"{name}:{' '.join(','.join(headers.get_all(name) or []).split())}\n"
+                for name in signed),
         match["signed"],
         headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()])
     scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    to_sign = (f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n"
+               f"{hashlib.sha256(canonical.encode()).hexdigest()}")
     key = f"AWS4{secret}".encode()
     for part in (match["date"], match["region"], match["service"], "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, match["signature"]):
         raise LambdaError("InvalidSignatureException", 403,
-                          "The request signature we calculated does not match the signature you provided. "
-                          "Check your AWS Secret Access Key and signing method. Consult the service "
-                          "documentation for details.")
+                          "The request signature we calculated does not match the signature you "
+                          "provided. Check your AWS Secret Access Key and signing method. Consult "
+                          "the service documentation for details.")
 
 
 def normalized_path(path):
@@ -6002,13 +6293,14 @@ def parse_json_body(data):
     try:
         return json.loads(data)
     except UnicodeDecodeError as error:
-        problem, line, column = f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1, error.start + 1
+        problem, line, column = (f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1,
+                                 error.start + 1)
     except json.JSONDecodeError as error:
         problem, line, column = error.msg, error.lineno, error.colno
     raise invalid_content(
-        f"Could not parse request body into json: Could not parse payload into json: {problem}\n at "
-        f"[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, "
-        f"column: {column}]")
+        f"Could not parse request body into json: Could not parse payload into json: {problem}\n "
+        "at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: "
+        f"{line}, column: {column}]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -6033,7 +6325,8 @@ class LambdaServer:
 
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
-                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None, log_level=None):
+                 async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
+                 log_level=None):
         self.host = host
         self.port = port
         self.store = Store(region, account)
@@ -6057,7 +6350,8 @@ class LambdaServer:
         self.httpd.connections = set()
         self.port = self.httpd.server_address[1]
         self.store.endpoint_url = self.endpoint_url
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.1},
                                        name=f"lambda_fake:{self.port}", daemon=True)
         self.thread.start()
         return self
@@ -6131,17 +6425,21 @@ if "pytest" in sys.modules:
 # Every option, its environment variable, its default and what it does.
 OPTIONS = [
     ("port", "LAMBDA_FAKE_PORT", str(DEFAULT_PORT), "port to listen on; 0 picks a free one"),
-    ("--host", "LAMBDA_FAKE_HOST", "127.0.0.1", "address to bind (it runs code it is sent: keep it local)"),
-    ("--region", "LAMBDA_FAKE_REGION", DEFAULT_REGION, "the region ARNs name and requests must match"),
+    ("--host", "LAMBDA_FAKE_HOST", "127.0.0.1",
+     "address to bind (it runs code it is sent: keep it local)"),
+    ("--region", "LAMBDA_FAKE_REGION", DEFAULT_REGION,
+     "the region ARNs name and requests must match"),
     ("--account-id", "LAMBDA_FAKE_ACCOUNT_ID", DEFAULT_ACCOUNT_ID, "the account ARNs name"),
     ("--log-level", "LAMBDA_FAKE_LOG_LEVEL", "info",
      "debug (also each invocation), info (a line per request), warning, or error"),
     ("--max-workers", "LAMBDA_FAKE_MAX_WORKERS", "16", "handler processes alive at most"),
-    ("--idle-seconds", "LAMBDA_FAKE_IDLE_SECONDS", "300", "an idle handler process ends after this"),
+    ("--idle-seconds", "LAMBDA_FAKE_IDLE_SECONDS", "300",
+     "an idle handler process ends after this"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--verify-signatures", "LAMBDA_FAKE_VERIFY_SIGNATURES", None,
-     "KEY:SECRET,... : refuse requests not signed (SigV4) with one of these keys (alone: test:test)"),
+     "KEY:SECRET,... : refuse requests not signed (SigV4) with one of these keys "
+     "(alone: test:test)"),
 ]
 
 
@@ -6150,23 +6448,27 @@ def parse_options(argv):
     import argparse
     parser = argparse.ArgumentParser(
         prog="lambda_fake", description="A local fake of AWS Lambda: the real REST-JSON API, and "
-        "handlers really run. Every option can also come from the environment variable named with it.")
+        "handlers really run. Every option can also come from the environment variable named with "
+        "it.")
     for option, variable, default, text in OPTIONS:
         value = os.environ.get(variable, default)
-        shown = f"{text} (env {variable}; default {default})" if default else f"{text} (env {variable})"
+        shown = (f"{text} (env {variable}; default {default})" if default
+                 else f"{text} (env {variable})")
         if option == "port":
             parser.add_argument(option, nargs="?", type=int, default=int(value), help=shown)
         elif option == "--verify-signatures":
-            parser.add_argument(option, nargs="?", const="test:test", default=value, metavar="KEY:SECRET",
-                                help=shown)
+            parser.add_argument(option, nargs="?", const="test:test", default=value,
+                                metavar="KEY:SECRET", help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
         else:
-            kind = {"--max-workers": int, "--idle-seconds": float, "--async-retry-delay": float}.get(option, str)
+            kind = {"--max-workers": int, "--idle-seconds": float,
+                    "--async-retry-delay": float}.get(option, str)
             parser.add_argument(option, type=kind, default=kind(value), help=shown)
     parser.add_argument("--quiet", action="store_true",
                         default=os.environ.get("LAMBDA_FAKE_QUIET", "") not in ("", "0", "false"),
-                        help="no line per request; the same as --log-level warning (env LAMBDA_FAKE_QUIET)")
+                        help="no line per request; the same as --log-level warning (env "
+                             "LAMBDA_FAKE_QUIET)")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", args.region):
         parser.error(f"--region {args.region} is not a region name such as us-east-1")
@@ -6186,20 +6488,23 @@ def parse_options(argv):
 def main(argv=None):
     args = parse_options(argv)
     server = LambdaServer(args.port, args.host, region=args.region, account=args.account_id,
-                          log_level=args.log_level, max_workers=args.max_workers, idle_seconds=args.idle_seconds,
-                          async_retry_delay=args.async_retry_delay, verify_signatures=args.credentials)
+                          log_level=args.log_level, max_workers=args.max_workers,
+                          idle_seconds=args.idle_seconds,
+                          async_retry_delay=args.async_retry_delay,
+                          verify_signatures=args.credentials)
     try:
         server.start()
     except OSError as error:
-        sys.stderr.write(f"lambda_fake: cannot listen on {args.host}:{args.port}: {error.strerror}. "
-                         "Is another server using that port? Pick another, or 0 for a free one.\n")
+        sys.stderr.write(f"lambda_fake: cannot listen on {args.host}:{args.port}: "
+                         f"{error.strerror}. Is another server using that port? Pick another, or 0 "
+                         "for a free one.\n")
         return 1
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone who "
-                         "can reach this address can run code on this machine.\n")
+        sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone "
+                         "who can reach this address can run code on this machine.\n")
     if server.store.runner.node is None:
-        sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo their "
-                         "payload; install Node.js 18 or newer and restart to run them.\n")
+        sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo "
+                         "their payload; install Node.js 18 or newer and restart to run them.\n")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

@@ -36,7 +36,8 @@ from lambda_fake import LambdaServer
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-DOUBLER = b"exports.handler = async (event, context) => ({ doubled: event.n * 2, fn: context.functionName });\n"
+DOUBLER = (b"exports.handler = async (event, context) => "
+           b"({ doubled: event.n * 2, fn: context.functionName });\n")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -87,7 +88,8 @@ def assert_error(call, code, status, fragment=""):
 
 
 def invoke_json(lam, name="fn", event=None, **params):
-    out = lam.invoke(FunctionName=name, Payload=json.dumps(event if event is not None else {}), **params)
+    out = lam.invoke(FunctionName=name, Payload=json.dumps(event if event is not None else {}),
+                     **params)
     return out, json.loads(out["Payload"].read())
 
 
@@ -264,7 +266,8 @@ def test_error_reply_has_header_type_and_lowercase_message(server, lam):
     assert status == 404
     assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
     assert json.loads(body) == {"__type": "ResourceNotFoundException", "message":
-                                f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"}
+                                "Function not found: "
+                                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"}
 
 
 def test_body_that_is_not_json_is_invalid_request_content(server, lam):
@@ -276,8 +279,8 @@ def test_body_that_is_not_json_is_invalid_request_content(server, lam):
     assert reply["message"].startswith("Could not parse request body into json: ")
 
 
-def test_unexpected_exception_is_service_exception_and_server_keeps_serving(server, lam, monkeypatch,
-                                                                            capsys):
+def test_unexpected_exception_is_service_exception_and_server_keeps_serving(server, lam,
+                                                                            monkeypatch, capsys):
     def broken(*args):
         raise RuntimeError("a bug")
     monkeypatch.setattr(lambda_fake, "find_function", broken)
@@ -314,7 +317,8 @@ def test_create_function_returns_every_field_with_aws_defaults(lam):
         "Description": "", "Timeout": 3, "MemorySize": 128, "CodeSha256": sha256_b64(DOUBLER),
         "Version": "$LATEST", "TracingConfig": {"Mode": "PassThrough"}, "State": "Active",
         "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
-        "EphemeralStorage": {"Size": 512}, "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/shape"}}
 
 
@@ -326,8 +330,10 @@ def test_create_function_stores_optional_configuration(lam):
         LoggingConfig={"LogFormat": "JSON"}, Tags={"team": "a"})
     got = lam.get_function_configuration(FunctionName="configured")
     for member, value in (("Description", "d"), ("Timeout", 30), ("MemorySize", 512),
-                          ("Environment", {"Variables": {"STAGE": "test"}}), ("Architectures", ["arm64"]),
-                          ("TracingConfig", {"Mode": "Active"}), ("EphemeralStorage", {"Size": 1024})):
+                          ("Environment", {"Variables": {"STAGE": "test"}}),
+                          ("Architectures", ["arm64"]),
+                          ("TracingConfig", {"Mode": "Active"}),
+                          ("EphemeralStorage", {"Size": 1024})):
         assert created[member] == value == got[member], member
     assert got["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO",
                                     "SystemLogLevel": "INFO", "LogGroup": "/aws/lambda/configured"}
@@ -352,51 +358,56 @@ RUNTIME_LIST = ", ".join(lambda_fake.USABLE_RUNTIMES)
 
 @pytest.mark.parametrize("overrides, code, status, message", [
     ({"FunctionName": "bad name!"}, "ValidationException", 400,
-     "1 validation error detected: Value 'bad name!' at 'functionName' failed to satisfy constraint: "
-     "Member must satisfy regular expression pattern: " + lambda_fake.FUNCTION_NAME_PATTERN),
+     "1 validation error detected: Value 'bad name!' at 'functionName' failed to satisfy "
+     "constraint: Member must satisfy regular expression pattern: "
+     + lambda_fake.FUNCTION_NAME_PATTERN),
     ({"FunctionName": LONG_NAME}, "InvalidParameterValueException", 400,
-     f"1 validation error detected: Value '{LONG_NAME}' at 'functionName' failed to satisfy constraint: "
-     "Member must have length less than or equal to 64"),
+     f"1 validation error detected: Value '{LONG_NAME}' at 'functionName' failed to satisfy "
+     "constraint: Member must have length less than or equal to 64"),
     ({"Runtime": "nodejs1.x"}, "InvalidParameterValueException", 400,
-     "Value nodejs1.x at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-     f"[{RUNTIME_LIST}] or be a valid ARN"),
+     "Value nodejs1.x at 'runtime' failed to satisfy constraint: Member must satisfy enum value "
+     f"set: [{RUNTIME_LIST}] or be a valid ARN"),
     ({"Runtime": "python3.7"}, "InvalidParameterValueException", 400,
-     "The runtime parameter of python3.7 is no longer supported for creating or updating AWS Lambda "
-     "functions. We recommend you use a supported runtime while creating or updating functions."),
+     "The runtime parameter of python3.7 is no longer supported for creating or updating AWS "
+     "Lambda functions. We recommend you use a supported runtime while creating or updating "
+     "functions."),
     ({"Role": "r1"}, "ValidationException", 400,
-     "1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy "
-     "regular expression pattern: " + lambda_fake.ROLE_PATTERN),
+     "1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must "
+     "satisfy regular expression pattern: " + lambda_fake.ROLE_PATTERN),
     ({"MemorySize": 10241}, "ValidationException", 400,
-     "1 validation error detected: Value '10241' at 'memorySize' failed to satisfy constraint: Member must "
-     "have value less than or equal to 10240"),
+     "1 validation error detected: Value '10241' at 'memorySize' failed to satisfy constraint: "
+     "Member must have value less than or equal to 10240"),
     ({"Timeout": 901}, "ValidationException", 400,
-     "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: Member must have "
-     "value less than or equal to 900"),
+     "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: Member "
+     "must have value less than or equal to 900"),
     ({"Handler": "index handler"}, "ValidationException", 400,
-     "1 validation error detected: Value 'index handler' at 'handler' failed to satisfy constraint: Member "
-     "must satisfy regular expression pattern: [^\\s]+"),
+     "1 validation error detected: Value 'index handler' at 'handler' failed to satisfy "
+     "constraint: Member must satisfy regular expression pattern: [^\\s]+"),
     ({"Description": "d" * 257}, "ValidationException", 400,
-     "at 'description' failed to satisfy constraint: Member must have length less than or equal to 256"),
+     "at 'description' failed to satisfy constraint: Member must have length less than or equal "
+     "to 256"),
     ({"Environment": {"Variables": {"1bad": "x"}}}, "ValidationException", 400,
-     "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys "
-     "must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"),
+     "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: "
+     "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: "
+     "[a-zA-Z]([a-zA-Z0-9_])+]"),
     ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException", 400,
-     "contains reserved keys that are currently not supported for modification. Reserved keys used in "
-     "this request: AWS_REGION"),
+     "contains reserved keys that are currently not supported for modification. Reserved keys used "
+     "in this request: AWS_REGION"),
     ({"Environment": {"Variables": {"BIG": "x" * 4096}}}, "InvalidParameterValueException", 400,
-     "Lambda was unable to configure your environment variables because the environment variables you "
-     "have provided exceeded the 4KB limit. String measured: {\"BIG\":\"xxx"),
+     "Lambda was unable to configure your environment variables because the environment variables "
+     "you have provided exceeded the 4KB limit. String measured: {\"BIG\":\"xxx"),
     ({"Architectures": ["x86_64", "arm64"]}, "ValidationException", 400,
      "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy "
      "constraint: Member must have length less than or equal to 1"),
     ({"Architectures": ["X86_64"]}, "ValidationException", 400,
-     "1 validation error detected: Value '[X86_64]' at 'architectures' failed to satisfy constraint: "
-     "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must "
-     "not be null]"),
+     "1 validation error detected: Value '[X86_64]' at 'architectures' failed to satisfy "
+     "constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, "
+     "arm64], Member must not be null]"),
     ({"TracingConfig": {"Mode": "Loud"}}, "ValidationException", 400,
-     "Value 'Loud' at 'tracingConfig.mode' failed to satisfy constraint: Member must satisfy enum value "
-     "set: [Active, PassThrough]"),
-    ({"Code": {}}, "InvalidParameterValueException", 400, "Please provide a source for function code."),
+     "Value 'Loud' at 'tracingConfig.mode' failed to satisfy constraint: Member must satisfy enum "
+     "value set: [Active, PassThrough]"),
+    ({"Code": {}}, "InvalidParameterValueException", 400,
+     "Please provide a source for function code."),
     ({"Code": {"ZipFile": DOUBLER, "S3Bucket": "bucket", "S3Key": "key"}},
      "InvalidParameterValueException", 400, "Please do not provide other FunctionCode parameters"),
     ({"Code": {"ZipFile": b"PK\x03\x04 not really a zip"}}, "InvalidParameterValueException", 400,
@@ -404,10 +415,12 @@ RUNTIME_LIST = ", ".join(lambda_fake.USABLE_RUNTIMES)
     ({"Code": {"ZipFile": zip_of({})}}, "InvalidParameterValueException", 400,
      "Uploaded file must be a non-empty zip"),
     ({"Runtime": None}, "InvalidParameterValueException", 400,
-     "Runtime and Handler are mandatory parameters for functions created with deployment packages."),
+     "Runtime and Handler are mandatory parameters for functions created with "
+     "deployment packages."),
     ({"FunctionName": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:elsewhere"},
-     "ResourceNotFoundException", 404, "Functions from 'eu-west-1' are not reachable in this region "
-                                       "('us-east-1')"),
+     "ResourceNotFoundException", 404,
+     "Functions from 'eu-west-1' are not reachable in this region "
+     "('us-east-1')"),
     ({"FunctionName": "arn:aws:lambda:us-east-1:999999999999:function:theirs"},
      "AccessDeniedException", 403, ""),
 ])
@@ -417,12 +430,14 @@ def test_create_function_validation(lam, overrides, code, status, message):
     params.update(overrides)
     params = {k: v for k, v in params.items() if v is not None}
     got = assert_error(lambda: lam.create_function(**params), code, status)
-    assert got == message if code == "ValidationException" and message.startswith("1 ") else message in got
+    assert got == message if code == "ValidationException" and message.startswith("1 ") \
+        else message in got
     assert lam.list_functions()["Functions"] == []      # bad input changes nothing
 
 
 def test_create_function_wrong_json_type_is_invalid_request_content(server, lam):
-    body = {"FunctionName": "typed", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
+    body = {"FunctionName": "typed", "Role": ROLE, "Runtime": "nodejs20.x",
+            "Handler": "index.handler",
             "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}, "MemorySize": "big"}
     status, headers, reply = raw(server, "POST", "/2015-03-31/functions", json.dumps(body).encode())
     assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
@@ -431,7 +446,8 @@ def test_create_function_wrong_json_type_is_invalid_request_content(server, lam)
 
 
 def test_create_function_unknown_member_is_rejected(server, lam):
-    body = {"FunctionName": "typo", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
+    body = {"FunctionName": "typo", "Role": ROLE, "Runtime": "nodejs20.x",
+            "Handler": "index.handler",
             "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}, "MemorySise": 256}
     status, headers, reply = raw(server, "POST", "/2015-03-31/functions", json.dumps(body).encode())
     assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
@@ -483,7 +499,8 @@ def test_get_function_qualifier_mismatch_is_400(lam):
     create_function(lam, "mismatch")
     assert_error(lambda: lam.get_function(FunctionName="mismatch:1", Qualifier="$LATEST"),
                  "InvalidParameterValueException", 400,
-                 "The derived qualifier from the function name does not match the specified qualifier.")
+                 "The derived qualifier from the function name does not match the specified "
+                 "qualifier.")
 
 
 def test_get_function_unknown_version_is_404_naming_it(lam):
@@ -495,20 +512,23 @@ def test_get_function_unknown_version_is_404_naming_it(lam):
 
 def test_get_function_bad_qualifier_is_validation_error(lam):
     create_function(lam, "q")
-    assert_error(lambda: lam.get_function(FunctionName="q", Qualifier="bad!"), "ValidationException", 400,
-                 "Value 'bad!' at 'qualifier' failed to satisfy constraint: Member must satisfy regular "
-                 "expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+")
+    assert_error(lambda: lam.get_function(FunctionName="q", Qualifier="bad!"),
+                 "ValidationException", 400,
+                 "Value 'bad!' at 'qualifier' failed to satisfy constraint: Member must satisfy "
+                 "regular expression pattern: \\$(LATEST(\\.PUBLISHED)?)|[a-zA-Z0-9-_$]+")
 
 
 def test_get_function_arn_of_another_region_is_404(lam):
     create_function(lam, "here")
-    assert_error(lambda: lam.get_function(FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:here"),
+    assert_error(lambda: lam.get_function(FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:"
+                                                       "function:here"),
                  "ResourceNotFoundException", 404, "Functions from 'eu-west-1' are not reachable")
 
 
 def test_get_function_arn_of_another_account_is_refused(lam):
     create_function(lam, "mine")
-    assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:999999999999:function:mine"),
+    assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:999999999999:"
+                                                       "function:mine"),
                  "AccessDeniedException", 403)
 
 
@@ -529,7 +549,8 @@ def test_list_functions_sorted_in_pages_of_50(lam):
     second = lam.list_functions(Marker=first["NextMarker"])
     assert [f["FunctionName"] for f in second["Functions"]] == names[50:]
     assert "NextMarker" not in second
-    assert "State" not in first["Functions"][0] and "RuntimeVersionConfig" not in first["Functions"][0]
+    assert "State" not in first["Functions"][0] \
+        and "RuntimeVersionConfig" not in first["Functions"][0]
     small = lam.list_functions(MaxItems=5)
     assert len(small["Functions"]) == 5 and "NextMarker" in small
     paged = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate(
@@ -546,18 +567,19 @@ def test_list_functions_all_versions(lam):
 
 def test_list_functions_bad_arguments(lam):
     assert_error(lambda: lam.list_functions(MaxItems=10001), "ValidationException", 400,
-                 "Value '10001' at 'maxItems' failed to satisfy constraint: Member must have value less "
-                 "than or equal to 10000")
+                 "Value '10001' at 'maxItems' failed to satisfy constraint: Member must have value "
+                 "less than or equal to 10000")
     assert_error(lambda: lam.list_functions(FunctionVersion="SOME"), "ValidationException", 400,
-                 "Value 'SOME' at 'functionVersion' failed to satisfy constraint: Member must satisfy "
-                 "enum value set: [ALL]")
+                 "Value 'SOME' at 'functionVersion' failed to satisfy constraint: Member must "
+                 "satisfy enum value set: [ALL]")
 
 
 def test_delete_function_removes_it(lam):
     create_function(lam, "doomed")
     assert lam.delete_function(FunctionName="doomed")["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert_error(lambda: lam.get_function(FunctionName="doomed"), "ResourceNotFoundException", 404)
-    assert_error(lambda: lam.delete_function(FunctionName="doomed"), "ResourceNotFoundException", 404)
+    assert_error(lambda: lam.delete_function(FunctionName="doomed"),
+                 "ResourceNotFoundException", 404)
 
 
 def test_delete_function_with_qualifier_deletes_that_version_only(lam):
@@ -571,7 +593,8 @@ def test_delete_function_with_qualifier_deletes_that_version_only(lam):
                  "InvalidParameterValueException", 400,
                  "$LATEST version cannot be deleted without deleting the function.")
     assert_error(lambda: lam.delete_function(FunctionName="two-versions", Qualifier="live"),
-                 "InvalidParameterValueException", 400, "Deletion of aliases is not currently supported.")
+                 "InvalidParameterValueException", 400,
+                 "Deletion of aliases is not currently supported.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -591,7 +614,8 @@ def test_update_function_code_changes_code_sha_and_revision(lam):
 def test_update_function_code_without_a_source_is_invalid_parameter(lam):
     create_function(lam, "sourceless")
     assert_error(lambda: lam.update_function_code(FunctionName="sourceless"),
-                 "InvalidParameterValueException", 400, "Please provide a source for function code.")
+                 "InvalidParameterValueException", 400,
+                 "Please provide a source for function code.")
 
 
 def test_update_function_code_unknown_function_is_404(lam):
@@ -608,15 +632,16 @@ def test_update_function_code_stale_revision_is_412(lam):
 
 def test_update_function_code_dry_run_changes_nothing(lam):
     created = create_function(lam, "dry")
-    preview = lam.update_function_code(FunctionName="dry", ZipFile=b"exports.handler = () => 1;", DryRun=True)
+    preview = lam.update_function_code(FunctionName="dry", ZipFile=b"exports.handler = () => 1;",
+                                       DryRun=True)
     assert preview["CodeSha256"] != created["CodeSha256"]
     assert lam.get_function_configuration(FunctionName="dry")["CodeSha256"] == created["CodeSha256"]
 
 
 def test_update_function_code_publish_creates_a_version(lam):
     create_function(lam, "pub")
-    published = lam.update_function_code(FunctionName="pub", ZipFile=b"exports.handler = async () => 2;",
-                                         Publish=True)
+    published = lam.update_function_code(FunctionName="pub",
+                                         ZipFile=b"exports.handler = async () => 2;", Publish=True)
     assert published["Version"] == "1"
     assert invoke_json(lam, "pub", Qualifier="1")[1] == 2
 
@@ -683,8 +708,9 @@ def test_invoke_context_has_lambda_fields(lam):
 
 
 def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
-    create_function(lam, "chatty", code=b"exports.handler = async () => { console.log('hello', {a: 1});"
-                                        b" console.error('oops'); return 'done'; };")
+    create_function(lam, "chatty",
+                    code=b"exports.handler = async () => { console.log('hello', {a: 1});"
+                         b" console.error('oops'); return 'done'; };")
     out = lam.invoke(FunctionName="chatty", LogType="Tail")
     assert json.loads(out["Payload"].read()) == "done"
     log = decoded_log(out)
@@ -694,12 +720,14 @@ def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
     assert re.fullmatch(rf"\S+Z\t{request_id}\tINFO\thello {{ a: 1 }}", lines[1])
     assert re.fullmatch(rf"\S+Z\t{request_id}\tERROR\toops", lines[2])
     assert lines[3] == f"END RequestId: {request_id}"
-    assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
-                        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t", lines[4])
+    assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration:"
+                        r" \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: "
+                        r"\d+\.\d\d ms\t", lines[4])
 
 
 def test_invoke_tail_is_the_last_4_kb_and_warm_invokes_have_no_init_duration(lam):
-    create_function(lam, "loud", code=b"exports.handler = async () => { console.log('x'.repeat(10000)); };")
+    create_function(lam, "loud",
+                    code=b"exports.handler = async () => { console.log('x'.repeat(10000)); };")
     lam.invoke(FunctionName="loud")
     out = lam.invoke(FunctionName="loud", LogType="Tail")
     log = base64.b64decode(out["LogResult"])
@@ -715,7 +743,8 @@ def test_invoke_tail_present_even_when_handler_prints_nothing(lam):
 
 
 def test_invoke_thrown_error_is_200_with_function_error(lam):
-    create_function(lam, "thrower", code=b"exports.handler = async () => { throw new TypeError('bad input'); };")
+    create_function(lam, "thrower",
+                    code=b"exports.handler = async () => { throw new TypeError('bad input'); };")
     out, payload = invoke_json(lam, "thrower")
     assert out["StatusCode"] == 200 and out["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "TypeError" and payload["errorMessage"] == "bad input"
@@ -725,15 +754,16 @@ def test_invoke_thrown_error_is_200_with_function_error(lam):
 def test_invoke_timeout_kills_the_worker_and_the_next_invoke_starts_fresh(lam):
     create_function(lam, "hangs", Timeout=1, code=(
         b"let calls = 0;\n"
-        b"exports.handler = async (event) => { calls += 1; if (event.hang) await new Promise(() => {});"
-        b" return calls; };"))
+        b"exports.handler = async (event) => { calls += 1; if (event.hang) await new Promise(() => "
+        b"{}); return calls; };"))
     assert invoke_json(lam, "hangs")[1] == 1
     started = time.monotonic()
     out, payload = invoke_json(lam, "hangs", {"hang": True})
     assert time.monotonic() - started < 5
     assert out["FunctionError"] == "Unhandled" and payload["errorType"] == "Sandbox.Timedout"
     request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-    assert payload["errorMessage"] == f"RequestId: {request_id} Error: Task timed out after 1.00 seconds"
+    assert payload["errorMessage"] == (f"RequestId: {request_id} Error: Task timed out after "
+                                       "1.00 seconds")
     assert invoke_json(lam, "hangs")[1] == 1        # a new worker: module state starts over
 
 
@@ -746,7 +776,8 @@ def test_invoke_after_configuration_update_sees_new_environment(lam):
     create_function(lam, "env", code=b"exports.handler = async () => process.env.GREETING || null;",
                     Environment={"Variables": {"GREETING": "hi"}})
     assert invoke_json(lam, "env")[1] == "hi"
-    lam.update_function_configuration(FunctionName="env", Environment={"Variables": {"GREETING": "bye"}})
+    lam.update_function_configuration(FunctionName="env",
+                                      Environment={"Variables": {"GREETING": "bye"}})
     assert invoke_json(lam, "env")[1] == "bye"
 
 
@@ -763,8 +794,10 @@ def test_invoke_sandbox_environment_has_lambda_variables_and_no_server_secrets(l
 def test_invoke_event_answers_202_and_runs_in_the_background(lam, tmp_path):
     marker = tmp_path / "ran"
     create_function(lam, "async", code=b"const fs = require('fs');\n"
-                                       b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');")
-    out = lam.invoke(FunctionName="async", InvocationType="Event", Payload=json.dumps({"path": str(marker)}))
+                                       b"exports.handler = async (e) => "
+                                       b"fs.writeFileSync(e.path, 'yes');")
+    out = lam.invoke(FunctionName="async", InvocationType="Event",
+                     Payload=json.dumps({"path": str(marker)}))
     assert out["StatusCode"] == 202 and out["Payload"].read() == b""
     assert wait_for(marker.exists)
 
@@ -772,8 +805,10 @@ def test_invoke_event_answers_202_and_runs_in_the_background(lam, tmp_path):
 def test_invoke_dry_run_answers_204_and_runs_nothing(lam, tmp_path):
     marker = tmp_path / "ran"
     create_function(lam, "dry", code=b"const fs = require('fs');\n"
-                                     b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');")
-    out = lam.invoke(FunctionName="dry", InvocationType="DryRun", Payload=json.dumps({"path": str(marker)}))
+                                     b"exports.handler = async (e) => "
+                                     b"fs.writeFileSync(e.path, 'yes');")
+    out = lam.invoke(FunctionName="dry", InvocationType="DryRun",
+                     Payload=json.dumps({"path": str(marker)}))
     assert out["StatusCode"] == 204
     time.sleep(0.3)
     assert not marker.exists()
@@ -803,14 +838,15 @@ def test_invoke_bad_invocation_type_is_validation_error(lam):
     create_function(lam, "typed")
     assert_error(lambda: lam.invoke(FunctionName="typed", InvocationType="Sometimes"),
                  "ValidationException", 400,
-                 "Value 'Sometimes' at 'invocationType' failed to satisfy constraint: Member must satisfy "
-                 "enum value set: [Event, RequestResponse, DryRun]")
+                 "Value 'Sometimes' at 'invocationType' failed to satisfy constraint: Member must "
+                 "satisfy enum value set: [Event, RequestResponse, DryRun]")
 
 
 def test_invoke_payload_over_6_mb_is_413(lam):
     create_function(lam, "big")
     payload = json.dumps({"x": "a" * (6 * 1024 * 1024)})
-    assert_error(lambda: lam.invoke(FunctionName="big", Payload=payload), "RequestEntityTooLargeException", 413,
+    assert_error(lambda: lam.invoke(FunctionName="big", Payload=payload),
+                 "RequestEntityTooLargeException", 413,
                  "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
 
 
@@ -818,8 +854,9 @@ def test_invoke_response_over_6_mb_is_a_function_error(lam):
     create_function(lam, "huge", code=b"exports.handler = async () => 'a'.repeat(6300000);")
     out, payload = invoke_json(lam, "huge")
     assert out["FunctionError"] == "Unhandled"
-    assert payload == {"errorMessage": "Response payload size exceeded maximum allowed payload size "
-                                       "(6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"}
+    assert payload == {"errorMessage": "Response payload size exceeded maximum allowed payload "
+                                       "size (6291556 bytes).",
+                       "errorType": "Function.ResponseSizeTooLarge"}
 
 
 @pytest.mark.parametrize("code, handler, error_type, fragment", [
@@ -829,7 +866,8 @@ def test_invoke_response_over_6_mb_is_a_function_error(lam):
      "Runtime.ImportModuleError", "Error: Cannot find module 'missing'"),
     (b"require('not-installed'); exports.handler = async () => 1;", "index.handler",
      "Runtime.ImportModuleError", "Cannot find module 'not-installed'"),
-    (b"exports.handler = async () => {{{", "index.handler", "Runtime.UserCodeSyntaxError", "SyntaxError"),
+    (b"exports.handler = async () => {{{", "index.handler", "Runtime.UserCodeSyntaxError",
+     "SyntaxError"),
     (b"exports.handler = async () => process.exit(3);", "index.handler", "Runtime.ExitError",
      "Runtime exited with error: exit status 3"),
 ])
@@ -874,9 +912,12 @@ def test_invoke_python_exception_is_shaped_as_the_python_runtime_shapes_it(lam):
 
 
 @pytest.mark.parametrize("overrides, reason", [
-    ({"Runtime": "java21", "Handler": "example.Handler::handleRequest"}, "the runtime java21 cannot run here"),
-    ({"Code": {"ZipFile": b"\x00\xff\xfe binary, not a zip"}}, "neither a zip archive nor source text"),
-    ({"Code": {"S3Bucket": "my-bucket", "S3Key": "code.zip"}}, "the code is in S3 (my-bucket/code.zip)"),
+    ({"Runtime": "java21", "Handler": "example.Handler::handleRequest"},
+     "the runtime java21 cannot run here"),
+    ({"Code": {"ZipFile": b"\x00\xff\xfe binary, not a zip"}},
+     "neither a zip archive nor source text"),
+    ({"Code": {"S3Bucket": "my-bucket", "S3Key": "code.zip"}},
+     "the code is in S3 (my-bucket/code.zip)"),
 ])
 def test_invoke_echoes_the_payload_when_code_cannot_run(lam, overrides, reason):
     params = dict(FunctionName="echo", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
@@ -2039,7 +2080,8 @@ LAYER_ZIP = zip_of({"nodejs/node_modules/greet/index.js": "module.exports = (n) 
 def test_invoke_node_handler_requires_a_module_from_its_layer(lam):
     layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
     create_function(lam, "layered", Layers=[layer["LayerVersionArn"]],
-                    code=b"const greet = require('greet'); exports.handler = async (e) => greet(e.n);")
+                    code=b"const greet = require('greet'); exports.handler = async (e) => "
+                         b"greet(e.n);")
     assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
 
 
@@ -2083,7 +2125,8 @@ def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path
     first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
     first.start()
     assert wait_for(lambda: server.store.runner.inflight.get("one-at-a-time") == 1)
-    assert_error(lambda: lam.invoke(FunctionName="one-at-a-time", Payload=json.dumps({"gate": str(gate)})),
+    assert_error(lambda: lam.invoke(FunctionName="one-at-a-time",
+                                    Payload=json.dumps({"gate": str(gate)})),
                  "TooManyRequestsException", 429, "Rate Exceeded.")
     gate.write_text("open")
     first.join()
@@ -2132,7 +2175,8 @@ def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
     with LambdaServer(0, async_retry_delay=0.05) as fast:
         lam = client_for(fast)
         create_function(lam, "sink", code=b"exports.handler = async (e) => e;")
-        create_function(lam, "fails", code=b"exports.handler = async () => { throw new Error('nope'); };")
+        create_function(lam, "fails",
+                        code=b"exports.handler = async () => { throw new Error('nope'); };")
         lam.put_function_event_invoke_config(
             FunctionName="fails", MaximumRetryAttempts=1,
             DestinationConfig={"OnFailure": {"Destination": f"{FUNCTIONS}:sink"}})
@@ -2144,7 +2188,8 @@ def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
         assert record["version"] == "1.0"
         assert record["requestContext"] == {"requestId": request_id,
                                             "functionArn": f"{FUNCTIONS}:fails:$LATEST",
-                                            "condition": "RetriesExhausted", "approximateInvokeCount": 2}
+                                            "condition": "RetriesExhausted",
+                                            "approximateInvokeCount": 2}
         assert record["requestPayload"] == {"x": 1}
         assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
                                              "functionError": "Unhandled"}
@@ -2154,7 +2199,8 @@ def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
 def test_invoke_event_default_is_two_retries():
     with LambdaServer(0, async_retry_delay=0.05) as fast:
         lam = client_for(fast)
-        create_function(lam, "always-fails", code=b"exports.handler = async () => { throw new Error('x'); };")
+        create_function(lam, "always-fails",
+                        code=b"exports.handler = async () => { throw new Error('x'); };")
         lam.invoke(FunctionName="always-fails", InvocationType="Event")
         assert wait_for(lambda: len(invocations_of(fast, "always-fails")) == 3)
 
@@ -2164,8 +2210,8 @@ def test_invoke_event_success_goes_to_a_recorded_queue_destination():
         lam = client_for(fast)
         create_function(lam, "works", code=b"exports.handler = async (e) => ({ got: e.x });")
         queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:done"
-        lam.put_function_event_invoke_config(FunctionName="works",
-                                             DestinationConfig={"OnSuccess": {"Destination": queue}})
+        lam.put_function_event_invoke_config(
+            FunctionName="works", DestinationConfig={"OnSuccess": {"Destination": queue}})
         lam.invoke(FunctionName="works", InvocationType="Event", Payload=b'{"x": 7}')
         assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
         delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
@@ -2188,20 +2234,23 @@ def test_invoke_event_failure_goes_to_the_dead_letter_queue():
 
 
 def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
-    create_function(lam, "logged", code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
+    create_function(lam, "logged",
+                    code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
     out = lam.invoke(FunctionName="logged", Payload=b'{"n": 1}')
     request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     entries = parlel_json(server, f"/_parlel/logs?requestId={request_id}")["invocations"]
     assert len(entries) == 1
     entry = entries[0]
-    assert (entry["functionName"], entry["version"], entry["status"]) == ("logged", "$LATEST", "Success")
+    assert (entry["functionName"], entry["version"], entry["status"]) == (
+        "logged", "$LATEST", "Success")
     assert (entry["payload"], entry["response"]) == ('{"n": 1}', "2")
     assert "INFO\tsaw 1" in entry["log"] and entry["log"].startswith("START RequestId")
 
 
 LAYERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer"
 CSCS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config"
-SHARED_LAYER_ZIP = zip_of({"nodejs/node_modules/shared.js": b"module.exports = { shared: true };\n"})
+SHARED_LAYER_ZIP = zip_of({"nodejs/node_modules/shared.js":
+                           b"module.exports = { shared: true };\n"})
 SIGNER = f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/test"
 NOT_EXIST = "The resource you requested does not exist."
 DERIVED_MISMATCH = ("The derived qualifier from the function name does not match the specified "
@@ -3225,15 +3274,16 @@ def test_get_account_settings_total_code_size_counts_layer_versions(lam):
 # Function URLs served over HTTP
 # ----------------------------------------------------------------------------------------------
 
-ECHO_REQUEST = (b"exports.handler = async (e) => ({ statusCode: 201, headers: { 'x-seen': e.rawPath },"
-                b" cookies: ['a=1', 'b=2'], body: JSON.stringify(e) });")
+ECHO_REQUEST = (b"exports.handler = async (e) => ({ statusCode: 201, headers: { 'x-seen': "
+                b"e.rawPath }, cookies: ['a=1', 'b=2'], body: JSON.stringify(e) });")
 
 
 def url_request(server, url, method="GET", path="/", body=b"", headers=None, by_host=True):
     """(status, headers, body) of a request to a function URL, by host name or by path."""
     url_id = url.split("//")[1].split(".")[0]
     target = path if by_host else f"/_parlel/url/{url_id}{path}"
-    headers = dict(headers or {}, Host=url.split("//")[1].rstrip("/")) if by_host else dict(headers or {})
+    headers = (dict(headers or {}, Host=url.split("//")[1].rstrip("/")) if by_host
+               else dict(headers or {}))
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         connection.request(method, target, body=body, headers=headers)
@@ -3252,7 +3302,8 @@ def test_function_url_request_by_host_name_gets_payload_v2_and_mapped_response(s
     assert ("x-seen", "/orders/7") in headers
     assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
     event = json.loads(body)
-    assert (event["version"], event["routeKey"], event["rawPath"]) == ("2.0", "$default", "/orders/7")
+    assert (event["version"], event["routeKey"], event["rawPath"]) == (
+        "2.0", "$default", "/orders/7")
     assert event["rawQueryString"] == "size=2&size=3"
     assert event["queryStringParameters"] == {"size": "2,3"}
     assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
@@ -3286,7 +3337,8 @@ def test_function_url_bare_result_is_a_200_json_body(server, lam):
 
 def test_function_url_base64_response_body_is_decoded(server, lam):
     create_function(lam, "png", code=b"exports.handler = async () => ({ statusCode: 200, "
-                                     b"headers: { 'content-type': 'image/png' }, body: 'AP8=', isBase64Encoded: true });")
+                                     b"headers: { 'content-type': 'image/png' }, body: 'AP8=', "
+                                     b"isBase64Encoded: true });")
     url = lam.create_function_url_config(FunctionName="png", AuthType="NONE")["FunctionUrl"]
     status, headers, body = url_request(server, url)
     assert (status, body) == (200, b"\x00\xff") and ("Content-Type", "image/png") in headers
@@ -3304,7 +3356,8 @@ def test_function_url_aws_iam_refuses_unsigned_requests(server, lam):
     url = lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")["FunctionUrl"]
     status, headers, _ = url_request(server, url)
     assert status == 403 and ("x-amzn-ErrorType", "AccessDeniedException") in headers
-    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, "
+    signed = {"Authorization": "AWS4-HMAC-SHA256 "
+                               "Credential=test/20260101/us-east-1/lambda/aws4_request, "
                                "SignedHeaders=host, Signature=abc"}
     assert url_request(server, url, headers=signed)[0] == 200
 
@@ -3313,7 +3366,8 @@ def test_function_url_cors_preflight_and_simple_request(server, lam):
     create_function(lam, "shared", code=b"exports.handler = async () => 'ok';")
     cors = {"AllowOrigins": ["https://app.test"], "AllowMethods": ["GET", "POST"],
             "AllowHeaders": ["x-token"], "MaxAge": 60, "ExposeHeaders": ["x-id"]}
-    url = lam.create_function_url_config(FunctionName="shared", AuthType="NONE", Cors=cors)["FunctionUrl"]
+    url = lam.create_function_url_config(FunctionName="shared", AuthType="NONE",
+                                         Cors=cors)["FunctionUrl"]
     status, headers, _ = url_request(server, url, "OPTIONS", headers={
         "Origin": "https://app.test", "Access-Control-Request-Method": "POST"})
     assert status == 200
@@ -3328,9 +3382,11 @@ def test_function_url_cors_preflight_and_simple_request(server, lam):
 
 def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(server, lam):
     create_function(lam, "aliased", code=b"exports.handler = async () => 'v1';", Publish=True)
-    lam.update_function_code(FunctionName="aliased", ZipFile=b"exports.handler = async () => 'latest';")
+    lam.update_function_code(FunctionName="aliased",
+                             ZipFile=b"exports.handler = async () => 'latest';")
     lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
-    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live", AuthType="NONE")["FunctionUrl"]
+    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
+                                         AuthType="NONE")["FunctionUrl"]
     assert json.loads(url_request(server, url)[2]) == "v1"
     lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
     assert url_request(server, url)[0] == 403
@@ -3349,12 +3405,14 @@ STREAMER = (b"exports.handler = awslambda.streamifyResponse(async (event, stream
 def test_invoke_with_response_stream_sends_each_write_as_a_chunk(lam):
     create_function(lam, "streamer", code=STREAMER)
     out = lam.invoke_with_response_stream(FunctionName="streamer", LogType="Tail")
-    assert out["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"
+    assert out["ResponseMetadata"]["HTTPHeaders"]["content-type"] \
+        == "application/vnd.amazon.eventstream"
     assert out["ExecutedVersion"] == "$LATEST"
     events = list(out["EventStream"])
     assert [e["PayloadChunk"]["Payload"] for e in events[:-1]] == [b"one;", b"two;", b"three;"]
     complete = events[-1]["InvokeComplete"]
-    assert "ErrorCode" not in complete and "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
+    assert "ErrorCode" not in complete \
+        and "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
 
 
 def test_invoke_with_response_stream_of_a_plain_handler_is_one_chunk(lam):
@@ -3364,7 +3422,8 @@ def test_invoke_with_response_stream_of_a_plain_handler_is_one_chunk(lam):
 
 
 def test_invoke_with_response_stream_handler_error_is_reported_in_invoke_complete(lam):
-    create_function(lam, "fails", code=b"exports.handler = async () => { throw new RangeError('no'); };")
+    create_function(lam, "fails",
+                    code=b"exports.handler = async () => { throw new RangeError('no'); };")
     events = list(lam.invoke_with_response_stream(FunctionName="fails")["EventStream"])
     complete = events[-1]["InvokeComplete"]
     assert complete["ErrorCode"] == "Unhandled"
@@ -3388,7 +3447,8 @@ def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server
         b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
         b"  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 203,\n"
         b"    headers: { 'content-type': 'text/plain', 'x-kind': 'stream' } });\n"
-        b"  stream.write('a'); await new Promise((r) => setTimeout(r, 20)); stream.end('b'); });\n"))
+        b"  stream.write('a'); await new Promise((r) => setTimeout(r, 20)); "
+        b"stream.end('b'); });\n"))
     url = lam.create_function_url_config(FunctionName="web-stream", AuthType="NONE",
                                          InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
     status, headers, body = url_request(server, url)
@@ -3420,8 +3480,10 @@ def test_hot_reload_python_function(lam, tmp_path):
 
 
 def test_hot_reload_needs_an_absolute_directory(lam):
-    assert_error(lambda: create_function(lam, "relative", Code={"S3Bucket": "hot-reload", "S3Key": "src"}),
-                 "InvalidParameterValueException", 400, "must be the absolute path of a local directory")
+    assert_error(lambda: create_function(lam, "relative",
+                                         Code={"S3Bucket": "hot-reload", "S3Key": "src"}),
+                 "InvalidParameterValueException", 400,
+                 "must be the absolute path of a local directory")
 
 
 def test_hot_reload_missing_directory_echoes_and_says_why(lam, tmp_path):
@@ -4123,7 +4185,8 @@ def test_durable_invoke_waits_for_the_callback_and_answers_the_execution_result(
 
 def test_durable_handler_gets_the_sdk_envelope(lam, tmp_path):
     seen = create_durable_function(lam, tmp_path)
-    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event",
+                     Payload=b'{"n": 1}')["DurableExecutionArn"]
     callback_id_of(seen)
     first = envelopes(seen)[0]
     assert first["DurableExecutionArn"] == arn and first["CheckpointToken"]
@@ -4131,7 +4194,8 @@ def test_durable_handler_gets_the_sdk_envelope(lam, tmp_path):
     assert execution_op["Id"] == arn.rsplit("/", 1)[1]
     assert (execution_op["Type"], execution_op["Status"]) == ("EXECUTION", "STARTED")
     assert execution_op["ExecutionDetails"]["InputPayload"] == '{"n": 1}'
-    assert isinstance(execution_op["StartTimestamp"], int) and execution_op["StartTimestamp"] > 10 ** 12
+    assert isinstance(execution_op["StartTimestamp"], int) \
+        and execution_op["StartTimestamp"] > 10 ** 12
 
 
 def test_durable_wait_elapses_then_the_handler_is_invoked_again(lam, tmp_path):
@@ -4146,13 +4210,16 @@ def test_durable_wait_elapses_then_the_handler_is_invoked_again(lam, tmp_path):
 
 def test_durable_callback_failure_fails_the_execution(lam, tmp_path):
     seen = create_durable_function(lam, tmp_path)
-    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event",
+                     Payload=b'{"n": 1}')["DurableExecutionArn"]
     lam.send_durable_execution_callback_failure(CallbackId=callback_id_of(seen),
                                                 Error={"ErrorType": "Denied", "ErrorMessage": "no"})
-    assert wait_for(lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
+    assert wait_for(
+        lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
     assert lam.get_durable_execution(DurableExecutionArn=arn)["Error"] == {"ErrorType": "Denied",
                                                                            "ErrorMessage": "no"}
-    events = [e["EventType"] for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]]
+    events = [e["EventType"]
+              for e in lam.get_durable_execution_history(DurableExecutionArn=arn)["Events"]]
     assert events[:4] == ["ExecutionStarted", "StepStarted", "StepSucceeded", "CallbackStarted"]
     assert "CallbackFailed" in events and events[-1] == "ExecutionFailed"
 
@@ -4162,8 +4229,10 @@ def test_durable_callback_timeout_fails_it_with_callback_timeout(lam, tmp_path):
     arn = lam.invoke(FunctionName="durable", InvocationType="Event",
                      Payload=b'{"n": 1, "timeout": 1}')["DurableExecutionArn"]
     callback_id_of(seen)
-    assert wait_for(lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
-    assert lam.get_durable_execution(DurableExecutionArn=arn)["Error"]["ErrorType"] == "Callback.Timeout"
+    assert wait_for(
+        lambda: lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "FAILED")
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Error"]["ErrorType"] \
+        == "Callback.Timeout"
 
 
 def test_durable_sync_invoke_of_a_failed_execution_is_a_function_error(lam, tmp_path):
@@ -4178,33 +4247,43 @@ def test_durable_sync_invoke_of_a_failed_execution_is_a_function_error(lam, tmp_
 
 def test_durable_checkpoint_with_a_stale_token_is_refused(lam, tmp_path):
     seen = create_durable_function(lam, tmp_path)
-    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event",
+                     Payload=b'{"n": 1}')["DurableExecutionArn"]
     callback_id_of(seen)
     stale = envelopes(seen)[0]["CheckpointToken"]
-    assert_error(lambda: lam.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=stale,
-                                                          Updates=[]),
+    assert_error(lambda: lam.checkpoint_durable_execution(DurableExecutionArn=arn,
+                                                          CheckpointToken=stale, Updates=[]),
                  "InvalidParameterValueException", 400, "Invalid checkpoint token")
-    assert_error(lambda: lam.get_durable_execution_state(DurableExecutionArn=arn, CheckpointToken=stale),
+    assert_error(lambda: lam.get_durable_execution_state(DurableExecutionArn=arn,
+                                                         CheckpointToken=stale),
                  "InvalidParameterValueException", 400, "Invalid checkpoint token")
 
 
 def test_durable_stop_pause_resume_and_delete_follow_the_status(lam, tmp_path):
     seen = create_durable_function(lam, tmp_path)
-    arn = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}')["DurableExecutionArn"]
+    arn = lam.invoke(FunctionName="durable", InvocationType="Event",
+                     Payload=b'{"n": 1}')["DurableExecutionArn"]
     callback_id_of(seen)
-    assert_error(lambda: lam.resume_durable_execution(DurableExecutionArn=arn), "ResourceConflictException", 409)
-    assert_error(lambda: lam.delete_durable_execution(DurableExecutionArn=arn), "ResourceConflictException", 409)
-    assert lam.pause_durable_execution(DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert_error(lambda: lam.resume_durable_execution(DurableExecutionArn=arn),
+                 "ResourceConflictException", 409)
+    assert_error(lambda: lam.delete_durable_execution(DurableExecutionArn=arn),
+                 "ResourceConflictException", 409)
+    assert lam.pause_durable_execution(
+        DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
     lam.resume_durable_execution(DurableExecutionArn=arn)
     stopped = lam.stop_durable_execution(DurableExecutionArn=arn,
-                                         Error={"ErrorType": "Cancelled", "ErrorMessage": "by test"})
+                                         Error={"ErrorType": "Cancelled",
+                                                "ErrorMessage": "by test"})
     assert "StopTimestamp" in stopped
     execution = lam.get_durable_execution(DurableExecutionArn=arn)
     assert (execution["Status"], execution["Error"]["ErrorType"]) == ("STOPPED", "Cancelled")
-    assert_error(lambda: lam.stop_durable_execution(DurableExecutionArn=arn), "InvalidParameterValueException", 400)
-    assert lam.delete_durable_execution(DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
-    assert_error(lambda: lam.get_durable_execution(DurableExecutionArn=arn), "ResourceNotFoundException", 404)
+    assert_error(lambda: lam.stop_durable_execution(DurableExecutionArn=arn),
+                 "InvalidParameterValueException", 400)
+    assert lam.delete_durable_execution(
+        DurableExecutionArn=arn)["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert_error(lambda: lam.get_durable_execution(DurableExecutionArn=arn),
+                 "ResourceNotFoundException", 404)
 
 
 def test_durable_execution_names_are_idempotent_for_the_same_payload(lam, tmp_path):
@@ -4214,20 +4293,23 @@ def test_durable_execution_names_are_idempotent_for_the_same_payload(lam, tmp_pa
     again = lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 1}',
                        DurableExecutionName="order-1")["DurableExecutionArn"]
     assert again == first and "/durable-execution/order-1/" in first
-    assert_error(lambda: lam.invoke(FunctionName="durable", InvocationType="Event", Payload=b'{"n": 2}',
-                                    DurableExecutionName="order-1"),
+    assert_error(lambda: lam.invoke(FunctionName="durable", InvocationType="Event",
+                                    Payload=b'{"n": 2}', DurableExecutionName="order-1"),
                  "DurableExecutionAlreadyStartedException", 409)
 
 
 def test_durable_listing_is_newest_first_and_filters_by_status(lam, tmp_path):
-    create_function(lam, "quick", code=b"exports.handler = async () => ({ Status: 'SUCCEEDED', Result: '1' });",
+    create_function(lam, "quick",
+                    code=b"exports.handler = async () => ({ Status: 'SUCCEEDED', Result: '1' });",
                     DurableConfig=DURABLE_CONFIG)
-    arns = [lam.invoke(FunctionName="quick", Payload=json.dumps({"i": i}))["DurableExecutionArn"] for i in range(3)]
+    arns = [lam.invoke(FunctionName="quick", Payload=json.dumps({"i": i}))["DurableExecutionArn"]
+            for i in range(3)]
     listed = lam.list_durable_executions_by_function(FunctionName="quick")["DurableExecutions"]
     assert [e["DurableExecutionArn"] for e in listed] == arns[::-1]
     oldest_first = lam.list_durable_executions_by_function(FunctionName="quick", ReverseOrder=True)
     assert [e["DurableExecutionArn"] for e in oldest_first["DurableExecutions"]] == arns
-    failed = lam.list_durable_executions_by_function(FunctionName="quick", Statuses=["FAILED", "STOPPED"])
+    failed = lam.list_durable_executions_by_function(FunctionName="quick",
+                                                     Statuses=["FAILED", "STOPPED"])
     assert failed["DurableExecutions"] == []
 
 
@@ -4235,7 +4317,8 @@ def test_durable_listing_is_newest_first_and_filters_by_status(lam, tmp_path):
                                        "stop_durable_execution", "delete_durable_execution"])
 def test_durable_execution_unknown_arn_is_404(lam, operation):
     arn = f"{FUNCTIONS}:nope:$LATEST/durable-execution/name/id"
-    assert_error(lambda: getattr(lam, operation)(DurableExecutionArn=arn), "ResourceNotFoundException", 404)
+    assert_error(lambda: getattr(lam, operation)(DurableExecutionArn=arn),
+                 "ResourceNotFoundException", 404)
 
 
 def test_durable_callback_unknown_id_is_404(lam):
@@ -4252,32 +4335,38 @@ def test_invoke_event_payload_over_1_mb_is_413(lam):
     payload = json.dumps({"x": "a" * (1024 * 1024)})
     assert_error(lambda: lam.invoke(FunctionName="quota", InvocationType="Event", Payload=payload),
                  "RequestEntityTooLargeException", 413,
-                 f"{len(payload)} byte payload is too large for the Event invocation type (limit 1048576 bytes)")
+                 f"{len(payload)} byte payload is too large for the Event invocation type (limit "
+                 "1048576 bytes)")
 
 
 def test_invoke_async_payload_over_256_kb_is_413(lam):
     create_function(lam, "quota")
-    assert_error(lambda: lam.invoke_async(FunctionName="quota", InvokeArgs=b'"' + b"a" * 262144 + b'"'),
+    assert_error(lambda: lam.invoke_async(FunctionName="quota",
+                                          InvokeArgs=b'"' + b"a" * 262144 + b'"'),
                  "RequestEntityTooLargeException", 413, "limit 262144 bytes")
 
 
 def test_create_function_zip_over_50_mb_is_413(lam):
     too_big = b"PK\x03\x04" + bytes(50 * 1024 * 1024)
-    assert_error(lambda: create_function(lam, "huge", code=too_big), "RequestEntityTooLargeException", 413,
+    assert_error(lambda: create_function(lam, "huge", code=too_big),
+                 "RequestEntityTooLargeException", 413,
                  "Zipped size must be smaller than 52428800 bytes")
     assert lam.list_functions()["Functions"] == []
 
 
 @pytest.mark.parametrize("method, path, body, headers, code", [
-    ("POST", "/2015-03-31/functions", b'{"FunctionName": "\xff\xfe"}', {}, "InvalidRequestContentException"),
-    ("POST", "/2015-03-31/functions", b"{}", {"Content-Length": "two"}, "InvalidRequestContentException"),
+    ("POST", "/2015-03-31/functions", b'{"FunctionName": "\xff\xfe"}', {},
+     "InvalidRequestContentException"),
+    ("POST", "/2015-03-31/functions", b"{}", {"Content-Length": "two"},
+     "InvalidRequestContentException"),
     ("GET", "/2015-03-31/functions/..%2F..%2Fetc%2Fpasswd", b"", {}, "ValidationException"),
     ("GET", "/2015-03-31/functions/%E2%98%83", b"", {}, "ValidationException"),
     ("GET", "/2015-03-31/functions/" + "a" * 10000, b"", {}, "ValidationException"),
     ("GET", "/2015-03-31/functions/fn%ZZ", b"", {}, "ValidationException"),
     ("DELETE", "/2015-03-31/functions/%00", b"", {}, "ValidationException"),
 ])
-def test_malformed_requests_get_a_json_error_and_change_nothing(server, lam, method, path, body, headers, code):
+def test_malformed_requests_get_a_json_error_and_change_nothing(server, lam, method, path, body,
+                                                                headers, code):
     create_function(lam, "keep")
     status, reply_headers, reply = raw(server, method, path, body, headers)
     assert 400 <= status < 500 and reply_headers["content-type"] == "application/json"
@@ -4289,7 +4378,8 @@ def test_chunked_request_body_is_read(server, lam):
     body = json.dumps({"FunctionName": "chunked", "Role": ROLE, "Runtime": "nodejs20.x",
                        "Handler": "index.handler",
                        "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}}).encode()
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100])
+                      for i in range(0, len(body), 100))
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest("POST", "/2015-03-31/functions")
     connection.putheader("Transfer-Encoding", "chunked")
@@ -4340,7 +4430,8 @@ def mutated(rng, method, path, body):
     if choice == 4:
         segments = path.split("/")
         index = rng.randrange(1, len(segments))
-        segments[index] = rng.choice(["..", "%2F", "%00", "%C3%A9", "a" * 300, "", "%", "%zz", "$LATEST"])
+        segments[index] = rng.choice(["..", "%2F", "%00", "%C3%A9", "a" * 300, "", "%",
+                                      "%zz", "$LATEST"])
         return method, "/".join(segments), body
     return rng.choice(["GET", "PUT", "POST", "DELETE", "PATCH"]), path, body
 
@@ -4351,17 +4442,22 @@ def test_random_mutations_of_valid_requests_never_break_the_server(server, lam):
     code = base64.b64encode(b"exports.handler = async () => 1;").decode()
     valid = [
         ("POST", "/2015-03-31/functions", json.dumps({
-            "FunctionName": "made", "Role": ROLE, "Runtime": "nodejs20.x", "Handler": "index.handler",
-            "Code": {"ZipFile": code}, "Timeout": 3, "Environment": {"Variables": {"AB": "c"}}}).encode()),
+            "FunctionName": "made", "Role": ROLE, "Runtime": "nodejs20.x",
+            "Handler": "index.handler",
+            "Code": {"ZipFile": code}, "Timeout": 3,
+            "Environment": {"Variables": {"AB": "c"}}}).encode()),
         ("PUT", "/2015-03-31/functions/target/configuration", b'{"Timeout": 5, "MemorySize": 256}'),
         ("POST", "/2015-03-31/functions/target/invocations", b'{"hello": "world"}'),
-        ("POST", "/2015-03-31/functions/target/aliases", b'{"Name": "live", "FunctionVersion": "$LATEST"}'),
+        ("POST", "/2015-03-31/functions/target/aliases",
+         b'{"Name": "live", "FunctionVersion": "$LATEST"}'),
         ("PUT", "/2017-10-31/functions/target/concurrency", b'{"ReservedConcurrentExecutions": 5}'),
         ("POST", f"/2017-03-31/tags/{FUNCTIONS}:target", b'{"Tags": {"k": "v"}}'),
         ("POST", "/2015-03-31/functions/target/policy",
-         b'{"StatementId": "s", "Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}'),
+         b'{"StatementId": "s", "Action": "lambda:InvokeFunction", '
+         b'"Principal": "s3.amazonaws.com"}'),
         ("PUT", "/2019-09-25/functions/target/event-invoke-config", b'{"MaximumRetryAttempts": 1}'),
-        ("POST", "/2018-10-31/layers/lib/versions", json.dumps({"Content": {"ZipFile": base64.b64encode(
+        ("POST", "/2018-10-31/layers/lib/versions",
+         json.dumps({"Content": {"ZipFile": base64.b64encode(
             zip_of({"a.txt": "a"})).decode()}}).encode()),
         ("GET", "/2015-03-31/functions?MaxItems=5", b""),
     ]
@@ -4373,10 +4469,12 @@ def test_random_mutations_of_valid_requests_never_break_the_server(server, lam):
     for _ in range(250):
         method, path, body = mutated(rng, *rng.choice(valid))
         before = snapshot()
-        status, headers, reply = raw(server, method, path, body, {"Content-Type": "application/json"})
+        status, headers, reply = raw(server, method, path, body,
+                                     {"Content-Type": "application/json"})
         assert status < 500, (method, path, body[:200], reply)
         if reply:
-            assert headers.get("content-type", "").startswith("application/json"), (path, reply[:200])
+            assert headers.get("content-type", "").startswith("application/json"), \
+                (path, reply[:200])
             assert b"Traceback" not in reply and b"<html" not in reply.lower()
         if status >= 400:
             assert snapshot() == before, (method, path, body[:200], reply)
@@ -4406,20 +4504,24 @@ def test_handler_flooding_output_is_capped(server, lam):
 
 
 @pytest.mark.parametrize("runtime, handler, code, message", [
-    ("nodejs20.x", "index.handler", b"exports.handler = async () => process.kill(process.pid, 'SIGSEGV');",
+    ("nodejs20.x", "index.handler",
+     b"exports.handler = async () => process.kill(process.pid, 'SIGSEGV');",
      "Runtime exited with error: signal: segmentation fault"),
-    ("nodejs20.x", "index.handler", b"exports.handler = async () => process.kill(process.pid, 'SIGKILL');",
+    ("nodejs20.x", "index.handler",
+     b"exports.handler = async () => process.kill(process.pid, 'SIGKILL');",
      "Runtime exited with error: signal: killed"),
     ("python3.12", "app.handler", b"import os\ndef handler(event, context):\n    os._exit(7)\n",
      "Runtime exited with error: exit status 7"),
 ])
-def test_handler_that_kills_its_runtime_is_an_exit_error_and_the_next_invoke_works(lam, runtime, handler,
+def test_handler_that_kills_its_runtime_is_an_exit_error_and_the_next_invoke_works(lam, runtime,
+                                                                                   handler,
                                                                                    code, message):
     create_function(lam, "dies", Runtime=runtime, Handler=handler, code=code)
     out, payload = invoke_json(lam, "dies")
     request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert out["FunctionError"] == "Unhandled"
-    assert payload == {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+    assert payload == {"errorType": "Runtime.ExitError",
+                       "errorMessage": f"RequestId: {request_id} Error: {message}"}
     out, _ = invoke_json(lam, "dies")
     assert out["FunctionError"] == "Unhandled"          # a fresh worker, dying the same way
 
@@ -4488,10 +4590,13 @@ def test_cli_signal_leaves_no_process_behind(stop_signal):
 
 def test_concurrent_creates_of_one_name_one_wins(server, lam):
     body = json.dumps({"FunctionName": "racer", "Role": ROLE, "Runtime": "nodejs20.x",
-                       "Handler": "index.handler", "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
+                       "Handler": "index.handler",
+                       "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
     statuses = []
-    threads = [threading.Thread(target=lambda: statuses.append(raw(server, "POST", "/2015-03-31/functions",
-                                                                   body.encode())[0])) for _ in range(10)]
+    threads = [threading.Thread(target=lambda: statuses.append(raw(server, "POST",
+                                                                   "/2015-03-31/functions",
+                                                                   body.encode())[0]))
+               for _ in range(10)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -4504,8 +4609,9 @@ def test_concurrent_publishes_give_distinct_gap_free_versions(server, lam):
     versions = []
 
     def publish(i):
-        versions.append(lam.update_function_code(FunctionName="versions", Publish=True,
-                                                 ZipFile=f"exports.handler = async () => {i};".encode())["Version"])
+        versions.append(lam.update_function_code(
+            FunctionName="versions", Publish=True,
+            ZipFile=f"exports.handler = async () => {i};".encode())["Version"])
     threads = [threading.Thread(target=publish, args=(i,)) for i in range(10)]
     for thread in threads:
         thread.start()
@@ -4517,14 +4623,16 @@ def test_concurrent_publishes_give_distinct_gap_free_versions(server, lam):
 def test_200_concurrent_creates_are_all_listed(server, lam):
     def create(i):
         body = json.dumps({"FunctionName": f"many-{i:03d}", "Role": ROLE, "Runtime": "nodejs20.x",
-                           "Handler": "index.handler", "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
+                           "Handler": "index.handler",
+                           "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}})
         assert raw(server, "POST", "/2015-03-31/functions", body.encode())[0] == 201
     threads = [threading.Thread(target=create, args=(i,)) for i in range(200)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    names = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    names = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate()
+             for f in page["Functions"]]
     assert names == [f"many-{i:03d}" for i in range(200)]
 
 
@@ -4541,7 +4649,8 @@ def test_code_updates_racing_invokes_never_mix_or_fail(lam):
     for thread in threads:
         thread.start()
     for i in range(8):
-        lam.update_function_code(FunctionName="swapped", ZipFile=f"exports.handler = async () => 'v{i % 2 + 1}';".encode())
+        lam.update_function_code(FunctionName="swapped",
+                                 ZipFile=f"exports.handler = async () => 'v{i % 2 + 1}';".encode())
     stop.set()
     for thread in threads:
         thread.join()
@@ -4549,12 +4658,15 @@ def test_code_updates_racing_invokes_never_mix_or_fail(lam):
 
 
 def client_for_endpoint(endpoint_url):
-    return boto3.client("lambda", endpoint_url=endpoint_url, region_name=REGION, aws_access_key_id="test",
-                        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+    return boto3.client("lambda", endpoint_url=endpoint_url, region_name=REGION,
+                        aws_access_key_id="test",
+                        aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 def test_reset_during_in_flight_invokes_leaves_a_healthy_server(server, lam):
-    create_function(lam, "slow", Timeout=10, code=b"exports.handler = () => new Promise((r) => setTimeout(r, 3000));")
+    create_function(lam, "slow", Timeout=10,
+                    code=b"exports.handler = () => new Promise((r) => setTimeout(r, 3000));")
     outcomes = []
     threads = [threading.Thread(target=lambda: outcomes.append(
         raw(server, "POST", "/2015-03-31/functions/slow/invocations", b"{}")[0])) for _ in range(3)]
@@ -4589,27 +4701,33 @@ def test_signed_requests_with_a_known_key_pass(signing_server):
     signing_server.reset()
     lam = signed_client(signing_server)
     create_function(lam, "signed")
-    assert lam.get_function(FunctionName=f"{FUNCTIONS}:signed", Qualifier="$LATEST")["Configuration"]["Version"] == "$LATEST"
+    assert lam.get_function(FunctionName=f"{FUNCTIONS}:signed",
+                            Qualifier="$LATEST")["Configuration"]["Version"] == "$LATEST"
     assert invoke_json(lam, "signed", {"n": 3})[1]["doubled"] == 6
 
 
 @pytest.mark.parametrize("key, secret, code, message", [
-    ("AKIDEXAMPLE", "wrong", "InvalidSignatureException", "The request signature we calculated does not match"),
-    ("AKIDUNKNOWN", "s3cret", "UnrecognizedClientException", "The security token included in the request is invalid."),
+    ("AKIDEXAMPLE", "wrong", "InvalidSignatureException",
+     "The request signature we calculated does not match"),
+    ("AKIDUNKNOWN", "s3cret", "UnrecognizedClientException",
+     "The security token included in the request is invalid."),
 ])
 def test_badly_signed_requests_are_refused(signing_server, key, secret, code, message):
-    assert_error(lambda: signed_client(signing_server, key, secret).list_functions(), code, 403, message)
+    assert_error(lambda: signed_client(signing_server, key, secret).list_functions(), code, 403,
+                 message)
 
 
 def test_unsigned_and_expired_requests_are_refused(signing_server):
     status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions")
     assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
     stale = {"X-Amz-Date": "20200101T000000Z",
-             "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20200101/us-east-1/lambda/aws4_request, "
+             "Authorization": "AWS4-HMAC-SHA256 "
+                              "Credential=AKIDEXAMPLE/20200101/us-east-1/lambda/aws4_request, "
                               "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64}
     status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions", headers=stale)
     assert (status, headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
-    assert json.loads(body)["message"].startswith("Signature expired: 20200101T000000Z is now earlier than")
+    assert json.loads(body)["message"].startswith("Signature expired: 20200101T000000Z is now "
+                                                  "earlier than")
 
 
 def test_fake_paths_need_no_signature(signing_server):
@@ -4625,12 +4743,14 @@ def test_create_function_with_unsafe_zip_entries_is_refused(lam, name, attribute
         entry.external_attr = attributes
         archive.writestr(entry, "/etc/passwd")
     assert_error(lambda: create_function(lam, "slip", code=package.getvalue()),
-                 "InvalidParameterValueException", 400, f"The package holds an unsafe entry: {name}")
+                 "InvalidParameterValueException", 400,
+                 f"The package holds an unsafe entry: {name}")
     assert lam.list_functions()["Functions"] == []
 
 
 def test_cli_warns_when_not_bound_to_loopback():
-    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--host", "0.0.0.0", "--quiet"],
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--host", "0.0.0.0",
+                                "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         process.stdout.readline()
@@ -4643,7 +4763,8 @@ def test_cli_warns_when_not_bound_to_loopback():
 def test_retired_workers_leave_no_process_behind(server, lam):
     create_function(lam, "retiring", code=(
         b"const { spawn } = require('child_process');\n"
-        b"exports.handler = async () => ({ worker: process.pid, child: spawn('sleep', ['60']).pid });"))
+        b"exports.handler = async () => "
+        b"({ worker: process.pid, child: spawn('sleep', ['60']).pid });"))
     first = invoke_json(lam, "retiring")[1]
     lam.update_function_configuration(FunctionName="retiring", Timeout=5)
     assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
@@ -4656,8 +4777,10 @@ def test_retired_workers_leave_no_process_behind(server, lam):
 
 def start_cli(*args, env=None):
     """A CLI server; returns (process, endpoint url)."""
-    process = subprocess.Popen([sys.executable, lambda_fake.__file__, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, *args],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, **(env or {})))
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
     assert match, (line, process.stderr.read() if process.poll() is not None else "")
@@ -4671,15 +4794,18 @@ def stop_cli(process):
 
 def test_cli_options_come_from_environment_variables():
     process, endpoint = start_cli(env={"LAMBDA_FAKE_PORT": "0", "LAMBDA_FAKE_REGION": "eu-west-2",
-                                       "LAMBDA_FAKE_ACCOUNT_ID": "111122223333", "LAMBDA_FAKE_QUIET": "1"})
+                                       "LAMBDA_FAKE_ACCOUNT_ID": "111122223333",
+                                       "LAMBDA_FAKE_QUIET": "1"})
     try:
         lam = boto3.client("lambda", endpoint_url=endpoint, region_name="eu-west-2",
                            aws_access_key_id="test", aws_secret_access_key="test")
         created = create_function(lam, "regional")
         assert created["FunctionArn"] == "arn:aws:lambda:eu-west-2:111122223333:function:regional"
-        assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:111122223333:function:regional"),
-                     "ResourceNotFoundException", 404, "Functions from 'us-east-1' are not reachable in this "
-                                                       "region ('eu-west-2')")
+        assert_error(lambda: lam.get_function(FunctionName="arn:aws:lambda:us-east-1:111122223333:"
+                                                           "function:regional"),
+                     "ResourceNotFoundException", 404,
+                     "Functions from 'us-east-1' are not reachable in this "
+                     "region ('eu-west-2')")
     finally:
         stop_cli(process)
     assert process.stderr.read() == ""                  # quiet: no line per request
@@ -4724,7 +4850,8 @@ def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
     (tmp_path / "test_user.py").write_text(
         "import json\n"
         "def test_user(lambda_client):\n"
-        "    lambda_client.create_function(FunctionName='f', Runtime='python3.12', Handler='app.handler',\n"
+        "    lambda_client.create_function(FunctionName='f', Runtime='python3.12', "
+        "Handler='app.handler',\n"
         "        Role='arn:aws:iam::123456789012:role/r',\n"
         "        Code={'ZipFile': b'def handler(e, c):\\n    return e[\"n\"] * 2\\n'})\n"
         "    out = lambda_client.invoke(FunctionName='f', Payload=b'{\"n\": 4}')\n"
@@ -4733,7 +4860,8 @@ def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
         "    import boto3\n"
         "    assert boto3.client('lambda').list_functions()['Functions'] == []\n")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(tmp_path)],
                             capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
@@ -4742,14 +4870,15 @@ def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
 def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
     code = ("import sys, lambda_fake; assert 'pytest' not in sys.modules; "
             "assert not hasattr(lambda_fake, 'lambda_client'); print('ok')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
-                            cwd=os.path.dirname(lambda_fake.__file__))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=30, cwd=os.path.dirname(lambda_fake.__file__))
     assert result.stdout.strip() == "ok", result.stderr
 
 # ----------------------------------------------------------------------------------------------
 # Inspector page (GET /_parlel/), rendered in headless Chromium
 # ----------------------------------------------------------------------------------------------
-# Needs /usr/bin/chromium (Debian: apt-get install -y chromium, which .ci/run does); skipped without it.
+# Needs /usr/bin/chromium (Debian: apt-get install -y chromium, which .ci/run does); skipped
+# without it.
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -4796,7 +4925,8 @@ def render_inspector(server):
         profile = tempfile.mkdtemp(prefix="inspector-chromium-")
         try:
             dom = subprocess.run(
-                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  f"--user-data-dir={profile}", f"--virtual-time-budget={budget}", "--dump-dom",
                  server.endpoint_url + "/_parlel/"],
@@ -4815,11 +4945,13 @@ def test_inspector_says_when_there_are_no_functions(server, lam):
     assert "lambda_fake inspector" in page.text
     assert "No functions yet" in page.text
     assert "No invocations yet" in page.text
-    assert server.endpoint_url in page.text and "us-east-1" in page.text and "123456789012" in page.text
+    assert server.endpoint_url in page.text and "us-east-1" in page.text \
+        and "123456789012" in page.text
 
 
 def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam):
-    create_function(lam, "doubler", Environment={"Variables": {"TABLE": "orders", "API_KEY": "hush-hush-42"}},
+    create_function(lam, "doubler",
+                    Environment={"Variables": {"TABLE": "orders", "API_KEY": "hush-hush-42"}},
                     Tags={"team": "payments"}, MemorySize=256)
     lam.publish_version(FunctionName="doubler")
     lam.update_function_configuration(FunctionName="doubler", Timeout=7)
@@ -4828,7 +4960,8 @@ def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam)
     lam.create_alias(FunctionName="doubler", Name="live", FunctionVersion="1",
                      RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
     url = lam.create_function_url_config(FunctionName="doubler", AuthType="NONE")["FunctionUrl"]
-    create_function(lam, "thrower", code=b"exports.handler = async (e) => { throw new Error('boom ' + e.why); };")
+    create_function(lam, "thrower",
+                    code=b"exports.handler = async (e) => { throw new Error('boom ' + e.why); };")
     create_function(lam, "gated")
     lam.put_function_concurrency(FunctionName="gated", ReservedConcurrentExecutions=0)
 
@@ -4854,7 +4987,11 @@ def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam)
     invocations = [row for row in page.rows if "RequestResponse" in row]
     assert len(invocations) == 4, page.rows
     assert "gated" in invocations[0] and "Throttled" in invocations[0]          # newest first
-    assert "thrower" in invocations[1] and "Unhandled" in invocations[1] and "<img" in invocations[1]
-    assert "doubler" in invocations[2] and "Success" in invocations[2] and '{"doubled":10' in invocations[2]
-    assert "doubler" in invocations[3] and "Success" in invocations[3] and '{"n": 21}' in invocations[3]
-    assert "img" not in page.tags                               # the payload was shown as text, not markup
+    assert "thrower" in invocations[1] and "Unhandled" in invocations[1] \
+        and "<img" in invocations[1]
+    assert "doubler" in invocations[2] and "Success" in invocations[2] \
+        and '{"doubled":10' in invocations[2]
+    assert "doubler" in invocations[3] and "Success" in invocations[3] \
+        and '{"n": 21}' in invocations[3]
+    assert "img" not in page.tags                               # the payload was shown as text,
+                                                                # not markup
