@@ -95,6 +95,7 @@ INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its
 DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
 MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
+MAX_SPARES = 4                         # pre-started workers kept beside max_workers, one per kind
 MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
 MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
 MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
@@ -1535,6 +1536,7 @@ class Runner:
         self.starting = 0               # workers being spawned (they count against the cap)
         self.inflight = {}              # function name -> invocations under way
         self.spares = {}                # worker kind -> [pre-started Worker with no function yet]
+        self.starting_spares = 0
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
         self.root = None                # temporary directory for bootstraps and unpacked code
@@ -1766,19 +1768,21 @@ class Runner:
             threading.Thread(target=self.add_spare, args=(kind,), daemon=True).start()
 
     def add_spare(self, kind):
+        """Start one spare of this kind, unless there is one. Spares stand outside max_workers (at
+        most MAX_SPARES of them, one per kind), so a full pool still starts new functions fast."""
         root = self.workdir()
         with self.lock:
-            if (self.closed or self.root != root or self.spares.get(kind)
-                    or len(self.workers) + self.starting >= self.max_workers):
+            spares = sum(len(ws) for ws in self.spares.values()) + self.starting_spares
+            if self.closed or self.root != root or self.spares.get(kind) or spares >= MAX_SPARES:
                 return
-            self.starting += 1
+            self.starting_spares += 1
         try:
             worker = self.start_generic(kind, root)
         except OSError:                 # reset or stopped meanwhile: the workdir is gone
             return
         finally:
             with self.lock:
-                self.starting -= 1
+                self.starting_spares -= 1
         with self.lock:
             if not self.closed and self.root == root and not self.spares.get(kind):
                 self.workers.add(worker)
@@ -1859,14 +1863,10 @@ class Runner:
                     worker = None
                 if worker is not None:
                     break
-                if len(self.workers) + self.starting < self.max_workers:
+                spares = sum(len(ws) for ws in self.spares.values())
+                if len(self.workers) - spares + self.starting < self.max_workers:
                     self.starting += 1
                     break
-                spare = next((ws.pop() for ws in self.spares.values() if ws), None)
-                if spare is not None:       # a spare makes room first
-                    self.workers.discard(spare)
-                    evicted.append(spare)
-                    continue
                 idle = [w for ws in self.idle.values() for w in ws]
                 if idle:
                     oldest = min(idle, key=lambda w: w.last_used)
