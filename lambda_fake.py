@@ -1,6 +1,6 @@
-"""lambda_fake: a local fake of AWS Lambda that speaks the real REST-JSON API and runs your handlers.
+"""lambda_fake: a local fake of AWS Lambda that speaks the real REST-JSON API and runs handlers.
 
-Copyright (c) 2026 the lambda_fake authors. MIT licence (see LICENSE). One file, standard library only.
+Copyright (c) 2026 the lambda_fake authors. MIT licence (see LICENSE). One file, standard library.
 
 Run it:
 
@@ -13,13 +13,12 @@ Use it from tests:
                        aws_access_key_id="test", aws_secret_access_key="test")
     server.reset(); server.stop()                      # clear all state; stop and end every worker
 
-Handlers really run: Node.js handlers in `node`, Python handlers in this interpreter, each in its own
-process. Code.ZipFile takes a real zip or raw source text. Runtimes that cannot run here answer Invoke by
-echoing the payload, and the invocation log says why.
+Handlers really run: Node.js handlers in `node`, Python handlers in this interpreter, each in a
+process of its own. Code.ZipFile takes a real zip or raw source text. Runtimes that cannot run
+here answer Invoke by echoing the payload, and the invocation log says why.
 
-Paths of the fake's own: `GET /_parlel/health`, `POST /_parlel/reset`, `GET /_parlel/code/<sha>` (the bytes
-behind GetFunction's Code.Location). README.md holds the table of supported operations.
-
+Paths of the fake's own: `GET /_parlel/health`, `POST /_parlel/reset`, `GET /_parlel/` (the
+inspector page) and a few more (README.md lists them, with the table of supported operations).
 This is not a security boundary: handlers run as the server's user, without a container.
 
 Contents (grep for the banner titles):
@@ -198,7 +197,7 @@ SENSITIVE = object()        # stands for a value AWS does not repeat in its mess
 
 
 def constraint_text(value, path, constraint):
-    """AWS's wording of one failed constraint: Value 'x' at 'path' failed to satisfy constraint: ..."""
+    """AWS's wording of one failed constraint: Value 'x' at 'path' failed to satisfy ..."""
     if value is SENSITIVE:
         return f"Value at '{path}' failed to satisfy constraint: {constraint}"
     shown = "null" if value is None else f"'{java_text(value)}'"
@@ -305,7 +304,7 @@ class Function:
 
 
 class Store:
-    """The fake's whole state. Operations take `lock` once and hold it while they check and write."""
+    """The fake's whole state. Operations take `lock` once, holding it to check and to write."""
 
     def __init__(self, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT_ID):
         self.lock = threading.Lock()
@@ -437,7 +436,7 @@ class DurableExecution:
         return self.record["Status"]
 
     def finish(self, status, event_type, result=None, error=None):
-        """End the execution: SUCCEEDED with a result, or FAILED / TIMED_OUT / STOPPED with an error."""
+        """End the execution: SUCCEEDED with a result, or FAILED, TIMED_OUT or STOPPED."""
         if self.status() not in ("RUNNING", "PAUSED"):
             return
         now = time.time()
@@ -472,7 +471,7 @@ class DurableExecution:
                 "UpdatedOperationIds": updated}
 
     def pending(self):
-        """Whether anything can still wake the handler: a wait, retry, callback or chained invoke."""
+        """Whether a wait, retry, callback or chained invoke can still wake the handler."""
         return any((op["Type"] == "STEP" and op["Status"] == "PENDING")
                    or (op["Type"] in ("WAIT", "CALLBACK", "CHAINED_INVOKE")
                        and op["Status"] == "STARTED")
@@ -809,7 +808,7 @@ def check_environment(environment):
 
 
 def check_runtime(runtime):
-    """Runtime from the usable set; AWS words this one without quotes and as InvalidParameterValue."""
+    """Runtime from the usable set (AWS words this one without quotes, as InvalidParameterValue)."""
     if runtime is None or runtime in USABLE_RUNTIMES:
         return
     if runtime in RUNTIMES:
@@ -917,7 +916,7 @@ def is_inside(root, path):
 
 
 def extract_zip(data, target):
-    """Extract a zip into `target`: no entry may land outside it, links are refused, sizes capped."""
+    """Extract a zip into `target`: no entry lands outside it, no links, sizes capped."""
     written = 0
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for entry in archive.infolist():
@@ -2990,7 +2989,7 @@ def statement_principal(principal):
 
 
 def policy_scope(store, function, qualifier):
-    """The RevisionId of what a policy belongs to, checking the qualifier exists. Caller holds lock."""
+    """The RevisionId of what a policy belongs to; the qualifier must exist. Caller holds lock."""
     if qualifier is None:
         return function.versions["$LATEST"]["RevisionId"]
     if qualifier in function.aliases:
@@ -3222,7 +3221,7 @@ def delete_function_concurrency(store, params, body):
 
 
 def provisioned_target(store, params, operation):
-    """(name, qualifier) of a provisioned-concurrency operation; $LATEST is refused as AWS words it."""
+    """(name, qualifier) of a provisioned-concurrency operation; $LATEST refused as on AWS."""
     query_members(params, PROVISIONED_QUERY)
     name, qualifier = function_target(store, params, namespaced=False, max_length=140)
     if qualifier is None:
@@ -3814,7 +3813,7 @@ def event_invoke_reply(config):
 
 
 def put_function_event_invoke_config(store, params, body):
-    """PutFunctionEventInvokeConfig: replaces the whole configuration (members left out are gone)."""
+    """PutFunctionEventInvokeConfig: replaces the whole configuration (omitted members go)."""
     check_body(body, EVENT_INVOKE_CONFIG)
     if not any(body.get(m) is not None for m in EVENT_INVOKE_CONFIG.members):
         raise invalid_parameter("You must specify at least one of error handling or destination "
@@ -5152,7 +5151,7 @@ def run_chained_invoke(store, execution, op_id, function_name, payload):
 
 
 def list_durable_executions_by_function(store, params, body):
-    """ListDurableExecutionsByFunction: newest first unless ReverseOrder; filters by name and status."""
+    """ListDurableExecutionsByFunction: newest first unless ReverseOrder; name, status filters."""
     query = query_members(params, LIST_DURABLE_QUERY, integers=("MaxItems",))
     name, qualifier = function_target(store, params)
     statuses = query.get("Statuses")
@@ -5178,7 +5177,7 @@ def list_durable_executions_by_function(store, params, body):
 
 
 def stop_durable_execution(store, params, body):
-    """StopDurableExecution: a running or paused execution becomes STOPPED (the body is the Error)."""
+    """StopDurableExecution: a running or paused execution becomes STOPPED (body: the Error)."""
     check_body(body, ERROR_OBJECT)
     with store.lock:
         execution = find_durable_execution(store, params)

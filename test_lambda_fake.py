@@ -4884,7 +4884,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 class VisibleText(html.parser.HTMLParser):
-    """What a person sees in a rendered DOM: text outside <script>/<style>, per table row, and links."""
+    """What a person sees in a rendered DOM: text outside script and style, rows, and links."""
 
     def __init__(self):
         super().__init__()
@@ -4918,7 +4918,7 @@ class VisibleText(html.parser.HTMLParser):
 
 
 def render_inspector(server):
-    """The page at /_parlel/ after its scripts ran and its first fetch of /_parlel/inspect landed."""
+    """The page at /_parlel/ after its scripts ran and its first fetch of /_parlel/inspect."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
     for budget in (3000, 10000):        # virtual time; retried once with more if the fetch was slow
