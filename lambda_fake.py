@@ -1087,7 +1087,10 @@ function invoke(request, payload) {
     invocation.done = true;
     const peak = process.resourceUsage().maxRSS;
     if (err != null) {
-      send("E", JSON.stringify(errorRecord(err)), peak);
+      const record = errorRecord(err);
+      log("ERROR", ["Invoke Error \t" + JSON.stringify(
+        { errorType: record.errorType, errorMessage: record.errorMessage, stack: record.trace })]);
+      send("E", JSON.stringify(record), peak);
     } else {
       let body;
       try { body = JSON.stringify(result === undefined ? null : result); }
@@ -1332,6 +1335,9 @@ def main():
         try:
             result = handler(json.loads(payload), LambdaContext(request))
         except Exception as error:
+            frames = traceback.format_list(traceback.extract_tb(error.__traceback__)[1:])
+            print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n"
+                  + "".join(frames), end="")
             send(b"E", error_record(error, request_id=current_id), peak_kb())
             continue
         try:

@@ -4995,3 +4995,14 @@ def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam)
         and '{"n": 21}' in invocations[3]
     assert "img" not in page.tags                               # the payload was shown as text,
                                                                 # not markup
+
+
+def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
+    create_function(lam, "jsfail", code=b"exports.handler = async () => { throw new RangeError('too far'); };")
+    log = decoded_log(lam.invoke(FunctionName="jsfail", LogType="Tail"))
+    assert re.search(r"\tERROR\tInvoke Error \t\{\"errorType\":\"RangeError\",\"errorMessage\":\"too far\"", log)
+    create_function(lam, "pyfail", Runtime="python3.12", Handler="app.handler",
+                    code=b"def handler(event, context):\n    raise ValueError('nope')\n")
+    log = decoded_log(lam.invoke(FunctionName="pyfail", LogType="Tail"))
+    assert "[ERROR] ValueError: nope\nTraceback (most recent call last):\n" in log
+    assert "raise ValueError('nope')" in log
