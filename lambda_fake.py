@@ -193,6 +193,12 @@ def precondition_failed(message):
     return LambdaError("PreconditionFailedException", 412, message)
 
 
+def stale_revision(api="GetFunction/GetAlias"):
+    """A RevisionId precondition that failed, in AWS's words (which name the API to call)."""
+    return precondition_failed("The Revision Id provided does not match the latest Revision Id. "
+                               f"Call the {api} API to retrieve the latest Revision Id")
+
+
 SENSITIVE = object()        # stands for a value AWS does not repeat in its messages (secrets)
 
 
@@ -2180,9 +2186,7 @@ def touch(config):
 
 def check_revision(config, revision_id):
     if revision_id is not None and revision_id != config["RevisionId"]:
-        raise precondition_failed("The Revision Id provided does not match the latest Revision Id. "
-                                  "Call the GetFunction/GetAlias API to retrieve the latest "
-                                  "Revision Id")
+        raise stale_revision()
 
 
 def package_from_request(code, raw_source, operation):
@@ -2919,9 +2923,7 @@ def update_alias(store, params, body):
         function = find_function(store, name)
         alias = find_alias(store, function, params["Name"], "Alias not found")
         if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetFunction/GetAlias API to retrieve the "
-                                      "latest Revision Id")
+            raise stale_revision()
         version = body.get("FunctionVersion", alias["FunctionVersion"])
         routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
         check_routing(store, function, version, routing)
@@ -3020,9 +3022,7 @@ def add_permission(store, params, body):
         policy = function.policies.get(qualifier or "")
         expected = policy.revision_id if policy else scope_revision
         if body.get("RevisionId") is not None and body["RevisionId"] != expected:
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetPolicy API to retrieve the latest Revision "
-                                      "Id")
+            raise stale_revision("GetPolicy")
         if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
             raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
                            "Please provide a new statement id, or remove the existing statement.")
@@ -3074,9 +3074,7 @@ def remove_permission(store, params, body):
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetFunction/GetAlias API to retrieve the "
-                                      "latest Revision Id")
+            raise stale_revision()
         kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -3127,36 +3125,35 @@ def put_resource_policy(store, params, body):
         policy = function.policies.get(qualifier or "")
         if body.get("RevisionId") is not None and (policy is None
                                                    or body["RevisionId"] != policy.revision_id):
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetResourcePolicy API to retrieve the latest "
-                                      "Revision Id")
+            raise stale_revision("GetResourcePolicy")
         policy = function.policies.setdefault(qualifier or "", Policy())
         policy.statements = statements
         policy.revision_id = new_revision_id()
         return {"Policy": policy.document(), "RevisionId": policy.revision_id}
 
 
+def find_resource_policy(store, params):
+    """(function, qualifier, Policy) of a resource-policy ARN that has one. Caller holds lock."""
+    function, qualifier = resource_policy_target(store, params)
+    policy = function.policies.get(qualifier or "")
+    if policy is None:
+        raise not_found("The resource you requested does not exist.")
+    return function, qualifier, policy
+
+
 def get_resource_policy(store, params, body):
     """GetResourcePolicy."""
     with store.lock:
-        function, qualifier = resource_policy_target(store, params)
-        policy = function.policies.get(qualifier or "")
-        if policy is None:
-            raise not_found("The resource you requested does not exist.")
+        policy = find_resource_policy(store, params)[2]
         return {"Policy": policy.document(), "RevisionId": policy.revision_id}
 
 
 def delete_resource_policy(store, params, body):
     """DeleteResourcePolicy."""
     with store.lock:
-        function, qualifier = resource_policy_target(store, params)
-        policy = function.policies.get(qualifier or "")
-        if policy is None:
-            raise not_found("The resource you requested does not exist.")
+        function, qualifier, policy = find_resource_policy(store, params)
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetResourcePolicy API to retrieve the latest "
-                                      "Revision Id")
+            raise stale_revision("GetResourcePolicy")
         del function.policies[qualifier or ""]
     return Reply(204)
 
@@ -4078,9 +4075,7 @@ def add_layer_version_permission(store, params, body):
                            "Please provide a new statement id, or remove the existing statement.")
         if params.get("RevisionId") is not None and (policy is None
                                                      or params["RevisionId"] != policy.revision_id):
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetLayerPolicy API to retrieve the latest "
-                                      "Revision Id")
+            raise stale_revision("GetLayerPolicy")
         principal = body["Principal"]
         statement = {"Sid": body["StatementId"], "Effect": "Allow",
                      "Principal": principal if principal == "*" else {"AWS": (
@@ -4117,9 +4112,7 @@ def remove_layer_version_permission(store, params, body):
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
         if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise precondition_failed("The Revision Id provided does not match the latest Revision "
-                                      "Id. Call the GetLayerPolicy API to retrieve the latest "
-                                      "Revision Id")
+            raise stale_revision("GetLayerPolicy")
         kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
