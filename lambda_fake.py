@@ -3470,15 +3470,21 @@ def url_reply(config, *members):
     return reply
 
 
+def find_url_function(store, name, qualifier):
+    """The function (and alias) a URL operation names; AWS words its absence its own way."""
+    function = store.functions.get(name)
+    if function is None or (qualifier and qualifier not in function.aliases):
+        raise not_found("Function does not exist")
+    return function
+
+
 def create_function_url_config(store, params, body):
     """CreateFunctionUrlConfig: a stable URL for the function or one of its aliases."""
     check_body(body, CREATE_FUNCTION_URL_CONFIG)
     name, qualifier = url_target(store, params)
     check_cors(body.get("Cors"))
     with store.lock:
-        function = store.functions.get(name)
-        if function is None or (qualifier and qualifier not in function.aliases):
-            raise not_found("Function does not exist")
+        function = find_url_function(store, name, qualifier)
         arn = function_arn(store, name, qualifier)
         if (qualifier or "") in function.url_configs:
             raise conflict(f"Failed to create function url config for [functionArn = {arn}]. Error "
@@ -3521,9 +3527,7 @@ def update_function_url_config(store, params, body):
     name, qualifier = url_target(store, params)
     check_cors(body.get("Cors"))
     with store.lock:
-        function = store.functions.get(name)
-        if function is None or (qualifier and qualifier not in function.aliases):
-            raise not_found("Function does not exist")
+        function = find_url_function(store, name, qualifier)
         config = find_url_config(store, name, qualifier)
         for member in ("AuthType", "Cors", "InvokeMode"):
             if body.get(member) is not None:
