@@ -2252,6 +2252,53 @@ def snapshot_latest(store, function, description=None):
     return snapshot
 
 
+# -- Helpers shared by the operations ----------------------------------------------------------
+
+def function_target(store, params, namespaced=True, max_length=170):
+    """(name, qualifier) from the FunctionName path label and an optional Qualifier argument."""
+    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length)
+    given = params.get("Qualifier")
+    if given is not None:
+        check_qualifier(given)
+        if qualifier and qualifier != given:
+            raise invalid_parameter("The derived qualifier from the function name does not match "
+                                    "the specified qualifier.")
+        qualifier = given
+    return name, qualifier
+
+
+def check_qualifier(qualifier):
+    problems = []
+    if len(qualifier) > 128:
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        "Member must have length less than or equal to 128"))
+    if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+        problems.append(constraint_text(qualifier, "qualifier",
+                                        "Member must satisfy regular expression pattern: "
+                                        f"{QUALIFIER_PATTERN}"))
+    if problems:
+        raise validation_error(problems)
+
+
+def query_members(params, spec, integers=()):
+    """The query arguments an operation takes, typed and checked like a body."""
+    values = {}
+    for member in spec.members:
+        if member in params:
+            value = params[member]
+            if spec.members[member].kind == "list" and isinstance(value, str):
+                value = [value]         # a repeated query argument that came once
+            if member in integers:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise invalid_content(f"Could not parse request body into json: {member} must "
+                                          "be an integer") from None
+            values[member] = value
+    check_body(values, spec)
+    return values
+
+
 # -- Functions ---------------------------------------------------------------------------------
 
 CREATE_FUNCTION = struct(
@@ -3340,90 +3387,6 @@ def list_provisioned_concurrency_configs(store, params, body):
                     "ProvisionedConcurrencyConfigs", "NextMarker")
 
 
-# -- Tags --------------------------------------------------------------------------------------
-
-TAGGABLE_ARN = text(1, 10000, pattern=(
-    r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
-    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|"
-    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
-    r"-[0-9a-fA-F]{12}|(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
-TAG_RESOURCE = struct(("Tags",), Tags=TAGS)
-TAGS_PATH = struct(Resource=TAGGABLE_ARN)
-UNTAG_QUERY = struct(tagKeys=list_of(TAG_KEY))
-
-
-def find_taggable(store, arn):
-    """The ARN under which a taggable resource's tags are kept; it must exist. Caller holds lock."""
-    parts = arn.split(":")
-    if parts[3] != store.region:
-        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region "
-                        f"('{store.region}')")
-    if parts[4] != store.account:
-        raise LambdaError("AccessDeniedException", 403,
-                          f"The resource is in account {parts[4]}; this endpoint serves "
-                          f"{store.account}")
-    kind = parts[5]
-    if kind == "function":
-        if len(parts) > 7:
-            raise invalid_parameter("Tags on function aliases and versions are not supported. "
-                                    "Please specify a function ARN.")
-        find_function(store, parts[6])
-    elif kind == "event-source-mapping":
-        if parts[6] not in store.event_source_mappings:
-            raise not_found(f"Event source mapping not found: {arn}")
-    elif kind == "code-signing-config":
-        if arn not in store.code_signing_configs:
-            raise not_found(f"The Lambda code signing configuration {arn} can not be found.")
-    elif kind == "capacity-provider":
-        if parts[6] not in store.capacity_providers:
-            raise not_found(f"Capacity provider not found: {arn}")
-    else:
-        raise not_found(f"Network connector not found: {arn}")
-    return arn
-
-
-def tag_resource(store, params, body):
-    """TagResource: merges tags; a resource holds at most 50."""
-    check_body(body, TAG_RESOURCE)
-    query_members(params, TAGS_PATH)
-    if not body["Tags"]:
-        raise invalid_parameter("An error occurred and the request cannot be processed.")
-    with store.lock:
-        arn = find_taggable(store, params["Resource"])
-        merged = dict(store.tags.get(arn) or {}, **body["Tags"])
-        if len(merged) > MAX_TAGS:
-            raise invalid_parameter("Number of tags exceeds resource tag limit.")
-        store.tags[arn] = merged
-        if ":function:" in arn:
-            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
-    return Reply(204)
-
-
-def untag_resource(store, params, body):
-    """UntagResource: keys that are not there are ignored, as on AWS."""
-    keys = params.get("tagKeys")
-    keys = [keys] if isinstance(keys, str) else keys
-    if not keys:
-        raise validation_error([constraint_text(None, "tagKeys", "Member must not be null")])
-    query_members(dict(params, tagKeys=keys), UNTAG_QUERY)
-    query_members(params, TAGS_PATH)
-    with store.lock:
-        arn = find_taggable(store, params["Resource"])
-        tags = store.tags.get(arn) or {}
-        for key in keys:
-            tags.pop(key, None)
-        if ":function:" in arn:
-            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
-    return Reply(204)
-
-
-def list_tags(store, params, body):
-    """ListTags."""
-    query_members(params, TAGS_PATH)
-    with store.lock:
-        return {"Tags": dict(store.tags.get(find_taggable(store, params["Resource"])) or {})}
-
-
 # -- Function URLs -----------------------------------------------------------------------------
 # A URL config belongs to the unqualified function or to one alias. Its URL points at this server
 # (`<url-id>.lambda-url.<region>.localhost:<port>`), where the execution engine serves it.
@@ -3882,6 +3845,253 @@ def list_function_event_invoke_configs(store, params, body):
                     "FunctionEventInvokeConfigs", "NextMarker")
 
 
+# -- Event source mappings ---------------------------------------------------------------------
+# Mappings are stored and answered as AWS answers them; nothing polls the sources (there is no SQS,
+# Kinesis or Kafka here), so a mapping never invokes its function on its own.
+
+KAFKA_CONFIG = struct(ConsumerGroupId=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*"),
+                      SchemaRegistryConfig=struct(), ConsumptionMode=text(enum=("Stream", "Queue")))
+ESM_MEMBERS = dict(
+    FunctionName=text(1, 256, pattern=NAMESPACED_FUNCTION_NAME_PATTERN), Enabled=boolean(),
+    BatchSize=integer(1, 10000),
+    FilterCriteria=struct(Filters=list_of(struct(Pattern=text(0, 4096, pattern=r"[\s\S]*")))),
+    KMSKeyArn=text(0, 10000, pattern=KMS_KEY_PATTERN),
+    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")),
+                                         0, 3)),
+    LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN"))),
+    ScalingConfig=struct(MaximumConcurrency=integer(2, 1000)),
+    MaximumBatchingWindowInSeconds=integer(0, 300), ParallelizationFactor=integer(1, 10),
+    DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION),
+    MaximumRecordAgeInSeconds=integer(-1, 604800), BisectBatchOnFunctionError=boolean(),
+    MaximumRetryAttempts=integer(-1, 10000), TumblingWindowInSeconds=integer(0, 900),
+    SourceAccessConfigurations=list_of(struct(Type=text(enum=(
+        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH",
+        "SASL_SCRAM_256_AUTH",
+        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
+        "OAUTHBEARER_AUTH",
+        "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
+        "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH")),
+        URI=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*")), 0, 23),
+    FunctionResponseTypes=list_of(text(enum=("ReportBatchItemFailures",)), 0, 1),
+    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG,
+    SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG, DocumentDBEventSourceConfig=struct(
+        DatabaseName=text(1, 63, pattern=r"[^ /\.$\x22]*"),
+        CollectionName=text(1, 57, pattern=r"(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)"),
+        FullDocument=text(enum=("UpdateLookup", "Default"))),
+    ProvisionedPollerConfig=struct(MinimumPollers=integer(1, 200), MaximumPollers=integer(1, 10000),
+                                   PollerGroupName=text(0, 128, pattern=r"[a-zA-Z0-9-_]*")))
+CREATE_EVENT_SOURCE_MAPPING = struct(
+    ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
+        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?))"
+        r")?-[a-z]+-\d{1})?:(\d{12})?:(.*)")),
+    StartingPosition=text(enum=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
+    StartingPositionTimestamp=number(), Tags=TAGS,
+    Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
+    Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
+    SelfManagedEventSource=struct(Endpoints=map_of(text(enum=("KAFKA_BOOTSTRAP_SERVERS",)), list_of(
+        text(1, 300,
+             pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
+                      r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
+    **ESM_MEMBERS)
+UPDATE_EVENT_SOURCE_MAPPING = struct(**ESM_MEMBERS)
+ESM_PATH = struct(UUID=text(36, 36))
+LIST_ESM_QUERY = struct(EventSourceArn=CREATE_EVENT_SOURCE_MAPPING.members["EventSourceArn"],
+                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(),
+                        MaxItems=integer(1, 10000))
+STREAM_SOURCES = ("kinesis", "dynamodb")
+# Per source: default BatchSize and whether MaximumBatchingWindowInSeconds shows (Kafka, MQ and
+# DocumentDB default to 500 ms, which the API cannot express in seconds).
+ESM_SOURCE_DEFAULTS = {"sqs": (10, True), "kinesis": (100, True), "dynamodb": (100, True),
+                       "kafka": (100, False), "mq": (100, False), "rds": (100, False),
+                       "docdb": (100, False)}
+
+
+def event_source_kind(body):
+    """The kind of an event source: sqs, kinesis, dynamodb, kafka, mq, rds/docdb, or self-kafka."""
+    if body.get("SelfManagedEventSource"):
+        return "self-kafka"
+    arn = body.get("EventSourceArn")
+    if not arn:
+        raise invalid_parameter("Unrecognized event source.")
+    return arn.split(":")[2]
+
+
+def check_filters(filters):
+    for entry in (filters or {}).get("Filters") or []:
+        try:
+            if not isinstance(json.loads(entry.get("Pattern") or ""), dict):
+                raise ValueError
+        except ValueError:
+            raise invalid_parameter("Invalid filter pattern definition.") from None
+
+
+def check_esm_settings(kind, mapping):
+    """AWS's cross-member rules for a mapping's settings (after defaults are applied)."""
+    if (kind == "sqs" and mapping.get("BatchSize", 0) > 10
+            and not mapping.get("MaximumBatchingWindowInSeconds")):
+        raise invalid_parameter("Maximum batch window in seconds must be greater than 0 if maximum "
+                                "batch size is greater than 10")
+    age = mapping.get("MaximumRecordAgeInSeconds")
+    if age is not None and 0 <= age < 60:
+        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between "
+                                "60 and 604800 (inclusive)")
+    check_filters(mapping.get("FilterCriteria"))
+
+
+def create_event_source_mapping(store, params, body):
+    """CreateEventSourceMapping: answered Creating, Enabled (or Disabled) from then on."""
+    check_body(body, CREATE_EVENT_SOURCE_MAPPING)
+    kind = event_source_kind(body)
+    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess")
+                          or {}).get("Destination"):
+        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source "
+                                "mapping type.")
+    name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+    with store.lock:
+        function = store.functions.get(name)
+        if function is None or (qualifier not in (None, "$LATEST")
+                                and qualifier not in function.versions
+                                and qualifier not in function.aliases):
+            raise invalid_parameter("Function does not exist")
+        if kind in STREAM_SOURCES and not body.get("StartingPosition"):
+            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
+                                    "failed to satisfy constraint: Member must not be null.")
+        if kind == "dynamodb" and body.get("StartingPosition") == "AT_TIMESTAMP":
+            raise invalid_parameter("Unsupported starting position for arn type: "
+                                    f"{body['EventSourceArn']}")
+        if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
+            raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
+        esm_uuid = str(uuid.uuid4())
+        batch_size, shows_window = ESM_SOURCE_DEFAULTS.get(kind, (100, False))
+        mapping = {"UUID": esm_uuid, "BatchSize": batch_size,
+                   "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
+                                            f"event-source-mapping:{esm_uuid}",
+                   "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
+                   "State": "Enabled" if body.get("Enabled", True) else "Disabled",
+                   "StateTransitionReason": ("User action" if kind in STREAM_SOURCES
+                                             else "USER_INITIATED")}
+        if body.get("EventSourceArn"):
+            mapping["EventSourceArn"] = body["EventSourceArn"]
+        if shows_window:
+            mapping["MaximumBatchingWindowInSeconds"] = 0
+        if kind in ("sqs", "kinesis", "dynamodb"):
+            mapping["FunctionResponseTypes"] = []
+        if kind in STREAM_SOURCES:
+            mapping.update(BisectBatchOnFunctionError=False, DestinationConfig={"OnFailure": {}},
+                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1,
+                           ParallelizationFactor=1, TumblingWindowInSeconds=0)
+        if kind in STREAM_SOURCES or "kafka" in kind:
+            mapping["LastProcessingResult"] = "No records processed"
+        if "kafka" in kind:
+            mapping["StartingPosition"] = "TRIM_HORIZON"
+            config = ("SelfManagedKafkaEventSourceConfig" if kind == "self-kafka"
+                      else "AmazonManagedKafkaEventSourceConfig")
+            mapping[config] = {"ConsumerGroupId": esm_uuid}
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled", "Tags") and value is not None:
+                mapping[member] = value
+        check_esm_settings(kind, mapping)
+        for other in store.event_source_mappings.values():
+            if same_event_source(other, mapping) and other["FunctionArn"].split(":")[6] == name:
+                raise conflict(duplicate_mapping_message(kind, mapping, name, other["UUID"]))
+        store.event_source_mappings[esm_uuid] = mapping
+        if body.get("Tags"):
+            store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
+        return dict(mapping, State="Creating")
+
+
+def same_event_source(a, b):
+    return (a.get("EventSourceArn"), a.get("SelfManagedEventSource"), a.get("Topics")) == (
+        b.get("EventSourceArn"), b.get("SelfManagedEventSource"), b.get("Topics"))
+
+
+def duplicate_mapping_message(kind, mapping, name, existing):
+    """AWS's three wordings of "this source already maps to this function"."""
+    tail = f"already exists. Please update or delete the existing mapping with UUID {existing}"
+    if kind == "sqs":
+        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and "
+                f"function (\" {name} \") {tail}")
+    if kind in STREAM_SOURCES:
+        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} "
+                f"\") provided mapping {tail}")
+    servers = ",".join(((mapping.get("SelfManagedEventSource") or {}).get("Endpoints") or {}).get(
+        "KAFKA_BOOTSTRAP_SERVERS") or [mapping.get("EventSourceArn", "")])
+    return (f"An event source mapping with event source (\"{servers}\"), function "
+            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") "
+            f"{tail}")
+
+
+def find_event_source_mapping(store, params):
+    query_members(params, ESM_PATH)
+    mapping = store.event_source_mappings.get(params["UUID"])
+    if mapping is None:
+        raise not_found("The resource you requested does not exist.")
+    return mapping
+
+
+def get_event_source_mapping(store, params, body):
+    """GetEventSourceMapping."""
+    with store.lock:
+        return json.loads(json.dumps(find_event_source_mapping(store, params)))
+
+
+def update_event_source_mapping(store, params, body):
+    """UpdateEventSourceMapping: answered Updating (Enabling or Disabling when Enabled changes)."""
+    check_body(body, UPDATE_EVENT_SOURCE_MAPPING)
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        updated = dict(mapping)
+        if body.get("FunctionName") is not None:
+            name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+            if name not in store.functions:
+                raise invalid_parameter("Function does not exist")
+            updated["FunctionArn"] = function_arn(store, name, qualifier)
+        for member, value in body.items():
+            if member not in ("FunctionName", "Enabled") and value is not None:
+                updated[member] = value
+        kind = event_source_kind(updated)
+        check_esm_settings(kind, updated)
+        transition = "Updating"
+        if body.get("Enabled") is not None:
+            enabled = body["Enabled"]
+            if enabled != (mapping["State"] == "Enabled"):
+                transition = "Enabling" if enabled else "Disabling"
+            updated["State"] = "Enabled" if enabled else "Disabled"
+        updated["LastModified"] = time.time()
+        mapping.clear()
+        mapping.update(updated)
+        return dict(mapping, State=transition)
+
+
+def delete_event_source_mapping(store, params, body):
+    """DeleteEventSourceMapping: answered with the mapping in state Deleting."""
+    with store.lock:
+        mapping = find_event_source_mapping(store, params)
+        del store.event_source_mappings[mapping["UUID"]]
+        store.tags.pop(mapping["EventSourceMappingArn"], None)
+        return dict(mapping, State="Deleting")
+
+
+def list_event_source_mappings(store, params, body):
+    """ListEventSourceMappings: filters that name nothing simply match nothing, as on AWS."""
+    query = query_members(params, LIST_ESM_QUERY, integers=("MaxItems",))
+    wanted = None
+    if query.get("FunctionName"):
+        wanted = parse_function_ref(store, query["FunctionName"], max_length=256)
+    with store.lock:
+        items = []
+        for mapping in store.event_source_mappings.values():
+            target = FUNCTION_REF.fullmatch(mapping["FunctionArn"])
+            if wanted and (target["name"], target["qualifier"]) != wanted and not (
+                    wanted[1] is None and target["name"] == wanted[0]):
+                continue
+            if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
+                continue
+            items.append(json.loads(json.dumps(mapping)))
+    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
+                    "EventSourceMappings", "NextMarker")
+
+
 # -- Layers ------------------------------------------------------------------------------------
 
 class Layer:
@@ -4155,6 +4365,90 @@ def check_function_layers(store, arns):
     return layers
 
 
+# -- Tags --------------------------------------------------------------------------------------
+
+TAGGABLE_ARN = text(1, 10000, pattern=(
+    r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|"
+    r"event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+    r"-[0-9a-fA-F]{12}|(capacity-provider|network-connector):[a-zA-Z0-9-_]{1,64})"))
+TAG_RESOURCE = struct(("Tags",), Tags=TAGS)
+TAGS_PATH = struct(Resource=TAGGABLE_ARN)
+UNTAG_QUERY = struct(tagKeys=list_of(TAG_KEY))
+
+
+def find_taggable(store, arn):
+    """The ARN under which a taggable resource's tags are kept; it must exist. Caller holds lock."""
+    parts = arn.split(":")
+    if parts[3] != store.region:
+        raise not_found(f"Functions from '{parts[3]}' are not reachable in this region "
+                        f"('{store.region}')")
+    if parts[4] != store.account:
+        raise LambdaError("AccessDeniedException", 403,
+                          f"The resource is in account {parts[4]}; this endpoint serves "
+                          f"{store.account}")
+    kind = parts[5]
+    if kind == "function":
+        if len(parts) > 7:
+            raise invalid_parameter("Tags on function aliases and versions are not supported. "
+                                    "Please specify a function ARN.")
+        find_function(store, parts[6])
+    elif kind == "event-source-mapping":
+        if parts[6] not in store.event_source_mappings:
+            raise not_found(f"Event source mapping not found: {arn}")
+    elif kind == "code-signing-config":
+        if arn not in store.code_signing_configs:
+            raise not_found(f"The Lambda code signing configuration {arn} can not be found.")
+    elif kind == "capacity-provider":
+        if parts[6] not in store.capacity_providers:
+            raise not_found(f"Capacity provider not found: {arn}")
+    else:
+        raise not_found(f"Network connector not found: {arn}")
+    return arn
+
+
+def tag_resource(store, params, body):
+    """TagResource: merges tags; a resource holds at most 50."""
+    check_body(body, TAG_RESOURCE)
+    query_members(params, TAGS_PATH)
+    if not body["Tags"]:
+        raise invalid_parameter("An error occurred and the request cannot be processed.")
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        merged = dict(store.tags.get(arn) or {}, **body["Tags"])
+        if len(merged) > MAX_TAGS:
+            raise invalid_parameter("Number of tags exceeds resource tag limit.")
+        store.tags[arn] = merged
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def untag_resource(store, params, body):
+    """UntagResource: keys that are not there are ignored, as on AWS."""
+    keys = params.get("tagKeys")
+    keys = [keys] if isinstance(keys, str) else keys
+    if not keys:
+        raise validation_error([constraint_text(None, "tagKeys", "Member must not be null")])
+    query_members(dict(params, tagKeys=keys), UNTAG_QUERY)
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        arn = find_taggable(store, params["Resource"])
+        tags = store.tags.get(arn) or {}
+        for key in keys:
+            tags.pop(key, None)
+        if ":function:" in arn:
+            touch(store.functions[arn.split(":")[6]].versions["$LATEST"])
+    return Reply(204)
+
+
+def list_tags(store, params, body):
+    """ListTags."""
+    query_members(params, TAGS_PATH)
+    with store.lock:
+        return {"Tags": dict(store.tags.get(find_taggable(store, params["Resource"])) or {})}
+
+
 # -- Code signing ------------------------------------------------------------------------------
 
 CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)"
@@ -4359,253 +4653,6 @@ def put_runtime_management_config(store, params, body):
             config["RuntimeVersionArn"] = body["RuntimeVersionArn"]
         function.runtime_management[version] = config
         return dict(config, FunctionArn=arn)
-
-
-# -- Event source mappings ---------------------------------------------------------------------
-# Mappings are stored and answered as AWS answers them; nothing polls the sources (there is no SQS,
-# Kinesis or Kafka here), so a mapping never invokes its function on its own.
-
-KAFKA_CONFIG = struct(ConsumerGroupId=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*"),
-                      SchemaRegistryConfig=struct(), ConsumptionMode=text(enum=("Stream", "Queue")))
-ESM_MEMBERS = dict(
-    FunctionName=text(1, 256, pattern=NAMESPACED_FUNCTION_NAME_PATTERN), Enabled=boolean(),
-    BatchSize=integer(1, 10000),
-    FilterCriteria=struct(Filters=list_of(struct(Pattern=text(0, 4096, pattern=r"[\s\S]*")))),
-    KMSKeyArn=text(0, 10000, pattern=KMS_KEY_PATTERN),
-    MetricsConfig=struct(Metrics=list_of(text(enum=("EventCount", "ErrorCount", "KafkaMetrics")),
-                                         0, 3)),
-    LoggingConfig=struct(SystemLogLevel=text(enum=("DEBUG", "INFO", "WARN"))),
-    ScalingConfig=struct(MaximumConcurrency=integer(2, 1000)),
-    MaximumBatchingWindowInSeconds=integer(0, 300), ParallelizationFactor=integer(1, 10),
-    DestinationConfig=struct(OnSuccess=DESTINATION, OnFailure=DESTINATION),
-    MaximumRecordAgeInSeconds=integer(-1, 604800), BisectBatchOnFunctionError=boolean(),
-    MaximumRetryAttempts=integer(-1, 10000), TumblingWindowInSeconds=integer(0, 900),
-    SourceAccessConfigurations=list_of(struct(Type=text(enum=(
-        "BASIC_AUTH", "VPC_SUBNET", "VPC_SECURITY_GROUP", "SASL_SCRAM_512_AUTH",
-        "SASL_SCRAM_256_AUTH",
-        "VIRTUAL_HOST", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE",
-        "OAUTHBEARER_AUTH",
-        "OAUTHBEARER_SCOPE", "OAUTHBEARER_AUDIENCE", "OAUTHBEARER_LOGICAL_CLUSTER",
-        "OAUTHBEARER_IDENTITY_POOL", "IAM_AUTH", "IAM_OAUTHBEARER_AUTH")),
-        URI=text(1, 200, pattern=r"[ a-zA-Z0-9-\/*:_+=.@-]*")), 0, 23),
-    FunctionResponseTypes=list_of(text(enum=("ReportBatchItemFailures",)), 0, 1),
-    AmazonManagedKafkaEventSourceConfig=KAFKA_CONFIG,
-    SelfManagedKafkaEventSourceConfig=KAFKA_CONFIG, DocumentDBEventSourceConfig=struct(
-        DatabaseName=text(1, 63, pattern=r"[^ /\.$\x22]*"),
-        CollectionName=text(1, 57, pattern=r"(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)"),
-        FullDocument=text(enum=("UpdateLookup", "Default"))),
-    ProvisionedPollerConfig=struct(MinimumPollers=integer(1, 200), MaximumPollers=integer(1, 10000),
-                                   PollerGroupName=text(0, 128, pattern=r"[a-zA-Z0-9-_]*")))
-CREATE_EVENT_SOURCE_MAPPING = struct(
-    ("FunctionName",), EventSourceArn=text(0, 10000, pattern=(
-        r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?))"
-        r")?-[a-z]+-\d{1})?:(\d{12})?:(.*)")),
-    StartingPosition=text(enum=("LATEST", "AT_TIMESTAMP", "TRIM_HORIZON")),
-    StartingPositionTimestamp=number(), Tags=TAGS,
-    Topics=list_of(text(1, 249, pattern=r"[^.]([a-zA-Z0-9\-_.]+)"), 1, 1),
-    Queues=list_of(text(1, 1000, pattern=r"[\s\S]*"), 1, 1),
-    SelfManagedEventSource=struct(Endpoints=map_of(text(enum=("KAFKA_BOOTSTRAP_SERVERS",)), list_of(
-        text(1, 300,
-             pattern=(r"(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|"
-                      r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}")), 1, 10))),
-    **ESM_MEMBERS)
-UPDATE_EVENT_SOURCE_MAPPING = struct(**ESM_MEMBERS)
-ESM_PATH = struct(UUID=text(36, 36))
-LIST_ESM_QUERY = struct(EventSourceArn=CREATE_EVENT_SOURCE_MAPPING.members["EventSourceArn"],
-                        FunctionName=ESM_MEMBERS["FunctionName"], Marker=text(),
-                        MaxItems=integer(1, 10000))
-STREAM_SOURCES = ("kinesis", "dynamodb")
-# Per source: default BatchSize and whether MaximumBatchingWindowInSeconds shows (Kafka, MQ and
-# DocumentDB default to 500 ms, which the API cannot express in seconds).
-ESM_SOURCE_DEFAULTS = {"sqs": (10, True), "kinesis": (100, True), "dynamodb": (100, True),
-                       "kafka": (100, False), "mq": (100, False), "rds": (100, False),
-                       "docdb": (100, False)}
-
-
-def event_source_kind(body):
-    """The kind of an event source: sqs, kinesis, dynamodb, kafka, mq, rds/docdb, or self-kafka."""
-    if body.get("SelfManagedEventSource"):
-        return "self-kafka"
-    arn = body.get("EventSourceArn")
-    if not arn:
-        raise invalid_parameter("Unrecognized event source.")
-    return arn.split(":")[2]
-
-
-def check_filters(filters):
-    for entry in (filters or {}).get("Filters") or []:
-        try:
-            if not isinstance(json.loads(entry.get("Pattern") or ""), dict):
-                raise ValueError
-        except ValueError:
-            raise invalid_parameter("Invalid filter pattern definition.") from None
-
-
-def check_esm_settings(kind, mapping):
-    """AWS's cross-member rules for a mapping's settings (after defaults are applied)."""
-    if (kind == "sqs" and mapping.get("BatchSize", 0) > 10
-            and not mapping.get("MaximumBatchingWindowInSeconds")):
-        raise invalid_parameter("Maximum batch window in seconds must be greater than 0 if maximum "
-                                "batch size is greater than 10")
-    age = mapping.get("MaximumRecordAgeInSeconds")
-    if age is not None and 0 <= age < 60:
-        raise invalid_parameter("MaximumRecordAgeInSeconds must be either -1 (forever) or between "
-                                "60 and 604800 (inclusive)")
-    check_filters(mapping.get("FilterCriteria"))
-
-
-def create_event_source_mapping(store, params, body):
-    """CreateEventSourceMapping: answered Creating, Enabled (or Disabled) from then on."""
-    check_body(body, CREATE_EVENT_SOURCE_MAPPING)
-    kind = event_source_kind(body)
-    if kind == "sqs" and ((body.get("DestinationConfig") or {}).get("OnSuccess")
-                          or {}).get("Destination"):
-        raise invalid_parameter("Unsupported DestinationConfig parameter for given event source "
-                                "mapping type.")
-    name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
-    with store.lock:
-        function = store.functions.get(name)
-        if function is None or (qualifier not in (None, "$LATEST")
-                                and qualifier not in function.versions
-                                and qualifier not in function.aliases):
-            raise invalid_parameter("Function does not exist")
-        if kind in STREAM_SOURCES and not body.get("StartingPosition"):
-            raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
-                                    "failed to satisfy constraint: Member must not be null.")
-        if kind == "dynamodb" and body.get("StartingPosition") == "AT_TIMESTAMP":
-            raise invalid_parameter("Unsupported starting position for arn type: "
-                                    f"{body['EventSourceArn']}")
-        if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
-            raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
-        esm_uuid = str(uuid.uuid4())
-        batch_size, shows_window = ESM_SOURCE_DEFAULTS.get(kind, (100, False))
-        mapping = {"UUID": esm_uuid, "BatchSize": batch_size,
-                   "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
-                                            f"event-source-mapping:{esm_uuid}",
-                   "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
-                   "State": "Enabled" if body.get("Enabled", True) else "Disabled",
-                   "StateTransitionReason": ("User action" if kind in STREAM_SOURCES
-                                             else "USER_INITIATED")}
-        if body.get("EventSourceArn"):
-            mapping["EventSourceArn"] = body["EventSourceArn"]
-        if shows_window:
-            mapping["MaximumBatchingWindowInSeconds"] = 0
-        if kind in ("sqs", "kinesis", "dynamodb"):
-            mapping["FunctionResponseTypes"] = []
-        if kind in STREAM_SOURCES:
-            mapping.update(BisectBatchOnFunctionError=False, DestinationConfig={"OnFailure": {}},
-                           MaximumRecordAgeInSeconds=-1, MaximumRetryAttempts=-1,
-                           ParallelizationFactor=1, TumblingWindowInSeconds=0)
-        if kind in STREAM_SOURCES or "kafka" in kind:
-            mapping["LastProcessingResult"] = "No records processed"
-        if "kafka" in kind:
-            mapping["StartingPosition"] = "TRIM_HORIZON"
-            config = ("SelfManagedKafkaEventSourceConfig" if kind == "self-kafka"
-                      else "AmazonManagedKafkaEventSourceConfig")
-            mapping[config] = {"ConsumerGroupId": esm_uuid}
-        for member, value in body.items():
-            if member not in ("FunctionName", "Enabled", "Tags") and value is not None:
-                mapping[member] = value
-        check_esm_settings(kind, mapping)
-        for other in store.event_source_mappings.values():
-            if same_event_source(other, mapping) and other["FunctionArn"].split(":")[6] == name:
-                raise conflict(duplicate_mapping_message(kind, mapping, name, other["UUID"]))
-        store.event_source_mappings[esm_uuid] = mapping
-        if body.get("Tags"):
-            store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
-        return dict(mapping, State="Creating")
-
-
-def same_event_source(a, b):
-    return (a.get("EventSourceArn"), a.get("SelfManagedEventSource"), a.get("Topics")) == (
-        b.get("EventSourceArn"), b.get("SelfManagedEventSource"), b.get("Topics"))
-
-
-def duplicate_mapping_message(kind, mapping, name, existing):
-    """AWS's three wordings of "this source already maps to this function"."""
-    tail = f"already exists. Please update or delete the existing mapping with UUID {existing}"
-    if kind == "sqs":
-        return (f"An event source mapping with SQS arn (\" {mapping['EventSourceArn']} \") and "
-                f"function (\" {name} \") {tail}")
-    if kind in STREAM_SOURCES:
-        return (f"The event source arn (\" {mapping['EventSourceArn']} \") and function (\" {name} "
-                f"\") provided mapping {tail}")
-    servers = ",".join(((mapping.get("SelfManagedEventSource") or {}).get("Endpoints") or {}).get(
-        "KAFKA_BOOTSTRAP_SERVERS") or [mapping.get("EventSourceArn", "")])
-    return (f"An event source mapping with event source (\"{servers}\"), function "
-            f"(\"{mapping['FunctionArn']}\"), topics (\"{','.join(mapping.get('Topics') or [])}\") "
-            f"{tail}")
-
-
-def find_event_source_mapping(store, params):
-    query_members(params, ESM_PATH)
-    mapping = store.event_source_mappings.get(params["UUID"])
-    if mapping is None:
-        raise not_found("The resource you requested does not exist.")
-    return mapping
-
-
-def get_event_source_mapping(store, params, body):
-    """GetEventSourceMapping."""
-    with store.lock:
-        return json.loads(json.dumps(find_event_source_mapping(store, params)))
-
-
-def update_event_source_mapping(store, params, body):
-    """UpdateEventSourceMapping: answered Updating (Enabling or Disabling when Enabled changes)."""
-    check_body(body, UPDATE_EVENT_SOURCE_MAPPING)
-    with store.lock:
-        mapping = find_event_source_mapping(store, params)
-        updated = dict(mapping)
-        if body.get("FunctionName") is not None:
-            name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
-            if name not in store.functions:
-                raise invalid_parameter("Function does not exist")
-            updated["FunctionArn"] = function_arn(store, name, qualifier)
-        for member, value in body.items():
-            if member not in ("FunctionName", "Enabled") and value is not None:
-                updated[member] = value
-        kind = event_source_kind(updated)
-        check_esm_settings(kind, updated)
-        transition = "Updating"
-        if body.get("Enabled") is not None:
-            enabled = body["Enabled"]
-            if enabled != (mapping["State"] == "Enabled"):
-                transition = "Enabling" if enabled else "Disabling"
-            updated["State"] = "Enabled" if enabled else "Disabled"
-        updated["LastModified"] = time.time()
-        mapping.clear()
-        mapping.update(updated)
-        return dict(mapping, State=transition)
-
-
-def delete_event_source_mapping(store, params, body):
-    """DeleteEventSourceMapping: answered with the mapping in state Deleting."""
-    with store.lock:
-        mapping = find_event_source_mapping(store, params)
-        del store.event_source_mappings[mapping["UUID"]]
-        store.tags.pop(mapping["EventSourceMappingArn"], None)
-        return dict(mapping, State="Deleting")
-
-
-def list_event_source_mappings(store, params, body):
-    """ListEventSourceMappings: filters that name nothing simply match nothing, as on AWS."""
-    query = query_members(params, LIST_ESM_QUERY, integers=("MaxItems",))
-    wanted = None
-    if query.get("FunctionName"):
-        wanted = parse_function_ref(store, query["FunctionName"], max_length=256)
-    with store.lock:
-        items = []
-        for mapping in store.event_source_mappings.values():
-            target = FUNCTION_REF.fullmatch(mapping["FunctionArn"])
-            if wanted and (target["name"], target["qualifier"]) != wanted and not (
-                    wanted[1] is None and target["name"] == wanted[0]):
-                continue
-            if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
-                continue
-            items.append(json.loads(json.dumps(mapping)))
-    return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
-                    "EventSourceMappings", "NextMarker")
 
 
 # -- Capacity providers and scaling ------------------------------------------------------------
@@ -5308,53 +5355,6 @@ def get_account_settings(store, params, body):
                 "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": len(store.functions)}}
 
 
-# -- Helpers shared by the operations ----------------------------------------------------------
-
-def function_target(store, params, namespaced=True, max_length=170):
-    """(name, qualifier) from the FunctionName path label and an optional Qualifier argument."""
-    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length)
-    given = params.get("Qualifier")
-    if given is not None:
-        check_qualifier(given)
-        if qualifier and qualifier != given:
-            raise invalid_parameter("The derived qualifier from the function name does not match "
-                                    "the specified qualifier.")
-        qualifier = given
-    return name, qualifier
-
-
-def check_qualifier(qualifier):
-    problems = []
-    if len(qualifier) > 128:
-        problems.append(constraint_text(qualifier, "qualifier",
-                                        "Member must have length less than or equal to 128"))
-    if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
-        problems.append(constraint_text(qualifier, "qualifier",
-                                        "Member must satisfy regular expression pattern: "
-                                        f"{QUALIFIER_PATTERN}"))
-    if problems:
-        raise validation_error(problems)
-
-
-def query_members(params, spec, integers=()):
-    """The query arguments an operation takes, typed and checked like a body."""
-    values = {}
-    for member in spec.members:
-        if member in params:
-            value = params[member]
-            if spec.members[member].kind == "list" and isinstance(value, str):
-                value = [value]         # a repeated query argument that came once
-            if member in integers:
-                try:
-                    value = int(value)
-                except ValueError:
-                    raise invalid_content(f"Could not parse request body into json: {member} must "
-                                          "be an integer") from None
-            values[member] = value
-    check_body(values, spec)
-    return values
-
-
 # -- Fake-only operations ----------------------------------------------------------------------
 
 def parlel_health(store, params, body):
@@ -5688,13 +5688,6 @@ ROUTES = [
                get_provisioned_concurrency_config, 200),
     ("DELETE", "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
                delete_provisioned_concurrency_config, 204),
-    # Tags
-    ("POST",   "/2017-03-31/tags/{Resource}",
-               tag_resource, 204),
-    ("DELETE", "/2017-03-31/tags/{Resource}",
-               untag_resource, 204),
-    ("GET",    "/2017-03-31/tags/{Resource}",
-               list_tags, 200),
     # Function URLs
     ("POST",   "/2021-10-31/functions/{FunctionName}/url",
                create_function_url_config, 201),
@@ -5717,6 +5710,17 @@ ROUTES = [
                delete_function_event_invoke_config, 204),
     ("GET",    "/2019-09-25/functions/{FunctionName}/event-invoke-config/list",
                list_function_event_invoke_configs, 200),
+    # Event source mappings
+    ("POST",   "/2015-03-31/event-source-mappings",
+               create_event_source_mapping, 202),
+    ("GET",    "/2015-03-31/event-source-mappings",
+               list_event_source_mappings, 200),
+    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",
+               get_event_source_mapping, 200),
+    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",
+               update_event_source_mapping, 202),
+    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",
+               delete_event_source_mapping, 202),
     # Layers
     ("POST",   "/2018-10-31/layers/{LayerName}/versions",
                publish_layer_version, 201),
@@ -5736,6 +5740,13 @@ ROUTES = [
                get_layer_version_policy, 200),
     ("DELETE", "/2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}",
                remove_layer_version_permission, 204),
+    # Tags
+    ("POST",   "/2017-03-31/tags/{Resource}",
+               tag_resource, 204),
+    ("DELETE", "/2017-03-31/tags/{Resource}",
+               untag_resource, 204),
+    ("GET",    "/2017-03-31/tags/{Resource}",
+               list_tags, 200),
     # Code signing
     ("POST",   "/2020-04-22/code-signing-configs",
                create_code_signing_config, 201),
@@ -5764,17 +5775,6 @@ ROUTES = [
                get_runtime_management_config, 200),
     ("PUT",    "/2021-07-20/functions/{FunctionName}/runtime-management-config",
                put_runtime_management_config, 200),
-    # Event source mappings
-    ("POST",   "/2015-03-31/event-source-mappings",
-               create_event_source_mapping, 202),
-    ("GET",    "/2015-03-31/event-source-mappings",
-               list_event_source_mappings, 200),
-    ("GET",    "/2015-03-31/event-source-mappings/{UUID}",
-               get_event_source_mapping, 200),
-    ("PUT",    "/2015-03-31/event-source-mappings/{UUID}",
-               update_event_source_mapping, 202),
-    ("DELETE", "/2015-03-31/event-source-mappings/{UUID}",
-               delete_event_source_mapping, 202),
     # Capacity providers and scaling
     ("POST",   "/2025-11-30/capacity-providers",
                create_capacity_provider, 202),
