@@ -912,7 +912,13 @@ def unpack(package, root, runtime, handler):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as out:
                 out.write(package.data)
-        os.rename(staging, target)      # atomic: a directory is complete or absent
+        try:
+            os.rename(staging, target)  # atomic: a directory is complete or absent
+        except OSError:
+            # Another package with the same bytes (its own lock) got there first.
+            shutil.rmtree(staging, ignore_errors=True)
+            if not os.path.isdir(target):
+                raise
     return target
 
 
