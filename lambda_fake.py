@@ -1880,8 +1880,7 @@ class Runner:
                     worker = None
                 if worker is not None:
                     break
-                spares = sum(len(ws) for ws in self.spares.values())
-                if len(self.workers) - spares + self.starting < self.max_workers:
+                if self.pooled() + self.starting < self.max_workers:
                     self.starting += 1
                     break
                 idle = [w for ws in self.idle.values() for w in ws]
@@ -1895,6 +1894,11 @@ class Runner:
         for old in evicted:
             self.discard(old)
         return worker
+
+    def pooled(self):
+        """Live workers that count against max_workers: every one but the spares."""
+        with self.lock:
+            return len(self.workers) - sum(len(ws) for ws in self.spares.values())
 
     def checkin(self, worker):
         with self.lock:
