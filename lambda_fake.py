@@ -1195,6 +1195,12 @@ function pump() {
     const payload = input.subarray(newline + 1, end).toString("utf8");
     input = input.subarray(end);
     if (request.load) { loading = true; load(request); return; }
+    if (request.unload) {       // forget the rehearsed function: the spare is generic again
+      for (const file of Object.keys(require.cache)) if (file !== __filename) delete require.cache[file];
+      handler = null;
+      loading = false;
+      continue;
+    }
     invoke(request, payload);
   }
 }
@@ -1450,6 +1456,26 @@ class Worker:
                 raise WorkerDied()
             self.frames += chunk
 
+    def rehearse(self, root):
+        """Load and invoke a throwaway handler on a new Node.js spare, then unload it. V8 compiles
+        each function on its first call, so this first pass costs the few milliseconds that a real
+        cold start would otherwise pay. False if the worker did not play along."""
+        deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
+        load = {"load": True, "length": 0,
+                "env": {"LAMBDA_TASK_ROOT": root, "_HANDLER": "rehearsal.handler"}}
+        invocation = {"requestId": "rehearsal", "invokedFunctionArn": "", "length": 2,
+                      "deadlineMs": int(time.time() * 1000) + INIT_TIMEOUT_SECONDS * 1000}
+        try:
+            for message, payload, answer in ((load, b"", b"I"), (invocation, b"{}", b"R")):
+                if not self.send(message, payload, deadline):
+                    return False
+                frame = self.receive(deadline)
+                if frame is None or frame[0] != answer:
+                    return False
+            return self.send({"unload": True, "length": 0}, b"", deadline)
+        except WorkerDied:
+            return False
+
     def alive(self):
         return self.process.poll() is None
 
@@ -1467,6 +1493,15 @@ class Worker:
             pass
         return 0
 
+    def send_sigkill(self):
+        """SIGKILL to the process group, unless the process is already reaped (its pid may then
+        belong to another process). kill() does this and also waits for the end."""
+        if self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self, close=True):
         """End the process and everything it started (its own process group), once. The result
         pipe is closed too unless `close` is false: a thread still reading it closes it itself,
@@ -1474,10 +1509,7 @@ class Worker:
         with self.kill_lock:
             if not self.killed:
                 self.killed = True
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                self.send_sigkill()
                 try:
                     self.process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -1566,7 +1598,8 @@ class Runner:
             if self.root is None:
                 self.root = tempfile.mkdtemp(prefix="lambda_fake-")
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
-                                     ("bootstrap.py", PYTHON_BOOTSTRAP)):
+                                     ("bootstrap.py", PYTHON_BOOTSTRAP),
+                                     ("rehearsal.js", "exports.handler = async (e) => e;\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
                 self.reaper = threading.Thread(target=self.reap, args=(self.root,), daemon=True)
@@ -1651,10 +1684,11 @@ class Runner:
         init_ms = None
         if job.package.hot_dir:         # edited files make a new key: old workers retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
-        worker = self.checkout(job.key)
+        kind = self.worker_kind(job.runtime, job.memory)
+        worker, spare = self.checkout(job.key, kind)
         if worker is None:
             try:
-                worker, init_ms, init_error = self.spawn(job, log)
+                worker, init_ms, init_error = self.spawn(job, log, spare)
             except LambdaError as error:
                 if error.code == "ServiceException":
                     raise
@@ -1779,10 +1813,25 @@ class Runner:
 
     def prewarm(self, runtime, memory):
         """Start a spare worker for functions of this runtime and memory, in the background, so
-        that their first invoke does not wait for a process to boot."""
+        that their first invoke does not wait for a process to boot. A pool over its cap (a cold
+        start took a spare) first gives up its least recently used idle worker."""
         if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
             kind = self.worker_kind(runtime, memory)
-            threading.Thread(target=self.add_spare, args=(kind,), daemon=True).start()
+
+            def trim_then_add_spare():
+                self.trim()
+                self.add_spare(kind)
+            threading.Thread(target=trim_then_add_spare, daemon=True).start()
+
+    def trim(self):
+        """End least recently used idle workers until the pool is within max_workers."""
+        with self.lock:
+            idle = sorted((w for ws in self.idle.values() for w in ws), key=lambda w: w.last_used)
+            surplus = idle[:max(0, self.pooled() - self.max_workers)]
+            for worker in surplus:
+                self.idle[worker.key].remove(worker)
+                self.workers.discard(worker)
+        self.discard_soon(surplus)
 
     def add_spare(self, kind):
         """Start one spare of this kind, unless there is one. Spares stand outside max_workers (at
@@ -1795,6 +1844,9 @@ class Runner:
             self.starting_spares += 1
         try:
             worker = self.start_generic(kind, root)
+            if kind[0] == "node" and not worker.rehearse(root):
+                worker.kill()
+                return
         except OSError:                 # reset or stopped meanwhile: the workdir is gone
             return
         finally:
@@ -1807,18 +1859,19 @@ class Runner:
                 return
         worker.kill()
 
-    def spawn(self, job, log):
-        """A worker loaded with `job`'s function: a spare if one is ready (started again in the
-        background), else a new process. Returns (worker, init ms, init error payload or None)."""
+    def spawn(self, job, log, spare=None):
+        """A worker loaded with `job`'s function: `spare` or another ready spare (started again
+        in the background), else a new process. Returns (worker, init ms, init error or None)."""
         root = self.workdir()
         kind = self.worker_kind(job.runtime, job.memory)
-        worker = None
+        worker = spare
         try:
             code_dir = unpack(job.package, root, job.runtime, job.handler)
             env = self.environment(job, root, code_dir, self.layers_dir(root, job.layers))
             with self.lock:
                 spares = self.spares.get(kind)
-                worker = spares.pop() if spares else None
+                if worker is None and spares:
+                    worker = spares.pop()
             started = time.monotonic()
             if worker is None:
                 try:
@@ -1860,11 +1913,12 @@ class Runner:
         except WorkerDied:
             return worker, (time.monotonic() - started) * 1000, exit_error(None, worker.process)
 
-    def checkout(self, key):
-        """An idle worker for `key`, or None after reserving room to spawn one. Workers of older
-        code are retired; at the cap, the least recently used idle worker makes room, or this
-        waits for one to come free."""
-        evicted = []
+    def checkout(self, key, kind):
+        """(an idle worker for `key`, None), or (None, a spare or None) after reserving room to
+        start one. Workers of older code are retired. At the cap, a spare of this kind comes in
+        at once and the least recently used idle worker leaves after the invocation (trim);
+        without a spare, that worker makes room now; with no idle worker, this waits for one."""
+        spare = None
         with self.lock:
             evicted = [w for k in [k for k in self.idle if k[:2] == key[:2] and k != key]
                        for w in self.idle.pop(k)]
@@ -1884,6 +1938,10 @@ class Runner:
                     self.starting += 1
                     break
                 idle = [w for ws in self.idle.values() for w in ws]
+                if idle and self.spares.get(kind):
+                    self.starting += 1
+                    spare = self.spares[kind].pop()
+                    break
                 if idle:
                     oldest = min(idle, key=lambda w: w.last_used)
                     self.idle[oldest.key].remove(oldest)
@@ -1891,9 +1949,8 @@ class Runner:
                     evicted.append(oldest)
                     continue
                 self.lock.wait(0.5)
-        for old in evicted:
-            self.discard(old)
-        return worker
+        self.discard_soon(evicted)
+        return worker, spare
 
     def pooled(self):
         """Live workers that count against max_workers: every one but the spares."""
@@ -1906,6 +1963,8 @@ class Runner:
                 worker.last_used = time.monotonic()
                 self.idle.setdefault(worker.key, []).append(worker)
                 self.lock.notify_all()
+                if self.pooled() > self.max_workers:
+                    self.trim()
                 return
         worker.kill()
 
@@ -1915,13 +1974,25 @@ class Runner:
             self.lock.notify_all()
         worker.kill()
 
+    def discard_soon(self, workers):
+        """End workers without waiting for them: SIGKILL now, the reaping in the background, as a
+        process takes milliseconds to tear down that no request should wait for."""
+        def reap():
+            for worker in workers:
+                self.discard(worker)
+        if workers:
+            for worker in workers:
+                with worker.kill_lock:
+                    if not worker.killed:
+                        worker.send_sigkill()
+            threading.Thread(target=reap, daemon=True).start()
+
     def retire(self, function_name):
         """End the idle workers of a function (after an update or a delete)."""
         with self.lock:
             keys = [k for k in self.idle if k[0] == function_name]
             retired = [w for k in keys for w in self.idle.pop(k)]
-        for worker in retired:
-            self.discard(worker)
+        self.discard_soon(retired)
 
     def time_out(self, job, request_id, log, started, worker, init_ms):
         self.discard(worker)

@@ -2157,9 +2157,44 @@ def test_worker_pool_evicts_the_least_recently_used_idle_worker_at_its_cap():
         for name in ("first", "second", "third"):
             create_function(lam, name, code=b"exports.handler = async () => process.pid;")
         pids = {name: invoke_json(lam, name)[1] for name in ("first", "second", "third")}
-        assert small.store.runner.pooled() <= 2                     # spares stand beside it
+        assert wait_for(lambda: small.store.runner.pooled() <= 2)   # spares stand beside it
         assert invoke_json(lam, "third")[1] == pids["third"]        # still warm
         assert invoke_json(lam, "first")[1] != pids["first"]        # was evicted
+
+
+def test_a_new_function_starts_on_a_rehearsed_spare_that_kept_nothing_of_the_rehearsal():
+    with LambdaServer(0) as fresh:
+        lam = client_for(fresh)
+        create_function(lam, "spared", code=(
+            b"const seen = Object.keys(require.cache);\n"
+            b"exports.handler = async () => ({ pid: process.pid, cwd: process.cwd(),\n"
+            b"  handler: process.env._HANDLER, modules: seen });"))
+        runner = fresh.store.runner
+        assert wait_for(lambda: any(runner.spares.values()))
+        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
+        out, seen = invoke_json(lam, "spared", LogType="Tail")
+        assert seen["pid"] == spare
+        assert "Init Duration" in base64.b64decode(out["LogResult"]).decode()
+        assert seen["handler"] == "index.handler"
+        assert seen["cwd"] == os.path.dirname(seen["modules"][-1])
+        assert [m for m in seen["modules"] if "rehearsal" in m] == []
+
+
+def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leaves_after():
+    with LambdaServer(0, max_workers=1) as full:
+        lam = client_for(full)
+        for name in ("older", "newer"):
+            create_function(lam, name, code=(
+                b"const alive = (pid) => { try { process.kill(pid, 0); return true; }"
+                b" catch (e) { return false; } };\n"
+                b"exports.handler = async (e) => ({ pid: process.pid, older: alive(e.older) });"))
+        runner = full.store.runner
+        older = invoke_json(lam, "older", {"older": 0})[1]["pid"]
+        assert wait_for(lambda: any(runner.spares.values()))
+        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
+        # the spare answers while the older worker still lives: nothing waited for an eviction
+        assert invoke_json(lam, "newer", {"older": older})[1] == {"pid": spare, "older": True}
+        assert wait_for(lambda: runner.pooled() <= 1 and not alive(older))
 
 
 def test_idle_workers_are_reaped():
