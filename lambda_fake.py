@@ -5935,39 +5935,40 @@ HEADER_MEMBERS = {
 
 
 def compile_route(uri):
-    """(path segments, required query arguments) of a URI template; a label segment is None."""
+    """(anchored regex, required query arguments) of a URI template: each {Label} becomes a named
+    group matching one path segment, as bottle.py compiles its wildcards."""
     path, _, query = uri.partition("?")
-    segments = tuple(None if part.startswith("{") else part for part in path.strip("/").split("/"))
-    labels = tuple(part[1:-1] for part in path.strip("/").split("/") if part.startswith("{"))
-    return segments, labels, dict(urllib.parse.parse_qsl(query))
+    path = "/" + path.strip("/")            # requests are matched with no trailing slash
+    pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(pattern), dict(urllib.parse.parse_qsl(query))
 
 
-# Routes indexed by (segment count, first segment): a request is compared with a handful of rows.
+# Rows indexed by (segment count, first segment): a request is tried against a handful of them.
 ROUTE_INDEX = {}
 for _method, _uri, _handler, _status in ROUTES:
-    _segments, _labels, _required = compile_route(_uri)
-    ROUTE_INDEX.setdefault((len(_segments), _segments[0]), []).append(
-        (_method, _segments, _labels, _required, _handler, _status))
+    _parts = _uri.partition("?")[0].strip("/").split("/")
+    ROUTE_INDEX.setdefault((len(_parts), _parts[0]), []).append(
+        (_method, *compile_route(_uri), _handler, _status))
 # Rows that need a query argument are tried before the plain row of the same path.
 for _rows in ROUTE_INDEX.values():
-    _rows.sort(key=lambda row: not row[3])
+    _rows.sort(key=lambda row: not row[2])
 
 
 def match_route(method, path, query):
-    """(handler, success status, path params) for a request; raise when no route fits."""
+    """(handler, success status, path params) for a request; raise when no route fits (404),
+    or when routes fit the path but not the method (405)."""
     parts = path.strip("/").split("/")
+    normalized = "/" + "/".join(parts)
     allowed = []
-    for route_method, segments, labels, required, handler, status in ROUTE_INDEX.get(
+    for route_method, pattern, required, handler, status in ROUTE_INDEX.get(
             (len(parts), parts[0]), ()):
-        if any(s is not None and s != p for s, p in zip(segments, parts)) or not all(parts):
-            continue
-        if any(query.get(k) != v for k, v in required.items()):
+        match = pattern.fullmatch(normalized)
+        if match is None or any(query.get(k) != v for k, v in required.items()):
             continue
         if route_method != method:
             allowed.append(route_method)
             continue
-        values = [urllib.parse.unquote(p) for s, p in zip(segments, parts) if s is None]
-        return handler, status, dict(zip(labels, values))
+        return handler, status, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
     if allowed:
         raise LambdaError("UnknownOperationException", 405,
                           f"No operation {method} {path}; this path takes "
