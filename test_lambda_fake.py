@@ -121,186 +121,455 @@ def decoded_log(out):
     return base64.b64decode(out["LogResult"]).decode()
 
 
-# ----------------------------------------------------------------------------------------------
-# LambdaServer and the command line
-# ----------------------------------------------------------------------------------------------
-
-def test_server_port_zero_exposes_real_port_and_endpoint_url():
-    with LambdaServer(0) as first, LambdaServer(0) as second:
-        assert first.port != 0 and second.port != first.port
-        assert first.endpoint_url == f"http://127.0.0.1:{first.port}"
-        create_function(client_for(first), "only-in-first")
-        names = [f["FunctionName"] for f in client_for(second).list_functions()["Functions"]]
-        assert names == []
-
-
-def test_server_stop_closes_socket(tmp_path):
-    running = LambdaServer(0).start()
-    port = running.port
-    running.stop()
-    with pytest.raises(OSError):
-        http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/_parlel/health")
-
-
-def test_stop_ends_every_worker_process():
-    running = LambdaServer(0).start()
-    lam = client_for(running)
-    create_function(lam, "keeps-a-child", code=(
-        b"const { spawn } = require('child_process');\n"
-        b"exports.handler = async () => { const c = spawn('sleep', ['60']); return c.pid; };\n"))
-    _, child_pid = invoke_json(lam, "keeps-a-child")
-    worker_pids = [worker.process.pid for worker in running.store.runner.workers]
-    assert worker_pids and os.path.exists(f"/proc/{child_pid}")
-    running.stop()
-    assert wait_for(lambda: not any(alive(pid) for pid in worker_pids + [child_pid]))
+FUNCTIONS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
+CODE = zip_of({"index.js": DOUBLER})
+STALE_REVISION = "00000000-0000-0000-0000-000000000000"
+REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+POLICY_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                            "Call the GetPolicy API to retrieve the latest Revision Id")
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+WEIGHT_VALUE_CONSTRAINT = (
+    "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
+    "Member must have value greater than or equal to 0.0, Member must not be null]")
+WEIGHT_KEY_CONSTRAINT = (
+    "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
+    "Member must have length greater than or equal to 1, "
+    "Member must satisfy regular expression pattern: [0-9]+]")
+NOT_ONLY_FUNCTIONS = ("This operation is permitted on Lambda functions only. Aliases and versions "
+                      "do not support this operation. Please specify either a function name or "
+                      "an unqualified function ARN.")
+RESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
+                          "UnreservedConcurrentExecution below its minimum value of [100].")
+NO_TAGS_ON_QUALIFIED = ("Tags on function aliases and versions are not supported. "
+                        "Please specify a function ARN.")
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return "State:\tZ" not in status.read()
-    except FileNotFoundError:
-        return False
+LAYERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer"
+CSCS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config"
+SHARED_LAYER_ZIP = zip_of({"nodejs/node_modules/shared.js":
+                           b"module.exports = { shared: true };\n"})
+SIGNER = f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/test"
+NOT_EXIST = "The resource you requested does not exist."
+DERIVED_MISMATCH = ("The derived qualifier from the function name does not match the specified "
+                    "qualifier.")
+URL_QUALIFIER_PATTERN = r"((?!^\d+$)^[0-9a-zA-Z-_]+$)"
+DESTINATION_PATTERN = (r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):"
+                       r"([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?"
+                       r":(\d{12})?:(.*)")
+LAYER_VERSION_ARN_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
+    r"layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")
+LAYER_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetLayerPolicy API to retrieve the latest Revision Id")
+NO_SETTING = "You must specify at least one of error handling or destination setting."
 
 
-def test_health_counts_functions(server, lam):
-    create_function(lam, "one")
-    create_function(lam, "two")
-    status, _, body = raw(server, "GET", "/_parlel/health")
-    assert status == 200
-    assert json.loads(body) == {"status": "ok", "service": "lambda", "functions": 2}
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
+KINESIS = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
+DYNAMODB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2024-01-01T00:00:00.000"
+SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:kafka-login"
+KAFKA = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["kafka:1000"]}}
+KAFKA_AUTH = [{"Type": "BASIC_AUTH", "URI": SECRET}]
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+NOT_THERE = "The resource you requested does not exist."
+PROVIDERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider"
+VPC = {"SubnetIds": ["subnet-0abc"], "SecurityGroupIds": ["sg-0abc"]}
+OPERATOR = {"CapacityProviderOperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/operator"}
+WRITER = (b"const fs = require('fs');\n"
+          b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');\n")
+THROWER = b"exports.handler = async () => { throw new TypeError('bad input'); };"
 
 
-def test_reset_path_clears_all_state(server, lam):
-    create_function(lam, "gone")
-    status, _, _ = raw(server, "POST", "/_parlel/reset")
-    assert status == 200
-    assert lam.list_functions()["Functions"] == []
+def arn(name="fn", qualifier=None):
+    return f"{FUNCTIONS}:{name}:{qualifier}" if qualifier else f"{FUNCTIONS}:{name}"
 
 
-def test_keep_alive_serves_several_requests_on_one_connection(server, lam):
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    for _ in range(3):
-        connection.request("GET", "/_parlel/health")
-        response = connection.getresponse()
-        assert response.status == 200 and json.loads(response.read())["status"] == "ok"
-    connection.close()
+def with_versions(lam, count, name="fn"):
+    """A function with `count` published versions, each with its own configuration."""
+    create_function(lam, name, code=CODE)
+    for number in range(1, count + 1):
+        if number > 1:
+            change(lam, name, number)
+        lam.publish_version(FunctionName=name)
 
 
-def test_cli_prints_endpoint_serves_and_stops_on_sigterm():
-    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:(\d+))", line)
-        assert match, line
-        connection = http.client.HTTPConnection("127.0.0.1", int(match[2]), timeout=10)
-        connection.request("GET", "/_parlel/health")
-        assert connection.getresponse().status == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
-        process.wait()
+def change(lam, name="fn", value=0):
+    """A configuration change, so the next PublishVersion makes a new version."""
+    lam.update_function_configuration(FunctionName=name,
+                                      Environment={"Variables": {"VERSION": str(value)}})
 
 
-def test_cli_logs_one_line_per_request_unless_quiet():
-    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        port = int(re.search(r":(\d+)$", process.stdout.readline().strip())[1])
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request("GET", "/_parlel/health")
-        connection.getresponse().read()
-        line = process.stderr.readline()
-        assert re.fullmatch(r"GET /_parlel/health 200 \d+\.\dms\n", line), line
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+def statement_of(lam, **params):
+    out = lam.add_permission(**dict(dict(FunctionName="fn", StatementId="s1",
+                                         Action="lambda:InvokeFunction",
+                                         Principal="s3.amazonaws.com"), **params))
+    return out
 
 
-def test_cli_busy_port_says_what_to_do():
-    with LambdaServer(0) as running:
-        result = subprocess.run([sys.executable, lambda_fake.__file__, str(running.port)],
-                                capture_output=True, text=True, timeout=10)
-    assert result.returncode == 1
-    assert "Is another server using that port?" in result.stderr
+def policy_statements(lam, **params):
+    return json.loads(lam.get_policy(FunctionName="fn", **params)["Policy"])["Statement"]
 
 
-# ----------------------------------------------------------------------------------------------
-# Wire protocol and the route table
-# ----------------------------------------------------------------------------------------------
-
-# Where real Lambda answers another 2xx than the model's responseCode.
-REAL_STATUS = {"DeleteFunction": 204}
-
-
-def test_route_table_matches_botocore_model():
-    model = botocore.loaders.Loader().load_service_model("lambda", "service-2")["operations"]
-    for method, uri, handler, status in lambda_fake.ROUTES:
-        if uri.startswith("/_parlel"):
-            continue
-        name = lambda_fake.operation_name(handler)
-        assert name in model, name
-        http_spec = model[name]["http"]
-        assert (method, uri) == (http_spec["method"], http_spec["requestUri"]), name
-        assert status == REAL_STATUS.get(name, http_spec.get("responseCode", 200)), name
-
-
-def test_unknown_route_is_json_error_naming_method_and_path(server):
-    status, headers, body = raw(server, "GET", "/2015-03-31/nothing-here")
-    assert status == 404
-    assert headers["content-type"] == "application/json"
-    assert headers["x-amzn-errortype"] == "UnknownOperationException"
-    assert "GET /2015-03-31/nothing-here" in json.loads(body)["message"]
-
-
-def test_wrong_method_is_405_json_error(server):
-    status, headers, body = raw(server, "PATCH", "/2015-03-31/functions")
-    assert status == 405
-    assert json.loads(body)["__type"] == "UnknownOperationException"
-
-
-def test_error_reply_has_header_type_and_lowercase_message(server, lam):
-    status, headers, body = raw(server, "GET", "/2015-03-31/functions/missing")
-    assert status == 404
-    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
-    assert json.loads(body) == {"__type": "ResourceNotFoundException", "message":
-                                "Function not found: "
-                                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"}
-
-
-def test_body_that_is_not_json_is_invalid_request_content(server, lam):
-    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"{not json",
+def raw_error(server, method, path, document):
+    """(status, error type header, parsed body) of a raw request boto3 would refuse to send."""
+    status, headers, body = raw(server, method, path, json.dumps(document).encode(),
                                 {"Content-Type": "application/json"})
-    assert status == 400
-    reply = json.loads(body)
-    assert reply["__type"] == "InvalidRequestContentException"
-    assert reply["message"].startswith("Could not parse request body into json: ")
+    return status, headers.get("x-amzn-errortype", "").split(":")[0], json.loads(body)
 
 
-def test_unexpected_exception_is_service_exception_and_server_keeps_serving(server, lam,
-                                                                            monkeypatch, capsys):
-    def broken(*args):
-        raise RuntimeError("a bug")
-    monkeypatch.setattr(lambda_fake, "find_function", broken)
-    assert_error(lambda: lam.get_function(FunctionName="fn"), "ServiceException", 500)
-    assert "RuntimeError: a bug" in capsys.readouterr().err
-    monkeypatch.undo()
-    assert raw(server, "GET", "/_parlel/health")[0] == 200
+def message_of(body):
+    return body.get("message", body.get("Message"))
 
 
-def test_oversized_request_is_refused_before_it_is_read(server):
-    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"",
-                                {"Content-Length": str(lambda_fake.MAX_REQUEST_BYTES + 1)})
-    assert status == 413
-    assert json.loads(body)["message"] == (
-        "Request must be smaller than 70167211 bytes for the CreateFunction operation")
+def with_alias(lam, name="fn", alias="live"):
+    """A function with version 1 and an alias pointing at it."""
+    create_function(lam, name, code=CODE)
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name=alias, FunctionVersion="1")
+
+
+def unchecked_client(server):
+    """A client that sends what botocore's own validation would stop (values below a minimum)."""
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1},
+                                      parameter_validation=False))
+
+
+def body_of(response):
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def status_of(response):
+    return response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def publish_layer(lam, name="lib", content=SHARED_LAYER_ZIP, **overrides):
+    return lam.publish_layer_version(**dict(dict(LayerName=name, Content={"ZipFile": content}),
+                                            **overrides))
+
+
+def code_signing_config(lam, **overrides):
+    params = dict(AllowedPublishers={"SigningProfileVersionArns": [SIGNER]})
+    params.update(overrides)
+    return lam.create_code_signing_config(**params)["CodeSigningConfig"]
+
+
+def missing_csc_arn():
+    return f"{CSCS}:csc-0123456789abcdef0"
+
+
+def unvalidated_client(server):
+    """A client that sends what botocore's own parameter checks would stop, to see the server's."""
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1},
+                                      parameter_validation=False))
+
+
+def create_mapping(lam, source=QUEUE, name="fn", **overrides):
+    params = dict(FunctionName=name, EventSourceArn=source)
+    if source in (KINESIS, DYNAMODB):
+        params["StartingPosition"] = "LATEST"
+    params.update(overrides)
+    return lam.create_event_source_mapping(**{k: v for k, v in params.items() if v is not None})
+
+
+def create_kafka_mapping(lam, name="fn", **overrides):
+    params = dict(FunctionName=name, SelfManagedEventSource=KAFKA, Topics=["topic"],
+                  SourceAccessConfigurations=KAFKA_AUTH)
+    params.update(overrides)
+    return lam.create_event_source_mapping(**params)
+
+
+def mapping_body(response):
+    """A response without boto3's metadata and the values that differ on every call."""
+    return {k: v for k, v in response.items()
+            if k not in ("ResponseMetadata", "UUID", "EventSourceMappingArn", "LastModified")}
+
+
+def create_provider(lam, name="cp", **overrides):
+    params = dict(CapacityProviderName=name, VpcConfig=VPC, PermissionsConfig=OPERATOR)
+    params.update(overrides)
+    return lam.create_capacity_provider(**params)
+
+
+def on_provider(provider="cp"):
+    """CapacityProviderConfig for CreateFunction, pointing at a capacity provider."""
+    return {"LambdaManagedInstancesCapacityProviderConfig": {
+        "CapacityProviderArn": f"{PROVIDERS}:{provider}"}}
+
+
+def stream_events(out):
+    return list(out["EventStream"])
 
 
 # ----------------------------------------------------------------------------------------------
+# Runners
+# ----------------------------------------------------------------------------------------------
+
+# Execution engine: layers, throttling, the worker pool, async delivery, invocation logs
+
+def parlel_json(server, path):
+    status, _, body = raw(server, "GET", path)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def invocations_of(server, name):
+    return parlel_json(server, f"/_parlel/logs/{name}")["invocations"]
+
+
+LAYER_ZIP = zip_of({"nodejs/node_modules/greet/index.js": "module.exports = (n) => 'hi ' + n;",
+                    "python/greet.py": "def greet(n):\n    return 'py hi ' + n\n",
+                    "bin/tool": "#!/bin/sh\necho tool\n"})
+
+
+def test_invoke_node_handler_requires_a_module_from_its_layer(lam):
+    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
+    create_function(lam, "layered", Layers=[layer["LayerVersionArn"]],
+                    code=b"const greet = require('greet'); exports.handler = async (e) => "
+                         b"greet(e.n);")
+    assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
+
+
+def test_invoke_python_handler_imports_a_module_from_its_layer(lam):
+    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
+    create_function(lam, "pylayered", Runtime="python3.12", Handler="app.handler",
+                    Layers=[layer["LayerVersionArn"]],
+                    code=b"from greet import greet\ndef handler(event, context):\n"
+                         b"    return greet(event['n'])\n")
+    assert invoke_json(lam, "pylayered", {"n": "ada"})[1] == "py hi ada"
+
+
+def test_invoke_later_layers_override_earlier_ones(lam):
+    first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": zip_of(
+        {"nodejs/node_modules/which/index.js": "module.exports = 'one';"})})
+    second = lam.publish_layer_version(LayerName="two", Content={"ZipFile": zip_of(
+        {"nodejs/node_modules/which/index.js": "module.exports = 'two';"})})
+    create_function(lam, "stacked", Layers=[first["LayerVersionArn"], second["LayerVersionArn"]],
+                    code=b"exports.handler = async () => require('which');")
+    assert invoke_json(lam, "stacked")[1] == "two"
+
+
+def test_invoke_with_reserved_concurrency_zero_is_throttled(lam):
+    create_function(lam, "throttled")
+    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName="throttled")
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
+    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path):
+    gate = tmp_path / "open"
+    create_function(lam, "one-at-a-time", Timeout=10, code=(
+        b"const fs = require('fs');\n"
+        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
+        b" await new Promise((r) => setTimeout(r, 10)); return 'done'; };"))
+    lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
+    first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
+    first.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("one-at-a-time") == 1)
+    assert_error(lambda: lam.invoke(FunctionName="one-at-a-time",
+                                    Payload=json.dumps({"gate": str(gate)})),
+                 "TooManyRequestsException", 429, "Rate Exceeded.")
+    gate.write_text("open")
+    first.join()
+
+
+def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, lam, tmp_path):
+    gate = tmp_path / "open"
+    create_function(lam, "parallel", Timeout=10, code=(
+        b"const fs = require('fs');\n"
+        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
+        b" await new Promise((r) => setTimeout(r, 10)); return process.pid; };"))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        invoke_json(lam, "parallel", {"gate": str(gate)})[1])) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert wait_for(lambda: server.store.runner.inflight.get("parallel") == 3)
+    gate.write_text("open")
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 3
+    assert invoke_json(lam, "parallel", {"gate": str(gate)})[1] in results
+
+
+def test_worker_pool_evicts_the_least_recently_used_idle_worker_at_its_cap():
+    with LambdaServer(0, max_workers=2) as small:
+        lam = client_for(small)
+        for name in ("first", "second", "third"):
+            create_function(lam, name, code=b"exports.handler = async () => process.pid;")
+        pids = {name: invoke_json(lam, name)[1] for name in ("first", "second", "third")}
+        assert wait_for(lambda: small.store.runner.pooled() <= 2)   # spares stand beside it
+        assert invoke_json(lam, "third")[1] == pids["third"]        # still warm
+        assert invoke_json(lam, "first")[1] != pids["first"]        # was evicted
+
+
+def test_a_new_function_starts_on_a_rehearsed_spare_that_kept_nothing_of_the_rehearsal():
+    with LambdaServer(0) as fresh:
+        lam = client_for(fresh)
+        create_function(lam, "spared", code=(
+            b"const seen = Object.keys(require.cache);\n"
+            b"exports.handler = async () => ({ pid: process.pid, cwd: process.cwd(),\n"
+            b"  handler: process.env._HANDLER, modules: seen });"))
+        runner = fresh.store.runner
+        assert wait_for(lambda: any(runner.spares.values()))
+        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
+        out, seen = invoke_json(lam, "spared", LogType="Tail")
+        assert seen["pid"] == spare
+        assert "Init Duration" in base64.b64decode(out["LogResult"]).decode()
+        assert seen["handler"] == "index.handler"
+        assert seen["cwd"] == os.path.dirname(seen["modules"][-1])
+        assert [m for m in seen["modules"] if "rehearsal" in m] == []
+
+
+def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leaves_after():
+    with LambdaServer(0, max_workers=1) as full:
+        lam = client_for(full)
+        for name in ("older", "newer"):
+            create_function(lam, name, code=(
+                b"const alive = (pid) => { try { process.kill(pid, 0); return true; }"
+                b" catch (e) { return false; } };\n"
+                b"exports.handler = async (e) => ({ pid: process.pid, older: alive(e.older) });"))
+        runner = full.store.runner
+        older = invoke_json(lam, "older", {"older": 0})[1]["pid"]
+        assert wait_for(lambda: any(runner.spares.values()))
+        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
+        # the spare answers while the older worker still lives: nothing waited for an eviction
+        assert invoke_json(lam, "newer", {"older": older})[1] == {"pid": spare, "older": True}
+        assert wait_for(lambda: runner.pooled() <= 1 and not alive(older))
+
+
+def test_idle_workers_are_reaped():
+    with LambdaServer(0, idle_seconds=0.2) as reaping:
+        lam = client_for(reaping)
+        create_function(lam, "napper")
+        invoke_json(lam, "napper", {"n": 1})
+        pid = next(iter(reaping.store.runner.workers)).process.pid
+        assert wait_for(lambda: not reaping.store.runner.workers and not alive(pid))
+
+
+def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "sink", code=b"exports.handler = async (e) => e;")
+        create_function(lam, "fails",
+                        code=b"exports.handler = async () => { throw new Error('nope'); };")
+        lam.put_function_event_invoke_config(
+            FunctionName="fails", MaximumRetryAttempts=1,
+            DestinationConfig={"OnFailure": {"Destination": f"{FUNCTIONS}:sink"}})
+        out = lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b'{"x": 1}')
+        request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+        assert wait_for(lambda: invocations_of(fast, "sink"))
+        assert [e["status"] for e in invocations_of(fast, "fails")] == ["Unhandled", "Unhandled"]
+        record = json.loads(invocations_of(fast, "sink")[0]["payload"])
+        assert record["version"] == "1.0"
+        assert record["requestContext"] == {"requestId": request_id,
+                                            "functionArn": f"{FUNCTIONS}:fails:$LATEST",
+                                            "condition": "RetriesExhausted",
+                                            "approximateInvokeCount": 2}
+        assert record["requestPayload"] == {"x": 1}
+        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
+                                             "functionError": "Unhandled"}
+        assert record["responsePayload"]["errorMessage"] == "nope"
+
+
+def test_invoke_event_default_is_two_retries():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "always-fails",
+                        code=b"exports.handler = async () => { throw new Error('x'); };")
+        lam.invoke(FunctionName="always-fails", InvocationType="Event")
+        assert wait_for(lambda: len(invocations_of(fast, "always-fails")) == 3)
+
+
+def test_invoke_event_success_goes_to_a_recorded_queue_destination():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        create_function(lam, "works", code=b"exports.handler = async (e) => ({ got: e.x });")
+        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:done"
+        lam.put_function_event_invoke_config(
+            FunctionName="works", DestinationConfig={"OnSuccess": {"Destination": queue}})
+        lam.invoke(FunctionName="works", InvocationType="Event", Payload=b'{"x": 7}')
+        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
+        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
+        assert delivery["destination"] == queue
+        assert delivery["message"]["requestContext"]["condition"] == "Success"
+        assert delivery["message"]["responsePayload"] == {"got": 7}
+
+
+def test_invoke_event_failure_goes_to_the_dead_letter_queue():
+    with LambdaServer(0, async_retry_delay=0.05) as fast:
+        lam = client_for(fast)
+        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dead"
+        create_function(lam, "doomed", DeadLetterConfig={"TargetArn": queue},
+                        code=b"exports.handler = async () => { throw new Error('x'); };")
+        lam.put_function_event_invoke_config(FunctionName="doomed", MaximumRetryAttempts=0)
+        lam.invoke(FunctionName="doomed", InvocationType="Event", Payload=b'{"order": 5}')
+        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
+        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
+        assert (delivery["destination"], delivery["message"]) == (queue, {"order": 5})
+
+
+def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
+    create_function(lam, "logged",
+                    code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
+    out = lam.invoke(FunctionName="logged", Payload=b'{"n": 1}')
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    entries = parlel_json(server, f"/_parlel/logs?requestId={request_id}")["invocations"]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert (entry["functionName"], entry["version"], entry["status"]) == (
+        "logged", "$LATEST", "Success")
+    assert (entry["payload"], entry["response"]) == ('{"n": 1}', "2")
+    assert "INFO\tsaw 1" in entry["log"] and entry["log"].startswith("START RequestId")
+
+
+# Hot reload: code run straight from a local directory
+
+def test_hot_reload_function_runs_from_its_directory_and_picks_up_edits(lam, tmp_path):
+    handler = tmp_path / "index.js"
+    handler.write_text("exports.handler = async () => 'first';")
+    create_function(lam, "live", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
+    assert invoke_json(lam, "live")[1] == "first"
+    handler.write_text("exports.handler = async () => 'second';")
+    later = time.time() + 5
+    os.utime(handler, (later, later))
+    assert invoke_json(lam, "live")[1] == "second"
+
+
+def test_hot_reload_python_function(lam, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'py-live'\n")
+    create_function(lam, "pylive", Runtime="python3.12", Handler="app.handler",
+                    Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
+    assert invoke_json(lam, "pylive")[1] == "py-live"
+
+
+def test_hot_reload_needs_an_absolute_directory(lam):
+    assert_error(lambda: create_function(lam, "relative",
+                                         Code={"S3Bucket": "hot-reload", "S3Key": "src"}),
+                 "InvalidParameterValueException", 400,
+                 "must be the absolute path of a local directory")
+
+
+def test_hot_reload_missing_directory_echoes_and_says_why(lam, tmp_path):
+    create_function(lam, "gone", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path / "nope")})
+    out = lam.invoke(FunctionName="gone", Payload=b'{"k": 1}', LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"k": 1}
+    assert "hot-reload directory" in decoded_log(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Functions
+# ----------------------------------------------------------------------------------------------
+
 # Functions: CreateFunction, GetFunction, ListFunctions, DeleteFunction
-# ----------------------------------------------------------------------------------------------
 
 def test_create_function_returns_every_field_with_aws_defaults(lam):
     created = create_function(lam, "shape")
@@ -597,9 +866,36 @@ def test_delete_function_with_qualifier_deletes_that_version_only(lam):
                  "Deletion of aliases is not currently supported.")
 
 
+# Function-scoped operations on an unknown function
+
+UNKNOWN_FUNCTION_CALLS = {
+    "publish_version": lambda lam: lam.publish_version(FunctionName="doesnotexist"),
+    "list_versions_by_function": lambda lam: lam.list_versions_by_function(
+        FunctionName="doesnotexist"),
+    "get_alias": lambda lam: lam.get_alias(FunctionName="doesnotexist", Name="live"),
+    "list_aliases": lambda lam: lam.list_aliases(FunctionName="doesnotexist"),
+    "get_function_concurrency": lambda lam: lam.get_function_concurrency(
+        FunctionName="doesnotexist"),
+    "delete_function_concurrency": lambda lam: lam.delete_function_concurrency(
+        FunctionName="doesnotexist"),
+    "list_provisioned_concurrency_configs": lambda lam: lam.list_provisioned_concurrency_configs(
+        FunctionName="doesnotexist"),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(UNKNOWN_FUNCTION_CALLS))
+def test_unknown_function_is_404_naming_the_unqualified_arn(lam, operation):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: UNKNOWN_FUNCTION_CALLS[operation](lam),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {arn('doesnotexist')}"
+
+
 # ----------------------------------------------------------------------------------------------
+# Code and configuration
+# ----------------------------------------------------------------------------------------------
+
 # Code and configuration: UpdateFunctionCode, UpdateFunctionConfiguration
-# ----------------------------------------------------------------------------------------------
 
 def test_update_function_code_changes_code_sha_and_revision(lam):
     before = create_function(lam, "coded")
@@ -937,105 +1233,143 @@ def test_invoke_echoes_when_node_is_missing(server, lam, monkeypatch):
     assert "node was not found on PATH" in decoded_log(out)
 
 
-FUNCTIONS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
-CODE = zip_of({"index.js": DOUBLER})
-STALE_REVISION = "00000000-0000-0000-0000-000000000000"
-REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
-                     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
-POLICY_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
-                            "Call the GetPolicy API to retrieve the latest Revision Id")
-QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
-WEIGHT_VALUE_CONSTRAINT = (
-    "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, "
-    "Member must have value greater than or equal to 0.0, Member must not be null]")
-WEIGHT_KEY_CONSTRAINT = (
-    "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, "
-    "Member must have length greater than or equal to 1, "
-    "Member must satisfy regular expression pattern: [0-9]+]")
-NOT_ONLY_FUNCTIONS = ("This operation is permitted on Lambda functions only. Aliases and versions "
-                      "do not support this operation. Please specify either a function name or "
-                      "an unqualified function ARN.")
-RESERVED_BELOW_MINIMUM = ("Specified ReservedConcurrentExecutions for function decreases account's "
-                          "UnreservedConcurrentExecution below its minimum value of [100].")
-NO_TAGS_ON_QUALIFIED = ("Tags on function aliases and versions are not supported. "
-                        "Please specify a function ARN.")
+# InvokeAsync and InvokeWithResponseStream
+
+def test_invoke_async_answers_202_and_runs_in_the_background(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "async", code=WRITER)
+    out = lam.invoke_async(FunctionName="async", InvokeArgs=json.dumps({"path": str(marker)}))
+    assert out["Status"] == 202
+    assert wait_for(marker.exists)
+    assert marker.read_text() == "yes"
+
+
+def test_invoke_async_unknown_function_is_404(lam):
+    assert_error(lambda: lam.invoke_async(FunctionName="ghost", InvokeArgs=b"{}"),
+                 "ResourceNotFoundException", 404, f"{FUNCTIONS}:ghost")
+
+
+def test_invoke_with_response_stream_payload_chunks_then_invoke_complete(lam):
+    create_function(lam)
+    out = lam.invoke_with_response_stream(FunctionName="fn", Payload=b'{"n": 2}')
+    assert (out["StatusCode"], out["ExecutedVersion"]) == (200, "$LATEST")
+    events = stream_events(out)
+    assert [list(e) for e in events[:-1]] == [["PayloadChunk"]] * (len(events) - 1)
+    body = b"".join(e["PayloadChunk"]["Payload"] for e in events[:-1])
+    assert json.loads(body) == {"doubled": 4, "fn": "fn"}
+    assert events[-1] == {"InvokeComplete": {}}
+
+
+def test_invoke_with_response_stream_thrown_error_is_reported_by_invoke_complete(lam):
+    create_function(lam, "thrower", code=THROWER)
+    out = lam.invoke_with_response_stream(FunctionName="thrower", Payload=b"{}")
+    events = stream_events(out)
+    assert out["StatusCode"] == 200
+    assert [list(e) for e in events] == [["InvokeComplete"]]
+    complete = events[0]["InvokeComplete"]
+    assert complete["ErrorCode"]
+    assert json.loads(complete["ErrorDetails"])["errorMessage"] == "bad input"
+
+
+def test_invoke_with_response_stream_tail_puts_log_in_invoke_complete(lam):
+    create_function(lam, "talker", code=b"exports.handler = async () => { console.log('hello log');"
+                                         b" return 1; };")
+    out = lam.invoke_with_response_stream(FunctionName="talker", Payload=b"{}", LogType="Tail")
+    complete = stream_events(out)[-1]["InvokeComplete"]
+    log = base64.b64decode(complete["LogResult"]).decode()
+    assert "hello log" in log and "REPORT RequestId" in log
+
+
+def test_invoke_with_response_stream_dry_run_answers_204_and_runs_nothing(lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "dry", code=WRITER)
+    out = lam.invoke_with_response_stream(FunctionName="dry", InvocationType="DryRun",
+                                          Payload=json.dumps({"path": str(marker)}))
+    assert out["StatusCode"] == 204
+    assert not marker.exists()
+
+
+def test_invoke_with_response_stream_event_invocation_type_is_validation_error(lam):
+    create_function(lam)
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="fn", InvocationType="Event"),
+                 "ValidationException", 400,
+                 "Value 'Event' at 'invocationType' failed to satisfy constraint: Member must "
+                 "satisfy enum value set: [RequestResponse, DryRun]")
+
+
+def test_invoke_with_response_stream_unknown_function_is_404(lam):
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="ghost"),
+                 "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:ghost")
+
+
+# Response streaming
+
+STREAMER = (b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
+            b"  for (const part of ['one;', 'two;', 'three;']) {\n"
+            b"    stream.write(part); await new Promise((r) => setTimeout(r, 20)); }\n"
+            b"  stream.end(); });\n")
+
+
+def test_invoke_with_response_stream_sends_each_write_as_a_chunk(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    out = lam.invoke_with_response_stream(FunctionName="streamer", LogType="Tail")
+    assert out["ResponseMetadata"]["HTTPHeaders"]["content-type"] \
+        == "application/vnd.amazon.eventstream"
+    assert out["ExecutedVersion"] == "$LATEST"
+    events = list(out["EventStream"])
+    assert [e["PayloadChunk"]["Payload"] for e in events[:-1]] == [b"one;", b"two;", b"three;"]
+    complete = events[-1]["InvokeComplete"]
+    assert "ErrorCode" not in complete \
+        and "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
+
+
+def test_invoke_with_response_stream_of_a_plain_handler_is_one_chunk(lam):
+    create_function(lam, "plain", code=b"exports.handler = async () => ({ a: 1 });")
+    events = list(lam.invoke_with_response_stream(FunctionName="plain")["EventStream"])
+    assert events == [{"PayloadChunk": {"Payload": b'{"a":1}'}}, {"InvokeComplete": {}}]
+
+
+def test_invoke_with_response_stream_handler_error_is_reported_in_invoke_complete(lam):
+    create_function(lam, "fails",
+                    code=b"exports.handler = async () => { throw new RangeError('no'); };")
+    events = list(lam.invoke_with_response_stream(FunctionName="fails")["EventStream"])
+    complete = events[-1]["InvokeComplete"]
+    assert complete["ErrorCode"] == "Unhandled"
+    assert json.loads(complete["ErrorDetails"])["errorType"] == "RangeError"
+
+
+def test_invoke_of_a_streaming_handler_answers_everything_it_wrote(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    assert lam.invoke(FunctionName="streamer")["Payload"].read() == b"one;two;three;"
+
+
+def test_invoke_with_response_stream_throttled_before_streaming_is_429(lam):
+    create_function(lam, "streamer", code=STREAMER)
+    lam.put_function_concurrency(FunctionName="streamer", ReservedConcurrentExecutions=0)
+    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="streamer"),
+                 "TooManyRequestsException", 429, "Rate Exceeded.")
+
+
+def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server, lam):
+    create_function(lam, "web-stream", code=(
+        b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
+        b"  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 203,\n"
+        b"    headers: { 'content-type': 'text/plain', 'x-kind': 'stream' } });\n"
+        b"  stream.write('a'); await new Promise((r) => setTimeout(r, 20)); "
+        b"stream.end('b'); });\n"))
+    url = lam.create_function_url_config(FunctionName="web-stream", AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (203, b"ab")
+    assert ("Transfer-Encoding", "chunked") in headers and ("x-kind", "stream") in headers
+    assert ("Content-Type", "text/plain") in headers
 
 
 # ----------------------------------------------------------------------------------------------
-# Helpers for versions, aliases, permissions, concurrency and tags
+# Versions and aliases
 # ----------------------------------------------------------------------------------------------
 
-def arn(name="fn", qualifier=None):
-    return f"{FUNCTIONS}:{name}:{qualifier}" if qualifier else f"{FUNCTIONS}:{name}"
-
-
-def with_versions(lam, count, name="fn"):
-    """A function with `count` published versions, each with its own configuration."""
-    create_function(lam, name, code=CODE)
-    for number in range(1, count + 1):
-        if number > 1:
-            change(lam, name, number)
-        lam.publish_version(FunctionName=name)
-
-
-def change(lam, name="fn", value=0):
-    """A configuration change, so the next PublishVersion makes a new version."""
-    lam.update_function_configuration(FunctionName=name,
-                                      Environment={"Variables": {"VERSION": str(value)}})
-
-
-def statement_of(lam, **params):
-    out = lam.add_permission(**dict(dict(FunctionName="fn", StatementId="s1",
-                                         Action="lambda:InvokeFunction",
-                                         Principal="s3.amazonaws.com"), **params))
-    return out
-
-
-def policy_statements(lam, **params):
-    return json.loads(lam.get_policy(FunctionName="fn", **params)["Policy"])["Statement"]
-
-
-def raw_error(server, method, path, document):
-    """(status, error type header, parsed body) of a raw request boto3 would refuse to send."""
-    status, headers, body = raw(server, method, path, json.dumps(document).encode(),
-                                {"Content-Type": "application/json"})
-    return status, headers.get("x-amzn-errortype", "").split(":")[0], json.loads(body)
-
-
-def message_of(body):
-    return body.get("message", body.get("Message"))
-
-
-# ----------------------------------------------------------------------------------------------
-# Function-scoped operations on an unknown function
-# ----------------------------------------------------------------------------------------------
-
-UNKNOWN_FUNCTION_CALLS = {
-    "publish_version": lambda lam: lam.publish_version(FunctionName="doesnotexist"),
-    "list_versions_by_function": lambda lam: lam.list_versions_by_function(
-        FunctionName="doesnotexist"),
-    "get_alias": lambda lam: lam.get_alias(FunctionName="doesnotexist", Name="live"),
-    "list_aliases": lambda lam: lam.list_aliases(FunctionName="doesnotexist"),
-    "get_function_concurrency": lambda lam: lam.get_function_concurrency(
-        FunctionName="doesnotexist"),
-    "delete_function_concurrency": lambda lam: lam.delete_function_concurrency(
-        FunctionName="doesnotexist"),
-    "list_provisioned_concurrency_configs": lambda lam: lam.list_provisioned_concurrency_configs(
-        FunctionName="doesnotexist"),
-}
-
-
-@pytest.mark.parametrize("operation", sorted(UNKNOWN_FUNCTION_CALLS))
-def test_unknown_function_is_404_naming_the_unqualified_arn(lam, operation):
-    create_function(lam, code=CODE)
-    message = assert_error(lambda: UNKNOWN_FUNCTION_CALLS[operation](lam),
-                           "ResourceNotFoundException", 404)
-    assert message == f"Function not found: {arn('doesnotexist')}"
-
-
-# ----------------------------------------------------------------------------------------------
 # Versions: PublishVersion, ListVersionsByFunction, DeleteFunction with a Qualifier
-# ----------------------------------------------------------------------------------------------
 
 def test_publish_version_returns_version_1_with_qualified_arn(lam):
     create_function(lam, code=CODE, Description="from latest")
@@ -1181,9 +1515,7 @@ def test_delete_function_without_qualifier_removes_versions_and_aliases(lam):
     assert len(lam.list_versions_by_function(FunctionName="fn")["Versions"]) == 1
 
 
-# ----------------------------------------------------------------------------------------------
 # Aliases: CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases, routing
-# ----------------------------------------------------------------------------------------------
 
 def test_create_alias_returns_alias_configuration(lam):
     with_versions(lam, 1)
@@ -1458,8 +1790,10 @@ def test_invoke_alias_with_zero_weight_never_runs_the_extra_version(lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# Permissions: AddPermission, GetPolicy, RemovePermission, Put/Get/DeleteResourcePolicy
+# Permissions
 # ----------------------------------------------------------------------------------------------
+
+# Permissions: AddPermission, GetPolicy, RemovePermission, Put/Get/DeleteResourcePolicy
 
 URL_CONDITIONS = dict(SourceArn="arn:aws:s3:::test-bucket", SourceAccount=ACCOUNT,
                       PrincipalOrgID="o-1234567890", FunctionUrlAuthType="NONE")
@@ -1673,8 +2007,10 @@ def test_get_resource_policy_unknown_function_is_404(lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# Concurrency: reserved and provisioned
+# Concurrency
 # ----------------------------------------------------------------------------------------------
+
+# Concurrency: reserved and provisioned
 
 def test_put_function_concurrency_returns_it_and_get_function_shows_it(lam):
     create_function(lam, code=CODE)
@@ -1916,435 +2252,6 @@ def test_put_provisioned_concurrency_config_account_limits(lam, wanted, message)
 
 
 # ----------------------------------------------------------------------------------------------
-# Account: GetAccountSettings
-# ----------------------------------------------------------------------------------------------
-
-def test_get_account_settings_limits_of_an_empty_account(lam):
-    out = lam.get_account_settings()
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert out["AccountLimit"] == {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
-                                   "CodeSizeZipped": 52428800, "ConcurrentExecutions": 1000,
-                                   "UnreservedConcurrentExecutions": 1000}
-    assert out["AccountUsage"] == {"FunctionCount": 0, "TotalCodeSize": 0}
-
-
-def test_get_account_settings_counts_functions_and_every_published_package(lam):
-    with_versions(lam, 2)
-    create_function(lam, "other", code=CODE)
-    usage = lam.get_account_settings()["AccountUsage"]
-    assert usage == {"FunctionCount": 2, "TotalCodeSize": 4 * len(CODE)}
-
-
-def test_get_account_settings_unreserved_subtracts_reserved_concurrency(lam):
-    create_function(lam, code=CODE)
-    create_function(lam, "other", code=CODE)
-    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=300)
-    lam.put_function_concurrency(FunctionName="other", ReservedConcurrentExecutions=200)
-    limit = lam.get_account_settings()["AccountLimit"]
-    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 500)
-
-
-# ----------------------------------------------------------------------------------------------
-# Tags: TagResource, UntagResource, ListTags
-# ----------------------------------------------------------------------------------------------
-
-def test_tag_resource_merges_and_overwrites(lam):
-    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
-    out = lam.tag_resource(Resource=arn(), Tags={"b": "two", "c": "3"})
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
-    tags = lam.list_tags(Resource=arn())
-    assert tags["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert tags["Tags"] == {"a": "1", "b": "two", "c": "3"}
-
-
-def test_tag_resource_changes_the_function_revision_id(lam):
-    before = create_function(lam, code=CODE)["RevisionId"]
-    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
-    tagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
-    lam.untag_resource(Resource=arn(), TagKeys=["a"])
-    untagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
-    assert len({before, tagged, untagged}) == 3
-
-
-@pytest.mark.parametrize("existing, added", [(0, 51), (50, 1), (30, 21)])
-def test_tag_resource_over_50_tags_is_400(lam, existing, added):
-    create_function(lam, code=CODE)
-    if existing:
-        lam.tag_resource(Resource=arn(), Tags={f"old{i}": "v" for i in range(existing)})
-    message = assert_error(
-        lambda: lam.tag_resource(Resource=arn(), Tags={f"new{i}": "v" for i in range(added)}),
-        "InvalidParameterValueException", 400)
-    assert message == "Number of tags exceeds resource tag limit."
-    assert len(lam.list_tags(Resource=arn())["Tags"]) == existing
-
-
-def test_tag_resource_up_to_50_tags_is_fine(lam):
-    create_function(lam, code=CODE)
-    lam.tag_resource(Resource=arn(), Tags={f"k{i}": "v" for i in range(50)})
-    lam.tag_resource(Resource=arn(), Tags={"k0": "overwritten"})
-    assert len(lam.list_tags(Resource=arn())["Tags"]) == 50
-
-
-def test_create_function_with_51_tags_is_400(lam):
-    message = assert_error(
-        lambda: create_function(lam, code=CODE, Tags={f"k{i}": "v" for i in range(51)}),
-        "InvalidParameterValueException", 400)
-    assert message == "Number of tags exceeds resource tag limit."
-
-
-@pytest.mark.parametrize("qualifier", ["1", "live", "$LATEST", "v1"])
-@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
-def test_tags_on_a_qualified_arn_are_refused(lam, qualifier, operation):
-    with_versions(lam, 1)
-    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
-    resource = arn("fn", qualifier)
-    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
-             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
-             "list": lambda: lam.list_tags(Resource=resource)}
-    assert assert_error(calls[operation], "InvalidParameterValueException", 400) == \
-        NO_TAGS_ON_QUALIFIED
-
-
-def test_tag_resource_empty_tags_is_400(lam):
-    create_function(lam, code=CODE)
-    message = assert_error(lambda: lam.tag_resource(Resource=arn(), Tags={}),
-                           "InvalidParameterValueException", 400)
-    assert message == "An error occurred and the request cannot be processed."
-
-
-def test_untag_resource_ignores_missing_keys(lam):
-    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
-    out = lam.untag_resource(Resource=arn(), TagKeys=["a", "missing"])
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
-    assert lam.list_tags(Resource=arn())["Tags"] == {"b": "2"}
-
-
-def test_untag_resource_without_keys_is_validation_error(lam):
-    create_function(lam, code=CODE, Tags={"a": "1"})
-    message = assert_error(lambda: lam.untag_resource(Resource=arn(), TagKeys=[]),
-                           "ValidationException", 400)
-    assert message == ("1 validation error detected: Value null at 'tagKeys' failed to satisfy "
-                       "constraint: Member must not be null")
-
-
-@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
-def test_tags_unknown_function_is_404(lam, operation):
-    resource = arn("doesnotexist")
-    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
-             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
-             "list": lambda: lam.list_tags(Resource=resource)}
-    message = assert_error(calls[operation], "ResourceNotFoundException", 404)
-    assert message == f"Function not found: {resource}"
-
-
-def test_tag_resource_malformed_arn_is_validation_error(lam):
-    assert_error(lambda: lam.tag_resource(Resource="arn:aws:something", Tags={"a": "1"}),
-                 "ValidationException", 400,
-                 "1 validation error detected: Value 'arn:aws:something' at 'resource' failed to "
-                 "satisfy constraint: Member must satisfy regular expression pattern: "
-                 "arn:(aws[a-zA-Z-]*):lambda:")
-
-
-def test_list_tags_of_an_untagged_function_is_empty(lam):
-    create_function(lam, code=CODE)
-    assert lam.list_tags(Resource=arn())["Tags"] == {}
-
-
-def test_get_function_shows_tags_only_while_there_are_any(lam):
-    create_function(lam, code=CODE)
-    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
-    assert lam.get_function(FunctionName="fn")["Tags"] == {"a": "1"}
-    lam.untag_resource(Resource=arn(), TagKeys=["a"])
-    assert "Tags" not in lam.get_function(FunctionName="fn")
-
-
-# ----------------------------------------------------------------------------------------------
-# Execution engine: layers, throttling, the worker pool, async delivery, invocation logs
-# ----------------------------------------------------------------------------------------------
-
-def parlel_json(server, path):
-    status, _, body = raw(server, "GET", path)
-    assert status == 200, body
-    return json.loads(body)
-
-
-def invocations_of(server, name):
-    return parlel_json(server, f"/_parlel/logs/{name}")["invocations"]
-
-
-LAYER_ZIP = zip_of({"nodejs/node_modules/greet/index.js": "module.exports = (n) => 'hi ' + n;",
-                    "python/greet.py": "def greet(n):\n    return 'py hi ' + n\n",
-                    "bin/tool": "#!/bin/sh\necho tool\n"})
-
-
-def test_invoke_node_handler_requires_a_module_from_its_layer(lam):
-    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
-    create_function(lam, "layered", Layers=[layer["LayerVersionArn"]],
-                    code=b"const greet = require('greet'); exports.handler = async (e) => "
-                         b"greet(e.n);")
-    assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
-
-
-def test_invoke_python_handler_imports_a_module_from_its_layer(lam):
-    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
-    create_function(lam, "pylayered", Runtime="python3.12", Handler="app.handler",
-                    Layers=[layer["LayerVersionArn"]],
-                    code=b"from greet import greet\ndef handler(event, context):\n"
-                         b"    return greet(event['n'])\n")
-    assert invoke_json(lam, "pylayered", {"n": "ada"})[1] == "py hi ada"
-
-
-def test_invoke_later_layers_override_earlier_ones(lam):
-    first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": zip_of(
-        {"nodejs/node_modules/which/index.js": "module.exports = 'one';"})})
-    second = lam.publish_layer_version(LayerName="two", Content={"ZipFile": zip_of(
-        {"nodejs/node_modules/which/index.js": "module.exports = 'two';"})})
-    create_function(lam, "stacked", Layers=[first["LayerVersionArn"], second["LayerVersionArn"]],
-                    code=b"exports.handler = async () => require('which');")
-    assert invoke_json(lam, "stacked")[1] == "two"
-
-
-def test_invoke_with_reserved_concurrency_zero_is_throttled(lam):
-    create_function(lam, "throttled")
-    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
-    with pytest.raises(ClientError) as caught:
-        lam.invoke(FunctionName="throttled")
-    error = caught.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
-    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
-
-
-def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path):
-    gate = tmp_path / "open"
-    create_function(lam, "one-at-a-time", Timeout=10, code=(
-        b"const fs = require('fs');\n"
-        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
-        b" await new Promise((r) => setTimeout(r, 10)); return 'done'; };"))
-    lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
-    first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
-    first.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("one-at-a-time") == 1)
-    assert_error(lambda: lam.invoke(FunctionName="one-at-a-time",
-                                    Payload=json.dumps({"gate": str(gate)})),
-                 "TooManyRequestsException", 429, "Rate Exceeded.")
-    gate.write_text("open")
-    first.join()
-
-
-def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, lam, tmp_path):
-    gate = tmp_path / "open"
-    create_function(lam, "parallel", Timeout=10, code=(
-        b"const fs = require('fs');\n"
-        b"exports.handler = async (e) => { while (!fs.existsSync(e.gate))"
-        b" await new Promise((r) => setTimeout(r, 10)); return process.pid; };"))
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(
-        invoke_json(lam, "parallel", {"gate": str(gate)})[1])) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("parallel") == 3)
-    gate.write_text("open")
-    for thread in threads:
-        thread.join()
-    assert len(set(results)) == 3
-    assert invoke_json(lam, "parallel", {"gate": str(gate)})[1] in results
-
-
-def test_worker_pool_evicts_the_least_recently_used_idle_worker_at_its_cap():
-    with LambdaServer(0, max_workers=2) as small:
-        lam = client_for(small)
-        for name in ("first", "second", "third"):
-            create_function(lam, name, code=b"exports.handler = async () => process.pid;")
-        pids = {name: invoke_json(lam, name)[1] for name in ("first", "second", "third")}
-        assert wait_for(lambda: small.store.runner.pooled() <= 2)   # spares stand beside it
-        assert invoke_json(lam, "third")[1] == pids["third"]        # still warm
-        assert invoke_json(lam, "first")[1] != pids["first"]        # was evicted
-
-
-def test_a_new_function_starts_on_a_rehearsed_spare_that_kept_nothing_of_the_rehearsal():
-    with LambdaServer(0) as fresh:
-        lam = client_for(fresh)
-        create_function(lam, "spared", code=(
-            b"const seen = Object.keys(require.cache);\n"
-            b"exports.handler = async () => ({ pid: process.pid, cwd: process.cwd(),\n"
-            b"  handler: process.env._HANDLER, modules: seen });"))
-        runner = fresh.store.runner
-        assert wait_for(lambda: any(runner.spares.values()))
-        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
-        out, seen = invoke_json(lam, "spared", LogType="Tail")
-        assert seen["pid"] == spare
-        assert "Init Duration" in base64.b64decode(out["LogResult"]).decode()
-        assert seen["handler"] == "index.handler"
-        assert seen["cwd"] == os.path.dirname(seen["modules"][-1])
-        assert [m for m in seen["modules"] if "rehearsal" in m] == []
-
-
-def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leaves_after():
-    with LambdaServer(0, max_workers=1) as full:
-        lam = client_for(full)
-        for name in ("older", "newer"):
-            create_function(lam, name, code=(
-                b"const alive = (pid) => { try { process.kill(pid, 0); return true; }"
-                b" catch (e) { return false; } };\n"
-                b"exports.handler = async (e) => ({ pid: process.pid, older: alive(e.older) });"))
-        runner = full.store.runner
-        older = invoke_json(lam, "older", {"older": 0})[1]["pid"]
-        assert wait_for(lambda: any(runner.spares.values()))
-        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
-        # the spare answers while the older worker still lives: nothing waited for an eviction
-        assert invoke_json(lam, "newer", {"older": older})[1] == {"pid": spare, "older": True}
-        assert wait_for(lambda: runner.pooled() <= 1 and not alive(older))
-
-
-def test_idle_workers_are_reaped():
-    with LambdaServer(0, idle_seconds=0.2) as reaping:
-        lam = client_for(reaping)
-        create_function(lam, "napper")
-        invoke_json(lam, "napper", {"n": 1})
-        pid = next(iter(reaping.store.runner.workers)).process.pid
-        assert wait_for(lambda: not reaping.store.runner.workers and not alive(pid))
-
-
-def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
-    with LambdaServer(0, async_retry_delay=0.05) as fast:
-        lam = client_for(fast)
-        create_function(lam, "sink", code=b"exports.handler = async (e) => e;")
-        create_function(lam, "fails",
-                        code=b"exports.handler = async () => { throw new Error('nope'); };")
-        lam.put_function_event_invoke_config(
-            FunctionName="fails", MaximumRetryAttempts=1,
-            DestinationConfig={"OnFailure": {"Destination": f"{FUNCTIONS}:sink"}})
-        out = lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b'{"x": 1}')
-        request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-        assert wait_for(lambda: invocations_of(fast, "sink"))
-        assert [e["status"] for e in invocations_of(fast, "fails")] == ["Unhandled", "Unhandled"]
-        record = json.loads(invocations_of(fast, "sink")[0]["payload"])
-        assert record["version"] == "1.0"
-        assert record["requestContext"] == {"requestId": request_id,
-                                            "functionArn": f"{FUNCTIONS}:fails:$LATEST",
-                                            "condition": "RetriesExhausted",
-                                            "approximateInvokeCount": 2}
-        assert record["requestPayload"] == {"x": 1}
-        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST",
-                                             "functionError": "Unhandled"}
-        assert record["responsePayload"]["errorMessage"] == "nope"
-
-
-def test_invoke_event_default_is_two_retries():
-    with LambdaServer(0, async_retry_delay=0.05) as fast:
-        lam = client_for(fast)
-        create_function(lam, "always-fails",
-                        code=b"exports.handler = async () => { throw new Error('x'); };")
-        lam.invoke(FunctionName="always-fails", InvocationType="Event")
-        assert wait_for(lambda: len(invocations_of(fast, "always-fails")) == 3)
-
-
-def test_invoke_event_success_goes_to_a_recorded_queue_destination():
-    with LambdaServer(0, async_retry_delay=0.05) as fast:
-        lam = client_for(fast)
-        create_function(lam, "works", code=b"exports.handler = async (e) => ({ got: e.x });")
-        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:done"
-        lam.put_function_event_invoke_config(
-            FunctionName="works", DestinationConfig={"OnSuccess": {"Destination": queue}})
-        lam.invoke(FunctionName="works", InvocationType="Event", Payload=b'{"x": 7}')
-        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
-        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
-        assert delivery["destination"] == queue
-        assert delivery["message"]["requestContext"]["condition"] == "Success"
-        assert delivery["message"]["responsePayload"] == {"got": 7}
-
-
-def test_invoke_event_failure_goes_to_the_dead_letter_queue():
-    with LambdaServer(0, async_retry_delay=0.05) as fast:
-        lam = client_for(fast)
-        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dead"
-        create_function(lam, "doomed", DeadLetterConfig={"TargetArn": queue},
-                        code=b"exports.handler = async () => { throw new Error('x'); };")
-        lam.put_function_event_invoke_config(FunctionName="doomed", MaximumRetryAttempts=0)
-        lam.invoke(FunctionName="doomed", InvocationType="Event", Payload=b'{"order": 5}')
-        assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
-        delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
-        assert (delivery["destination"], delivery["message"]) == (queue, {"order": 5})
-
-
-def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
-    create_function(lam, "logged",
-                    code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
-    out = lam.invoke(FunctionName="logged", Payload=b'{"n": 1}')
-    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-    entries = parlel_json(server, f"/_parlel/logs?requestId={request_id}")["invocations"]
-    assert len(entries) == 1
-    entry = entries[0]
-    assert (entry["functionName"], entry["version"], entry["status"]) == (
-        "logged", "$LATEST", "Success")
-    assert (entry["payload"], entry["response"]) == ('{"n": 1}', "2")
-    assert "INFO\tsaw 1" in entry["log"] and entry["log"].startswith("START RequestId")
-
-
-LAYERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer"
-CSCS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config"
-SHARED_LAYER_ZIP = zip_of({"nodejs/node_modules/shared.js":
-                           b"module.exports = { shared: true };\n"})
-SIGNER = f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/test"
-NOT_EXIST = "The resource you requested does not exist."
-DERIVED_MISMATCH = ("The derived qualifier from the function name does not match the specified "
-                    "qualifier.")
-URL_QUALIFIER_PATTERN = r"((?!^\d+$)^[0-9a-zA-Z-_]+$)"
-DESTINATION_PATTERN = (r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):"
-                       r"([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?"
-                       r":(\d{12})?:(.*)")
-LAYER_VERSION_ARN_PATTERN = (
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
-    r"layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)")
-LAYER_REVISION_MISMATCH = ("The Revision Id provided does not match the latest Revision Id. "
-                           "Call the GetLayerPolicy API to retrieve the latest Revision Id")
-NO_SETTING = "You must specify at least one of error handling or destination setting."
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers for URLs, async configuration, layers and code signing
-# ----------------------------------------------------------------------------------------------
-
-def with_alias(lam, name="fn", alias="live"):
-    """A function with version 1 and an alias pointing at it."""
-    create_function(lam, name, code=CODE)
-    lam.publish_version(FunctionName=name)
-    lam.create_alias(FunctionName=name, Name=alias, FunctionVersion="1")
-
-
-def unchecked_client(server):
-    """A client that sends what botocore's own validation would stop (values below a minimum)."""
-    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"total_max_attempts": 1},
-                                      parameter_validation=False))
-
-
-def body_of(response):
-    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
-
-
-def status_of(response):
-    return response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def publish_layer(lam, name="lib", content=SHARED_LAYER_ZIP, **overrides):
-    return lam.publish_layer_version(**dict(dict(LayerName=name, Content={"ZipFile": content}),
-                                            **overrides))
-
-
-def code_signing_config(lam, **overrides):
-    params = dict(AllowedPublishers={"SigningProfileVersionArns": [SIGNER]})
-    params.update(overrides)
-    return lam.create_code_signing_config(**params)["CodeSigningConfig"]
-
-
-def missing_csc_arn():
-    return f"{CSCS}:csc-0123456789abcdef0"
-
-
-# ----------------------------------------------------------------------------------------------
 # Function URLs
 # ----------------------------------------------------------------------------------------------
 
@@ -2577,6 +2484,126 @@ def test_function_config_operations_arn_of_another_region_is_404(lam, operation)
     assert message == "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
 
 
+# Function URLs served over HTTP
+
+ECHO_REQUEST = (b"exports.handler = async (e) => ({ statusCode: 201, headers: { 'x-seen': "
+                b"e.rawPath }, cookies: ['a=1', 'b=2'], body: JSON.stringify(e) });")
+
+
+def url_request(server, url, method="GET", path="/", body=b"", headers=None, by_host=True):
+    """(status, headers, body) of a request to a function URL, by host name or by path."""
+    url_id = url.split("//")[1].split(".")[0]
+    target = path if by_host else f"/_parlel/url/{url_id}{path}"
+    headers = (dict(headers or {}, Host=url.split("//")[1].rstrip("/")) if by_host
+               else dict(headers or {}))
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+def test_function_url_request_by_host_name_gets_payload_v2_and_mapped_response(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url, "POST", "/orders/7?size=2&size=3", b"hello",
+                                        {"Content-Type": "text/plain", "Cookie": "s=1; t=2"})
+    assert status == 201
+    assert ("x-seen", "/orders/7") in headers
+    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+    event = json.loads(body)
+    assert (event["version"], event["routeKey"], event["rawPath"]) == (
+        "2.0", "$default", "/orders/7")
+    assert event["rawQueryString"] == "size=2&size=3"
+    assert event["queryStringParameters"] == {"size": "2,3"}
+    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
+    assert (event["body"], event["isBase64Encoded"]) == ("hello", False)
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["domainPrefix"] == url.split("//")[1].split(".")[0]
+
+
+def test_function_url_request_by_path_form(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, _, body = url_request(server, url, path="/a/b", by_host=False)
+    assert status == 201 and json.loads(body)["rawPath"] == "/a/b"
+
+
+def test_function_url_binary_body_arrives_base64_encoded(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    _, _, body = url_request(server, url, "POST", "/", b"\x00\xff", {"Content-Type": "image/png"})
+    event = json.loads(body)
+    assert (event["body"], event["isBase64Encoded"]) == ("AP8=", True)
+
+
+def test_function_url_bare_result_is_a_200_json_body(server, lam):
+    create_function(lam, "plain", code=b"exports.handler = async () => ({ hello: 'world' });")
+    url = lam.create_function_url_config(FunctionName="plain", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, json.loads(body)) == (200, {"hello": "world"})
+    assert ("Content-Type", "application/json") in headers
+
+
+def test_function_url_base64_response_body_is_decoded(server, lam):
+    create_function(lam, "png", code=b"exports.handler = async () => ({ statusCode: 200, "
+                                     b"headers: { 'content-type': 'image/png' }, body: 'AP8=', "
+                                     b"isBase64Encoded: true });")
+    url = lam.create_function_url_config(FunctionName="png", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (200, b"\x00\xff") and ("Content-Type", "image/png") in headers
+
+
+def test_function_url_handler_error_is_502(server, lam):
+    create_function(lam, "broken", code=b"exports.handler = async () => { throw new Error('x'); };")
+    url = lam.create_function_url_config(FunctionName="broken", AuthType="NONE")["FunctionUrl"]
+    status, _, body = url_request(server, url)
+    assert (status, json.loads(body)) == (502, {"Message": "Internal Server Error"})
+
+
+def test_function_url_aws_iam_refuses_unsigned_requests(server, lam):
+    create_function(lam, "private", code=b"exports.handler = async () => 'ok';")
+    url = lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")["FunctionUrl"]
+    status, headers, _ = url_request(server, url)
+    assert status == 403 and ("x-amzn-ErrorType", "AccessDeniedException") in headers
+    signed = {"Authorization": "AWS4-HMAC-SHA256 "
+                               "Credential=test/20260101/us-east-1/lambda/aws4_request, "
+                               "SignedHeaders=host, Signature=abc"}
+    assert url_request(server, url, headers=signed)[0] == 200
+
+
+def test_function_url_cors_preflight_and_simple_request(server, lam):
+    create_function(lam, "shared", code=b"exports.handler = async () => 'ok';")
+    cors = {"AllowOrigins": ["https://app.test"], "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["x-token"], "MaxAge": 60, "ExposeHeaders": ["x-id"]}
+    url = lam.create_function_url_config(FunctionName="shared", AuthType="NONE",
+                                         Cors=cors)["FunctionUrl"]
+    status, headers, _ = url_request(server, url, "OPTIONS", headers={
+        "Origin": "https://app.test", "Access-Control-Request-Method": "POST"})
+    assert status == 200
+    assert ("Access-Control-Allow-Origin", "https://app.test") in headers
+    assert ("Access-Control-Allow-Methods", "GET,POST") in headers
+    assert ("Access-Control-Max-Age", "60") in headers
+    _, headers, _ = url_request(server, url, headers={"Origin": "https://app.test"})
+    assert ("Access-Control-Expose-Headers", "x-id") in headers
+    _, headers, _ = url_request(server, url, headers={"Origin": "https://evil.test"})
+    assert not any(k.startswith("Access-Control") for k, _ in headers)
+
+
+def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(server, lam):
+    create_function(lam, "aliased", code=b"exports.handler = async () => 'v1';", Publish=True)
+    lam.update_function_code(FunctionName="aliased",
+                             ZipFile=b"exports.handler = async () => 'latest';")
+    lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
+    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
+                                         AuthType="NONE")["FunctionUrl"]
+    assert json.loads(url_request(server, url)[2]) == "v1"
+    lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
+    assert url_request(server, url)[0] == 403
+
+
 # ----------------------------------------------------------------------------------------------
 # Asynchronous invocation configuration
 # ----------------------------------------------------------------------------------------------
@@ -2766,6 +2793,317 @@ def test_list_function_event_invoke_configs_unknown_function_is_404(lam):
     message = assert_error(lambda: lam.list_function_event_invoke_configs(
         FunctionName="doesnotexist"), "ResourceNotFoundException", 404)
     assert message == "The function doesn't exist."
+
+
+# ----------------------------------------------------------------------------------------------
+# Event source mappings
+# ----------------------------------------------------------------------------------------------
+
+def test_create_event_source_mapping_sqs_answers_202_creating_with_sqs_defaults(lam):
+    create_function(lam)
+    out = create_mapping(lam)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert mapping_body(out) == {
+        "BatchSize": 10, "EventSourceArn": QUEUE, "FunctionArn": f"{FUNCTIONS}:fn",
+        "FunctionResponseTypes": [], "MaximumBatchingWindowInSeconds": 0, "State": "Creating",
+        "StateTransitionReason": "USER_INITIATED"}
+
+
+@pytest.mark.parametrize("source", [KINESIS, DYNAMODB])
+def test_create_event_source_mapping_stream_defaults(lam, source):
+    create_function(lam)
+    out = create_mapping(lam, source)
+    assert mapping_body(out) == {
+        "BatchSize": 100, "BisectBatchOnFunctionError": False,
+        "DestinationConfig": {"OnFailure": {}},
+        "EventSourceArn": source, "FunctionArn": f"{FUNCTIONS}:fn", "FunctionResponseTypes": [],
+        "LastProcessingResult": "No records processed", "MaximumBatchingWindowInSeconds": 0,
+        "MaximumRecordAgeInSeconds": -1, "MaximumRetryAttempts": -1, "ParallelizationFactor": 1,
+        "StartingPosition": "LATEST", "State": "Creating", "StateTransitionReason": "User action",
+        "TumblingWindowInSeconds": 0}
+
+
+def test_create_event_source_mapping_self_managed_kafka_consumer_group_is_the_uuid(lam):
+    create_function(lam)
+    out = create_kafka_mapping(lam)
+    assert out["SelfManagedKafkaEventSourceConfig"] == {"ConsumerGroupId": out["UUID"]}
+    assert mapping_body(out) == {
+        "BatchSize": 100, "FunctionArn": f"{FUNCTIONS}:fn",
+        "LastProcessingResult": "No records processed", "SelfManagedEventSource": KAFKA,
+        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": out["UUID"]},
+        "SourceAccessConfigurations": KAFKA_AUTH, "StartingPosition": "TRIM_HORIZON",
+        "State": "Creating", "StateTransitionReason": "USER_INITIATED", "Topics": ["topic"]}
+
+
+def test_create_event_source_mapping_uuid_and_arn_formats(lam):
+    create_function(lam)
+    out = create_mapping(lam)
+    assert re.fullmatch(UUID, out["UUID"])
+    assert out["EventSourceMappingArn"] == (
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{out['UUID']}")
+    assert isinstance(out["LastModified"], datetime.datetime)
+
+
+@pytest.mark.parametrize("function_name, function_arn", [
+    ("fn", f"{FUNCTIONS}:fn"),
+    (f"{FUNCTIONS}:fn", f"{FUNCTIONS}:fn"),
+    (f"{ACCOUNT}:function:fn:$LATEST", f"{FUNCTIONS}:fn:$LATEST"),
+    (f"{FUNCTIONS}:fn:1", f"{FUNCTIONS}:fn:1"),
+    ("fn:live", f"{FUNCTIONS}:fn:live"),
+])
+def test_create_event_source_mapping_function_arn_keeps_the_given_qualifier(lam, function_name,
+                                                                            function_arn):
+    create_function(lam, Publish=True)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    assert create_mapping(lam, name=function_name)["FunctionArn"] == function_arn
+
+
+@pytest.mark.parametrize("enabled, state", [(True, "Enabled"), (False, "Disabled")])
+def test_get_event_source_mapping_after_create_is_enabled_or_disabled(lam, enabled, state):
+    create_function(lam)
+    created = create_mapping(lam, Enabled=enabled)
+    got = lam.get_event_source_mapping(UUID=created["UUID"])
+    assert created["State"] == "Creating"
+    assert got["State"] == state
+    assert mapping_body(got) == dict(mapping_body(created), State=state)
+
+
+def test_create_event_source_mapping_function_missing_is_invalid_parameter(lam):
+    message = assert_error(lambda: create_mapping(lam, name="ghost"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Function does not exist"
+
+
+def test_create_event_source_mapping_unknown_source_is_invalid_parameter(lam):
+    create_function(lam)
+    message = assert_error(lambda: lam.create_event_source_mapping(FunctionName="fn"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Unrecognized event source."
+
+
+@pytest.mark.parametrize("source, overrides, code, expected", [
+    (KINESIS, {"StartingPosition": None}, "InvalidParameterValueException",
+     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+     "Member must not be null."),
+    (DYNAMODB, {"StartingPosition": None}, "InvalidParameterValueException",
+     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+     "Member must not be null."),
+    (KINESIS, {"StartingPosition": "invalid"}, "ValidationException",
+     "1 validation error detected: Value 'invalid' at 'startingPosition' failed to satisfy "
+     "constraint: Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]"),
+    (DYNAMODB, {"StartingPosition": "AT_TIMESTAMP"}, "InvalidParameterValueException",
+     f"Unsupported starting position for arn type: {DYNAMODB}"),
+    (QUEUE, {"BatchSize": 11}, "InvalidParameterValueException",
+     "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater "
+     "than 10"),
+    (QUEUE, {"DestinationConfig": {"OnSuccess": {"Destination": QUEUE}}},
+     "InvalidParameterValueException",
+     "Unsupported DestinationConfig parameter for given event source mapping type."),
+    (KINESIS, {"MaximumRecordAgeInSeconds": 30}, "InvalidParameterValueException",
+     "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"),
+    (KINESIS, {"MaximumRetryAttempts": -2}, "ValidationException",
+     "1 validation error detected: Value '-2' at 'maximumRetryAttempts' failed to satisfy "
+     "constraint: Member must have value greater than or equal to -1"),
+    (QUEUE, {"BatchSize": 0}, "ValidationException",
+     "1 validation error detected: Value '0' at 'batchSize' failed to satisfy constraint: "
+     "Member must have value greater than or equal to 1"),
+], ids=[
+    "kinesis-no-position", "dynamodb-no-position", "bad-position", "dynamodb-at-timestamp",
+    "sqs-batch-11-no-window", "sqs-on-success", "record-age-30", "retries-minus-2", "batch-0"])
+def test_create_event_source_mapping_validation(server, lam, source, overrides, code, expected):
+    create_function(lam)
+    unchecked = unvalidated_client(server)
+    message = assert_error(lambda: create_mapping(unchecked, source, **overrides), code, 400)
+    assert message == expected
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def test_create_event_source_mapping_kinesis_at_timestamp_is_accepted(lam):
+    create_function(lam)
+    out = create_mapping(lam, KINESIS, StartingPosition="AT_TIMESTAMP",
+                         StartingPositionTimestamp=datetime.datetime(2024, 1, 1))
+    assert out["StartingPosition"] == "AT_TIMESTAMP"
+
+
+@pytest.mark.parametrize("pattern", ["not json", "{\"body\": ", "null", "[1, 2]"])
+def test_create_event_source_mapping_invalid_filter_pattern(lam, pattern):
+    create_function(lam)
+    criteria = {"Filters": [{"Pattern": pattern}]}
+    message = assert_error(lambda: create_mapping(lam, FilterCriteria=criteria),
+                           "InvalidParameterValueException", 400)
+    assert message == "Invalid filter pattern definition."
+
+
+def test_create_event_source_mapping_valid_filter_is_echoed(lam):
+    create_function(lam)
+    criteria = {"Filters": [{"Pattern": "{\"body\": {\"kind\": [\"order\"]}}"}]}
+    assert create_mapping(lam, FilterCriteria=criteria)["FilterCriteria"] == criteria
+
+
+def test_create_event_source_mapping_sqs_large_batch_with_window_is_accepted(lam):
+    create_function(lam)
+    out = create_mapping(lam, BatchSize=10000, MaximumBatchingWindowInSeconds=1)
+    assert (out["BatchSize"], out["MaximumBatchingWindowInSeconds"]) == (10000, 1)
+
+
+def test_create_event_source_mapping_kafka_without_access_configurations_is_refused(lam):
+    create_function(lam)
+    message = assert_error(lambda: lam.create_event_source_mapping(
+        FunctionName="fn", SelfManagedEventSource=KAFKA, Topics=["topic"]),
+        "InvalidParameterValueException", 400)
+    assert message == "Required 'sourceAccessConfigurations' parameter is missing."
+
+
+@pytest.mark.parametrize("source, template", [
+    (QUEUE, "An event source mapping with SQS arn (\" {source} \") and function (\" fn \") already "
+            "exists. Please update or delete the existing mapping with UUID {uuid}"),
+    (KINESIS, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
+              "already exists. Please update or delete the existing mapping with UUID {uuid}"),
+    (DYNAMODB, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
+               "already exists. Please update or delete the existing mapping with UUID {uuid}"),
+])
+def test_create_event_source_mapping_duplicate_is_409(lam, source, template):
+    create_function(lam)
+    first = create_mapping(lam, source)
+    message = assert_error(lambda: create_mapping(lam, source), "ResourceConflictException", 409)
+    assert message == template.format(source=source, uuid=first["UUID"])
+
+
+def test_create_event_source_mapping_duplicate_kafka_is_409_naming_servers_and_topics(lam):
+    create_function(lam)
+    first = create_kafka_mapping(lam)
+    message = assert_error(lambda: create_kafka_mapping(lam), "ResourceConflictException", 409)
+    assert message == (
+        f"An event source mapping with event source (\"kafka:1000\"), function "
+        f"(\"{FUNCTIONS}:fn\"), topics (\"topic\") already exists. Please update or delete the "
+        f"existing mapping with UUID {first['UUID']}")
+
+
+def test_create_event_source_mapping_same_source_for_another_function_is_allowed(lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    create_mapping(lam, name="one")
+    assert create_mapping(lam, name="two")["FunctionArn"] == f"{FUNCTIONS}:two"
+
+
+def test_create_event_source_mapping_tags_are_readable_via_list_tags(lam):
+    create_function(lam)
+    out = create_mapping(lam, Tags={"team": "data"})
+    assert lam.list_tags(Resource=out["EventSourceMappingArn"])["Tags"] == {"team": "data"}
+
+
+@pytest.mark.parametrize("operation", ["get_event_source_mapping", "update_event_source_mapping",
+                                       "delete_event_source_mapping"])
+def test_event_source_mapping_unknown_uuid_is_404(lam, operation):
+    call = getattr(lam, operation)
+    message = assert_error(lambda: call(UUID="11111111-2222-4333-8444-555555555555"),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_THERE
+
+
+def test_update_event_source_mapping_answers_updating_then_enabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    out = lam.update_event_source_mapping(UUID=esm, BatchSize=5)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert (out["State"], out["BatchSize"]) == ("Updating", 5)
+    got = lam.get_event_source_mapping(UUID=esm)
+    assert (got["State"], got["BatchSize"]) == ("Enabled", 5)
+
+
+def test_update_event_source_mapping_disable_answers_disabling_then_disabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    assert lam.update_event_source_mapping(UUID=esm, Enabled=False)["State"] == "Disabling"
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Disabled"
+
+
+def test_update_event_source_mapping_enable_answers_enabling_then_enabled(lam):
+    create_function(lam)
+    esm = create_mapping(lam, Enabled=False)["UUID"]
+    assert lam.update_event_source_mapping(UUID=esm, Enabled=True)["State"] == "Enabling"
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
+
+
+def test_update_event_source_mapping_sqs_batch_without_window_is_refused_and_changes_nothing(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, BatchSize=11),
+                           "InvalidParameterValueException", 400)
+    assert message == ("Maximum batch window in seconds must be greater than 0 if maximum batch "
+                       "size is greater than 10")
+    assert lam.get_event_source_mapping(UUID=esm)["BatchSize"] == 10
+
+
+def test_update_event_source_mapping_unknown_function_is_invalid_parameter(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, FunctionName="ghost"),
+                           "InvalidParameterValueException", 400)
+    assert message == "Function does not exist"
+
+
+def test_delete_event_source_mapping_answers_deleting_then_404(lam):
+    create_function(lam)
+    created = create_mapping(lam)
+    out = lam.delete_event_source_mapping(UUID=created["UUID"])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert mapping_body(out) == dict(mapping_body(created), State="Deleting")
+    message = assert_error(lambda: lam.get_event_source_mapping(UUID=created["UUID"]),
+                           "ResourceNotFoundException", 404)
+    assert message == NOT_THERE
+
+
+def test_delete_event_source_mapping_makes_its_tags_unreachable(lam):
+    create_function(lam)
+    esm_arn = create_mapping(lam, Tags={"team": "data"})["EventSourceMappingArn"]
+    lam.delete_event_source_mapping(UUID=esm_arn.rsplit(":", 1)[1])
+    message = assert_error(lambda: lam.list_tags(Resource=esm_arn),
+                           "ResourceNotFoundException", 404)
+    assert message == f"Event source mapping not found: {esm_arn}"
+
+
+def test_get_event_source_mapping_survives_delete_function(lam):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    lam.delete_function(FunctionName="fn")
+    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
+
+
+def test_list_event_source_mappings_filters_by_function_name(lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    wanted = create_mapping(lam, name="one")["UUID"]
+    create_mapping(lam, KINESIS, name="two")
+    listed = lam.list_event_source_mappings(FunctionName="one")["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == [wanted]
+
+
+def test_list_event_source_mappings_filters_by_event_source_arn(lam):
+    create_function(lam)
+    create_mapping(lam)
+    wanted = create_mapping(lam, KINESIS)["UUID"]
+    listed = lam.list_event_source_mappings(EventSourceArn=KINESIS)["EventSourceMappings"]
+    assert [m["UUID"] for m in listed] == [wanted]
+
+
+@pytest.mark.parametrize("query", [{"FunctionName": "doesnotexist"},
+                                   {"EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:nothing"}])
+def test_list_event_source_mappings_filter_naming_nothing_is_200_empty(lam, query):
+    create_function(lam)
+    create_mapping(lam)
+    out = lam.list_event_source_mappings(**query)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["EventSourceMappings"] == []
+
+
+def test_list_event_source_mappings_pages_with_max_items(lam):
+    create_function(lam)
+    uuids = {create_mapping(lam, source)["UUID"] for source in (QUEUE, KINESIS, DYNAMODB)}
+    first = lam.list_event_source_mappings(MaxItems=2)
+    rest = lam.list_event_source_mappings(MaxItems=2, Marker=first["NextMarker"])
+    assert len(first["EventSourceMappings"]) == 2 and "NextMarker" not in rest
+    assert {m["UUID"] for m in first["EventSourceMappings"] + rest["EventSourceMappings"]} == uuids
 
 
 # ----------------------------------------------------------------------------------------------
@@ -3094,6 +3432,122 @@ def test_function_bad_layer_references_are_refused(lam, operation, layers, expec
 
 
 # ----------------------------------------------------------------------------------------------
+# Tags
+# ----------------------------------------------------------------------------------------------
+
+# Tags: TagResource, UntagResource, ListTags
+
+def test_tag_resource_merges_and_overwrites(lam):
+    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
+    out = lam.tag_resource(Resource=arn(), Tags={"b": "two", "c": "3"})
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    tags = lam.list_tags(Resource=arn())
+    assert tags["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert tags["Tags"] == {"a": "1", "b": "two", "c": "3"}
+
+
+def test_tag_resource_changes_the_function_revision_id(lam):
+    before = create_function(lam, code=CODE)["RevisionId"]
+    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
+    tagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    lam.untag_resource(Resource=arn(), TagKeys=["a"])
+    untagged = lam.get_function(FunctionName="fn")["Configuration"]["RevisionId"]
+    assert len({before, tagged, untagged}) == 3
+
+
+@pytest.mark.parametrize("existing, added", [(0, 51), (50, 1), (30, 21)])
+def test_tag_resource_over_50_tags_is_400(lam, existing, added):
+    create_function(lam, code=CODE)
+    if existing:
+        lam.tag_resource(Resource=arn(), Tags={f"old{i}": "v" for i in range(existing)})
+    message = assert_error(
+        lambda: lam.tag_resource(Resource=arn(), Tags={f"new{i}": "v" for i in range(added)}),
+        "InvalidParameterValueException", 400)
+    assert message == "Number of tags exceeds resource tag limit."
+    assert len(lam.list_tags(Resource=arn())["Tags"]) == existing
+
+
+def test_tag_resource_up_to_50_tags_is_fine(lam):
+    create_function(lam, code=CODE)
+    lam.tag_resource(Resource=arn(), Tags={f"k{i}": "v" for i in range(50)})
+    lam.tag_resource(Resource=arn(), Tags={"k0": "overwritten"})
+    assert len(lam.list_tags(Resource=arn())["Tags"]) == 50
+
+
+def test_create_function_with_51_tags_is_400(lam):
+    message = assert_error(
+        lambda: create_function(lam, code=CODE, Tags={f"k{i}": "v" for i in range(51)}),
+        "InvalidParameterValueException", 400)
+    assert message == "Number of tags exceeds resource tag limit."
+
+
+@pytest.mark.parametrize("qualifier", ["1", "live", "$LATEST", "v1"])
+@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
+def test_tags_on_a_qualified_arn_are_refused(lam, qualifier, operation):
+    with_versions(lam, 1)
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    resource = arn("fn", qualifier)
+    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
+             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
+             "list": lambda: lam.list_tags(Resource=resource)}
+    assert assert_error(calls[operation], "InvalidParameterValueException", 400) == \
+        NO_TAGS_ON_QUALIFIED
+
+
+def test_tag_resource_empty_tags_is_400(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.tag_resource(Resource=arn(), Tags={}),
+                           "InvalidParameterValueException", 400)
+    assert message == "An error occurred and the request cannot be processed."
+
+
+def test_untag_resource_ignores_missing_keys(lam):
+    create_function(lam, code=CODE, Tags={"a": "1", "b": "2"})
+    out = lam.untag_resource(Resource=arn(), TagKeys=["a", "missing"])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert lam.list_tags(Resource=arn())["Tags"] == {"b": "2"}
+
+
+def test_untag_resource_without_keys_is_validation_error(lam):
+    create_function(lam, code=CODE, Tags={"a": "1"})
+    message = assert_error(lambda: lam.untag_resource(Resource=arn(), TagKeys=[]),
+                           "ValidationException", 400)
+    assert message == ("1 validation error detected: Value null at 'tagKeys' failed to satisfy "
+                       "constraint: Member must not be null")
+
+
+@pytest.mark.parametrize("operation", ["tag", "untag", "list"])
+def test_tags_unknown_function_is_404(lam, operation):
+    resource = arn("doesnotexist")
+    calls = {"tag": lambda: lam.tag_resource(Resource=resource, Tags={"a": "1"}),
+             "untag": lambda: lam.untag_resource(Resource=resource, TagKeys=["a"]),
+             "list": lambda: lam.list_tags(Resource=resource)}
+    message = assert_error(calls[operation], "ResourceNotFoundException", 404)
+    assert message == f"Function not found: {resource}"
+
+
+def test_tag_resource_malformed_arn_is_validation_error(lam):
+    assert_error(lambda: lam.tag_resource(Resource="arn:aws:something", Tags={"a": "1"}),
+                 "ValidationException", 400,
+                 "1 validation error detected: Value 'arn:aws:something' at 'resource' failed to "
+                 "satisfy constraint: Member must satisfy regular expression pattern: "
+                 "arn:(aws[a-zA-Z-]*):lambda:")
+
+
+def test_list_tags_of_an_untagged_function_is_empty(lam):
+    create_function(lam, code=CODE)
+    assert lam.list_tags(Resource=arn())["Tags"] == {}
+
+
+def test_get_function_shows_tags_only_while_there_are_any(lam):
+    create_function(lam, code=CODE)
+    lam.tag_resource(Resource=arn(), Tags={"a": "1"})
+    assert lam.get_function(FunctionName="fn")["Tags"] == {"a": "1"}
+    lam.untag_resource(Resource=arn(), TagKeys=["a"])
+    assert "Tags" not in lam.get_function(FunctionName="fn")
+
+
+# ----------------------------------------------------------------------------------------------
 # Code signing
 # ----------------------------------------------------------------------------------------------
 
@@ -3294,617 +3748,6 @@ def test_put_runtime_management_config_bad_input_is_400(lam, mode, code, fragmen
 
 
 # ----------------------------------------------------------------------------------------------
-# Account
-# ----------------------------------------------------------------------------------------------
-
-def test_get_account_settings_total_code_size_counts_layer_versions(lam):
-    create_function(lam, code=CODE)
-    publish_layer(lam)
-    publish_layer(lam)
-    usage = lam.get_account_settings()["AccountUsage"]
-    assert usage == {"FunctionCount": 1, "TotalCodeSize": len(CODE) + 2 * len(SHARED_LAYER_ZIP)}
-
-
-# ----------------------------------------------------------------------------------------------
-# Function URLs served over HTTP
-# ----------------------------------------------------------------------------------------------
-
-ECHO_REQUEST = (b"exports.handler = async (e) => ({ statusCode: 201, headers: { 'x-seen': "
-                b"e.rawPath }, cookies: ['a=1', 'b=2'], body: JSON.stringify(e) });")
-
-
-def url_request(server, url, method="GET", path="/", body=b"", headers=None, by_host=True):
-    """(status, headers, body) of a request to a function URL, by host name or by path."""
-    url_id = url.split("//")[1].split(".")[0]
-    target = path if by_host else f"/_parlel/url/{url_id}{path}"
-    headers = (dict(headers or {}, Host=url.split("//")[1].rstrip("/")) if by_host
-               else dict(headers or {}))
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        connection.request(method, target, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.getheaders(), response.read()
-    finally:
-        connection.close()
-
-
-def test_function_url_request_by_host_name_gets_payload_v2_and_mapped_response(server, lam):
-    create_function(lam, "web", code=ECHO_REQUEST)
-    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
-    status, headers, body = url_request(server, url, "POST", "/orders/7?size=2&size=3", b"hello",
-                                        {"Content-Type": "text/plain", "Cookie": "s=1; t=2"})
-    assert status == 201
-    assert ("x-seen", "/orders/7") in headers
-    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
-    event = json.loads(body)
-    assert (event["version"], event["routeKey"], event["rawPath"]) == (
-        "2.0", "$default", "/orders/7")
-    assert event["rawQueryString"] == "size=2&size=3"
-    assert event["queryStringParameters"] == {"size": "2,3"}
-    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
-    assert (event["body"], event["isBase64Encoded"]) == ("hello", False)
-    assert event["requestContext"]["http"]["method"] == "POST"
-    assert event["requestContext"]["domainPrefix"] == url.split("//")[1].split(".")[0]
-
-
-def test_function_url_request_by_path_form(server, lam):
-    create_function(lam, "web", code=ECHO_REQUEST)
-    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
-    status, _, body = url_request(server, url, path="/a/b", by_host=False)
-    assert status == 201 and json.loads(body)["rawPath"] == "/a/b"
-
-
-def test_function_url_binary_body_arrives_base64_encoded(server, lam):
-    create_function(lam, "web", code=ECHO_REQUEST)
-    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
-    _, _, body = url_request(server, url, "POST", "/", b"\x00\xff", {"Content-Type": "image/png"})
-    event = json.loads(body)
-    assert (event["body"], event["isBase64Encoded"]) == ("AP8=", True)
-
-
-def test_function_url_bare_result_is_a_200_json_body(server, lam):
-    create_function(lam, "plain", code=b"exports.handler = async () => ({ hello: 'world' });")
-    url = lam.create_function_url_config(FunctionName="plain", AuthType="NONE")["FunctionUrl"]
-    status, headers, body = url_request(server, url)
-    assert (status, json.loads(body)) == (200, {"hello": "world"})
-    assert ("Content-Type", "application/json") in headers
-
-
-def test_function_url_base64_response_body_is_decoded(server, lam):
-    create_function(lam, "png", code=b"exports.handler = async () => ({ statusCode: 200, "
-                                     b"headers: { 'content-type': 'image/png' }, body: 'AP8=', "
-                                     b"isBase64Encoded: true });")
-    url = lam.create_function_url_config(FunctionName="png", AuthType="NONE")["FunctionUrl"]
-    status, headers, body = url_request(server, url)
-    assert (status, body) == (200, b"\x00\xff") and ("Content-Type", "image/png") in headers
-
-
-def test_function_url_handler_error_is_502(server, lam):
-    create_function(lam, "broken", code=b"exports.handler = async () => { throw new Error('x'); };")
-    url = lam.create_function_url_config(FunctionName="broken", AuthType="NONE")["FunctionUrl"]
-    status, _, body = url_request(server, url)
-    assert (status, json.loads(body)) == (502, {"Message": "Internal Server Error"})
-
-
-def test_function_url_aws_iam_refuses_unsigned_requests(server, lam):
-    create_function(lam, "private", code=b"exports.handler = async () => 'ok';")
-    url = lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")["FunctionUrl"]
-    status, headers, _ = url_request(server, url)
-    assert status == 403 and ("x-amzn-ErrorType", "AccessDeniedException") in headers
-    signed = {"Authorization": "AWS4-HMAC-SHA256 "
-                               "Credential=test/20260101/us-east-1/lambda/aws4_request, "
-                               "SignedHeaders=host, Signature=abc"}
-    assert url_request(server, url, headers=signed)[0] == 200
-
-
-def test_function_url_cors_preflight_and_simple_request(server, lam):
-    create_function(lam, "shared", code=b"exports.handler = async () => 'ok';")
-    cors = {"AllowOrigins": ["https://app.test"], "AllowMethods": ["GET", "POST"],
-            "AllowHeaders": ["x-token"], "MaxAge": 60, "ExposeHeaders": ["x-id"]}
-    url = lam.create_function_url_config(FunctionName="shared", AuthType="NONE",
-                                         Cors=cors)["FunctionUrl"]
-    status, headers, _ = url_request(server, url, "OPTIONS", headers={
-        "Origin": "https://app.test", "Access-Control-Request-Method": "POST"})
-    assert status == 200
-    assert ("Access-Control-Allow-Origin", "https://app.test") in headers
-    assert ("Access-Control-Allow-Methods", "GET,POST") in headers
-    assert ("Access-Control-Max-Age", "60") in headers
-    _, headers, _ = url_request(server, url, headers={"Origin": "https://app.test"})
-    assert ("Access-Control-Expose-Headers", "x-id") in headers
-    _, headers, _ = url_request(server, url, headers={"Origin": "https://evil.test"})
-    assert not any(k.startswith("Access-Control") for k, _ in headers)
-
-
-def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(server, lam):
-    create_function(lam, "aliased", code=b"exports.handler = async () => 'v1';", Publish=True)
-    lam.update_function_code(FunctionName="aliased",
-                             ZipFile=b"exports.handler = async () => 'latest';")
-    lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
-    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
-                                         AuthType="NONE")["FunctionUrl"]
-    assert json.loads(url_request(server, url)[2]) == "v1"
-    lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
-    assert url_request(server, url)[0] == 403
-
-
-# ----------------------------------------------------------------------------------------------
-# Response streaming
-# ----------------------------------------------------------------------------------------------
-
-STREAMER = (b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
-            b"  for (const part of ['one;', 'two;', 'three;']) {\n"
-            b"    stream.write(part); await new Promise((r) => setTimeout(r, 20)); }\n"
-            b"  stream.end(); });\n")
-
-
-def test_invoke_with_response_stream_sends_each_write_as_a_chunk(lam):
-    create_function(lam, "streamer", code=STREAMER)
-    out = lam.invoke_with_response_stream(FunctionName="streamer", LogType="Tail")
-    assert out["ResponseMetadata"]["HTTPHeaders"]["content-type"] \
-        == "application/vnd.amazon.eventstream"
-    assert out["ExecutedVersion"] == "$LATEST"
-    events = list(out["EventStream"])
-    assert [e["PayloadChunk"]["Payload"] for e in events[:-1]] == [b"one;", b"two;", b"three;"]
-    complete = events[-1]["InvokeComplete"]
-    assert "ErrorCode" not in complete \
-        and "START RequestId" in base64.b64decode(complete["LogResult"]).decode()
-
-
-def test_invoke_with_response_stream_of_a_plain_handler_is_one_chunk(lam):
-    create_function(lam, "plain", code=b"exports.handler = async () => ({ a: 1 });")
-    events = list(lam.invoke_with_response_stream(FunctionName="plain")["EventStream"])
-    assert events == [{"PayloadChunk": {"Payload": b'{"a":1}'}}, {"InvokeComplete": {}}]
-
-
-def test_invoke_with_response_stream_handler_error_is_reported_in_invoke_complete(lam):
-    create_function(lam, "fails",
-                    code=b"exports.handler = async () => { throw new RangeError('no'); };")
-    events = list(lam.invoke_with_response_stream(FunctionName="fails")["EventStream"])
-    complete = events[-1]["InvokeComplete"]
-    assert complete["ErrorCode"] == "Unhandled"
-    assert json.loads(complete["ErrorDetails"])["errorType"] == "RangeError"
-
-
-def test_invoke_of_a_streaming_handler_answers_everything_it_wrote(lam):
-    create_function(lam, "streamer", code=STREAMER)
-    assert lam.invoke(FunctionName="streamer")["Payload"].read() == b"one;two;three;"
-
-
-def test_invoke_with_response_stream_throttled_before_streaming_is_429(lam):
-    create_function(lam, "streamer", code=STREAMER)
-    lam.put_function_concurrency(FunctionName="streamer", ReservedConcurrentExecutions=0)
-    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="streamer"),
-                 "TooManyRequestsException", 429, "Rate Exceeded.")
-
-
-def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server, lam):
-    create_function(lam, "web-stream", code=(
-        b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
-        b"  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 203,\n"
-        b"    headers: { 'content-type': 'text/plain', 'x-kind': 'stream' } });\n"
-        b"  stream.write('a'); await new Promise((r) => setTimeout(r, 20)); "
-        b"stream.end('b'); });\n"))
-    url = lam.create_function_url_config(FunctionName="web-stream", AuthType="NONE",
-                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
-    status, headers, body = url_request(server, url)
-    assert (status, body) == (203, b"ab")
-    assert ("Transfer-Encoding", "chunked") in headers and ("x-kind", "stream") in headers
-    assert ("Content-Type", "text/plain") in headers
-
-
-# ----------------------------------------------------------------------------------------------
-# Hot reload: code run straight from a local directory
-# ----------------------------------------------------------------------------------------------
-
-def test_hot_reload_function_runs_from_its_directory_and_picks_up_edits(lam, tmp_path):
-    handler = tmp_path / "index.js"
-    handler.write_text("exports.handler = async () => 'first';")
-    create_function(lam, "live", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
-    assert invoke_json(lam, "live")[1] == "first"
-    handler.write_text("exports.handler = async () => 'second';")
-    later = time.time() + 5
-    os.utime(handler, (later, later))
-    assert invoke_json(lam, "live")[1] == "second"
-
-
-def test_hot_reload_python_function(lam, tmp_path):
-    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'py-live'\n")
-    create_function(lam, "pylive", Runtime="python3.12", Handler="app.handler",
-                    Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path)})
-    assert invoke_json(lam, "pylive")[1] == "py-live"
-
-
-def test_hot_reload_needs_an_absolute_directory(lam):
-    assert_error(lambda: create_function(lam, "relative",
-                                         Code={"S3Bucket": "hot-reload", "S3Key": "src"}),
-                 "InvalidParameterValueException", 400,
-                 "must be the absolute path of a local directory")
-
-
-def test_hot_reload_missing_directory_echoes_and_says_why(lam, tmp_path):
-    create_function(lam, "gone", Code={"S3Bucket": "hot-reload", "S3Key": str(tmp_path / "nope")})
-    out = lam.invoke(FunctionName="gone", Payload=b'{"k": 1}', LogType="Tail")
-    assert json.loads(out["Payload"].read()) == {"k": 1}
-    assert "hot-reload directory" in decoded_log(out)
-
-
-QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"
-KINESIS = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
-DYNAMODB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2024-01-01T00:00:00.000"
-SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:kafka-login"
-KAFKA = {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["kafka:1000"]}}
-KAFKA_AUTH = [{"Type": "BASIC_AUTH", "URI": SECRET}]
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-NOT_THERE = "The resource you requested does not exist."
-PROVIDERS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider"
-VPC = {"SubnetIds": ["subnet-0abc"], "SecurityGroupIds": ["sg-0abc"]}
-OPERATOR = {"CapacityProviderOperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/operator"}
-WRITER = (b"const fs = require('fs');\n"
-          b"exports.handler = async (e) => fs.writeFileSync(e.path, 'yes');\n")
-THROWER = b"exports.handler = async () => { throw new TypeError('bad input'); };"
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers for this area
-# ----------------------------------------------------------------------------------------------
-
-def unvalidated_client(server):
-    """A client that sends what botocore's own parameter checks would stop, to see the server's."""
-    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"total_max_attempts": 1},
-                                      parameter_validation=False))
-
-
-def create_mapping(lam, source=QUEUE, name="fn", **overrides):
-    params = dict(FunctionName=name, EventSourceArn=source)
-    if source in (KINESIS, DYNAMODB):
-        params["StartingPosition"] = "LATEST"
-    params.update(overrides)
-    return lam.create_event_source_mapping(**{k: v for k, v in params.items() if v is not None})
-
-
-def create_kafka_mapping(lam, name="fn", **overrides):
-    params = dict(FunctionName=name, SelfManagedEventSource=KAFKA, Topics=["topic"],
-                  SourceAccessConfigurations=KAFKA_AUTH)
-    params.update(overrides)
-    return lam.create_event_source_mapping(**params)
-
-
-def mapping_body(response):
-    """A response without boto3's metadata and the values that differ on every call."""
-    return {k: v for k, v in response.items()
-            if k not in ("ResponseMetadata", "UUID", "EventSourceMappingArn", "LastModified")}
-
-
-def create_provider(lam, name="cp", **overrides):
-    params = dict(CapacityProviderName=name, VpcConfig=VPC, PermissionsConfig=OPERATOR)
-    params.update(overrides)
-    return lam.create_capacity_provider(**params)
-
-
-def on_provider(provider="cp"):
-    """CapacityProviderConfig for CreateFunction, pointing at a capacity provider."""
-    return {"LambdaManagedInstancesCapacityProviderConfig": {
-        "CapacityProviderArn": f"{PROVIDERS}:{provider}"}}
-
-
-def stream_events(out):
-    return list(out["EventStream"])
-
-
-# ----------------------------------------------------------------------------------------------
-# Event source mappings
-# ----------------------------------------------------------------------------------------------
-
-def test_create_event_source_mapping_sqs_answers_202_creating_with_sqs_defaults(lam):
-    create_function(lam)
-    out = create_mapping(lam)
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
-    assert mapping_body(out) == {
-        "BatchSize": 10, "EventSourceArn": QUEUE, "FunctionArn": f"{FUNCTIONS}:fn",
-        "FunctionResponseTypes": [], "MaximumBatchingWindowInSeconds": 0, "State": "Creating",
-        "StateTransitionReason": "USER_INITIATED"}
-
-
-@pytest.mark.parametrize("source", [KINESIS, DYNAMODB])
-def test_create_event_source_mapping_stream_defaults(lam, source):
-    create_function(lam)
-    out = create_mapping(lam, source)
-    assert mapping_body(out) == {
-        "BatchSize": 100, "BisectBatchOnFunctionError": False,
-        "DestinationConfig": {"OnFailure": {}},
-        "EventSourceArn": source, "FunctionArn": f"{FUNCTIONS}:fn", "FunctionResponseTypes": [],
-        "LastProcessingResult": "No records processed", "MaximumBatchingWindowInSeconds": 0,
-        "MaximumRecordAgeInSeconds": -1, "MaximumRetryAttempts": -1, "ParallelizationFactor": 1,
-        "StartingPosition": "LATEST", "State": "Creating", "StateTransitionReason": "User action",
-        "TumblingWindowInSeconds": 0}
-
-
-def test_create_event_source_mapping_self_managed_kafka_consumer_group_is_the_uuid(lam):
-    create_function(lam)
-    out = create_kafka_mapping(lam)
-    assert out["SelfManagedKafkaEventSourceConfig"] == {"ConsumerGroupId": out["UUID"]}
-    assert mapping_body(out) == {
-        "BatchSize": 100, "FunctionArn": f"{FUNCTIONS}:fn",
-        "LastProcessingResult": "No records processed", "SelfManagedEventSource": KAFKA,
-        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": out["UUID"]},
-        "SourceAccessConfigurations": KAFKA_AUTH, "StartingPosition": "TRIM_HORIZON",
-        "State": "Creating", "StateTransitionReason": "USER_INITIATED", "Topics": ["topic"]}
-
-
-def test_create_event_source_mapping_uuid_and_arn_formats(lam):
-    create_function(lam)
-    out = create_mapping(lam)
-    assert re.fullmatch(UUID, out["UUID"])
-    assert out["EventSourceMappingArn"] == (
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{out['UUID']}")
-    assert isinstance(out["LastModified"], datetime.datetime)
-
-
-@pytest.mark.parametrize("function_name, function_arn", [
-    ("fn", f"{FUNCTIONS}:fn"),
-    (f"{FUNCTIONS}:fn", f"{FUNCTIONS}:fn"),
-    (f"{ACCOUNT}:function:fn:$LATEST", f"{FUNCTIONS}:fn:$LATEST"),
-    (f"{FUNCTIONS}:fn:1", f"{FUNCTIONS}:fn:1"),
-    ("fn:live", f"{FUNCTIONS}:fn:live"),
-])
-def test_create_event_source_mapping_function_arn_keeps_the_given_qualifier(lam, function_name,
-                                                                            function_arn):
-    create_function(lam, Publish=True)
-    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
-    assert create_mapping(lam, name=function_name)["FunctionArn"] == function_arn
-
-
-@pytest.mark.parametrize("enabled, state", [(True, "Enabled"), (False, "Disabled")])
-def test_get_event_source_mapping_after_create_is_enabled_or_disabled(lam, enabled, state):
-    create_function(lam)
-    created = create_mapping(lam, Enabled=enabled)
-    got = lam.get_event_source_mapping(UUID=created["UUID"])
-    assert created["State"] == "Creating"
-    assert got["State"] == state
-    assert mapping_body(got) == dict(mapping_body(created), State=state)
-
-
-def test_create_event_source_mapping_function_missing_is_invalid_parameter(lam):
-    message = assert_error(lambda: create_mapping(lam, name="ghost"),
-                           "InvalidParameterValueException", 400)
-    assert message == "Function does not exist"
-
-
-def test_create_event_source_mapping_unknown_source_is_invalid_parameter(lam):
-    create_function(lam)
-    message = assert_error(lambda: lam.create_event_source_mapping(FunctionName="fn"),
-                           "InvalidParameterValueException", 400)
-    assert message == "Unrecognized event source."
-
-
-@pytest.mark.parametrize("source, overrides, code, expected", [
-    (KINESIS, {"StartingPosition": None}, "InvalidParameterValueException",
-     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
-     "Member must not be null."),
-    (DYNAMODB, {"StartingPosition": None}, "InvalidParameterValueException",
-     "1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
-     "Member must not be null."),
-    (KINESIS, {"StartingPosition": "invalid"}, "ValidationException",
-     "1 validation error detected: Value 'invalid' at 'startingPosition' failed to satisfy "
-     "constraint: Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]"),
-    (DYNAMODB, {"StartingPosition": "AT_TIMESTAMP"}, "InvalidParameterValueException",
-     f"Unsupported starting position for arn type: {DYNAMODB}"),
-    (QUEUE, {"BatchSize": 11}, "InvalidParameterValueException",
-     "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater "
-     "than 10"),
-    (QUEUE, {"DestinationConfig": {"OnSuccess": {"Destination": QUEUE}}},
-     "InvalidParameterValueException",
-     "Unsupported DestinationConfig parameter for given event source mapping type."),
-    (KINESIS, {"MaximumRecordAgeInSeconds": 30}, "InvalidParameterValueException",
-     "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"),
-    (KINESIS, {"MaximumRetryAttempts": -2}, "ValidationException",
-     "1 validation error detected: Value '-2' at 'maximumRetryAttempts' failed to satisfy "
-     "constraint: Member must have value greater than or equal to -1"),
-    (QUEUE, {"BatchSize": 0}, "ValidationException",
-     "1 validation error detected: Value '0' at 'batchSize' failed to satisfy constraint: "
-     "Member must have value greater than or equal to 1"),
-], ids=[
-    "kinesis-no-position", "dynamodb-no-position", "bad-position", "dynamodb-at-timestamp",
-    "sqs-batch-11-no-window", "sqs-on-success", "record-age-30", "retries-minus-2", "batch-0"])
-def test_create_event_source_mapping_validation(server, lam, source, overrides, code, expected):
-    create_function(lam)
-    unchecked = unvalidated_client(server)
-    message = assert_error(lambda: create_mapping(unchecked, source, **overrides), code, 400)
-    assert message == expected
-    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
-
-
-def test_create_event_source_mapping_kinesis_at_timestamp_is_accepted(lam):
-    create_function(lam)
-    out = create_mapping(lam, KINESIS, StartingPosition="AT_TIMESTAMP",
-                         StartingPositionTimestamp=datetime.datetime(2024, 1, 1))
-    assert out["StartingPosition"] == "AT_TIMESTAMP"
-
-
-@pytest.mark.parametrize("pattern", ["not json", "{\"body\": ", "null", "[1, 2]"])
-def test_create_event_source_mapping_invalid_filter_pattern(lam, pattern):
-    create_function(lam)
-    criteria = {"Filters": [{"Pattern": pattern}]}
-    message = assert_error(lambda: create_mapping(lam, FilterCriteria=criteria),
-                           "InvalidParameterValueException", 400)
-    assert message == "Invalid filter pattern definition."
-
-
-def test_create_event_source_mapping_valid_filter_is_echoed(lam):
-    create_function(lam)
-    criteria = {"Filters": [{"Pattern": "{\"body\": {\"kind\": [\"order\"]}}"}]}
-    assert create_mapping(lam, FilterCriteria=criteria)["FilterCriteria"] == criteria
-
-
-def test_create_event_source_mapping_sqs_large_batch_with_window_is_accepted(lam):
-    create_function(lam)
-    out = create_mapping(lam, BatchSize=10000, MaximumBatchingWindowInSeconds=1)
-    assert (out["BatchSize"], out["MaximumBatchingWindowInSeconds"]) == (10000, 1)
-
-
-def test_create_event_source_mapping_kafka_without_access_configurations_is_refused(lam):
-    create_function(lam)
-    message = assert_error(lambda: lam.create_event_source_mapping(
-        FunctionName="fn", SelfManagedEventSource=KAFKA, Topics=["topic"]),
-        "InvalidParameterValueException", 400)
-    assert message == "Required 'sourceAccessConfigurations' parameter is missing."
-
-
-@pytest.mark.parametrize("source, template", [
-    (QUEUE, "An event source mapping with SQS arn (\" {source} \") and function (\" fn \") already "
-            "exists. Please update or delete the existing mapping with UUID {uuid}"),
-    (KINESIS, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
-              "already exists. Please update or delete the existing mapping with UUID {uuid}"),
-    (DYNAMODB, "The event source arn (\" {source} \") and function (\" fn \") provided mapping "
-               "already exists. Please update or delete the existing mapping with UUID {uuid}"),
-])
-def test_create_event_source_mapping_duplicate_is_409(lam, source, template):
-    create_function(lam)
-    first = create_mapping(lam, source)
-    message = assert_error(lambda: create_mapping(lam, source), "ResourceConflictException", 409)
-    assert message == template.format(source=source, uuid=first["UUID"])
-
-
-def test_create_event_source_mapping_duplicate_kafka_is_409_naming_servers_and_topics(lam):
-    create_function(lam)
-    first = create_kafka_mapping(lam)
-    message = assert_error(lambda: create_kafka_mapping(lam), "ResourceConflictException", 409)
-    assert message == (
-        f"An event source mapping with event source (\"kafka:1000\"), function "
-        f"(\"{FUNCTIONS}:fn\"), topics (\"topic\") already exists. Please update or delete the "
-        f"existing mapping with UUID {first['UUID']}")
-
-
-def test_create_event_source_mapping_same_source_for_another_function_is_allowed(lam):
-    create_function(lam, "one")
-    create_function(lam, "two")
-    create_mapping(lam, name="one")
-    assert create_mapping(lam, name="two")["FunctionArn"] == f"{FUNCTIONS}:two"
-
-
-def test_create_event_source_mapping_tags_are_readable_via_list_tags(lam):
-    create_function(lam)
-    out = create_mapping(lam, Tags={"team": "data"})
-    assert lam.list_tags(Resource=out["EventSourceMappingArn"])["Tags"] == {"team": "data"}
-
-
-@pytest.mark.parametrize("operation", ["get_event_source_mapping", "update_event_source_mapping",
-                                       "delete_event_source_mapping"])
-def test_event_source_mapping_unknown_uuid_is_404(lam, operation):
-    call = getattr(lam, operation)
-    message = assert_error(lambda: call(UUID="11111111-2222-4333-8444-555555555555"),
-                           "ResourceNotFoundException", 404)
-    assert message == NOT_THERE
-
-
-def test_update_event_source_mapping_answers_updating_then_enabled(lam):
-    create_function(lam)
-    esm = create_mapping(lam)["UUID"]
-    out = lam.update_event_source_mapping(UUID=esm, BatchSize=5)
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
-    assert (out["State"], out["BatchSize"]) == ("Updating", 5)
-    got = lam.get_event_source_mapping(UUID=esm)
-    assert (got["State"], got["BatchSize"]) == ("Enabled", 5)
-
-
-def test_update_event_source_mapping_disable_answers_disabling_then_disabled(lam):
-    create_function(lam)
-    esm = create_mapping(lam)["UUID"]
-    assert lam.update_event_source_mapping(UUID=esm, Enabled=False)["State"] == "Disabling"
-    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Disabled"
-
-
-def test_update_event_source_mapping_enable_answers_enabling_then_enabled(lam):
-    create_function(lam)
-    esm = create_mapping(lam, Enabled=False)["UUID"]
-    assert lam.update_event_source_mapping(UUID=esm, Enabled=True)["State"] == "Enabling"
-    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
-
-
-def test_update_event_source_mapping_sqs_batch_without_window_is_refused_and_changes_nothing(lam):
-    create_function(lam)
-    esm = create_mapping(lam)["UUID"]
-    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, BatchSize=11),
-                           "InvalidParameterValueException", 400)
-    assert message == ("Maximum batch window in seconds must be greater than 0 if maximum batch "
-                       "size is greater than 10")
-    assert lam.get_event_source_mapping(UUID=esm)["BatchSize"] == 10
-
-
-def test_update_event_source_mapping_unknown_function_is_invalid_parameter(lam):
-    create_function(lam)
-    esm = create_mapping(lam)["UUID"]
-    message = assert_error(lambda: lam.update_event_source_mapping(UUID=esm, FunctionName="ghost"),
-                           "InvalidParameterValueException", 400)
-    assert message == "Function does not exist"
-
-
-def test_delete_event_source_mapping_answers_deleting_then_404(lam):
-    create_function(lam)
-    created = create_mapping(lam)
-    out = lam.delete_event_source_mapping(UUID=created["UUID"])
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
-    assert mapping_body(out) == dict(mapping_body(created), State="Deleting")
-    message = assert_error(lambda: lam.get_event_source_mapping(UUID=created["UUID"]),
-                           "ResourceNotFoundException", 404)
-    assert message == NOT_THERE
-
-
-def test_delete_event_source_mapping_makes_its_tags_unreachable(lam):
-    create_function(lam)
-    esm_arn = create_mapping(lam, Tags={"team": "data"})["EventSourceMappingArn"]
-    lam.delete_event_source_mapping(UUID=esm_arn.rsplit(":", 1)[1])
-    message = assert_error(lambda: lam.list_tags(Resource=esm_arn),
-                           "ResourceNotFoundException", 404)
-    assert message == f"Event source mapping not found: {esm_arn}"
-
-
-def test_get_event_source_mapping_survives_delete_function(lam):
-    create_function(lam)
-    esm = create_mapping(lam)["UUID"]
-    lam.delete_function(FunctionName="fn")
-    assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
-
-
-def test_list_event_source_mappings_filters_by_function_name(lam):
-    create_function(lam, "one")
-    create_function(lam, "two")
-    wanted = create_mapping(lam, name="one")["UUID"]
-    create_mapping(lam, KINESIS, name="two")
-    listed = lam.list_event_source_mappings(FunctionName="one")["EventSourceMappings"]
-    assert [m["UUID"] for m in listed] == [wanted]
-
-
-def test_list_event_source_mappings_filters_by_event_source_arn(lam):
-    create_function(lam)
-    create_mapping(lam)
-    wanted = create_mapping(lam, KINESIS)["UUID"]
-    listed = lam.list_event_source_mappings(EventSourceArn=KINESIS)["EventSourceMappings"]
-    assert [m["UUID"] for m in listed] == [wanted]
-
-
-@pytest.mark.parametrize("query", [{"FunctionName": "doesnotexist"},
-                                   {"EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:nothing"}])
-def test_list_event_source_mappings_filter_naming_nothing_is_200_empty(lam, query):
-    create_function(lam)
-    create_mapping(lam)
-    out = lam.list_event_source_mappings(**query)
-    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert out["EventSourceMappings"] == []
-
-
-def test_list_event_source_mappings_pages_with_max_items(lam):
-    create_function(lam)
-    uuids = {create_mapping(lam, source)["UUID"] for source in (QUEUE, KINESIS, DYNAMODB)}
-    first = lam.list_event_source_mappings(MaxItems=2)
-    rest = lam.list_event_source_mappings(MaxItems=2, Marker=first["NextMarker"])
-    assert len(first["EventSourceMappings"]) == 2 and "NextMarker" not in rest
-    assert {m["UUID"] for m in first["EventSourceMappings"] + rest["EventSourceMappings"]} == uuids
-
-
-# ----------------------------------------------------------------------------------------------
 # Capacity providers and scaling
 # ----------------------------------------------------------------------------------------------
 
@@ -4059,79 +3902,10 @@ def test_get_function_scaling_config_unknown_function_is_404(lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# InvokeAsync and InvokeWithResponseStream
+# Durable executions
 # ----------------------------------------------------------------------------------------------
 
-def test_invoke_async_answers_202_and_runs_in_the_background(lam, tmp_path):
-    marker = tmp_path / "ran"
-    create_function(lam, "async", code=WRITER)
-    out = lam.invoke_async(FunctionName="async", InvokeArgs=json.dumps({"path": str(marker)}))
-    assert out["Status"] == 202
-    assert wait_for(marker.exists)
-    assert marker.read_text() == "yes"
-
-
-def test_invoke_async_unknown_function_is_404(lam):
-    assert_error(lambda: lam.invoke_async(FunctionName="ghost", InvokeArgs=b"{}"),
-                 "ResourceNotFoundException", 404, f"{FUNCTIONS}:ghost")
-
-
-def test_invoke_with_response_stream_payload_chunks_then_invoke_complete(lam):
-    create_function(lam)
-    out = lam.invoke_with_response_stream(FunctionName="fn", Payload=b'{"n": 2}')
-    assert (out["StatusCode"], out["ExecutedVersion"]) == (200, "$LATEST")
-    events = stream_events(out)
-    assert [list(e) for e in events[:-1]] == [["PayloadChunk"]] * (len(events) - 1)
-    body = b"".join(e["PayloadChunk"]["Payload"] for e in events[:-1])
-    assert json.loads(body) == {"doubled": 4, "fn": "fn"}
-    assert events[-1] == {"InvokeComplete": {}}
-
-
-def test_invoke_with_response_stream_thrown_error_is_reported_by_invoke_complete(lam):
-    create_function(lam, "thrower", code=THROWER)
-    out = lam.invoke_with_response_stream(FunctionName="thrower", Payload=b"{}")
-    events = stream_events(out)
-    assert out["StatusCode"] == 200
-    assert [list(e) for e in events] == [["InvokeComplete"]]
-    complete = events[0]["InvokeComplete"]
-    assert complete["ErrorCode"]
-    assert json.loads(complete["ErrorDetails"])["errorMessage"] == "bad input"
-
-
-def test_invoke_with_response_stream_tail_puts_log_in_invoke_complete(lam):
-    create_function(lam, "talker", code=b"exports.handler = async () => { console.log('hello log');"
-                                         b" return 1; };")
-    out = lam.invoke_with_response_stream(FunctionName="talker", Payload=b"{}", LogType="Tail")
-    complete = stream_events(out)[-1]["InvokeComplete"]
-    log = base64.b64decode(complete["LogResult"]).decode()
-    assert "hello log" in log and "REPORT RequestId" in log
-
-
-def test_invoke_with_response_stream_dry_run_answers_204_and_runs_nothing(lam, tmp_path):
-    marker = tmp_path / "ran"
-    create_function(lam, "dry", code=WRITER)
-    out = lam.invoke_with_response_stream(FunctionName="dry", InvocationType="DryRun",
-                                          Payload=json.dumps({"path": str(marker)}))
-    assert out["StatusCode"] == 204
-    assert not marker.exists()
-
-
-def test_invoke_with_response_stream_event_invocation_type_is_validation_error(lam):
-    create_function(lam)
-    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="fn", InvocationType="Event"),
-                 "ValidationException", 400,
-                 "Value 'Event' at 'invocationType' failed to satisfy constraint: Member must "
-                 "satisfy enum value set: [RequestResponse, DryRun]")
-
-
-def test_invoke_with_response_stream_unknown_function_is_404(lam):
-    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="ghost"),
-                 "ResourceNotFoundException", 404, f"Function not found: {FUNCTIONS}:ghost")
-
-
-# ----------------------------------------------------------------------------------------------
 # Durable executions, driven through the durable SDKs' protocol
-# ----------------------------------------------------------------------------------------------
 
 # A durable handler that speaks the protocol the durable SDKs speak, with boto3: it checkpoints
 # a step, then a WAIT (when the event asks for one), then a CALLBACK it waits for, and returns the
@@ -4362,8 +4136,455 @@ def test_durable_callback_unknown_id_is_404(lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# Reliability and security: quotas, malformed requests, hostile handlers, processes, races
+# Account
 # ----------------------------------------------------------------------------------------------
+
+# Account: GetAccountSettings
+
+def test_get_account_settings_limits_of_an_empty_account(lam):
+    out = lam.get_account_settings()
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert out["AccountLimit"] == {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
+                                   "CodeSizeZipped": 52428800, "ConcurrentExecutions": 1000,
+                                   "UnreservedConcurrentExecutions": 1000}
+    assert out["AccountUsage"] == {"FunctionCount": 0, "TotalCodeSize": 0}
+
+
+def test_get_account_settings_counts_functions_and_every_published_package(lam):
+    with_versions(lam, 2)
+    create_function(lam, "other", code=CODE)
+    usage = lam.get_account_settings()["AccountUsage"]
+    assert usage == {"FunctionCount": 2, "TotalCodeSize": 4 * len(CODE)}
+
+
+def test_get_account_settings_unreserved_subtracts_reserved_concurrency(lam):
+    create_function(lam, code=CODE)
+    create_function(lam, "other", code=CODE)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=300)
+    lam.put_function_concurrency(FunctionName="other", ReservedConcurrentExecutions=200)
+    limit = lam.get_account_settings()["AccountLimit"]
+    assert (limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]) == (1000, 500)
+
+
+def test_get_account_settings_total_code_size_counts_layer_versions(lam):
+    create_function(lam, code=CODE)
+    publish_layer(lam)
+    publish_layer(lam)
+    usage = lam.get_account_settings()["AccountUsage"]
+    assert usage == {"FunctionCount": 1, "TotalCodeSize": len(CODE) + 2 * len(SHARED_LAYER_ZIP)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Fake-only operations
+# ----------------------------------------------------------------------------------------------
+
+# Inspector page (GET /_parlel/), rendered in headless Chromium
+
+# Needs /usr/bin/chromium (Debian: apt-get install -y chromium, which .ci/run does); skipped
+# without it.
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class VisibleText(html.parser.HTMLParser):
+    """What a person sees in a rendered DOM: text outside script and style, rows, and links."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.rows, self.links, self.tags, self.skip, self.row = [], [], [], [], 0, None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("script", "style"):
+            self.skip += 1
+        elif tag == "tr":
+            self.row = []
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self.skip -= 1
+        elif tag == "tr" and self.row is not None:
+            self.rows.append(" ".join(" ".join(self.row).split()))
+            self.row = None
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+            if self.row is not None:
+                self.row.append(data)
+
+    @property
+    def text(self):
+        return " ".join(" ".join(self.parts).split())
+
+
+def render_inspector(server):
+    """The page at /_parlel/ after its scripts ran and its first fetch of /_parlel/inspect."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
+    for budget in (3000, 10000):        # virtual time; retried once with more if the fetch was slow
+        profile = tempfile.mkdtemp(prefix="inspector-chromium-")
+        try:
+            dom = subprocess.run(
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", f"--virtual-time-budget={budget}", "--dump-dom",
+                 server.endpoint_url + "/_parlel/"],
+                capture_output=True, text=True, timeout=90, check=True).stdout
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        page = VisibleText()
+        page.feed(dom)
+        if "Updated" in page.text:      # the status line says so once a fetch succeeded
+            return page
+    raise AssertionError("the inspector never showed data:\n" + dom[:3000])
+
+
+def test_inspector_says_when_there_are_no_functions(server, lam):
+    page = render_inspector(server)
+    assert "lambda_fake inspector" in page.text
+    assert "No functions yet" in page.text
+    assert "No invocations yet" in page.text
+    assert server.endpoint_url in page.text and "us-east-1" in page.text \
+        and "123456789012" in page.text
+
+
+def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam):
+    create_function(lam, "doubler",
+                    Environment={"Variables": {"TABLE": "orders", "API_KEY": "hush-hush-42"}},
+                    Tags={"team": "payments"}, MemorySize=256)
+    lam.publish_version(FunctionName="doubler")
+    lam.update_function_configuration(FunctionName="doubler", Timeout=7)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="doubler")
+    lam.publish_version(FunctionName="doubler")
+    lam.create_alias(FunctionName="doubler", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
+    url = lam.create_function_url_config(FunctionName="doubler", AuthType="NONE")["FunctionUrl"]
+    create_function(lam, "thrower",
+                    code=b"exports.handler = async (e) => { throw new Error('boom ' + e.why); };")
+    create_function(lam, "gated")
+    lam.put_function_concurrency(FunctionName="gated", ReservedConcurrentExecutions=0)
+
+    lam.invoke(FunctionName="doubler", Payload=json.dumps({"n": 21}))
+    lam.invoke(FunctionName="doubler", Qualifier="live", Payload=json.dumps({"n": 5}))
+    lam.invoke(FunctionName="thrower", Payload=json.dumps({"why": "<img src=x onerror=alert(1)>"}))
+    with pytest.raises(lam.exceptions.TooManyRequestsException):
+        lam.invoke(FunctionName="gated", Payload=b"{}")
+
+    page = render_inspector(server)
+    text = page.text
+    assert "No functions yet" not in text
+    for name in ("doubler", "thrower", "gated"):
+        assert name in text
+    assert "nodejs20.x" in text and "index.handler" in text and "256 MB" in text and "7 s" in text
+    assert "v1 v2" in text                                       # published versions
+    assert re.search(r"live → v1 90%.*v2 10%", text), text       # alias with its routing weights
+    assert url in page.links                                     # the function URL is a link
+    assert "team=payments" in text
+    assert "API_KEY" in text and "TABLE" in text                 # variable names, values hidden
+    assert "hush-hush-42" not in text and "orders" not in text
+
+    invocations = [row for row in page.rows if "RequestResponse" in row]
+    assert len(invocations) == 4, page.rows
+    assert "gated" in invocations[0] and "Throttled" in invocations[0]          # newest first
+    assert "thrower" in invocations[1] and "Unhandled" in invocations[1] \
+        and "<img" in invocations[1]
+    assert "doubler" in invocations[2] and "Success" in invocations[2] \
+        and '{"doubled":10' in invocations[2]
+    assert "doubler" in invocations[3] and "Success" in invocations[3] \
+        and '{"n": 21}' in invocations[3]
+    assert "img" not in page.tags                               # the payload was shown as text,
+                                                                # not markup
+
+
+def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
+    create_function(lam, "jsfail", code=b"exports.handler = async () => { throw new RangeError('too far'); };")
+    log = decoded_log(lam.invoke(FunctionName="jsfail", LogType="Tail"))
+    assert re.search(r"\tERROR\tInvoke Error \t\{\"errorType\":\"RangeError\",\"errorMessage\":\"too far\"", log)
+    create_function(lam, "pyfail", Runtime="python3.12", Handler="app.handler",
+                    code=b"def handler(event, context):\n    raise ValueError('nope')\n")
+    log = decoded_log(lam.invoke(FunctionName="pyfail", LogType="Tail"))
+    assert "[ERROR] ValueError: nope\nTraceback (most recent call last):\n" in log
+    assert "raise ValueError('nope')" in log
+
+
+# ----------------------------------------------------------------------------------------------
+# Route table
+# ----------------------------------------------------------------------------------------------
+
+# Wire protocol and the route table
+
+# Where real Lambda answers another 2xx than the model's responseCode.
+REAL_STATUS = {"DeleteFunction": 204}
+
+
+def test_route_table_matches_botocore_model():
+    model = botocore.loaders.Loader().load_service_model("lambda", "service-2")["operations"]
+    for method, uri, handler, status in lambda_fake.ROUTES:
+        if uri.startswith("/_parlel"):
+            continue
+        name = lambda_fake.operation_name(handler)
+        assert name in model, name
+        http_spec = model[name]["http"]
+        assert (method, uri) == (http_spec["method"], http_spec["requestUri"]), name
+        assert status == REAL_STATUS.get(name, http_spec.get("responseCode", 200)), name
+
+
+def test_unknown_route_is_json_error_naming_method_and_path(server):
+    status, headers, body = raw(server, "GET", "/2015-03-31/nothing-here")
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert headers["x-amzn-errortype"] == "UnknownOperationException"
+    assert "GET /2015-03-31/nothing-here" in json.loads(body)["message"]
+
+
+def test_wrong_method_is_405_json_error(server):
+    status, headers, body = raw(server, "PATCH", "/2015-03-31/functions")
+    assert status == 405
+    assert json.loads(body)["__type"] == "UnknownOperationException"
+
+
+def test_error_reply_has_header_type_and_lowercase_message(server, lam):
+    status, headers, body = raw(server, "GET", "/2015-03-31/functions/missing")
+    assert status == 404
+    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert json.loads(body) == {"__type": "ResourceNotFoundException", "message":
+                                "Function not found: "
+                                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:missing"}
+
+
+def test_body_that_is_not_json_is_invalid_request_content(server, lam):
+    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"{not json",
+                                {"Content-Type": "application/json"})
+    assert status == 400
+    reply = json.loads(body)
+    assert reply["__type"] == "InvalidRequestContentException"
+    assert reply["message"].startswith("Could not parse request body into json: ")
+
+
+def test_unexpected_exception_is_service_exception_and_server_keeps_serving(server, lam,
+                                                                            monkeypatch, capsys):
+    def broken(*args):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(lambda_fake, "find_function", broken)
+    assert_error(lambda: lam.get_function(FunctionName="fn"), "ServiceException", 500)
+    assert "RuntimeError: a bug" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert raw(server, "GET", "/_parlel/health")[0] == 200
+
+
+def test_oversized_request_is_refused_before_it_is_read(server):
+    status, headers, body = raw(server, "POST", "/2015-03-31/functions", b"",
+                                {"Content-Length": str(lambda_fake.MAX_REQUEST_BYTES + 1)})
+    assert status == 413
+    assert json.loads(body)["message"] == (
+        "Request must be smaller than 70167211 bytes for the CreateFunction operation")
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP handler
+# ----------------------------------------------------------------------------------------------
+
+# Optional SigV4 verification
+
+@pytest.fixture(scope="module")
+def signing_server():
+    with LambdaServer(0, verify_signatures={"AKIDEXAMPLE": "s3cret"}) as running:
+        yield running
+
+
+def signed_client(server, key="AKIDEXAMPLE", secret="s3cret"):
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
+                        aws_access_key_id=key, aws_secret_access_key=secret,
+                        config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_signed_requests_with_a_known_key_pass(signing_server):
+    signing_server.reset()
+    lam = signed_client(signing_server)
+    create_function(lam, "signed")
+    assert lam.get_function(FunctionName=f"{FUNCTIONS}:signed",
+                            Qualifier="$LATEST")["Configuration"]["Version"] == "$LATEST"
+    assert invoke_json(lam, "signed", {"n": 3})[1]["doubled"] == 6
+
+
+@pytest.mark.parametrize("key, secret, code, message", [
+    ("AKIDEXAMPLE", "wrong", "InvalidSignatureException",
+     "The request signature we calculated does not match"),
+    ("AKIDUNKNOWN", "s3cret", "UnrecognizedClientException",
+     "The security token included in the request is invalid."),
+])
+def test_badly_signed_requests_are_refused(signing_server, key, secret, code, message):
+    assert_error(lambda: signed_client(signing_server, key, secret).list_functions(), code, 403,
+                 message)
+
+
+def test_unsigned_and_expired_requests_are_refused(signing_server):
+    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions")
+    assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
+    stale = {"X-Amz-Date": "20200101T000000Z",
+             "Authorization": "AWS4-HMAC-SHA256 "
+                              "Credential=AKIDEXAMPLE/20200101/us-east-1/lambda/aws4_request, "
+                              "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64}
+    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions", headers=stale)
+    assert (status, headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+    assert json.loads(body)["message"].startswith("Signature expired: 20200101T000000Z is now "
+                                                  "earlier than")
+
+
+def test_fake_paths_need_no_signature(signing_server):
+    assert raw(signing_server, "GET", "/_parlel/health")[0] == 200
+
+
+@pytest.mark.parametrize("name, attributes", [("../../escaped.js", 0), ("/etc/cron.d/x", 0),
+                                              ("index.js", 0o120777 << 16)])
+def test_create_function_with_unsafe_zip_entries_is_refused(lam, name, attributes):
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        entry = zipfile.ZipInfo(name)
+        entry.external_attr = attributes
+        archive.writestr(entry, "/etc/passwd")
+    assert_error(lambda: create_function(lam, "slip", code=package.getvalue()),
+                 "InvalidParameterValueException", 400,
+                 f"The package holds an unsafe entry: {name}")
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_cli_warns_when_not_bound_to_loopback():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--host", "0.0.0.0",
+                                "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        process.stdout.readline()
+        assert "WARNING: listening on 0.0.0.0, not loopback" in process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def test_retired_workers_leave_no_process_behind(server, lam):
+    create_function(lam, "retiring", code=(
+        b"const { spawn } = require('child_process');\n"
+        b"exports.handler = async () => "
+        b"({ worker: process.pid, child: spawn('sleep', ['60']).pid });"))
+    first = invoke_json(lam, "retiring")[1]
+    lam.update_function_configuration(FunctionName="retiring", Timeout=5)
+    assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
+    assert invoke_json(lam, "retiring")[1]["worker"] != first["worker"]
+
+
+# ----------------------------------------------------------------------------------------------
+# LambdaServer
+# ----------------------------------------------------------------------------------------------
+
+# LambdaServer and the command line
+
+def test_server_port_zero_exposes_real_port_and_endpoint_url():
+    with LambdaServer(0) as first, LambdaServer(0) as second:
+        assert first.port != 0 and second.port != first.port
+        assert first.endpoint_url == f"http://127.0.0.1:{first.port}"
+        create_function(client_for(first), "only-in-first")
+        names = [f["FunctionName"] for f in client_for(second).list_functions()["Functions"]]
+        assert names == []
+
+
+def test_server_stop_closes_socket(tmp_path):
+    running = LambdaServer(0).start()
+    port = running.port
+    running.stop()
+    with pytest.raises(OSError):
+        http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/_parlel/health")
+
+
+def test_stop_ends_every_worker_process():
+    running = LambdaServer(0).start()
+    lam = client_for(running)
+    create_function(lam, "keeps-a-child", code=(
+        b"const { spawn } = require('child_process');\n"
+        b"exports.handler = async () => { const c = spawn('sleep', ['60']); return c.pid; };\n"))
+    _, child_pid = invoke_json(lam, "keeps-a-child")
+    worker_pids = [worker.process.pid for worker in running.store.runner.workers]
+    assert worker_pids and os.path.exists(f"/proc/{child_pid}")
+    running.stop()
+    assert wait_for(lambda: not any(alive(pid) for pid in worker_pids + [child_pid]))
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "State:\tZ" not in status.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_health_counts_functions(server, lam):
+    create_function(lam, "one")
+    create_function(lam, "two")
+    status, _, body = raw(server, "GET", "/_parlel/health")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "service": "lambda", "functions": 2}
+
+
+def test_reset_path_clears_all_state(server, lam):
+    create_function(lam, "gone")
+    status, _, _ = raw(server, "POST", "/_parlel/reset")
+    assert status == 200
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server, lam):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    for _ in range(3):
+        connection.request("GET", "/_parlel/health")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+    connection.close()
+
+
+def test_cli_prints_endpoint_serves_and_stops_on_sigterm():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:(\d+))", line)
+        assert match, line
+        connection = http.client.HTTPConnection("127.0.0.1", int(match[2]), timeout=10)
+        connection.request("GET", "/_parlel/health")
+        assert connection.getresponse().status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_cli_logs_one_line_per_request_unless_quiet():
+    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r":(\d+)$", process.stdout.readline().strip())[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/_parlel/health")
+        connection.getresponse().read()
+        line = process.stderr.readline()
+        assert re.fullmatch(r"GET /_parlel/health 200 \d+\.\dms\n", line), line
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_cli_busy_port_says_what_to_do():
+    with LambdaServer(0) as running:
+        result = subprocess.run([sys.executable, lambda_fake.__file__, str(running.port)],
+                                capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert "Is another server using that port?" in result.stderr
+
+
+# Reliability and security: quotas, malformed requests, hostile handlers, processes, races
 
 def test_invoke_event_payload_over_1_mb_is_413(lam):
     create_function(lam, "quota")
@@ -4741,98 +4962,10 @@ def test_reset_during_in_flight_invokes_leaves_a_healthy_server(server, lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# Optional SigV4 verification
+# pytest plugin and command line
 # ----------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def signing_server():
-    with LambdaServer(0, verify_signatures={"AKIDEXAMPLE": "s3cret"}) as running:
-        yield running
-
-
-def signed_client(server, key="AKIDEXAMPLE", secret="s3cret"):
-    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=REGION,
-                        aws_access_key_id=key, aws_secret_access_key=secret,
-                        config=Config(retries={"total_max_attempts": 1}))
-
-
-def test_signed_requests_with_a_known_key_pass(signing_server):
-    signing_server.reset()
-    lam = signed_client(signing_server)
-    create_function(lam, "signed")
-    assert lam.get_function(FunctionName=f"{FUNCTIONS}:signed",
-                            Qualifier="$LATEST")["Configuration"]["Version"] == "$LATEST"
-    assert invoke_json(lam, "signed", {"n": 3})[1]["doubled"] == 6
-
-
-@pytest.mark.parametrize("key, secret, code, message", [
-    ("AKIDEXAMPLE", "wrong", "InvalidSignatureException",
-     "The request signature we calculated does not match"),
-    ("AKIDUNKNOWN", "s3cret", "UnrecognizedClientException",
-     "The security token included in the request is invalid."),
-])
-def test_badly_signed_requests_are_refused(signing_server, key, secret, code, message):
-    assert_error(lambda: signed_client(signing_server, key, secret).list_functions(), code, 403,
-                 message)
-
-
-def test_unsigned_and_expired_requests_are_refused(signing_server):
-    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions")
-    assert (status, headers["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
-    stale = {"X-Amz-Date": "20200101T000000Z",
-             "Authorization": "AWS4-HMAC-SHA256 "
-                              "Credential=AKIDEXAMPLE/20200101/us-east-1/lambda/aws4_request, "
-                              "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64}
-    status, headers, body = raw(signing_server, "GET", "/2015-03-31/functions", headers=stale)
-    assert (status, headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
-    assert json.loads(body)["message"].startswith("Signature expired: 20200101T000000Z is now "
-                                                  "earlier than")
-
-
-def test_fake_paths_need_no_signature(signing_server):
-    assert raw(signing_server, "GET", "/_parlel/health")[0] == 200
-
-
-@pytest.mark.parametrize("name, attributes", [("../../escaped.js", 0), ("/etc/cron.d/x", 0),
-                                              ("index.js", 0o120777 << 16)])
-def test_create_function_with_unsafe_zip_entries_is_refused(lam, name, attributes):
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        entry = zipfile.ZipInfo(name)
-        entry.external_attr = attributes
-        archive.writestr(entry, "/etc/passwd")
-    assert_error(lambda: create_function(lam, "slip", code=package.getvalue()),
-                 "InvalidParameterValueException", 400,
-                 f"The package holds an unsafe entry: {name}")
-    assert lam.list_functions()["Functions"] == []
-
-
-def test_cli_warns_when_not_bound_to_loopback():
-    process = subprocess.Popen([sys.executable, lambda_fake.__file__, "0", "--host", "0.0.0.0",
-                                "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        process.stdout.readline()
-        assert "WARNING: listening on 0.0.0.0, not loopback" in process.stderr.readline()
-    finally:
-        process.terminate()
-        process.wait()
-
-
-def test_retired_workers_leave_no_process_behind(server, lam):
-    create_function(lam, "retiring", code=(
-        b"const { spawn } = require('child_process');\n"
-        b"exports.handler = async () => "
-        b"({ worker: process.pid, child: spawn('sleep', ['60']).pid });"))
-    first = invoke_json(lam, "retiring")[1]
-    lam.update_function_configuration(FunctionName="retiring", Timeout=5)
-    assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
-    assert invoke_json(lam, "retiring")[1]["worker"] != first["worker"]
-
-
-# ----------------------------------------------------------------------------------------------
 # Configuration, the pytest plugin and messages for newcomers
-# ----------------------------------------------------------------------------------------------
 
 def start_cli(*args, env=None):
     """A CLI server; returns (process, endpoint url)."""
@@ -4932,136 +5065,3 @@ def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=30, cwd=os.path.dirname(lambda_fake.__file__))
     assert result.stdout.strip() == "ok", result.stderr
-
-# ----------------------------------------------------------------------------------------------
-# Inspector page (GET /_parlel/), rendered in headless Chromium
-# ----------------------------------------------------------------------------------------------
-# Needs /usr/bin/chromium (Debian: apt-get install -y chromium, which .ci/run does); skipped
-# without it.
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-class VisibleText(html.parser.HTMLParser):
-    """What a person sees in a rendered DOM: text outside script and style, rows, and links."""
-
-    def __init__(self):
-        super().__init__()
-        self.parts, self.rows, self.links, self.tags, self.skip, self.row = [], [], [], [], 0, None
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        if tag in ("script", "style"):
-            self.skip += 1
-        elif tag == "tr":
-            self.row = []
-        elif tag == "a":
-            self.links.append(dict(attrs).get("href"))
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style"):
-            self.skip -= 1
-        elif tag == "tr" and self.row is not None:
-            self.rows.append(" ".join(" ".join(self.row).split()))
-            self.row = None
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-            if self.row is not None:
-                self.row.append(data)
-
-    @property
-    def text(self):
-        return " ".join(" ".join(self.parts).split())
-
-
-def render_inspector(server):
-    """The page at /_parlel/ after its scripts ran and its first fetch of /_parlel/inspect."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)")
-    for budget in (3000, 10000):        # virtual time; retried once with more if the fetch was slow
-        profile = tempfile.mkdtemp(prefix="inspector-chromium-")
-        try:
-            dom = subprocess.run(
-                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", f"--virtual-time-budget={budget}", "--dump-dom",
-                 server.endpoint_url + "/_parlel/"],
-                capture_output=True, text=True, timeout=90, check=True).stdout
-        finally:
-            shutil.rmtree(profile, ignore_errors=True)
-        page = VisibleText()
-        page.feed(dom)
-        if "Updated" in page.text:      # the status line says so once a fetch succeeded
-            return page
-    raise AssertionError("the inspector never showed data:\n" + dom[:3000])
-
-
-def test_inspector_says_when_there_are_no_functions(server, lam):
-    page = render_inspector(server)
-    assert "lambda_fake inspector" in page.text
-    assert "No functions yet" in page.text
-    assert "No invocations yet" in page.text
-    assert server.endpoint_url in page.text and "us-east-1" in page.text \
-        and "123456789012" in page.text
-
-
-def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam):
-    create_function(lam, "doubler",
-                    Environment={"Variables": {"TABLE": "orders", "API_KEY": "hush-hush-42"}},
-                    Tags={"team": "payments"}, MemorySize=256)
-    lam.publish_version(FunctionName="doubler")
-    lam.update_function_configuration(FunctionName="doubler", Timeout=7)
-    lam.get_waiter("function_updated_v2").wait(FunctionName="doubler")
-    lam.publish_version(FunctionName="doubler")
-    lam.create_alias(FunctionName="doubler", Name="live", FunctionVersion="1",
-                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
-    url = lam.create_function_url_config(FunctionName="doubler", AuthType="NONE")["FunctionUrl"]
-    create_function(lam, "thrower",
-                    code=b"exports.handler = async (e) => { throw new Error('boom ' + e.why); };")
-    create_function(lam, "gated")
-    lam.put_function_concurrency(FunctionName="gated", ReservedConcurrentExecutions=0)
-
-    lam.invoke(FunctionName="doubler", Payload=json.dumps({"n": 21}))
-    lam.invoke(FunctionName="doubler", Qualifier="live", Payload=json.dumps({"n": 5}))
-    lam.invoke(FunctionName="thrower", Payload=json.dumps({"why": "<img src=x onerror=alert(1)>"}))
-    with pytest.raises(lam.exceptions.TooManyRequestsException):
-        lam.invoke(FunctionName="gated", Payload=b"{}")
-
-    page = render_inspector(server)
-    text = page.text
-    assert "No functions yet" not in text
-    for name in ("doubler", "thrower", "gated"):
-        assert name in text
-    assert "nodejs20.x" in text and "index.handler" in text and "256 MB" in text and "7 s" in text
-    assert "v1 v2" in text                                       # published versions
-    assert re.search(r"live → v1 90%.*v2 10%", text), text       # alias with its routing weights
-    assert url in page.links                                     # the function URL is a link
-    assert "team=payments" in text
-    assert "API_KEY" in text and "TABLE" in text                 # variable names, values hidden
-    assert "hush-hush-42" not in text and "orders" not in text
-
-    invocations = [row for row in page.rows if "RequestResponse" in row]
-    assert len(invocations) == 4, page.rows
-    assert "gated" in invocations[0] and "Throttled" in invocations[0]          # newest first
-    assert "thrower" in invocations[1] and "Unhandled" in invocations[1] \
-        and "<img" in invocations[1]
-    assert "doubler" in invocations[2] and "Success" in invocations[2] \
-        and '{"doubled":10' in invocations[2]
-    assert "doubler" in invocations[3] and "Success" in invocations[3] \
-        and '{"n": 21}' in invocations[3]
-    assert "img" not in page.tags                               # the payload was shown as text,
-                                                                # not markup
-
-
-def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
-    create_function(lam, "jsfail", code=b"exports.handler = async () => { throw new RangeError('too far'); };")
-    log = decoded_log(lam.invoke(FunctionName="jsfail", LogType="Tail"))
-    assert re.search(r"\tERROR\tInvoke Error \t\{\"errorType\":\"RangeError\",\"errorMessage\":\"too far\"", log)
-    create_function(lam, "pyfail", Runtime="python3.12", Handler="app.handler",
-                    code=b"def handler(event, context):\n    raise ValueError('nope')\n")
-    log = decoded_log(lam.invoke(FunctionName="pyfail", LogType="Tail"))
-    assert "[ERROR] ValueError: nope\nTraceback (most recent call last):\n" in log
-    assert "raise ValueError('nope')" in log
