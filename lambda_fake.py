@@ -3571,7 +3571,7 @@ def update_function_url_config(store, params, body):
     name, qualifier = url_target(store, params)
     check_cors(body.get("Cors"))
     with store.lock:
-        function = find_url_function(store, name, qualifier)
+        find_url_function(store, name, qualifier)          # the function itself must exist
         config = find_url_config(store, name, qualifier)
         for member in ("AuthType", "Cors", "InvokeMode"):
             if body.get(member) is not None:
