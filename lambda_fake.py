@@ -960,7 +960,8 @@ def extract_zip(data, target):
 # "<kind> <length>\n<bytes>": L = log text, I = init done, R = result JSON, E = error JSON.
 # Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
 
-NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations sent on stdin.
+NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations
+// sent on stdin.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -980,7 +981,8 @@ let handler = null;
 
 function send(kind, data, extra) {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(data, "utf8");
-  const head = extra === undefined ? `${kind} ${body.length}\n` : `${kind} ${body.length} ${extra}\n`;
+  const head = extra === undefined ? `${kind} ${body.length}\n`
+                                    : `${kind} ${body.length} ${extra}\n`;
   const frame = Buffer.concat([Buffer.from(head), body]);
   for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
 }
@@ -1059,13 +1061,16 @@ function isModuleFile(file) {
 async function loadHandler(spec) {
   const slash = spec.lastIndexOf("/");
   const dot = spec.indexOf(".", slash + 1);
-  if (dot < 0) throw { errorType: "Runtime.MalformedHandlerName", errorMessage: "Bad handler", trace: [] };
+  if (dot < 0) {
+    throw { errorType: "Runtime.MalformedHandlerName", errorMessage: "Bad handler", trace: [] };
+  }
   const modulePath = spec.slice(0, dot), exportPath = spec.slice(dot + 1);
   const base = path.resolve(TASK_ROOT, modulePath);
   const file = [".js", ".mjs", ".cjs"].map((ext) => base + ext).find((f) => fs.existsSync(f));
   if (!base.startsWith(TASK_ROOT + path.sep) || !file) {
     throw { errorType: "Runtime.ImportModuleError", trace: [],
-            errorMessage: `Error: Cannot find module '${modulePath}'\nRequire stack:\n- /var/runtime/index.mjs` };
+            errorMessage: `Error: Cannot find module '${modulePath}'\n` +
+                          "Require stack:\n- /var/runtime/index.mjs" };
   }
   let mod;
   try {
@@ -1159,19 +1164,23 @@ function invoke(request, payload) {
 }
 
 process.on("uncaughtException", (err) => {
-  if (current && !current.done) { current.done = true; send("E", JSON.stringify(errorRecord(err))); }
+  if (current && !current.done) {
+    current.done = true;
+    send("E", JSON.stringify(errorRecord(err)));
+  }
   process.exit(129);
 });
 process.on("unhandledRejection", (reason) => {
   const record = errorRecord(reason);
   const error = { errorType: "Runtime.UnhandledPromiseRejection",
-                  errorMessage: `${record.errorType}: ${record.errorMessage}`, trace: record.trace };
+                  errorMessage: `${record.errorType}: ${record.errorMessage}`,
+                  trace: record.trace };
   if (current && !current.done) { current.done = true; send("E", JSON.stringify(error)); }
   process.exit(128);
 });
 
-// A worker starts generic; its first message loads a function: the environment Lambda would give it,
-// its task root and handler. A pre-started spare thus serves a cold start in a few milliseconds.
+// A worker starts generic; its first message loads a function: the environment Lambda would give
+// it, its task root and handler. A pre-started spare thus serves a cold start in milliseconds.
 function load(request) {
   for (const name of Object.keys(process.env)) delete process.env[name];
   Object.assign(process.env, request.env);
@@ -1196,7 +1205,9 @@ function pump() {
     input = input.subarray(end);
     if (request.load) { loading = true; load(request); return; }
     if (request.unload) {       // forget the rehearsed function: the spare is generic again
-      for (const file of Object.keys(require.cache)) if (file !== __filename) delete require.cache[file];
+      for (const file of Object.keys(require.cache)) {
+        if (file !== __filename) delete require.cache[file];
+      }
       handler = null;
       loading = false;
       continue;
@@ -1208,7 +1219,8 @@ process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pum
 process.stdin.on("end", () => process.exit(0));
 """
 
-PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations sent on stdin."""
+PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations
+sent on stdin."""
 import importlib
 import json
 import logging
@@ -1225,7 +1237,10 @@ current_id = None
 
 
 def send(kind, data, peak=None):
-    head = b"%s %d\n" % (kind, len(data)) if peak is None else b"%s %d %d\n" % (kind, len(data), peak)
+    if peak is None:
+        head = b"%s %d\n" % (kind, len(data))
+    else:
+        head = b"%s %d %d\n" % (kind, len(data), peak)
     frame = head + data
     while frame:
         frame = frame[os.write(OUT, frame):]
@@ -1299,12 +1314,15 @@ def load_handler(spec):
     try:
         module = importlib.import_module(module_name)
     except SyntaxError as error:
-        raise Failure(error, "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}")
+        raise Failure(error, "Runtime.UserCodeSyntaxError",
+                      f"Syntax error in module '{module_name}': {error}")
     except ImportError as error:
-        raise Failure(error, "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}")
+        raise Failure(error, "Runtime.ImportModuleError",
+                      f"Unable to import module '{module_name}': {error}")
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise Failure(None, "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+        raise Failure(None, "Runtime.HandlerNotFound",
+                      f"Handler '{function_name}' missing on module '{module_name}'")
     return function
 
 
@@ -1361,8 +1379,8 @@ def main():
         try:
             body = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
-            send(b"E", error_record(error, "Runtime.MarshalError", f"Unable to marshal response: {error}",
-                                    current_id), peak_kb())
+            message = f"Unable to marshal response: {error}"
+            send(b"E", error_record(error, "Runtime.MarshalError", message, current_id), peak_kb())
             continue
         send(b"R", body, peak_kb())
 
