@@ -51,9 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
-import uuid
 import zipfile
 
 __version__ = "0.1.0"
@@ -464,7 +462,7 @@ class DurableExecution:
         self.wake.set()
 
     def mint_token(self):
-        self.token = base64.b64encode(uuid.uuid4().bytes).decode()
+        self.token = base64.b64encode(os.urandom(16)).decode()
         return self.token
 
     def envelope(self):
@@ -555,7 +553,7 @@ def millisecond_timestamps(operation):
 def start_durable_execution(store, job, payload, name):
     """The durable execution an invocation of a function with DurableConfig runs: a new one, or
     (same name, same payload) the one already started. Caller holds store.lock."""
-    name = name or str(uuid.uuid4())
+    name = name or new_uuid()
     qualified = function_arn(store, job.function_name, job.version)
     text = payload.decode()
     for execution in store.durable_executions.values():
@@ -566,7 +564,7 @@ def start_durable_execution(store, job, payload, name):
             raise LambdaError("DurableExecutionAlreadyStartedException", 409,
                               f"A durable execution named {name} was already started for "
                               f"{qualified} with another payload")
-    arn = f"{qualified}/durable-execution/{name}/{uuid.uuid4()}"
+    arn = f"{qualified}/durable-execution/{name}/{new_uuid()}"
     execution = DurableExecution(arn, name, qualified, job.version, text, job.durable_config)
     store.durable_executions[arn] = execution
     return execution
@@ -600,8 +598,18 @@ def now_timestamp():
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
 
 
+def new_uuid():
+    """A random (version 4) UUID, as new_uuid() gives it: the uuid module would import
+    platform, which costs start-up time."""
+    value = bytearray(os.urandom(16))
+    value[6] = value[6] & 0x0F | 0x40       # version 4
+    value[8] = value[8] & 0x3F | 0x80       # the RFC 4122 variant
+    text = value.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def new_revision_id():
-    return str(uuid.uuid4())
+    return new_uuid()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1774,7 +1782,7 @@ class Runner:
 
     def environment(self, job, root, code_dir, opt):
         """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only."""
-        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + uuid.uuid4().hex
+        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + os.urandom(16).hex()
         path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         env = {
             "PATH": f"{opt}/bin:{path}" if opt else path,
@@ -2782,7 +2790,7 @@ def record_invocation(store, job, request_id, invocation_type, started, payload,
 
 def start_in_background(store, job, payload):
     """An Event invocation: answered at once, delivered on a thread of its own."""
-    request_id = str(uuid.uuid4())
+    request_id = new_uuid()
     threading.Thread(target=deliver_event, args=(store, job, payload, request_id),
                      daemon=True).start()
     return request_id
@@ -2883,7 +2891,7 @@ def invoke(store, params, body):
         if job.durable is not None:
             headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
         return Reply(202, headers)
-    request_id = str(uuid.uuid4())
+    request_id = new_uuid()
     outcome = run_invocation(store, job, payload, request_id, client_context(params))
     return Reply(200, invocation_headers(job, outcome, log_type, request_id), outcome.payload)
 
@@ -2908,7 +2916,7 @@ def invoke_with_response_stream(store, params, body):
         store, params, body, ("RequestResponse", "DryRun"), "InvokeWithResponseStream")
     if invocation_type == "DryRun":
         return Reply(204)
-    request_id = str(uuid.uuid4())
+    request_id = new_uuid()
     headers = {"X-Amz-Executed-Version": job.version, "x-amzn-RequestId": request_id}
     context = client_context(params)
 
@@ -3661,7 +3669,7 @@ def function_url_event(store, url_id, request):
                           "protocol": "HTTP/1.1",
                           "sourceIp": request["source_ip"],
                           "userAgent": headers.get("user-agent", "")},
-                 "requestId": str(uuid.uuid4()), "routeKey": "$default", "stage": "$default",
+                 "requestId": new_uuid(), "routeKey": "$default", "stage": "$default",
                  "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                  "timeEpoch": int(now * 1000)},
              "isBase64Encoded": False}
@@ -3759,7 +3767,7 @@ def serve_function_url(store, url_id, request):
                                                 "InvokeFunction")
         if config.get("InvokeMode") == "RESPONSE_STREAM":
             return stream_function_url(store, job, payload, extra)
-        outcome = run_invocation(store, job, payload, str(uuid.uuid4()),
+        outcome = run_invocation(store, job, payload, new_uuid(),
                                  invocation_type="FunctionUrl")
     except LambdaError as error:
         return url_error(429 if error.status == 429 else 502)
@@ -3804,7 +3812,7 @@ def stream_function_url(store, job, payload, extra_headers):
                 reply.content_type = content_type
             emit(data)
 
-        outcome = run_invocation(store, job, payload, str(uuid.uuid4()),
+        outcome = run_invocation(store, job, payload, new_uuid(),
                                  invocation_type="FunctionUrl", on_chunk=chunk)
         if outcome.streamed and not outcome.function_error:
             return
@@ -4060,7 +4068,7 @@ def create_event_source_mapping(store, params, body):
                                     f"{body['EventSourceArn']}")
         if kind in ("self-kafka",) and not body.get("SourceAccessConfigurations"):
             raise invalid_parameter("Required 'sourceAccessConfigurations' parameter is missing.")
-        esm_uuid = str(uuid.uuid4())
+        esm_uuid = new_uuid()
         batch_size, shows_window = ESM_SOURCE_DEFAULTS.get(kind, (100, False))
         mapping = {"UUID": esm_uuid, "BatchSize": batch_size,
                    "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
@@ -4570,7 +4578,7 @@ def create_code_signing_config(store, params, body):
     """CreateCodeSigningConfig. Stored; signatures are not verified (nothing here is signed)."""
     check_body(body, CREATE_CODE_SIGNING_CONFIG)
     with store.lock:
-        config_id = "csc-" + uuid.uuid4().hex[:17]
+        config_id = "csc-" + os.urandom(9).hex()[:17]
         arn = f"arn:aws:lambda:{store.region}:{store.account}:code-signing-config:{config_id}"
         config = {"CodeSigningConfigId": config_id, "CodeSigningConfigArn": arn,
                   "Description": body.get("Description", ""),
@@ -5012,7 +5020,7 @@ def drive_durable_execution(store, job, request_id):
             if not runnable:
                 execution.wake.wait(delay)
                 continue
-            invocation_id = str(uuid.uuid4())
+            invocation_id = new_uuid()
             started = time.time()
             outcome = store.runner.invoke(job, envelope, invocation_id)
             record_invocation(store, job, invocation_id, "Durable", started, envelope, outcome)
@@ -5227,7 +5235,7 @@ def apply_operation_update(store, execution, update):
         else:
             op.update(Status="CANCELLED", EndTimestamp=now)
     elif kind == "CALLBACK":
-        callback_id = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        callback_id = base64.b64encode(os.urandom(32)).decode()
         options = update.get("CallbackOptions") or {}
         op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
         store.callbacks[callback_id] = (execution.arn, op_id)
@@ -5276,7 +5284,7 @@ def run_chained_invoke(store, execution, op_id, function_name, payload):
     try:
         _, _, job, body = prepare_invocation(store, {"FunctionName": function_name},
                                              payload.encode(), INVOCATION_TYPES, "InvokeFunction")
-        outcome = run_invocation(store, job, body, str(uuid.uuid4()))
+        outcome = run_invocation(store, job, body, new_uuid())
         error = handler_error(outcome) if outcome.function_error else None
         result = None if error else outcome.payload.decode("utf-8", "replace")
     except LambdaError as failure:
@@ -5953,12 +5961,13 @@ HEADER_MEMBERS = {
 
 
 def compile_route(uri):
-    """(anchored regex, required query arguments) of a URI template: each {Label} becomes a named
-    group matching one path segment, as bottle.py compiles its wildcards."""
+    """(regex, required query arguments) of a URI template: each {Label} becomes a named group
+    matching one path segment, as bottle.py compiles its wildcards. The regex is matched whole
+    and compiled on first use (re keeps it), since compiling all of them would cost start-up."""
     path, _, query = uri.partition("?")
     path = "/" + path.strip("/")            # requests are matched with no trailing slash
     pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(path))
-    return re.compile(pattern), dict(urllib.parse.parse_qsl(query))
+    return pattern, dict(urllib.parse.parse_qsl(query))
 
 
 # Rows indexed by (segment count, first segment): a request is tried against a handful of them.
@@ -5980,7 +5989,7 @@ def match_route(method, path, query):
     allowed = []
     for route_method, pattern, required, handler, status in ROUTE_INDEX.get(
             (len(parts), parts[0]), ()):
-        match = pattern.fullmatch(normalized)
+        match = re.fullmatch(pattern, normalized)
         if match is None or any(query.get(k) != v for k, v in required.items()):
             continue
         if route_method != method:
@@ -6171,12 +6180,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}),
                            data)
         except Exception:
+            import traceback            # here only, as socketserver does: it costs start-up time
             traceback.print_exc(file=sys.stderr)
             data = json.dumps({"__type": "ServiceException",
                                "message": "An internal error occurred in lambda_fake"}).encode()
             result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
         if "x-amzn-RequestId" not in result.headers:
-            result.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+            result.headers["x-amzn-RequestId"] = new_uuid()
         if isinstance(result, StreamReply):
             self.write_stream(result)
         else:

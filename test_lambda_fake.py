@@ -4516,7 +4516,7 @@ def alive(pid):
     try:
         with open(f"/proc/{pid}/status") as status:
             return "State:\tZ" not in status.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):     # gone, or reaped while being read
         return False
 
 

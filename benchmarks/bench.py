@@ -35,8 +35,10 @@ Contents (grep for the banner titles):
 import argparse
 import base64
 import http.client
+import importlib.util
 import json
 import os
+import py_compile
 import random
 import shutil
 import signal
@@ -336,13 +338,13 @@ def stderr_tail(process):
 class Server:
     """A server process on a local port: the fake or a reference. `ready` is the start-up time."""
 
-    def __init__(self, procs, argv, health_path, graceful):
+    def __init__(self, procs, argv, health_path, graceful, cwd=None):
         self.procs = procs
         self.port = free_port()
         log = tempfile.TemporaryFile()
         started = time.perf_counter()
         argv = [str(self.port) if arg == "{port}" else arg for arg in argv]
-        self.process = procs.spawn(argv, stderr=log)
+        self.process = procs.spawn(argv, stderr=log, cwd=cwd)
         self.process.log = log
         self.process.graceful = graceful
         self.ready = wait_for_answer(self.process, self.port, health_path, started)
@@ -360,6 +362,21 @@ def start_fake(procs):
     """lambda_fake as a user starts it, with this interpreter, answering /_parlel/health."""
     argv = [sys.executable, FAKE_SCRIPT, "{port}", "--quiet"]
     return Server(procs, argv, "/_parlel/health", graceful=True)
+
+
+def start_fake_module(procs, directory):
+    """lambda_fake as `python -m lambda_fake` from `directory`, which holds a copy of the file
+    and its cached bytecode, as Python leaves it after a first run (a script run never uses it)."""
+    argv = [sys.executable, "-m", "lambda_fake", "{port}", "--quiet"]
+    return Server(procs, argv, "/_parlel/health", graceful=True, cwd=directory)
+
+
+def cached_copy():
+    """A temporary directory with lambda_fake.py and its compiled bytecode in __pycache__."""
+    directory = tempfile.mkdtemp(prefix="bench-lambda-fake-")
+    target = shutil.copy(FAKE_SCRIPT, directory)
+    py_compile.compile(target, cfile=importlib.util.cache_from_source(target), doraise=True)
+    return directory
 
 
 def start_canned(procs):
@@ -618,22 +635,32 @@ class Run:
 
 def bench_startup(run):
     """Start-up to the first answer, and idle RSS, for the fake and the canned server."""
-    fake_ms, canned_ms, fake_rss, canned_rss = [], [], [], []
-    for _ in range(run.settings.rounds):
-        for starter, times, memory in ((start_canned, canned_ms, canned_rss),
-                                       (start_fake, fake_ms, fake_rss)):
-            server = starter(run.procs)
-            try:
-                times.append(ms(server.ready))
-                time.sleep(0.5)         # idle: let any start-up work settle
-                memory.append(tree_rss_mb(server.pid)[0])
-            finally:
-                server.stop()
+    fake_ms, canned_ms, fake_rss, canned_rss, module_ms, module_rss = [], [], [], [], [], []
+    directory = cached_copy()
+    try:
+        for _ in range(run.settings.rounds):
+            for starter, times, memory in (
+                    (start_canned, canned_ms, canned_rss),
+                    (start_fake, fake_ms, fake_rss),
+                    (lambda procs: start_fake_module(procs, directory), module_ms, module_rss)):
+                server = starter(run.procs)
+                try:
+                    times.append(ms(server.ready))
+                    time.sleep(0.5)         # idle: let any start-up work settle
+                    memory.append(tree_rss_mb(server.pid)[0])
+                finally:
+                    server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     section = "start-up and idle memory"
     run.figure(section, "start-up: spawn -> first health answer", "ms", fake_ms, canned_ms,
                "canned spawn", ("ratio", "<=", 1.5))
+    run.figure(section, "  python -m lambda_fake, bytecode cached", "ms", module_ms, canned_ms,
+               "canned spawn", ("ratio", "<=", 1.5))
     run.figure(section, "RSS idle", "MB", fake_rss, canned_rss, "canned server RSS",
                ("value", "<=", 30))
+    run.figure(section, "  python -m lambda_fake, bytecode cached", "MB", module_rss, canned_rss,
+               "canned server RSS", ("value", "<=", 30))
     run.reference("(b) canned server spawn -> first answer", "ms", canned_ms)
     run.reference("canned server idle RSS", "MB", canned_rss)
 
