@@ -1107,6 +1107,7 @@ async function loadHandler(spec) {
 
 function invoke(request, payload) {
   const invocation = current = { id: request.requestId, done: false };
+  const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not from init
   const finish = (err, result) => {
     if (invocation.done) return;
     invocation.done = true;
@@ -1136,7 +1137,7 @@ function invoke(request, payload) {
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
     identity: undefined,
     clientContext: request.clientContext,
-    getRemainingTimeInMillis: () => Math.max(0, request.deadlineMs - Date.now()),
+    getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
     done: (err, result) => finish(err, result),
     succeed: (result) => finish(null, result),
     fail: (err) => finish(err == null ? new Error("handled") : err),
@@ -1297,7 +1298,7 @@ class LambdaContext:
         self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
         self.identity = None
         self.client_context = request.get("clientContext")
-        self._deadline_ms = request["deadlineMs"]
+        self._deadline_ms = time.time() * 1000 + request["timeoutMs"]     # from here, not from init
 
     def get_remaining_time_in_millis(self):
         return max(0, int(self._deadline_ms - time.time() * 1000))
@@ -1397,6 +1398,11 @@ sys.exit(main())
 '''
 
 
+def worker_message(header, payload):
+    """A message to a worker: a JSON header line whose "length" counts the payload bytes after it."""
+    return json.dumps(header).encode() + b"\n" + payload
+
+
 class WorkerDied(Exception):
     """The worker process ended (or broke the protocol) before answering."""
 
@@ -1440,8 +1446,12 @@ class Worker:
         return text
 
     def send(self, header, payload, deadline):
-        """Write one request; a worker that will not read it in time is a timeout."""
-        data = memoryview(json.dumps(header).encode() + b"\n" + payload)
+        """Write one message; a worker that will not read it in time is a timeout."""
+        return self.write(worker_message(header, payload), deadline)
+
+    def write(self, data, deadline):
+        """Write encoded messages; False if the worker does not read them by the deadline."""
+        data = memoryview(data)
         fd = self.process.stdin.fileno()
         while data:
             try:
@@ -1490,12 +1500,14 @@ class Worker:
         load = {"load": True, "length": 0,
                 "env": {"LAMBDA_TASK_ROOT": root, "_HANDLER": "rehearsal.handler"}}
         invocation = {"requestId": "rehearsal", "invokedFunctionArn": "", "length": 2,
-                      "deadlineMs": int(time.time() * 1000) + INIT_TIMEOUT_SECONDS * 1000}
+                      "timeoutMs": INIT_TIMEOUT_SECONDS * 1000}
         try:
             for message, payload, answer in ((load, b"", b"I"), (invocation, b"{}", b"R")):
                 if not self.send(message, payload, deadline):
                     return False
                 frame = self.receive(deadline)
+                while frame is not None and frame[0] == b"L":     # a log line: not the answer
+                    frame = self.receive(deadline)
                 if frame is None or frame[0] != answer:
                     return False
             return self.send({"unload": True, "length": 0}, b"", deadline)
@@ -1710,11 +1722,15 @@ class Runner:
         init_ms = None
         if job.package.hot_dir:         # edited files make a new key: old workers retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
+        message = worker_message({"requestId": request_id, "invokedFunctionArn": job.invoked_arn,
+                                  "length": len(payload), "timeoutMs": int(job.timeout * 1000),
+                                  "clientContext": client_context}, payload)
         kind = self.worker_kind(job.runtime, job.memory)
         worker, spare = self.checkout(job.key, kind)
+        sent = worker is None           # a new worker gets the invocation right behind its load
         if worker is None:
             try:
-                worker, init_ms, init_error = self.spawn(job, log, spare)
+                worker, init_ms, init_error = self.spawn(job, log, spare, message)
             except LambdaError as error:
                 if error.code == "ServiceException":
                     raise
@@ -1726,13 +1742,9 @@ class Runner:
                 return self.finish(job, request_id, log, started, worker, init_ms, init_error,
                                    "Unhandled")
         deadline = time.monotonic() + job.timeout
-        header = {"requestId": request_id, "invokedFunctionArn": job.invoked_arn,
-                  "length": len(payload),
-                  "deadlineMs": int((time.time() + job.timeout) * 1000),
-                  "clientContext": client_context}
         chunks, content_type = [], None
         try:
-            if not worker.send(header, payload, deadline):
+            if not sent and not worker.write(message, deadline):
                 return self.time_out(job, request_id, log, started, worker, init_ms)
             while True:
                 frame = worker.receive(deadline)
@@ -1885,9 +1897,11 @@ class Runner:
                 return
         worker.kill()
 
-    def spawn(self, job, log, spare=None):
+    def spawn(self, job, log, spare, invocation):
         """A worker loaded with `job`'s function: `spare` or another ready spare (started again
-        in the background), else a new process. Returns (worker, init ms, init error or None)."""
+        in the background), else a new process. The `invocation` message goes out in the same
+        write as the load message (one round trip less), and the worker reads it once loaded.
+        Returns (worker, init ms, init error or None)."""
         root = self.workdir()
         kind = self.worker_kind(job.runtime, job.memory)
         worker = spare
@@ -1920,7 +1934,8 @@ class Runner:
         worker.key = job.key
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
-            if not worker.send({"load": True, "env": env, "length": 0}, b"", deadline):
+            load = worker_message({"load": True, "env": env, "length": 0}, b"")
+            if not worker.write(load + invocation, deadline):
                 raise WorkerDied()
             while True:
                 frame = worker.receive(deadline)

@@ -1003,6 +1003,21 @@ def test_invoke_context_has_lambda_fields(lam):
     assert 0 < got["left"] <= 7000
 
 
+@pytest.mark.parametrize("runtime, handler, code", [
+    ("nodejs20.x", "index.handler",
+     b"const until = Date.now() + 1500; while (Date.now() < until) {}\n"
+     b"exports.handler = async (e, c) => c.getRemainingTimeInMillis();"),
+    ("python3.12", "app.handler",
+     b"import time\ntime.sleep(1.5)\n"
+     b"def handler(e, c):\n    return c.get_remaining_time_in_millis()\n")])
+def test_invoke_timeout_counts_from_the_invocation_not_from_a_slow_init(lam, runtime, handler,
+                                                                        code):
+    create_function(lam, "slow-init", Runtime=runtime, Handler=handler, Timeout=3, code=code)
+    out, left = invoke_json(lam, "slow-init", LogType="Tail")
+    assert "Init Duration: 1" in decoded_log(out)       # 1,5xx ms of init
+    assert 2500 < left <= 3000
+
+
 def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
     create_function(lam, "chatty",
                     code=b"exports.handler = async () => { console.log('hello', {a: 1});"
