@@ -1624,6 +1624,7 @@ class Runner:
         self.inflight = {}              # function name -> invocations under way
         self.spares = {}                # worker kind -> [pre-started Worker with no function yet]
         self.starting_spares = 0
+        self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
         self.root = None                # temporary directory for bootstraps and unpacked code
@@ -1864,6 +1865,7 @@ class Runner:
     def trim(self):
         """End least recently used idle workers until the pool is within max_workers."""
         with self.lock:
+            self.trim_due = False
             idle = sorted((w for ws in self.idle.values() for w in ws), key=lambda w: w.last_used)
             surplus = idle[:max(0, self.pooled() - self.max_workers)]
             for worker in surplus:
@@ -1982,6 +1984,7 @@ class Runner:
                 if idle and self.spares.get(kind):
                     self.starting += 1
                     spare = self.spares[kind].pop()
+                    self.trim_due = True
                     break
                 if idle:
                     oldest = min(idle, key=lambda w: w.last_used)
@@ -2004,8 +2007,8 @@ class Runner:
                 worker.last_used = time.monotonic()
                 self.idle.setdefault(worker.key, []).append(worker)
                 self.lock.notify_all()
-                if self.pooled() > self.max_workers:
-                    self.trim()
+                if self.pooled() > self.max_workers and not self.trim_due:
+                    self.trim()         # what the background trim could not end
                 return
         worker.kill()
 
