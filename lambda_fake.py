@@ -1614,7 +1614,8 @@ class Outcome:
 
 class Runner:
     """Starts, reuses and retires workers. Idle workers wait per Job.key; at most `max_workers`
-    live at once (the least recently used idle one makes room), and idle ones are reaped."""
+    serve functions (the least recently used idle one makes room), beside at most MAX_SPARES
+    pre-started spares that make cold starts fast; idle ones are reaped."""
 
     def __init__(self, max_workers=16, idle_seconds=300):
         self.lock = threading.Condition()
