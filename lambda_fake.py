@@ -1107,7 +1107,7 @@ async function loadHandler(spec) {
 
 function invoke(request, payload) {
   const invocation = current = { id: request.requestId, done: false };
-  const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not from init
+  const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not init
   const finish = (err, result) => {
     if (invocation.done) return;
     invocation.done = true;
@@ -1399,7 +1399,7 @@ sys.exit(main())
 
 
 def worker_message(header, payload):
-    """A message to a worker: a JSON header line whose "length" counts the payload bytes after it."""
+    """A message to a worker: a JSON header line whose "length" counts the payload after it."""
     return json.dumps(header).encode() + b"\n" + payload
 
 
@@ -1796,7 +1796,8 @@ class Runner:
 
     def environment(self, job, root, code_dir, opt):
         """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only."""
-        stream = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]" + os.urandom(16).hex()
+        stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
+                  + os.urandom(16).hex())
         path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
         env = {
             "PATH": f"{opt}/bin:{path}" if opt else path,
@@ -5516,64 +5517,96 @@ INSPECTOR_PAGE = r"""<!doctype html>
 <title>lambda_fake inspector</title>
 <link rel="icon" href="data:,">
 <style>
-:root { --bg:#f6f7f9; --card:#fff; --fg:#1d2330; --mute:#5f6b7a; --line:#dde1e7; --code:#f1f3f6; --accent:#2456c7;
-  --ok:#17753a; --okbg:#e3f5e9; --bad:#b42318; --badbg:#fde8e6; --warn:#8a5300; --warnbg:#fdf1d8; color-scheme:light dark; }
-@media (prefers-color-scheme: dark) { :root { --bg:#14171c; --card:#1c2028; --fg:#e4e7ec; --mute:#98a2b3; --line:#2e3440;
-  --code:#242a34; --accent:#7aa2ff; --ok:#6fd08c; --okbg:#183524; --bad:#ff8a80; --badbg:#3d1b1b; --warn:#f5c26b; --warnbg:#3a2c12; } }
+:root { --bg:#f6f7f9; --card:#fff; --fg:#1d2330; --mute:#5f6b7a; --line:#dde1e7; --code:#f1f3f6;
+  --accent:#2456c7; --ok:#17753a; --okbg:#e3f5e9; --bad:#b42318; --badbg:#fde8e6;
+  --warn:#8a5300; --warnbg:#fdf1d8; color-scheme:light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg:#14171c; --card:#1c2028; --fg:#e4e7ec; --mute:#98a2b3; --line:#2e3440;
+    --code:#242a34; --accent:#7aa2ff; --ok:#6fd08c; --okbg:#183524; --bad:#ff8a80;
+    --badbg:#3d1b1b; --warn:#f5c26b; --warnbg:#3a2c12; }
+}
 * { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background:var(--bg); color:var(--fg); }
-header { display:flex; flex-wrap:wrap; align-items:baseline; gap:6px 20px; padding:12px 24px; background:var(--card); border-bottom:1px solid var(--line); }
+body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  background:var(--bg); color:var(--fg); }
+header { display:flex; flex-wrap:wrap; align-items:baseline; gap:6px 20px; padding:12px 24px;
+  background:var(--card); border-bottom:1px solid var(--line); }
 header h1 { font-size:17px; margin:0 12px 0 0; }
 header dl { display:flex; flex-wrap:wrap; gap:4px 18px; margin:0; color:var(--mute); }
-header dt { display:inline; } header dt::after { content:":"; } header dd { display:inline; margin:0 0 0 4px; color:var(--fg); font-family:ui-monospace, Menlo, Consolas, monospace; font-size:13px; }
-#status { margin-left:auto; color:var(--mute); font-size:13px; } #status.err { color:var(--bad); font-weight:600; }
+header dt { display:inline; }
+header dt::after { content:":"; }
+header dd { display:inline; margin:0 0 0 4px; color:var(--fg);
+  font-family:ui-monospace, Menlo, Consolas, monospace; font-size:13px; }
+#status { margin-left:auto; color:var(--mute); font-size:13px; }
+#status.err { color:var(--bad); font-weight:600; }
 main { padding:8px 24px 32px; max-width:1600px; margin:0 auto; }
 h2 { font-size:15px; margin:22px 0 10px; display:flex; align-items:center; gap:12px; }
 h2 .count { color:var(--mute); font-weight:400; }
 button, input { font:inherit; color:inherit; }
-button { background:var(--code); border:1px solid var(--line); border-radius:5px; padding:1px 8px; cursor:pointer; font-size:12px; }
+button { background:var(--code); border:1px solid var(--line); border-radius:5px; padding:1px 8px;
+  cursor:pointer; font-size:12px; }
 button:hover { border-color:var(--accent); }
-input[type=search] { margin-left:auto; font-size:13px; padding:3px 8px; border:1px solid var(--line); border-radius:5px; background:var(--card); width:260px; font-weight:400; }
+input[type=search] { margin-left:auto; font-size:13px; padding:3px 8px;
+  border:1px solid var(--line); border-radius:5px; background:var(--card); width:260px;
+  font-weight:400; }
 a { color:var(--accent); }
 code, pre, .mono { font-family:ui-monospace, Menlo, Consolas, monospace; font-size:12.5px; }
-.empty { background:var(--card); border:1px dashed var(--line); border-radius:8px; padding:20px; color:var(--mute); }
-.fns { display:grid; grid-template-columns:repeat(auto-fill, minmax(440px, 1fr)); gap:14px; align-items:start; }
-.fn { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 16px; scroll-margin-top:10px; }
+.empty { background:var(--card); border:1px dashed var(--line); border-radius:8px; padding:20px;
+  color:var(--mute); }
+.fns { display:grid; grid-template-columns:repeat(auto-fill, minmax(440px, 1fr)); gap:14px;
+  align-items:start; }
+.fn { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 16px;
+  scroll-margin-top:10px; }
 .fn:target { outline:2px solid var(--accent); }
 .fn h3 { margin:0 0 8px; font-size:15px; display:flex; gap:10px; align-items:center; }
 .fn dl { display:grid; grid-template-columns:max-content 1fr; gap:3px 14px; margin:0; }
 .fn dt { color:var(--mute); } .fn dd { margin:0; min-width:0; overflow-wrap:anywhere; }
-.facts { color:var(--mute); margin-bottom:8px; } .nones { color:var(--mute); margin:4px 0 0; } .nones:empty { display:none; } .facts b { color:var(--fg); font-weight:500; }
-.chip { display:inline-block; border-radius:10px; padding:0 8px; font-size:12px; font-weight:600; background:var(--code); margin:0 4px 2px 0; }
-.Success, .Active { background:var(--okbg); color:var(--ok); } .Throttled, .Pending { background:var(--warnbg); color:var(--warn); }
+.facts { color:var(--mute); margin-bottom:8px; }
+.nones { color:var(--mute); margin:4px 0 0; }
+.nones:empty { display:none; }
+.facts b { color:var(--fg); font-weight:500; }
+.chip { display:inline-block; border-radius:10px; padding:0 8px; font-size:12px; font-weight:600;
+  background:var(--code); margin:0 4px 2px 0; }
+.Success, .Active { background:var(--okbg); color:var(--ok); }
+.Throttled, .Pending { background:var(--warnbg); color:var(--warn); }
 .Unhandled, .Handled, .Failed, .Inactive { background:var(--badbg); color:var(--bad); }
-details > summary { cursor:pointer; color:var(--mute); margin-top:6px; } details[open] > summary { color:var(--fg); }
-pre { background:var(--code); border-radius:6px; padding:8px 10px; margin:6px 0 0; overflow:auto; max-height:420px; white-space:pre-wrap; overflow-wrap:anywhere; }
-table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line); border-radius:8px; table-layout:fixed; }
-th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+details > summary { cursor:pointer; color:var(--mute); margin-top:6px; }
+details[open] > summary { color:var(--fg); }
+pre { background:var(--code); border-radius:6px; padding:8px 10px; margin:6px 0 0; overflow:auto;
+  max-height:420px; white-space:pre-wrap; overflow-wrap:anywhere; }
+table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line);
+  border-radius:8px; table-layout:fixed; }
+th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top;
+  }
 tbody > tr:not(.more) > td { vertical-align:middle; }
 th { font-size:12px; color:var(--mute); font-weight:600; background:var(--code); }
 td.clip { white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
 tr.more > td { background:var(--bg); padding:4px 12px 12px; }
 .sr { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
-.panes { display:grid; grid-template-columns:1fr 1fr; gap:12px; } .panes h4 { margin:8px 0 0; font-size:12px; color:var(--mute); }
+.panes { display:grid; grid-template-columns:1fr 1fr; gap:12px; }
+.panes h4 { margin:8px 0 0; font-size:12px; color:var(--mute); }
 </style>
 </head>
 <body>
 <header>
   <h1>lambda_fake inspector</h1>
   <dl aria-label="Server">
-    <div><dt>Endpoint</dt><dd id="endpoint">…</dd></div><div><dt>Region</dt><dd id="region">…</dd></div>
-    <div><dt>Account</dt><dd id="account">…</dd></div><div><dt>Version</dt><dd id="version">…</dd></div>
+    <div><dt>Endpoint</dt><dd id="endpoint">…</dd></div>
+    <div><dt>Region</dt><dd id="region">…</dd></div>
+    <div><dt>Account</dt><dd id="account">…</dd></div>
+    <div><dt>Version</dt><dd id="version">…</dd></div>
   </dl>
   <span id="status" role="status" aria-live="polite">Loading…</span>
   <button id="pause" type="button" aria-pressed="false">Pause</button>
 </header>
 <main>
-  <section aria-labelledby="fn-h"><h2 id="fn-h">Functions <span class="count" id="fn-count"></span></h2><div id="functions"></div></section>
+  <section aria-labelledby="fn-h">
+    <h2 id="fn-h">Functions <span class="count" id="fn-count"></span></h2>
+    <div id="functions"></div>
+  </section>
   <section aria-labelledby="inv-h">
     <h2 id="inv-h">Recent invocations <span class="count" id="inv-count"></span>
-      <input type="search" id="filter" placeholder="Filter: function, status, request id" aria-label="Filter invocations"></h2>
+      <input type="search" id="filter" placeholder="Filter: function, status, request id"
+             aria-label="Filter invocations"></h2>
     <div id="invocations"></div>
   </section>
 </main>
@@ -5587,109 +5620,162 @@ function h(tag, props, ...kids) {  // build elements; text always goes in as tex
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
     if (v == null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? "" : v);
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat(9)) if (kid != null && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  for (const kid of kids.flat(9)) {
+    if (kid != null && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  }
   return el;
 }
 function fold(key, label, ...body) {  // a <details> whose open state survives re-rendering
-  const d = h("details", { open: open.has(key), "data-key": key }, h("summary", { "data-key": key }, label), ...body);
+  const d = h("details", { open: open.has(key), "data-key": key },
+              h("summary", { "data-key": key }, label), ...body);
   d.addEventListener("toggle", () => { d.open ? open.add(key) : open.delete(key); });
   return d;
 }
 function toggle(key) { open.has(key) ? open.delete(key) : open.add(key); render(); }
-const pretty = (s) => { if (s == null || s === "") return "(empty)"; try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return String(s); } };
-const bytes = (n) => n == null ? "—" : n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KB" : (n / 1048576).toFixed(1) + " MB";
-const safeUrl = (u) => { try { return /^https?:$/.test(new URL(u).protocol) ? u : null; } catch { return null; } };
+const pretty = (s) => {
+  if (s == null || s === "") return "(empty)";
+  try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return String(s); }
+};
+const bytes = (n) => n == null ? "—" : n < 1024 ? n + " B"
+  : n < 1048576 ? (n / 1024).toFixed(1) + " KB" : (n / 1048576).toFixed(1) + " MB";
+const safeUrl = (u) => {
+  try { return /^https?:$/.test(new URL(u).protocol) ? u : null; } catch { return null; }
+};
 const none = (text) => h("span", { style: "color:var(--mute)" }, text);
+const chip = (text, kind) => h("span", { class: "chip" + (kind ? " " + kind : "") }, text);
 
 function fnCard(f) {
-  const c = f.Configuration || {}, name = f.FunctionName, vars = (c.Environment || {}).Variables || {};
+  const c = f.Configuration || {}, name = f.FunctionName;
+  const vars = (c.Environment || {}).Variables || {};
   const envKey = "env:" + name, showEnv = open.has(envKey), names = Object.keys(vars).sort();
   const aliases = (f.Aliases || []).map((a) => {
     const extra = Object.entries((a.RoutingConfig || {}).AdditionalVersionWeights || {});
     const mainPct = Math.round((1 - extra.reduce((s, [, w]) => s + w, 0)) * 1000) / 10;
-    return h("div", {}, h("code", {}, a.Name), " → ", h("span", { class: "chip" }, "v" + a.FunctionVersion),
-      extra.length ? [`${mainPct}%`, extra.map(([v, w]) => [", ", h("span", { class: "chip" }, "v" + v), `${Math.round(w * 1000) / 10}%`])] : null);
+    const weights = extra.map(([v, w]) => [", ", chip("v" + v), `${Math.round(w * 1000) / 10}%`]);
+    return h("div", {}, h("code", {}, a.Name), " → ", chip("v" + a.FunctionVersion),
+             extra.length ? [`${mainPct}%`, weights] : null);
   });
   const urls = (f.Urls || []).map((u) => h("div", {},
-    safeUrl(u.FunctionUrl) ? h("a", { href: u.FunctionUrl, target: "_blank", rel: "noopener" }, u.FunctionUrl) : h("code", {}, u.FunctionUrl),
-    " ", h("span", { class: "chip" }, u.AuthType), u.Qualifier ? h("span", { class: "chip" }, u.Qualifier) : null,
-    u.InvokeMode && u.InvokeMode !== "BUFFERED" ? h("span", { class: "chip" }, u.InvokeMode) : null));
-  const tags = Object.entries(f.Tags || {}).map(([k, v]) => h("span", { class: "chip" }, `${k}=${v}`));
-  const env = names.length ? [names.map((n) => showEnv ? h("div", { class: "mono" }, `${n}=${vars[n]}`) : h("code", { class: "chip" }, n)),
-    h("button", { type: "button", "data-key": envKey, "aria-expanded": String(showEnv), onclick: () => toggle(envKey) }, showEnv ? "Hide values" : "Show values")] : [];
-  const shown = showEnv || !names.length ? c   // env values stay hidden in the JSON too until "Show values"
-    : { ...c, Environment: { ...c.Environment, Variables: Object.fromEntries(names.map((n) => [n, "••••••"])) } };
-  const rows = [["Versions", (f.Versions || []).map((v) => h("span", { class: "chip" }, "v" + v)), "no published versions"],
-    ["Aliases", aliases, "no aliases"], ["Function URLs", urls, "no function URLs"], ["Tags", tags, "no tags"],
-    ["Reserved concurrency", f.ReservedConcurrency == null ? [] : [String(f.ReservedConcurrency)], "unreserved concurrency"],
+    safeUrl(u.FunctionUrl)
+      ? h("a", { href: u.FunctionUrl, target: "_blank", rel: "noopener" }, u.FunctionUrl)
+      : h("code", {}, u.FunctionUrl),
+    " ", chip(u.AuthType), u.Qualifier ? chip(u.Qualifier) : null,
+    u.InvokeMode && u.InvokeMode !== "BUFFERED" ? chip(u.InvokeMode) : null));
+  const tags = Object.entries(f.Tags || {}).map(([k, v]) => chip(`${k}=${v}`));
+  const env = names.length ? [
+    names.map((n) => showEnv ? h("div", { class: "mono" }, `${n}=${vars[n]}`)
+                             : h("code", { class: "chip" }, n)),
+    h("button", { type: "button", "data-key": envKey, "aria-expanded": String(showEnv),
+                  onclick: () => toggle(envKey) }, showEnv ? "Hide values" : "Show values")] : [];
+  // Environment values stay hidden in the JSON too until "Show values".
+  const shown = showEnv || !names.length ? c : { ...c, Environment: { ...c.Environment,
+    Variables: Object.fromEntries(names.map((n) => [n, "••••••"])) } };
+  const reserved = f.ReservedConcurrency == null ? [] : [String(f.ReservedConcurrency)];
+  const rows = [
+    ["Versions", (f.Versions || []).map((v) => chip("v" + v)), "no published versions"],
+    ["Aliases", aliases, "no aliases"], ["Function URLs", urls, "no function URLs"],
+    ["Tags", tags, "no tags"], ["Reserved concurrency", reserved, "unreserved concurrency"],
     ["Environment", names.length ? env : [], "no environment variables"]];
+  const modified = (c.LastModified || "—").replace("T", " ").replace(/\.\d+/, "")
+    .replace("+0000", " UTC");
   return h("article", { class: "fn", id: "fn-" + name, "aria-labelledby": "fnh-" + name },
-    h("h3", { id: "fnh-" + name }, name, h("span", { class: "chip " + (c.State || "") }, c.State || "unknown"),
-      c.LastUpdateStatus && c.LastUpdateStatus !== "Successful" ? h("span", { class: "chip Failed" }, "update " + c.LastUpdateStatus) : null),
-    h("div", { class: "facts" }, h("b", {}, c.Runtime || c.PackageType || "—"), " · ", h("code", {}, c.Handler || "—"), " · ",
-      h("b", {}, c.MemorySize + " MB"), " · ", h("b", {}, c.Timeout + " s"), " timeout · ", bytes(c.CodeSize),
-      h("br"), "modified ", h("time", { datetime: c.LastModified }, (c.LastModified || "—").replace("T", " ").replace(/\.\d+/, "").replace("+0000", " UTC"))),
+    h("h3", { id: "fnh-" + name }, name, chip(c.State || "unknown", c.State || ""),
+      c.LastUpdateStatus && c.LastUpdateStatus !== "Successful"
+        ? chip("update " + c.LastUpdateStatus, "Failed") : null),
+    h("div", { class: "facts" }, h("b", {}, c.Runtime || c.PackageType || "—"), " · ",
+      h("code", {}, c.Handler || "—"), " · ", h("b", {}, c.MemorySize + " MB"), " · ",
+      h("b", {}, c.Timeout + " s"), " timeout · ", bytes(c.CodeSize),
+      h("br"), "modified ", h("time", { datetime: c.LastModified }, modified)),
     h("dl", {}, rows.filter((r) => r[1].length).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     h("p", { class: "nones" }, rows.filter((r) => !r[1].length).map((r) => r[2]).join(" · ")),
     fold("cfg:" + name, "Configuration JSON", h("pre", {}, JSON.stringify(shown, null, 2))));
 }
 
 function invRows(inv, i) {
-  const key = "inv:" + inv.requestId + ":" + inv.timestamp, isOpen = open.has(key), id = "inv-more-" + i;
+  const key = "inv:" + inv.requestId + ":" + inv.timestamp, isOpen = open.has(key);
+  const id = "inv-more-" + i, response = inv.response == null ? "" : inv.response;
   const row = h("tr", {},
-    h("td", {}, h("button", { type: "button", "data-key": key, "aria-expanded": String(isOpen), "aria-controls": isOpen ? id : null,
-      "aria-label": (isOpen ? "Hide" : "Show") + " details", onclick: () => toggle(key) }, isOpen ? "▾" : "▸")),
-    h("td", { class: "mono" }, h("time", { datetime: inv.timestamp, title: inv.timestamp }, (inv.timestamp || "").slice(11, 23))),
+    h("td", {}, h("button", { type: "button", "data-key": key, "aria-expanded": String(isOpen),
+                              "aria-controls": isOpen ? id : null,
+                              "aria-label": (isOpen ? "Hide" : "Show") + " details",
+                              onclick: () => toggle(key) }, isOpen ? "▾" : "▸")),
+    h("td", { class: "mono" }, h("time", { datetime: inv.timestamp, title: inv.timestamp },
+                                 (inv.timestamp || "").slice(11, 23))),
     h("td", { class: "clip" }, h("a", { href: "#fn-" + inv.functionName }, inv.functionName)),
     h("td", { class: "mono" }, inv.version), h("td", {}, inv.invocationType),
     h("td", { class: "mono" }, inv.durationMs == null ? "—" : inv.durationMs.toFixed(1) + " ms"),
-    h("td", {}, h("span", { class: "chip " + inv.status }, inv.status)),
+    h("td", {}, chip(inv.status, inv.status)),
     h("td", { class: "clip mono", title: inv.payload }, inv.payload),
-    h("td", { class: "clip mono", title: inv.response == null ? "" : inv.response }, inv.response == null ? none("—") : inv.response));
+    h("td", { class: "clip mono", title: response }, inv.response == null ? none("—") : response));
   if (!isOpen) return row;
+  const out = inv.response == null ? "(no response: " + inv.status + ")" : pretty(inv.response);
   return [row, h("tr", { class: "more", id }, h("td", { colspan: 9 },
     h("div", { class: "mono", style: "color:var(--mute)" }, "RequestId " + inv.requestId),
-    h("div", { class: "panes" }, h("div", {}, h("h4", {}, "Payload in"), h("pre", {}, pretty(inv.payload))),
-      h("div", {}, h("h4", {}, "Payload out"), h("pre", {}, inv.response == null ? "(no response: " + inv.status + ")" : pretty(inv.response)))),
+    h("div", { class: "panes" },
+      h("div", {}, h("h4", {}, "Payload in"), h("pre", {}, pretty(inv.payload))),
+      h("div", {}, h("h4", {}, "Payload out"), h("pre", {}, out))),
     inv.log == null ? null : fold("log:" + key, "Log", h("pre", {}, inv.log))))];
 }
+
+const COLUMNS = ["", "Time (UTC)", "Function", "Version", "Type", "Duration", "Status",
+                 "Payload in", "Payload out"];
+const WIDTHS = [34, 110, 150, 70, 130, 90, 100, null, null];
 
 function render() {
   if (!data) return;
   const focusKey = document.activeElement && document.activeElement.getAttribute("data-key");
   const fns = data.functions || [], q = $("filter").value.trim().toLowerCase();
-  const invs = (data.invocations || []).slice().reverse().sort(  // newest first (recorded order breaks ties)
-    (a, b) => a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0)
-    .filter((v) => !q || [v.functionName, v.status, v.requestId, v.version, v.invocationType].join(" ").toLowerCase().includes(q));
+  const matches = (v) => !q || [v.functionName, v.status, v.requestId, v.version,
+                                v.invocationType].join(" ").toLowerCase().includes(q);
+  const invs = (data.invocations || []).slice().reverse()   // newest first, ties as recorded
+    .sort((a, b) => a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0)
+    .filter(matches);
   for (const k of ["endpoint", "region", "account", "version"]) $(k).textContent = data[k] || "—";
   $("fn-count").textContent = `(${fns.length})`;
   $("inv-count").textContent = `(${invs.length}${q ? " matching" : ""})`;
-  $("functions").replaceChildren(fns.length ? h("div", { class: "fns" }, fns.map(fnCard)) : h("p", { class: "empty" },
-    "No functions yet. Create one with boto3 against ", h("code", {}, data.endpoint || location.origin), " and it will appear here."));
+  $("functions").replaceChildren(fns.length
+    ? h("div", { class: "fns" }, fns.map(fnCard))
+    : h("p", { class: "empty" }, "No functions yet. Create one with boto3 against ",
+        h("code", {}, data.endpoint || location.origin), " and it will appear here."));
   $("invocations").replaceChildren(invs.length ? h("table", {},
-    h("colgroup", {}, [34, 110, 150, 70, 130, 90, 100, null, null].map((w) => h("col", { style: w ? `width:${w}px` : null }))),
-    h("thead", {}, h("tr", {}, ["", "Time (UTC)", "Function", "Version", "Type", "Duration", "Status", "Payload in", "Payload out"]
-      .map((t, i) => h("th", { scope: "col" }, i ? t : h("span", { class: "sr" }, "Details"))))),
-    h("tbody", {}, invs.map(invRows))) : h("p", { class: "empty" }, q ? "No invocations match the filter." : "No invocations yet."));
-  const again = focusKey && document.querySelector(`[data-key="${CSS.escape(focusKey)}"]:is(button, summary)`);
+    h("colgroup", {}, WIDTHS.map((w) => h("col", { style: w ? `width:${w}px` : null }))),
+    h("thead", {}, h("tr", {}, COLUMNS.map((t, i) =>
+      h("th", { scope: "col" }, i ? t : h("span", { class: "sr" }, "Details"))))),
+    h("tbody", {}, invs.map(invRows)))
+    : h("p", { class: "empty" }, q ? "No invocations match the filter." : "No invocations yet."));
+  const again = focusKey
+    && document.querySelector(`[data-key="${CSS.escape(focusKey)}"]:is(button, summary)`);
   if (again) again.focus();
 }
 
+function showStatus(text, error) {
+  $("status").className = error ? "err" : "";
+  $("status").textContent = text;
+}
 async function refresh() {
   if (!paused) try {
     const res = await fetch("/_parlel/inspect", { cache: "no-store" });
     if (!res.ok) throw new Error("HTTP " + res.status);
     const text = await res.text();
-    if (text !== lastText && getSelection().isCollapsed) { data = JSON.parse(text); lastText = text; render(); }  // not while selecting
-    $("status").className = ""; $("status").textContent = "Updated " + new Date().toLocaleTimeString();
-  } catch (e) { $("status").className = "err"; $("status").textContent = "Cannot reach server (" + e.message + "), retrying…"; }
+    if (text !== lastText && getSelection().isCollapsed) {   // not while the user selects text
+      data = JSON.parse(text);
+      lastText = text;
+      render();
+    }
+    showStatus("Updated " + new Date().toLocaleTimeString());
+  } catch (e) {
+    showStatus("Cannot reach server (" + e.message + "), retrying…", true);
+  }
   setTimeout(refresh, 2000);
 }
 $("filter").addEventListener("input", render);
 $("pause").addEventListener("click", (e) => {
-  paused = !paused; e.target.textContent = paused ? "Resume" : "Pause"; e.target.setAttribute("aria-pressed", String(paused));
+  paused = !paused;
+  e.target.textContent = paused ? "Resume" : "Pause";
+  e.target.setAttribute("aria-pressed", String(paused));
   $("status").textContent = paused ? "Paused" : "Resuming…";
 });
 refresh();

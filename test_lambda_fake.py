@@ -4316,9 +4316,11 @@ def test_inspector_shows_functions_versions_aliases_and_invocations(server, lam)
 
 
 def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
-    create_function(lam, "jsfail", code=b"exports.handler = async () => { throw new RangeError('too far'); };")
+    create_function(lam, "jsfail",
+                    code=b"exports.handler = async () => { throw new RangeError('too far'); };")
     log = decoded_log(lam.invoke(FunctionName="jsfail", LogType="Tail"))
-    assert re.search(r"\tERROR\tInvoke Error \t\{\"errorType\":\"RangeError\",\"errorMessage\":\"too far\"", log)
+    assert re.search(r"\tERROR\tInvoke Error \t"
+                     r"\{\"errorType\":\"RangeError\",\"errorMessage\":\"too far\"", log)
     create_function(lam, "pyfail", Runtime="python3.12", Handler="app.handler",
                     code=b"def handler(event, context):\n    raise ValueError('nope')\n")
     log = decoded_log(lam.invoke(FunctionName="pyfail", LogType="Tail"))
@@ -4940,7 +4942,8 @@ def test_packages_with_the_same_bytes_unpack_concurrently_into_one_directory(tmp
     def unpack(package):
         gate.wait()
         try:
-            results.append(lambda_fake.unpack(package, str(tmp_path), "nodejs20.x", "index.handler"))
+            results.append(lambda_fake.unpack(package, str(tmp_path), "nodejs20.x",
+                                              "index.handler"))
         except Exception as error:
             results.append(error)
     threads = [threading.Thread(target=unpack, args=(p,)) for p in packages]
