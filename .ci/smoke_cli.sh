@@ -5,12 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STEP="setup"
-fail() { echo "smoke_cli: FAIL [$STEP]: $*" >&2; exit 1; }
-START=$SECONDS
-step() { STEP=$1; echo "smoke_cli: [$((SECONDS - START))s] $1"; }
+NAME=smoke_cli
+source .ci/smoke_lib.sh
 
-PY=$(python -c 'import sys; print(sys.executable)')   # the real interpreter: pyenv shims cost ~0.5 s a call
 # find_aws: the aws on PATH (past a pyenv shim, to the real script), else the one pip put in this
 # interpreter's scripts directory (a fresh pip install may not be on PATH or shimmed yet).
 find_aws() {
@@ -35,58 +32,16 @@ fi
 [ -n "$AWS" ] || fail "no aws command, even after 'python -m pip install awscli'"
 echo "smoke_cli: $("$AWS" --version 2>&1)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/lambda_fake_smoke_cli.XXXXXX")
-SERVER_PID=""
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "smoke_cli: server $SERVER_PID ignored SIGTERM for 10 s; killing it" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-cleanup() {
-    local rc=$?
-    [ "$rc" -eq 0 ] || echo "smoke_cli: FAILED at step [$STEP] (exit $rc)" >&2
-    stop_server
-    if [ "$rc" -ne 0 ] && [ -s "$WORK/server.err" ]; then
-        echo "smoke_cli: server stderr:" >&2; sed 's/^/    /' "$WORK/server.err" >&2
-    fi
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "smoke_cli: interrupted [$STEP]" >&2; exit 130' INT
-trap 'echo "smoke_cli: terminated [$STEP]" >&2; exit 143' TERM
-
 # --- Isolate the CLI from the host's AWS configuration ---------------------------------------
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ENDPOINT_URL AWS_REGION
 export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard
 
-# The fake reads LAMBDA_FAKE_* (region, account, signature checks, ...): run it with its defaults.
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^LAMBDA_FAKE_' || true)
-
 # --- Start the fake on a free port --------------------------------------------------------------
 step "start server"
-"$PY" lambda_fake.py 0 --quiet >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-ENDPOINT=""
-for _ in $(seq 1 200); do   # up to 20 s
-    ENDPOINT=$(sed -n 's/^lambda_fake .* listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$WORK/server.out")
-    [ -n "$ENDPOINT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited before listening: $(cat "$WORK/server.err")"
-    sleep 0.1
-done
-[ -n "$ENDPOINT" ] || fail "server printed no 'listening on' line within 20 s (stdout: $(cat "$WORK/server.out"))"
+start_server 0
 export AWS_ENDPOINT_URL_LAMBDA=$ENDPOINT
-echo "smoke_cli: server $SERVER_PID at $ENDPOINT"
 
 # --- Helpers -----------------------------------------------------------------------------------
 # awsl ARGS...: `aws lambda ARGS...` with a time limit; stdout to stdout, stderr kept in $WORK/last.err.

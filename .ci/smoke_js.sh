@@ -5,35 +5,14 @@
 # Usage (from anywhere): bash .ci/smoke_js.sh. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
-STEP="setup"
-START=$SECONDS
-fail() { echo "smoke_js.sh: FAIL [$STEP]: $*" >&2; exit 1; }
-step() { STEP=$1; echo "smoke_js.sh: [$((SECONDS - START))s] $1"; }
+NAME=smoke_js.sh
+source .ci/smoke_lib.sh
 
 command -v node >/dev/null 2>&1 || fail "node is not on PATH"
 command -v npm >/dev/null 2>&1 || fail "npm is not on PATH"
-PY=$(python -c 'import sys; print(sys.executable)')   # the real interpreter: pyenv shims cost ~0.5 s a call
 echo "smoke_js.sh: node $(node --version), npm $(npm --version)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/lambda_fake_smoke_js.XXXXXX")
-SERVER_PID=""
-SERVER_LOG=""
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "smoke_js.sh: server $SERVER_PID ignored SIGTERM for 10 s; killing it" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-CHILD=""
 # in_work LIMIT CMD...: runs CMD in $WORK under `timeout LIMIT`, in the background and waited for,
 # so that a signal to this script is handled at once (cleanup ends the command too).
 in_work() {
@@ -44,44 +23,6 @@ in_work() {
     wait "$CHILD" || rc=$?
     CHILD=""
     return "$rc"
-}
-cleanup() {
-    local rc=$?
-    [ "$rc" -eq 0 ] || echo "smoke_js.sh: FAILED at step [$STEP] (exit $rc)" >&2
-    if [ -n "$CHILD" ]; then kill -TERM "$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true; fi
-    stop_server
-    if [ "$rc" -ne 0 ] && [ -n "$SERVER_LOG" ] && [ -s "$SERVER_LOG.err" ]; then
-        echo "smoke_js.sh: server stderr:" >&2; sed 's/^/    /' "$SERVER_LOG.err" >&2
-    fi
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "smoke_js.sh: interrupted [$STEP]" >&2; exit 130' INT
-trap 'echo "smoke_js.sh: terminated [$STEP]" >&2; exit 143' TERM
-
-# The fake reads LAMBDA_FAKE_* (region, account, signature checks, ...): run it with its defaults.
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^LAMBDA_FAKE_' || true)
-
-# start_server PORT: starts the fake (stopping any earlier one), sets SERVER_PID and ENDPOINT.
-start_server() {
-    stop_server
-    SERVER_LOG="$WORK/server-$1"
-    "$PY" "$ROOT/lambda_fake.py" "$1" --quiet >"$SERVER_LOG.out" 2>"$SERVER_LOG.err" &
-    SERVER_PID=$!
-    ENDPOINT=""
-    for _ in $(seq 1 200); do   # up to 20 s
-        ENDPOINT=$(sed -n 's/^lambda_fake .* listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$SERVER_LOG.out")
-        [ -n "$ENDPOINT" ] && break
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            wait "$SERVER_PID" 2>/dev/null || true
-            SERVER_PID=""
-            fail "server on port $1 exited before listening: $(cat "$SERVER_LOG.err")"
-        fi
-        sleep 0.1
-    done
-    [ -n "$ENDPOINT" ] || fail "server on port $1 printed no 'listening on' line within 20 s"
-    echo "smoke_js.sh: server $SERVER_PID at $ENDPOINT"
 }
 
 # --- Install the SDK in the temporary directory ----------------------------------------------------
