@@ -857,7 +857,16 @@ class Package:
         self.size = len(data)
         self.s3_location = s3_location          # "bucket/key" when the code lives in S3
         self.is_zip = data[:4] in ZIP_SIGNATURES
+        self.is_text = not self.is_zip and is_utf8(data)     # raw source a runtime can load
         self.unpack_lock = threading.Lock()
+
+
+def is_utf8(data):
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def take_package(data):
@@ -905,8 +914,8 @@ def unpack(package, root, runtime, handler):
     if package.is_zip:
         target = os.path.join(root, package.hex)
     else:
-        target = os.path.join(root, package.hex + "-" + raw_source_name(
-            package.data, runtime, handler).replace("/", "_"))
+        source_name = raw_source_name(package.data, runtime, handler)
+        target = os.path.join(root, package.hex + "-" + source_name.replace("/", "_"))
     with package.unpack_lock:
         if os.path.isdir(target):
             return target
@@ -914,20 +923,25 @@ def unpack(package, root, runtime, handler):
         if package.is_zip:
             extract_zip(package.data, staging)
         else:
-            path = os.path.join(staging, raw_source_name(package.data, runtime, handler))
+            path = os.path.join(staging, source_name)
             if not is_inside(staging, path):
                 raise invalid_parameter(f"Handler {handler} points outside the package")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as out:
                 out.write(package.data)
-        try:
-            os.rename(staging, target)  # atomic: a directory is complete or absent
-        except OSError:
-            # Another package with the same bytes (its own lock) got there first.
-            shutil.rmtree(staging, ignore_errors=True)
-            if not os.path.isdir(target):
-                raise
+        settle(staging, target)
     return target
+
+
+def settle(staging, target):
+    """Move a finished staging directory to `target` in one step, so a directory is complete or
+    absent. When another thread got there first with the same content, keep its copy."""
+    try:
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not os.path.isdir(target):
+            raise
 
 
 def is_inside(root, path):
@@ -965,7 +979,8 @@ def extract_zip(data, target):
 # A worker is one `node` or `python` process that loads a handler once and then answers invocations,
 # one at a time, so module state persists as in a warm Lambda. Requests go in on stdin as a JSON
 # header line plus the payload; everything comes back on a pipe of its own as frames
-# "<kind> <length>\n<bytes>": L = log text, I = init done, R = result JSON, E = error JSON.
+# "<kind> <length> [peak KB]\n<bytes>": L = log text, I = init done, R = result JSON, E = error
+# JSON; a streaming handler sends C = a chunk, T = its content type, S = the stream's end.
 # Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
 
 NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations
@@ -1108,6 +1123,7 @@ async function loadHandler(spec) {
 function invoke(request, payload) {
   const invocation = current = { id: request.requestId, done: false };
   const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not init
+  const thrown = (err) => finish(err == null ? new Error(String(err)) : err);  // throw null, too
   const finish = (err, result) => {
     if (invocation.done) return;
     invocation.done = true;
@@ -1156,19 +1172,18 @@ function invoke(request, payload) {
     Promise.resolve()
       .then(() => handler(JSON.parse(payload), stream, context))
       .then(() => { returned = true; if (!stream.writableEnded) stream.end(); else done(); },
-            (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+            thrown);
     return;
   }
   try {
     const out = handler(JSON.parse(payload), context, finish);
     if (out && typeof out.then === "function") {
-      out.then((result) => finish(null, result),
-               (err) => finish(err === undefined || err === null ? new Error(String(err)) : err));
+      out.then((result) => finish(null, result), thrown);
     } else if (handler.length < 3) {
       finish(null, null);   // neither a promise nor a callback: Lambda answers null
     }
   } catch (err) {
-    finish(err === undefined || err === null ? new Error(String(err)) : err);
+    thrown(err);
   }
 }
 
@@ -1424,7 +1439,7 @@ class Worker:
         self.frames = bytearray()
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
-        self.kill_lock = threading.Lock()
+        self.kill_lock = threading.RLock()
         self.killed = False
         self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
@@ -1444,10 +1459,6 @@ class Worker:
         with self.stray_lock:
             text, self.stray = bytes(self.stray), bytearray()
         return text
-
-    def send(self, header, payload, deadline):
-        """Write one message; a worker that will not read it in time is a timeout."""
-        return self.write(worker_message(header, payload), deadline)
 
     def write(self, data, deadline):
         """Write encoded messages; False if the worker does not read them by the deadline."""
@@ -1497,20 +1508,20 @@ class Worker:
         each function on its first call, so this first pass costs the few milliseconds that a real
         cold start would otherwise pay. False if the worker did not play along."""
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
-        load = {"load": True, "length": 0,
-                "env": {"LAMBDA_TASK_ROOT": root, "_HANDLER": "rehearsal.handler"}}
-        invocation = {"requestId": "rehearsal", "invokedFunctionArn": "", "length": 2,
-                      "timeoutMs": INIT_TIMEOUT_SECONDS * 1000}
+        load = worker_message({"load": True, "length": 0, "env": {
+            "LAMBDA_TASK_ROOT": root, "_HANDLER": "rehearsal.handler"}}, b"")
+        invocation = worker_message({"requestId": "rehearsal", "invokedFunctionArn": "",
+                                     "length": 2, "timeoutMs": INIT_TIMEOUT_SECONDS * 1000}, b"{}")
         try:
-            for message, payload, answer in ((load, b"", b"I"), (invocation, b"{}", b"R")):
-                if not self.send(message, payload, deadline):
+            for message, answer in ((load, b"I"), (invocation, b"R")):
+                if not self.write(message, deadline):
                     return False
                 frame = self.receive(deadline)
                 while frame is not None and frame[0] == b"L":     # a log line: not the answer
                     frame = self.receive(deadline)
                 if frame is None or frame[0] != answer:
                     return False
-            return self.send({"unload": True, "length": 0}, b"", deadline)
+            return self.write(worker_message({"unload": True, "length": 0}, b""), deadline)
         except WorkerDied:
             return False
 
@@ -1534,11 +1545,12 @@ class Worker:
     def send_sigkill(self):
         """SIGKILL to the process group, unless the process is already reaped (its pid may then
         belong to another process). kill() does this and also waits for the end."""
-        if self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        with self.kill_lock:
+            if self.process.returncode is None:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def kill(self, close=True):
         """End the process and everything it started (its own process group), once. The result
@@ -1574,10 +1586,13 @@ class Job:
         self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
         self.log_group = config["LoggingConfig"]["LogGroup"]
         self.package = package
-        self.layers = [store.layers[arn.split(":")[6]].packages[int(arn.split(":")[7])]
-                       for arn in (layer["Arn"] for layer in config.get("Layers") or [])
-                       if arn.split(":")[4] == store.account and arn.split(":")[6] in store.layers
-                       and int(arn.split(":")[7]) in store.layers[arn.split(":")[6]].packages]
+        self.layers = []                # packages of this account's layers (others: on trust)
+        for layer in config.get("Layers") or []:
+            parts = layer["Arn"].split(":")
+            found = store.layers.get(parts[6]) if parts[4] == store.account else None
+            package = found.packages.get(int(parts[7])) if found else None
+            if package is not None:
+                self.layers.append(package)
         # Workers are shared by invocations whose code and runtime settings are the same; the key
         # is remembered per revision, since computing it costs more than the rest of a Job.
         memo = (version, config["RevisionId"])
@@ -1675,11 +1690,8 @@ class Runner:
                 return "node was not found on PATH"
         elif job.runtime not in PYTHON_RUNTIMES:
             return f"the runtime {job.runtime or '(none)'} cannot run here"
-        if not job.package.is_zip and not job.package.hot_dir:
-            try:
-                job.package.data.decode("utf-8")
-            except UnicodeDecodeError:
-                return "the code is neither a zip archive nor source text"
+        if not (job.package.is_zip or job.package.hot_dir or job.package.is_text):
+            return "the code is neither a zip archive nor source text"
         return None
 
     def invoke(self, job, payload, request_id, client_context=None, on_chunk=None):
@@ -1709,18 +1721,14 @@ class Runner:
         return outcome
 
     def run_on_worker(self, job, payload, request_id, client_context, on_chunk):
-        reason = self.cannot_run(job)
-        if reason:
-            log = (f"START RequestId: {request_id} Version: {job.version}\n"
-                   f"lambda_fake: echoing the payload because {reason}\n"
-                   f"END RequestId: {request_id}\n"
-                   f"REPORT RequestId: {request_id}\tDuration: 0.00 ms\tBilled Duration: 1 ms\t"
-                   f"Memory Size: {job.memory} MB\tMax Memory Used: 0 MB\t\n")
-            outcome = Outcome(payload, None, log, job.version)
-            outcome.echo_reason = reason
-            return outcome
         started = time.monotonic()
         log = LogBuffer(f"START RequestId: {request_id} Version: {job.version}\n".encode())
+        reason = self.cannot_run(job)
+        if reason:
+            log.append(f"lambda_fake: echoing the payload because {reason}\n".encode())
+            outcome = self.finish(job, request_id, log, started, None, None, payload, None)
+            outcome.echo_reason = reason
+            return outcome
         init_ms = None
         if job.package.hot_dir:         # edited files make a new key: old workers retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
@@ -1781,17 +1789,12 @@ class Runner:
             return None
         target = os.path.join(root, "opt-" + hashlib.sha256(
             "".join(p.hex for p in layers).encode()).hexdigest())
-        with self.lock:
-            if os.path.isdir(target):
-                return target
+        if not os.path.isdir(target):
             staging = tempfile.mkdtemp(dir=root)
-        for package in layers:
-            if package.is_zip:
-                extract_zip(package.data, staging)
-        try:
-            os.rename(staging, target)
-        except OSError:                 # another invocation unpacked the same layers first
-            shutil.rmtree(staging, ignore_errors=True)
+            for package in layers:
+                if package.is_zip:
+                    extract_zip(package.data, staging)
+            settle(staging, target)
         return target
 
     def environment(self, job, root, code_dir, opt):
@@ -1871,9 +1874,13 @@ class Runner:
             idle = sorted((w for ws in self.idle.values() for w in ws), key=lambda w: w.last_used)
             surplus = idle[:max(0, self.pooled() - self.max_workers)]
             for worker in surplus:
-                self.idle[worker.key].remove(worker)
-                self.workers.discard(worker)
+                self.withdraw(worker)
         self.discard_soon(surplus)
+
+    def withdraw(self, worker):
+        """Take an idle worker out of the pool, to be ended. Caller holds self.lock."""
+        self.idle[worker.key].remove(worker)
+        self.workers.discard(worker)
 
     def add_spare(self, kind):
         """Start one spare of this kind, unless there is one. Spares stand outside max_workers (at
@@ -1990,8 +1997,7 @@ class Runner:
                     break
                 if idle:
                     oldest = min(idle, key=lambda w: w.last_used)
-                    self.idle[oldest.key].remove(oldest)
-                    self.workers.discard(oldest)
+                    self.withdraw(oldest)
                     evicted.append(oldest)
                     continue
                 self.lock.wait(0.5)
@@ -2028,9 +2034,7 @@ class Runner:
                 self.discard(worker)
         if workers:
             for worker in workers:
-                with worker.kill_lock:
-                    if not worker.killed:
-                        worker.send_sigkill()
+                worker.send_sigkill()
             threading.Thread(target=reap, daemon=True).start()
 
     def retire(self, function_name):
@@ -2043,8 +2047,7 @@ class Runner:
     def time_out(self, job, request_id, log, started, worker, init_ms):
         self.discard(worker)
         message = f"Task timed out after {job.timeout:.2f} seconds"
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        log.append(f"{stamp}Z {request_id} {message}\n".encode())
+        log.append(f"{iso_timestamp()} {request_id} {message}\n".encode())
         payload = error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
         return self.finish(job, request_id, log, started, worker, init_ms, payload, "Unhandled",
                            status="timeout")
