@@ -1437,6 +1437,9 @@ class Worker:
         os.close(write_fd)
         self.fd = read_fd
         self.frames = bytearray()
+        self.buffer = bytearray(1 << 18)   # read into (os.read would allocate its size each time)
+        self.poller = select.poll()
+        self.poller.register(read_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.RLock()
@@ -1496,12 +1499,12 @@ class Worker:
             if self.fd is None:
                 raise WorkerDied()
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+            if remaining <= 0 or not self.poller.poll(remaining * 1000):
                 return None
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
+            size = os.readv(self.fd, [self.buffer])
+            if not size:
                 raise WorkerDied()
-            self.frames += chunk
+            self.frames += memoryview(self.buffer)[:size]
 
     def rehearse(self, root):
         """Load and invoke a throwaway handler on a new Node.js spare, then unload it. V8 compiles
@@ -1614,17 +1617,22 @@ class Job:
 
 
 class Outcome:
-    """The result of one invocation: payload bytes, function error kind, log text, version."""
+    """The result of one invocation: payload bytes, function error kind, its LogBuffer (or None),
+    version. The log's text is made only when something reads it."""
 
-    def __init__(self, payload, function_error=None, log="", version="$LATEST"):
+    def __init__(self, payload, function_error=None, log=None, version="$LATEST"):
         self.payload = payload
         self.function_error = function_error
-        self.log = log
+        self.log_buffer = log
         self.version = version
         self.streamed = False           # a streaming handler's output (payload: what was written)
         self.echo_reason = None         # why the payload was echoed instead of run
         self.cold = False               # whether a worker was loaded for this invocation
         self.content_type = None        # what it set with responseStream.setContentType()
+
+    @property
+    def log(self):
+        return self.log_buffer.text() if self.log_buffer is not None else ""
 
 
 class Runner:
@@ -1722,7 +1730,7 @@ class Runner:
 
     def run_on_worker(self, job, payload, request_id, client_context, on_chunk):
         started = time.monotonic()
-        log = LogBuffer(f"START RequestId: {request_id} Version: {job.version}\n".encode())
+        log = LogBuffer(request_id, job.version)
         reason = self.cannot_run(job)
         if reason:
             log.append(f"lambda_fake: echoing the payload because {reason}\n".encode())
@@ -2053,23 +2061,13 @@ class Runner:
                            status="timeout")
 
     def finish(self, job, request_id, log, started, worker, init_ms, payload, error, status=None):
-        """Close the log with END and REPORT lines and wrap up the Outcome."""
-        if worker is not None:
-            stray = worker.take_stray()
-            if stray:
-                log.append(stray)
-        duration = (time.monotonic() - started) * 1000 - (init_ms or 0)
-        report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                  f"Billed Duration: {max(1, int(duration + 0.999999))} ms\t"
-                  f"Memory Size: {job.memory} MB\t"
-                  f"Max Memory Used: {worker.max_memory_mb() if worker else 0} MB\t")
-        if init_ms is not None:
-            report += f"Init Duration: {init_ms:.2f} ms\t"
-        if status:
-            report += f"Status: {status}\t"
-        log.append(f"END RequestId: {request_id}\n{report}\n".encode())
-        text = log.value().decode("utf-8", "replace")
-        outcome = Outcome(payload, error, text, job.version)
+        """Close the log (its END and REPORT lines) and wrap up the Outcome."""
+        if worker is not None and worker.stray:
+            log.append(worker.take_stray())
+        log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
+                  memory_mb=job.memory, used_mb=worker.max_memory_mb() if worker else 0,
+                  init_ms=init_ms, status=status)
+        outcome = Outcome(payload, error, log, job.version)
         outcome.cold = init_ms is not None
         return outcome
 
@@ -2103,14 +2101,19 @@ def tree_stamp(directory):
 
 class LogBuffer:
     """An invocation's log, kept within MAX_LOG_BYTES_PER_INVOKE however much a handler prints:
-    its first half and its last half, with a note of what was dropped between them."""
+    its first half and its last half, with a note of what was dropped between them. The text,
+    with its START, END and REPORT lines, is made on the first call of text(): most
+    invocations are never asked for their log."""
 
-    def __init__(self, first=b""):
+    def __init__(self, request_id, version):
+        self.request_id = request_id
+        self.version = version
         self.head = bytearray()
         self.tail = collections.deque()
         self.tail_size = 0
         self.dropped = 0
-        self.append(first)
+        self.report = None              # the REPORT line's figures, once the invocation ends
+        self.rendered = None
 
     def append(self, data):
         half = MAX_LOG_BYTES_PER_INVOKE // 2
@@ -2134,10 +2137,36 @@ class LogBuffer:
                 self.tail_size -= excess
                 self.dropped += excess
 
-    def value(self):
-        note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
-                if self.dropped else b"")
-        return bytes(self.head) + note + b"".join(self.tail)
+    def size(self):
+        return len(self.head) + self.tail_size
+
+    def close(self, **figures):
+        """Record what the REPORT line says: duration_ms, memory_mb, used_mb, init_ms, status."""
+        self.report = figures
+
+    def text(self):
+        if self.rendered is None:
+            note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
+                    if self.dropped else b"")
+            body = (bytes(self.head) + note + b"".join(self.tail)).decode("utf-8", "replace")
+            lines = [f"START RequestId: {self.request_id} Version: {self.version}\n", body]
+            if self.report is not None:
+                lines.append(f"END RequestId: {self.request_id}\n"
+                             f"{report_line(self.request_id, **self.report)}\n")
+            self.rendered = "".join(lines)
+        return self.rendered
+
+
+def report_line(request_id, duration_ms, memory_mb, used_mb, init_ms, status):
+    """The REPORT line that ends an invocation's log, as Lambda writes it."""
+    line = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(1, int(duration_ms + 0.999999))} ms\t"
+            f"Memory Size: {memory_mb} MB\tMax Memory Used: {used_mb} MB\t")
+    if init_ms is not None:
+        line += f"Init Duration: {init_ms:.2f} ms\t"
+    if status:
+        line += f"Status: {status}\t"
+    return line
 
 
 def error_payload(error_type, message):
@@ -2799,16 +2828,43 @@ def explain_outcome(store, job, outcome):
 
 def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
     """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
-    entry = {"requestId": request_id, "functionName": job.function_name, "version": job.version,
-             "invocationType": invocation_type, "timestamp": iso_timestamp(started),
-             "durationMs": round((time.time() - started) * 1000, 2),
-             "status": "Throttled" if outcome is None else (outcome.function_error or "Success"),
-             "payload": payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")}
-    if outcome is not None:
-        entry["response"] = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES].decode("utf-8", "replace")
-        entry["log"] = outcome.log[-MAX_RECORDED_LOG_CHARS:]
+    record = Invocation(request_id, job.function_name, job.version, invocation_type, started,
+                        payload, outcome)
     with store.lock:
-        store.invocations.append(entry)
+        store.invocations.append(record)
+
+
+class Invocation:
+    """One invocation as GET /_parlel/logs shows it. Its text (timestamp, payloads, log) is made
+    when it is read, off the invocation's own path; a large log is cut to its tail at once."""
+
+    def __init__(self, request_id, function_name, version, invocation_type, started, payload,
+                 outcome):
+        self.request_id = request_id
+        self.function_name = function_name
+        self.version = version
+        self.invocation_type = invocation_type
+        self.started = started
+        self.duration_ms = round((time.time() - started) * 1000, 2)
+        self.payload = payload[:MAX_RECORDED_PAYLOAD_BYTES]
+        self.status = "Throttled" if outcome is None else (outcome.function_error or "Success")
+        self.response = self.log = None
+        if outcome is not None:
+            self.response = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES]
+            buffer = outcome.log_buffer
+            big = buffer is not None and buffer.size() > MAX_RECORDED_LOG_CHARS
+            self.log = outcome.log[-MAX_RECORDED_LOG_CHARS:] if big or buffer is None else buffer
+
+    def view(self):
+        entry = {"requestId": self.request_id, "functionName": self.function_name,
+                 "version": self.version, "invocationType": self.invocation_type,
+                 "timestamp": iso_timestamp(self.started), "durationMs": self.duration_ms,
+                 "status": self.status, "payload": self.payload.decode("utf-8", "replace")}
+        if self.response is not None:
+            entry["response"] = self.response.decode("utf-8", "replace")
+            log = self.log if isinstance(self.log, str) else self.log.text()
+            entry["log"] = log[-MAX_RECORDED_LOG_CHARS:]
+        return entry
 
 
 def start_in_background(store, job, payload):
@@ -5116,13 +5172,13 @@ def durable_outcome(execution, job):
     """What a synchronous Invoke answers once the execution ended: its Result, or its error."""
     record = execution.record
     if record["Status"] == "SUCCEEDED":
-        return Outcome((record.get("Result") or "null").encode(), None, "", job.version)
+        return Outcome((record.get("Result") or "null").encode(), None, None, job.version)
     if record["Status"] in ("RUNNING", "PAUSED"):
-        return Outcome(b"null", None, "", job.version)
+        return Outcome(b"null", None, None, job.version)
     error = record.get("Error") or {}
     payload = {"errorType": error.get("ErrorType", record["Status"]),
                "errorMessage": error.get("ErrorMessage", "")}
-    return Outcome(json.dumps(payload).encode(), "Unhandled", "", job.version)
+    return Outcome(json.dumps(payload).encode(), "Unhandled", None, job.version)
 
 
 def find_durable_execution(store, params):
@@ -5505,9 +5561,9 @@ def parlel_logs(store, params, body):
     """GET /_parlel/logs[/<function>]: recent invocations, oldest first, with their logs.
     ?requestId=... narrows to one invocation."""
     with store.lock:
-        entries = [dict(e) for e in store.invocations
-                   if params.get("FunctionName") in (None, e["functionName"])
-                   and params.get("requestId") in (None, e["requestId"])]
+        entries = [e.view() for e in store.invocations
+                   if params.get("FunctionName") in (None, e.function_name)
+                   and params.get("requestId") in (None, e.request_id)]
     return {"invocations": entries}
 
 
@@ -5809,8 +5865,8 @@ def parlel_inspect(store, params, body):
                          for q, c in sorted(function.url_configs.items())],
                 "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
                 "ReservedConcurrency": function.reserved_concurrency})
-        invocations = [dict(e) for e in store.invocations]
-    return {"functions": functions, "invocations": invocations[-200:],
+        invocations = [e.view() for e in list(store.invocations)[-200:]]
+    return {"functions": functions, "invocations": invocations,
             "endpoint": store.endpoint_url,
             "region": store.region, "account": store.account, "version": __version__}
 
@@ -6078,11 +6134,14 @@ def compile_route(uri):
     return pattern, dict(urllib.parse.parse_qsl(query))
 
 
-# Rows indexed by (segment count, first segment): a request is tried against a handful of them.
+# Rows indexed by (segment count, first segment, last segment): the last is None where it is a
+# label. A request is tried against the rows of its own last segment, then against those ending
+# in a label: one or two rows for most requests.
 ROUTE_INDEX = {}
 for _method, _uri, _handler, _status in ROUTES:
     _parts = _uri.partition("?")[0].strip("/").split("/")
-    ROUTE_INDEX.setdefault((len(_parts), _parts[0]), []).append(
+    _last = None if _parts[-1].startswith("{") else _parts[-1]
+    ROUTE_INDEX.setdefault((len(_parts), _parts[0], _last), []).append(
         (_method, *compile_route(_uri), _handler, _status))
 # Rows that need a query argument are tried before the plain row of the same path.
 for _rows in ROUTE_INDEX.values():
@@ -6095,15 +6154,16 @@ def match_route(method, path, query):
     parts = path.strip("/").split("/")
     normalized = "/" + "/".join(parts)
     allowed = []
-    for route_method, pattern, required, handler, status in ROUTE_INDEX.get(
-            (len(parts), parts[0]), ()):
-        match = re.fullmatch(pattern, normalized)
-        if match is None or any(query.get(k) != v for k, v in required.items()):
-            continue
-        if route_method != method:
-            allowed.append(route_method)
-            continue
-        return handler, status, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+    for bucket in ((len(parts), parts[0], parts[-1]), (len(parts), parts[0], None)):
+        for route_method, pattern, required, handler, status in ROUTE_INDEX.get(bucket, ()):
+            match = re.fullmatch(pattern, normalized)
+            if match is None or required and any(query.get(k) != v for k, v in required.items()):
+                continue
+            if route_method != method:
+                allowed.append(route_method)
+                continue
+            return handler, status, {k: urllib.parse.unquote(v)
+                                     for k, v in match.groupdict().items()}
     if allowed:
         raise LambdaError("UnknownOperationException", 405,
                           f"No operation {method} {path}; this path takes "
@@ -6259,7 +6319,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.log_request_line(started, result)
                 return
             query = {}
-            for key, value in urllib.parse.parse_qsl(query_text, keep_blank_values=True):
+            for key, value in (urllib.parse.parse_qsl(query_text, keep_blank_values=True)
+                               if query_text else ()):
                 query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
                     [query[key], value] if key in query else value)
             try:
@@ -6271,8 +6332,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if store.credentials is not None and not path.startswith("/_parlel/"):
                 check_signature(store.credentials, self.command, self.path, self.headers, body)
             for header, member in HEADER_MEMBERS.items():
-                if header in self.headers:
-                    params[member] = self.headers[header]
+                value = self.headers.get(header)
+                if value is not None:
+                    params[member] = value
             for key, value in query.items():
                 params.setdefault(key, value)
             if handler not in RAW_BODY_OPERATIONS:
