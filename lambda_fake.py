@@ -585,22 +585,17 @@ def say(store, level, text, once=None):
     sys.stderr.write(f"lambda_fake: {text}\n")
 
 
-def iso_timestamp(seconds=None):
-    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time."""
+def iso_timestamp(seconds=None, zone="Z"):
+    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time (now,
+    unless seconds are given); LastModified is written with zone="+0000"."""
     moment = datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
                                              datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def now_timestamp():
-    """LastModified as Lambda writes it: 2026-01-01T00:00:00.000+0000."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{zone}"
 
 
 def new_uuid():
-    """A random (version 4) UUID, as new_uuid() gives it: the uuid module would import
-    platform, which costs start-up time."""
+    """A random (version 4) UUID, in the same shape as str(uuid.uuid4()) would give it: the
+    uuid module would import platform, which costs start-up time."""
     value = bytearray(os.urandom(16))
     value[6] = value[6] & 0x0F | 0x40       # version 4
     value[8] = value[8] & 0x3F | 0x80       # the RFC 4122 variant
@@ -2310,7 +2305,7 @@ def set_code(config, package):
 
 def touch(config):
     """Mark a change: a new RevisionId and LastModified, as every successful update gets."""
-    config["LastModified"] = now_timestamp()
+    config["LastModified"] = iso_timestamp(zone="+0000")
     config["RevisionId"] = new_revision_id()
 
 
@@ -4303,8 +4298,8 @@ def publish_layer_version(store, params, body):
                               "CodeSha256": package.sha256, "CodeSize": package.size},
                   "LayerArn": layer_arn(store, name),
                   "LayerVersionArn": layer_arn(store, name, number),
-                  "Description": body.get("Description", ""), "CreatedDate": now_timestamp(),
-                  "Version": number}
+                  "Description": body.get("Description", ""),
+                  "CreatedDate": iso_timestamp(zone="+0000"), "Version": number}
         for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
             if body.get(member) is not None:
                 record[member] = body[member]
@@ -4850,7 +4845,8 @@ def create_capacity_provider(store, params, body):
         arn = capacity_provider_arn(store, name)
         if name in store.capacity_providers:
             raise conflict(f"Capacity provider already exists: {arn}")
-        provider = {"CapacityProviderArn": arn, "State": "Active", "LastModified": now_timestamp(),
+        provider = {"CapacityProviderArn": arn, "State": "Active",
+                    "LastModified": iso_timestamp(zone="+0000"),
                     **{k: v for k, v in body.items() if k not in ("CapacityProviderName", "Tags")}}
         store.capacity_providers[name] = provider
         if body.get("Tags"):
@@ -4880,7 +4876,7 @@ def update_capacity_provider(store, params, body):
     with store.lock:
         name, provider = find_capacity_provider(store, params)
         provider.update({k: v for k, v in body.items() if v is not None})
-        provider["LastModified"] = now_timestamp()
+        provider["LastModified"] = iso_timestamp(zone="+0000")
         return {"CapacityProvider": json.loads(json.dumps(provider))}
 
 
