@@ -383,16 +383,19 @@ def find_alias(store, function, name, wording="Cannot find alias arn"):
     return alias
 
 
+def routing_weights(alias):
+    """An alias's AdditionalVersionWeights, version -> weight; {} when it has none."""
+    return (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
 def alias_versions(alias):
     """Every version an alias routes to: its own and the one in its routing weights."""
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    return [alias["FunctionVersion"], *weights]
+    return [alias["FunctionVersion"], *routing_weights(alias)]
 
 
 def pick_weighted_version(alias, version):
     """The version one invocation of an alias runs: the extra version with its weight's chance."""
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    for other, weight in weights.items():
+    for other, weight in routing_weights(alias).items():
         if random.random() < weight:
             return other
     return version
