@@ -2317,7 +2317,7 @@ def check_revision(config, revision_id):
         raise stale_revision()
 
 
-def package_from_request(code, raw_source, operation):
+def package_from_request(code, raw_source):
     """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
     if raw_source is not None:
         return take_package(raw_source.encode("utf-8"))
@@ -2326,9 +2326,7 @@ def package_from_request(code, raw_source, operation):
     if code.get("S3Key") is not None and "S3Bucket" not in sources:
         sources.append("S3Bucket")
     if not sources:
-        message = ("Please provide a source for function code." if operation == "UpdateFunctionCode"
-                   else "Please provide a source for function code.")
-        raise invalid_parameter(message)
+        raise invalid_parameter("Please provide a source for function code.")
     if len(sources) > 1:
         raise invalid_parameter("Please do not provide other FunctionCode parameters when "
                                 "providing a ZipFile, S3 location or image URI.")
@@ -2463,7 +2461,7 @@ def create_function(store, params, body):
     check_environment(body.get("Environment"))
     if len(body.get("Tags") or {}) > MAX_TAGS:
         raise invalid_parameter("Number of tags exceeds resource tag limit.")
-    package = package_from_request(body["Code"], body.get("_parlelHandler"), "CreateFunction")
+    package = package_from_request(body["Code"], body.get("_parlelHandler"))
     config = {
         "FunctionName": name, "FunctionArn": function_arn(store, name),
         "Role": body["Role"], "CodeSize": 0, "Description": "",
@@ -2641,7 +2639,7 @@ def update_function_code(store, params, body):
     name, qualifier = function_target(store, params, namespaced=False, max_length=140)
     if qualifier:
         raise invalid_parameter("Qualifier is not supported for UpdateFunctionCode.")
-    package = package_from_request(body, body.get("_parlelHandler"), "UpdateFunctionCode")
+    package = package_from_request(body, body.get("_parlelHandler"))
     with store.lock:
         function = find_function(store, name)
         config = function.versions["$LATEST"]
