@@ -2360,11 +2360,12 @@ def snapshot_latest(store, function, description=None):
     version is the answer, as on AWS. Caller holds store.lock."""
     latest = function.versions["$LATEST"]
     last = str(function.next_version - 1)
-    if function.published == fingerprint(latest) and last in function.versions:
+    current = fingerprint(latest)
+    if function.published == current and last in function.versions:
         return function.versions[last]
     number = str(function.next_version)
     function.next_version += 1
-    function.published = fingerprint(latest)
+    function.published = current
     snapshot = json.loads(json.dumps(latest))
     snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
                     Description=latest["Description"] if description is None else description,
