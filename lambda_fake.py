@@ -191,12 +191,6 @@ def precondition_failed(message):
     return LambdaError("PreconditionFailedException", 412, message)
 
 
-def stale_revision(api="GetFunction/GetAlias"):
-    """A RevisionId precondition that failed, in AWS's words (which name the API to call)."""
-    return precondition_failed("The Revision Id provided does not match the latest Revision Id. "
-                               f"Call the {api} API to retrieve the latest Revision Id")
-
-
 SENSITIVE = object()        # stands for a value AWS does not repeat in its messages (secrets)
 
 
@@ -831,6 +825,14 @@ def check_runtime(runtime):
     raise invalid_parameter(
         f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum "
         f"value set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
+
+
+def check_revision(given, current, api="GetFunction/GetAlias"):
+    """A request's RevisionId precondition: when given, it must be the current one (None when
+    there is none yet). AWS's message names the API that gives the latest."""
+    if given is not None and given != current:
+        raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                  f"Id. Call the {api} API to retrieve the latest Revision Id")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -2312,11 +2314,6 @@ def touch(config):
     config["RevisionId"] = new_revision_id()
 
 
-def check_revision(config, revision_id):
-    if revision_id is not None and revision_id != config["RevisionId"]:
-        raise stale_revision()
-
-
 def package_from_request(code, raw_source):
     """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
     if raw_source is not None:
@@ -2644,7 +2641,7 @@ def update_function_code(store, params, body):
     with store.lock:
         function = find_function(store, name)
         config = function.versions["$LATEST"]
-        check_revision(config, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), config["RevisionId"])
         if config["PackageType"] == "Image" and not package.s3_location:
             raise invalid_parameter("Please provide ImageUri when updating a function with "
                                     "packageType of Image.")
@@ -2679,7 +2676,7 @@ def update_function_configuration(store, params, body):
     with store.lock:
         function = find_function(store, name)
         config = function.versions["$LATEST"]
-        check_revision(config, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), config["RevisionId"])
         if config["PackageType"] == "Zip" and (body.get("Runtime") == ""
                                                or body.get("Handler") == ""):
             raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
@@ -2999,7 +2996,7 @@ def publish_version(store, params, body):
     with store.lock:
         function = find_function(store, name)
         latest = function.versions["$LATEST"]
-        check_revision(latest, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), latest["RevisionId"])
         if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
             raise invalid_parameter(
                 f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in "
@@ -3096,8 +3093,7 @@ def update_alias(store, params, body):
     with store.lock:
         function = find_function(store, name)
         alias = find_alias(store, function, params["Name"], "Alias not found")
-        if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
-            raise stale_revision()
+        check_revision(body.get("RevisionId"), alias["RevisionId"])
         version = body.get("FunctionVersion", alias["FunctionVersion"])
         routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
         check_routing(store, function, version, routing)
@@ -3195,8 +3191,7 @@ def add_permission(store, params, body):
         scope_revision = policy_scope(store, function, qualifier)
         policy = function.policies.get(qualifier or "")
         expected = policy.revision_id if policy else scope_revision
-        if body.get("RevisionId") is not None and body["RevisionId"] != expected:
-            raise stale_revision("GetPolicy")
+        check_revision(body.get("RevisionId"), expected, "GetPolicy")
         if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
             raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
                            "Please provide a new statement id, or remove the existing statement.")
@@ -3247,8 +3242,7 @@ def remove_permission(store, params, body):
         policy = function.policies.get(qualifier or "")
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision()
+        check_revision(params.get("RevisionId"), policy.revision_id)
         kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -3297,9 +3291,8 @@ def put_resource_policy(store, params, body):
     with store.lock:
         function, qualifier = resource_policy_target(store, params)
         policy = function.policies.get(qualifier or "")
-        if body.get("RevisionId") is not None and (policy is None
-                                                   or body["RevisionId"] != policy.revision_id):
-            raise stale_revision("GetResourcePolicy")
+        check_revision(body.get("RevisionId"), policy.revision_id if policy else None,
+                       "GetResourcePolicy")
         policy = function.policies.setdefault(qualifier or "", Policy())
         policy.statements = statements
         policy.revision_id = new_revision_id()
@@ -3326,8 +3319,7 @@ def delete_resource_policy(store, params, body):
     """DeleteResourcePolicy."""
     with store.lock:
         function, qualifier, policy = find_resource_policy(store, params)
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision("GetResourcePolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id, "GetResourcePolicy")
         del function.policies[qualifier or ""]
     return Reply(204)
 
@@ -4414,9 +4406,8 @@ def add_layer_version_permission(store, params, body):
         if policy and any(s["Sid"] == body["StatementId"] for s in policy.statements):
             raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
                            "Please provide a new statement id, or remove the existing statement.")
-        if params.get("RevisionId") is not None and (policy is None
-                                                     or params["RevisionId"] != policy.revision_id):
-            raise stale_revision("GetLayerPolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id if policy else None,
+                       "GetLayerPolicy")
         principal = body["Principal"]
         statement = {"Sid": body["StatementId"], "Effect": "Allow",
                      "Principal": principal if principal == "*" else {"AWS": (
@@ -4452,8 +4443,7 @@ def remove_layer_version_permission(store, params, body):
         policy = layer.policies.get(number)
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision("GetLayerPolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id, "GetLayerPolicy")
         kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
