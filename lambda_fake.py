@@ -300,6 +300,12 @@ class Function:
         self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
         self.job_key = (None, None)         # ((version, RevisionId), Job.key) of the last Job
 
+    def has_qualifier(self, qualifier):
+        """Whether a qualifier names something of this function: none at all, $LATEST, one of
+        its versions or one of its aliases."""
+        return (qualifier in (None, "$LATEST") or qualifier in self.versions
+                or qualifier in self.aliases)
+
 
 class Store:
     """The fake's whole state. Operations take `lock` once, holding it to check and to write."""
@@ -3871,10 +3877,7 @@ def check_destinations(store, name, destinations):
             local = target is not None and ((target["region"], target["account"])
                                             == (store.region, store.account))
             function = store.functions.get(target["name"]) if local else None
-            qualifier = target["qualifier"] if target else None
-            if function is None or (qualifier not in (None, "$LATEST")
-                                    and qualifier not in function.versions
-                                    and qualifier not in function.aliases):
+            if function is None or not function.has_qualifier(target["qualifier"]):
                 raise invalid_parameter(f"The destination ARN {arn} is invalid.")
             if target["name"] == name:
                 raise invalid_parameter("You can't specify the function as a destination for "
@@ -3886,9 +3889,7 @@ def event_invoke_target(store, params, missing):
     name, qualifier = function_target(store, params)
     arn = function_arn(store, name, qualifier or "$LATEST")
     function = store.functions.get(name)
-    if function is None or (qualifier not in (None, "$LATEST")
-                            and qualifier not in function.versions
-                            and qualifier not in function.aliases):
+    if function is None or not function.has_qualifier(qualifier):
         raise not_found(missing.format(arn=arn))
     return function, qualifier or "$LATEST", arn
 
@@ -4068,9 +4069,7 @@ def create_event_source_mapping(store, params, body):
     name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
     with store.lock:
         function = store.functions.get(name)
-        if function is None or (qualifier not in (None, "$LATEST")
-                                and qualifier not in function.versions
-                                and qualifier not in function.aliases):
+        if function is None or not function.has_qualifier(qualifier):
             raise invalid_parameter("Function does not exist")
         if kind in STREAM_SOURCES and not body.get("StartingPosition"):
             raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
