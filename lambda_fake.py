@@ -2579,12 +2579,9 @@ def list_functions(store, params, body):
     with store.lock:
         names = sorted(store.functions)
         if query.get("FunctionVersion") != "ALL":      # one entry per function: build just the page
-            start = page_start(query.get("Marker"))
-            page = {"Functions": [listed(store.functions[n].versions["$LATEST"])
-                                  for n in names[start:start + limit]]}
-            if start + limit < len(names):
-                page["NextMarker"] = page_marker(start + limit)
-            return page
+            latest = [store.functions[name].versions["$LATEST"] for name in names]
+            return paginate(latest, query.get("Marker"), limit, "Functions", "NextMarker",
+                            show=listed)
         items = []
         for name in names:
             function = store.functions[name]
@@ -2606,10 +2603,12 @@ def listed(config, **changes):
     return entry
 
 
-def paginate(items, marker, limit, key, marker_key):
-    """One page of `items`; the marker is the position of the next item, opaque to clients."""
+def paginate(items, marker, limit, key, marker_key, show=None):
+    """One page of `items`, each passed through `show` when given (so only the page's entries are
+    built); the marker is the position of the next item, opaque to clients."""
     start = page_start(marker)
-    page = {key: items[start:start + limit]}
+    shown = items[start:start + limit]
+    page = {key: shown if show is None else [show(item) for item in shown]}
     if start + limit < len(items):
         page[marker_key] = page_marker(start + limit)
     return page
