@@ -4639,10 +4639,10 @@ def delete_code_signing_config(store, params, body):
     """DeleteCodeSigningConfig: refused while a function uses it."""
     with store.lock:
         config = find_code_signing_config(store, params)
-        if functions_using(store, config["CodeSigningConfigArn"]):
+        users = functions_using(store, config["CodeSigningConfigArn"])
+        if users:
             raise conflict("The code signing configuration cannot be deleted because it is used by "
-                           "functions: "
-                           f"{', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
+                           f"functions: {', '.join(users)}")
         del store.code_signing_configs[config["CodeSigningConfigArn"]]
         store.tags.pop(config["CodeSigningConfigArn"], None)
     return Reply(204)
