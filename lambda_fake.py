@@ -3639,11 +3639,9 @@ LIST_URLS_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
 def list_function_url_configs(store, params, body):
     """ListFunctionUrlConfigs: the unqualified config and every alias's."""
     query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
-    name, qualifier = url_target(store, params)
+    name, _ = url_target(store, params)        # a qualifier is checked, then not used
     with store.lock:
-        function = store.functions.get(name)
-        if function is None:
-            raise not_found("Function does not exist")
+        function = find_url_function(store, name, None)
         items = [dict(url_reply(c, "LastModifiedTime"), InvokeMode=c.get("InvokeMode", "BUFFERED"))
                  for _, c in sorted(function.url_configs.items())]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
