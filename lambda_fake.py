@@ -279,6 +279,11 @@ def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
 # All state lives in plain dicts behind one lock. Records are kept in the API's own response shape,
 # so a Get answers a copy of what is stored.
 
+def copied(record):
+    """A deep copy of a record of JSON values (dicts, lists, text, numbers): a JSON round trip."""
+    return json.loads(json.dumps(record))
+
+
 class Function:
     """One function: $LATEST and its published versions, with everything attached to it."""
 
@@ -544,7 +549,7 @@ class DurableExecution:
 
 def millisecond_timestamps(operation):
     """A copy of an operation with its timestamps in epoch milliseconds (integers)."""
-    copy = json.loads(json.dumps(operation))
+    copy = copied(operation)
     for holder, key in ((copy, "StartTimestamp"), (copy, "EndTimestamp"),
                         (copy.get("StepDetails") or {}, "NextAttemptTimestamp"),
                         (copy.get("WaitDetails") or {}, "ScheduledEndTimestamp")):
@@ -2369,7 +2374,7 @@ def snapshot_latest(store, function, description=None):
     number = str(function.next_version)
     function.next_version += 1
     function.published = current
-    snapshot = json.loads(json.dumps(latest))
+    snapshot = copied(latest)
     snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
                     Description=latest["Description"] if description is None else description,
                     RevisionId=new_revision_id())
@@ -3761,7 +3766,7 @@ def serve_function_url(store, url_id, request):
         config = function and function.url_configs.get(qualifier or "")
         if not config or (qualifier and qualifier not in function.aliases):
             return url_error(403)
-        config = json.loads(json.dumps(config))
+        config = copied(config)
     header_map = {k.lower(): v for k, v in request["headers"]}
     origin = header_map.get("origin")
     cors = config.get("Cors")
@@ -4147,7 +4152,7 @@ def find_event_source_mapping(store, params):
 def get_event_source_mapping(store, params, body):
     """GetEventSourceMapping."""
     with store.lock:
-        return json.loads(json.dumps(find_event_source_mapping(store, params)))
+        return copied(find_event_source_mapping(store, params))
 
 
 def update_event_source_mapping(store, params, body):
@@ -4202,7 +4207,7 @@ def list_event_source_mappings(store, params, body):
                 continue
             if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
                 continue
-            items.append(json.loads(json.dumps(mapping)))
+            items.append(copied(mapping))
     return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
                     "EventSourceMappings", "NextMarker")
 
@@ -4296,7 +4301,7 @@ def publish_layer_version(store, params, body):
         layer.versions[number] = record
         layer.packages[number] = package
         store.packages[package.hex] = package
-        return json.loads(json.dumps(record))
+        return copied(record)
 
 
 def find_layer_version(store, name, number):
@@ -4312,7 +4317,7 @@ def get_layer_version(store, params, body):
     name = layer_name(store, params)
     number = layer_version_number(params)
     with store.lock:
-        return json.loads(json.dumps(find_layer_version(store, name, number).versions[number]))
+        return copied(find_layer_version(store, name, number).versions[number])
 
 
 def get_layer_version_by_arn(store, params, body):
@@ -4323,7 +4328,7 @@ def get_layer_version_by_arn(store, params, body):
         raise not_found("The resource you requested does not exist.")
     with store.lock:
         layer = find_layer_version(store, parts[6], int(parts[7]))
-        return json.loads(json.dumps(layer.versions[int(parts[7])]))
+        return copied(layer.versions[int(parts[7])])
 
 
 def delete_layer_version(store, params, body):
@@ -4595,7 +4600,7 @@ def create_code_signing_config(store, params, body):
         store.code_signing_configs[arn] = config
         if body.get("Tags"):
             store.tags[arn] = dict(body["Tags"])
-        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+        return {"CodeSigningConfig": copied(config)}
 
 
 def find_code_signing_config(store, params):
@@ -4610,8 +4615,7 @@ def find_code_signing_config(store, params):
 def get_code_signing_config(store, params, body):
     """GetCodeSigningConfig."""
     with store.lock:
-        return {"CodeSigningConfig": json.loads(json.dumps(
-            find_code_signing_config(store, params)))}
+        return {"CodeSigningConfig": copied(find_code_signing_config(store, params))}
 
 
 def update_code_signing_config(store, params, body):
@@ -4625,7 +4629,7 @@ def update_code_signing_config(store, params, body):
         if (body.get("CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment"):
             config["CodeSigningPolicies"] = dict(body["CodeSigningPolicies"])
         config["LastModified"] = url_timestamp()
-        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+        return {"CodeSigningConfig": copied(config)}
 
 
 def functions_using(store, csc_arn):
@@ -4650,7 +4654,7 @@ def list_code_signing_configs(store, params, body):
     """ListCodeSigningConfigs."""
     query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
     with store.lock:
-        items = [json.loads(json.dumps(c)) for c in store.code_signing_configs.values()]
+        items = [copied(c) for c in store.code_signing_configs.values()]
     return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50),
                     "CodeSigningConfigs", "NextMarker")
 
@@ -4839,7 +4843,7 @@ def create_capacity_provider(store, params, body):
         store.capacity_providers[name] = provider
         if body.get("Tags"):
             store.tags[arn] = dict(body["Tags"])
-        return {"CapacityProvider": json.loads(json.dumps(provider))}
+        return {"CapacityProvider": copied(provider)}
 
 
 def find_capacity_provider(store, params):
@@ -4854,8 +4858,7 @@ def find_capacity_provider(store, params):
 def get_capacity_provider(store, params, body):
     """GetCapacityProvider."""
     with store.lock:
-        return {"CapacityProvider": json.loads(json.dumps(
-            find_capacity_provider(store, params)[1]))}
+        return {"CapacityProvider": copied(find_capacity_provider(store, params)[1])}
 
 
 def update_capacity_provider(store, params, body):
@@ -4865,7 +4868,7 @@ def update_capacity_provider(store, params, body):
         name, provider = find_capacity_provider(store, params)
         provider.update({k: v for k, v in body.items() if v is not None})
         provider["LastModified"] = iso_timestamp(zone="+0000")
-        return {"CapacityProvider": json.loads(json.dumps(provider))}
+        return {"CapacityProvider": copied(provider)}
 
 
 def delete_capacity_provider(store, params, body):
@@ -4878,14 +4881,14 @@ def delete_capacity_provider(store, params, body):
                            f"{', '.join(users)}")
         del store.capacity_providers[name]
         store.tags.pop(provider["CapacityProviderArn"], None)
-        return {"CapacityProvider": dict(json.loads(json.dumps(provider)), State="Deleting")}
+        return {"CapacityProvider": dict(copied(provider), State="Deleting")}
 
 
 def list_capacity_providers(store, params, body):
     """ListCapacityProviders."""
     query = query_members(params, LIST_CAPACITY_PROVIDERS_QUERY, integers=("MaxItems",))
     with store.lock:
-        items = [json.loads(json.dumps(p)) for _, p in sorted(store.capacity_providers.items())
+        items = [copied(p) for _, p in sorted(store.capacity_providers.items())
                  if query.get("State") in (None, p["State"])]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "CapacityProviders",
                     "NextMarker")
@@ -5122,7 +5125,7 @@ def get_durable_execution(store, params, body):
     """GetDurableExecution; IncludeExecutionData=false leaves out input and result."""
     with store.lock:
         execution = find_durable_execution(store, params)
-        record = json.loads(json.dumps(execution.record))
+        record = copied(execution.record)
     if params.get("IncludeExecutionData") == "false":
         record.pop("InputPayload", None)
         record.pop("Result", None)
@@ -5133,7 +5136,7 @@ def get_durable_execution(store, params, body):
 def get_durable_execution_history(store, params, body):
     """GetDurableExecutionHistory: the events in order (or reversed), 100 a page by default."""
     with store.lock:
-        events = json.loads(json.dumps(find_durable_execution(store, params).events))
+        events = copied(find_durable_execution(store, params).events)
     if params.get("ReverseOrder") == "true":
         events.reverse()
     return paginate(events, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Events",
@@ -5153,7 +5156,7 @@ def get_durable_execution_state(store, params, body):
     with store.lock:
         execution = find_durable_execution(store, params)
         check_checkpoint_token(execution, params["CheckpointToken"])
-        operations = json.loads(json.dumps(list(execution.operations.values())))
+        operations = copied(list(execution.operations.values()))
     return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100,
                     "Operations", "NextMarker")
 
@@ -5175,7 +5178,7 @@ def checkpoint_durable_execution(store, params, body):
             return {"NewExecutionState": {"Operations": []}}
         return {"CheckpointToken": execution.mint_token(),
                 "NewExecutionState": {
-                    "Operations": json.loads(json.dumps(list(execution.operations.values()))),
+                    "Operations": copied(list(execution.operations.values())),
                     "NextMarker": ""}}
 
 
