@@ -425,7 +425,7 @@ class DurableExecution:
                                      "ExecutionDetails": {"InputPayload": payload}}}
         self.events = []
         self.token = None               # minted for each invocation of the handler
-        self.timers = {}                # callback operation id -> (deadline, heartbeat seconds)
+        self.timers = {}                # callback operation id -> (deadline, is it the heartbeat's)
         self.changed = set()            # operation ids changed since the handler last saw them
         self.finished = threading.Event()
         self.wake = threading.Event()
@@ -5182,6 +5182,15 @@ def checkpoint_durable_execution(store, params, body):
                     "NextMarker": ""}}
 
 
+def callback_deadline(started, timeout, beat, heartbeat):
+    """(when, whether it is the heartbeat's) a callback times out: Timeout seconds after it
+    started or HeartbeatTimeout seconds after the last heartbeat (beat), whichever comes first.
+    A zero stands for a timeout the callback does not have; it must have one of them."""
+    deadlines = [(started + timeout, False)] if timeout else []
+    deadlines += [(beat + heartbeat, True)] if heartbeat else []
+    return min(deadlines)
+
+
 def apply_operation_update(store, execution, update):
     """One OperationUpdate, as the service applies it. Caller holds store.lock."""
     kind, action, op_id = update["Type"], update["Action"], update["Id"]
@@ -5252,9 +5261,7 @@ def apply_operation_update(store, execution, update):
         timeout, heartbeat = (options.get("TimeoutSeconds") or 0,
                               options.get("HeartbeatTimeoutSeconds") or 0)
         if timeout or heartbeat:
-            deadlines = [(now + timeout, False)] if timeout else []
-            deadlines += [(now + heartbeat, True)] if heartbeat else []
-            execution.timers[op_id] = min(deadlines)
+            execution.timers[op_id] = callback_deadline(now, timeout, now, heartbeat)
         details = {"CallbackStartedDetails": {"CallbackId": callback_id,
                                               **({"Timeout": timeout} if timeout else {}),
                                               **({"HeartbeatTimeout": heartbeat}
@@ -5442,16 +5449,12 @@ def send_durable_execution_callback_heartbeat(store, params, body):
     with store.lock:
         execution, operation = find_callback(store, params)
         deadline = execution.timers.get(operation["Id"])
-        if deadline and deadline[1]:
-            started = operation["StartTimestamp"]
-            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout")
-                            for e in execution.events
-                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
-            timeout = next((e["CallbackStartedDetails"].get("Timeout") for e in execution.events
-                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
-            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)]
-                                                            if timeout else [])
-            execution.timers[operation["Id"]] = min(candidates)
+        if deadline and deadline[1]:        # the heartbeat's deadline is the one still ahead
+            details = next((e["CallbackStartedDetails"] for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), {})
+            execution.timers[operation["Id"]] = callback_deadline(
+                operation["StartTimestamp"], details.get("Timeout", 0), time.time(),
+                details.get("HeartbeatTimeout", 0))
     return {}
 
 
