@@ -5483,11 +5483,16 @@ def parlel_health(store, params, body):
         return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
 
 
-def parlel_reset(store, params, body):
-    """POST /_parlel/reset: forget all state and end every worker."""
+def reset_server(store):
+    """Forget all state and end every worker, for POST /_parlel/reset and LambdaServer.reset()."""
     with store.lock:
         store.reset()
     store.runner.stop()
+
+
+def parlel_reset(store, params, body):
+    """POST /_parlel/reset: forget all state and end every worker."""
+    reset_server(store)
     return {"status": "ok"}
 
 
@@ -6580,9 +6585,7 @@ class LambdaServer:
         self.store.runner.stop(closing=True)
 
     def reset(self):
-        with self.store.lock:
-            self.store.reset()
-        self.store.runner.stop()
+        reset_server(self.store)
 
     def __enter__(self):
         return self.start()
