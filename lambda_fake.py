@@ -5804,8 +5804,8 @@ def parlel_inspect(store, params, body):
                          for q, c in sorted(function.url_configs.items())],
                 "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
                 "ReservedConcurrency": function.reserved_concurrency})
-        invocations = [dict(e) for e in store.invocations]
-    return {"functions": functions, "invocations": invocations[-200:],
+        invocations = [dict(e) for e in list(store.invocations)[-200:]]     # the last 200 only
+    return {"functions": functions, "invocations": invocations,
             "endpoint": store.endpoint_url,
             "region": store.region, "account": store.account, "version": __version__}
 
