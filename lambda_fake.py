@@ -191,12 +191,6 @@ def precondition_failed(message):
     return LambdaError("PreconditionFailedException", 412, message)
 
 
-def stale_revision(api="GetFunction/GetAlias"):
-    """A RevisionId precondition that failed, in AWS's words (which name the API to call)."""
-    return precondition_failed("The Revision Id provided does not match the latest Revision Id. "
-                               f"Call the {api} API to retrieve the latest Revision Id")
-
-
 SENSITIVE = object()        # stands for a value AWS does not repeat in its messages (secrets)
 
 
@@ -285,6 +279,11 @@ def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
 # All state lives in plain dicts behind one lock. Records are kept in the API's own response shape,
 # so a Get answers a copy of what is stored.
 
+def copied(record):
+    """A deep copy of a record of JSON values (dicts, lists, text, numbers): a JSON round trip."""
+    return json.loads(json.dumps(record))
+
+
 class Function:
     """One function: $LATEST and its published versions, with everything attached to it."""
 
@@ -305,6 +304,12 @@ class Function:
         self.runtime_management = {}        # qualifier -> {UpdateRuntimeOn, RuntimeVersionArn}
         self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
         self.job_key = (None, None)         # ((version, RevisionId), Job.key) of the last Job
+
+    def has_qualifier(self, qualifier):
+        """Whether a qualifier names something of this function: none at all, $LATEST, one of
+        its versions or one of its aliases."""
+        return (qualifier in (None, "$LATEST") or qualifier in self.versions
+                or qualifier in self.aliases)
 
 
 class Store:
@@ -383,16 +388,19 @@ def find_alias(store, function, name, wording="Cannot find alias arn"):
     return alias
 
 
+def routing_weights(alias):
+    """An alias's AdditionalVersionWeights, version -> weight; {} when it has none."""
+    return (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
 def alias_versions(alias):
     """Every version an alias routes to: its own and the one in its routing weights."""
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    return [alias["FunctionVersion"], *weights]
+    return [alias["FunctionVersion"], *routing_weights(alias)]
 
 
 def pick_weighted_version(alias, version):
     """The version one invocation of an alias runs: the extra version with its weight's chance."""
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    for other, weight in weights.items():
+    for other, weight in routing_weights(alias).items():
         if random.random() < weight:
             return other
     return version
@@ -417,7 +425,7 @@ class DurableExecution:
                                      "ExecutionDetails": {"InputPayload": payload}}}
         self.events = []
         self.token = None               # minted for each invocation of the handler
-        self.timers = {}                # callback operation id -> (deadline, heartbeat seconds)
+        self.timers = {}                # callback operation id -> (deadline, is it the heartbeat's)
         self.changed = set()            # operation ids changed since the handler last saw them
         self.finished = threading.Event()
         self.wake = threading.Event()
@@ -541,7 +549,7 @@ class DurableExecution:
 
 def millisecond_timestamps(operation):
     """A copy of an operation with its timestamps in epoch milliseconds (integers)."""
-    copy = json.loads(json.dumps(operation))
+    copy = copied(operation)
     for holder, key in ((copy, "StartTimestamp"), (copy, "EndTimestamp"),
                         (copy.get("StepDetails") or {}, "NextAttemptTimestamp"),
                         (copy.get("WaitDetails") or {}, "ScheduledEndTimestamp")):
@@ -585,22 +593,17 @@ def say(store, level, text, once=None):
     sys.stderr.write(f"lambda_fake: {text}\n")
 
 
-def iso_timestamp(seconds=None):
-    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time."""
+def iso_timestamp(seconds=None, zone="Z"):
+    """2026-01-01T00:00:00.000Z, as destination records and invocation logs write time (now,
+    unless seconds are given); LastModified is written with zone="+0000"."""
     moment = datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds,
                                              datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def now_timestamp():
-    """LastModified as Lambda writes it: 2026-01-01T00:00:00.000+0000."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{zone}"
 
 
 def new_uuid():
-    """A random (version 4) UUID, as new_uuid() gives it: the uuid module would import
-    platform, which costs start-up time."""
+    """A random (version 4) UUID, in the same shape as str(uuid.uuid4()) would give it: the
+    uuid module would import platform, which costs start-up time."""
     value = bytearray(os.urandom(16))
     value[6] = value[6] & 0x0F | 0x40       # version 4
     value[8] = value[8] & 0x3F | 0x80       # the RFC 4122 variant
@@ -833,6 +836,14 @@ def check_runtime(runtime):
     raise invalid_parameter(
         f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum "
         f"value set: [{', '.join(USABLE_RUNTIMES)}] or be a valid ARN")
+
+
+def check_revision(given, current, api="GetFunction/GetAlias"):
+    """A request's RevisionId precondition: when given, it must be the current one (None when
+    there is none yet). AWS's message names the API that gives the latest."""
+    if given is not None and given != current:
+        raise precondition_failed("The Revision Id provided does not match the latest Revision "
+                                  f"Id. Call the {api} API to retrieve the latest Revision Id")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -2339,16 +2350,11 @@ def set_code(config, package):
 
 def touch(config):
     """Mark a change: a new RevisionId and LastModified, as every successful update gets."""
-    config["LastModified"] = now_timestamp()
+    config["LastModified"] = iso_timestamp(zone="+0000")
     config["RevisionId"] = new_revision_id()
 
 
-def check_revision(config, revision_id):
-    if revision_id is not None and revision_id != config["RevisionId"]:
-        raise stale_revision()
-
-
-def package_from_request(code, raw_source, operation):
+def package_from_request(code, raw_source):
     """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
     if raw_source is not None:
         return take_package(raw_source.encode("utf-8"))
@@ -2357,9 +2363,7 @@ def package_from_request(code, raw_source, operation):
     if code.get("S3Key") is not None and "S3Bucket" not in sources:
         sources.append("S3Bucket")
     if not sources:
-        message = ("Please provide a source for function code." if operation == "UpdateFunctionCode"
-                   else "Please provide a source for function code.")
-        raise invalid_parameter(message)
+        raise invalid_parameter("Please provide a source for function code.")
     if len(sources) > 1:
         raise invalid_parameter("Please do not provide other FunctionCode parameters when "
                                 "providing a ZipFile, S3 location or image URI.")
@@ -2393,12 +2397,13 @@ def snapshot_latest(store, function, description=None):
     version is the answer, as on AWS. Caller holds store.lock."""
     latest = function.versions["$LATEST"]
     last = str(function.next_version - 1)
-    if function.published == fingerprint(latest) and last in function.versions:
+    current = fingerprint(latest)
+    if function.published == current and last in function.versions:
         return function.versions[last]
     number = str(function.next_version)
     function.next_version += 1
-    function.published = fingerprint(latest)
-    snapshot = json.loads(json.dumps(latest))
+    function.published = current
+    snapshot = copied(latest)
     snapshot.update(Version=number, FunctionArn=function_arn(store, function.name, number),
                     Description=latest["Description"] if description is None else description,
                     RevisionId=new_revision_id())
@@ -2494,7 +2499,7 @@ def create_function(store, params, body):
     check_environment(body.get("Environment"))
     if len(body.get("Tags") or {}) > MAX_TAGS:
         raise invalid_parameter("Number of tags exceeds resource tag limit.")
-    package = package_from_request(body["Code"], body.get("_parlelHandler"), "CreateFunction")
+    package = package_from_request(body["Code"], body.get("_parlelHandler"))
     config = {
         "FunctionName": name, "FunctionArn": function_arn(store, name),
         "Role": body["Role"], "CodeSize": 0, "Description": "",
@@ -2608,12 +2613,9 @@ def list_functions(store, params, body):
     with store.lock:
         names = sorted(store.functions)
         if query.get("FunctionVersion") != "ALL":      # one entry per function: build just the page
-            start = page_start(query.get("Marker"))
-            page = {"Functions": [listed(store.functions[n].versions["$LATEST"])
-                                  for n in names[start:start + limit]]}
-            if start + limit < len(names):
-                page["NextMarker"] = page_marker(start + limit)
-            return page
+            latest = [store.functions[name].versions["$LATEST"] for name in names]
+            return paginate(latest, query.get("Marker"), limit, "Functions", "NextMarker",
+                            show=listed)
         items = []
         for name in names:
             function = store.functions[name]
@@ -2635,10 +2637,12 @@ def listed(config, **changes):
     return entry
 
 
-def paginate(items, marker, limit, key, marker_key):
-    """One page of `items`; the marker is the position of the next item, opaque to clients."""
+def paginate(items, marker, limit, key, marker_key, show=None):
+    """One page of `items`, each passed through `show` when given (so only the page's entries are
+    built); the marker is the position of the next item, opaque to clients."""
     start = page_start(marker)
-    page = {key: items[start:start + limit]}
+    shown = items[start:start + limit]
+    page = {key: shown if show is None else [show(item) for item in shown]}
     if start + limit < len(items):
         page[marker_key] = page_marker(start + limit)
     return page
@@ -2672,11 +2676,11 @@ def update_function_code(store, params, body):
     name, qualifier = function_target(store, params, namespaced=False, max_length=140)
     if qualifier:
         raise invalid_parameter("Qualifier is not supported for UpdateFunctionCode.")
-    package = package_from_request(body, body.get("_parlelHandler"), "UpdateFunctionCode")
+    package = package_from_request(body, body.get("_parlelHandler"))
     with store.lock:
         function = find_function(store, name)
         config = function.versions["$LATEST"]
-        check_revision(config, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), config["RevisionId"])
         if config["PackageType"] == "Image" and not package.s3_location:
             raise invalid_parameter("Please provide ImageUri when updating a function with "
                                     "packageType of Image.")
@@ -2711,7 +2715,7 @@ def update_function_configuration(store, params, body):
     with store.lock:
         function = find_function(store, name)
         config = function.versions["$LATEST"]
-        check_revision(config, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), config["RevisionId"])
         if config["PackageType"] == "Zip" and (body.get("Runtime") == ""
                                                or body.get("Handler") == ""):
             raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
@@ -3058,7 +3062,7 @@ def publish_version(store, params, body):
     with store.lock:
         function = find_function(store, name)
         latest = function.versions["$LATEST"]
-        check_revision(latest, body.get("RevisionId"))
+        check_revision(body.get("RevisionId"), latest["RevisionId"])
         if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
             raise invalid_parameter(
                 f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in "
@@ -3155,8 +3159,7 @@ def update_alias(store, params, body):
     with store.lock:
         function = find_function(store, name)
         alias = find_alias(store, function, params["Name"], "Alias not found")
-        if body.get("RevisionId") is not None and body["RevisionId"] != alias["RevisionId"]:
-            raise stale_revision()
+        check_revision(body.get("RevisionId"), alias["RevisionId"])
         version = body.get("FunctionVersion", alias["FunctionVersion"])
         routing = body.get("RoutingConfig", alias.get("RoutingConfig"))
         check_routing(store, function, version, routing)
@@ -3254,8 +3257,7 @@ def add_permission(store, params, body):
         scope_revision = policy_scope(store, function, qualifier)
         policy = function.policies.get(qualifier or "")
         expected = policy.revision_id if policy else scope_revision
-        if body.get("RevisionId") is not None and body["RevisionId"] != expected:
-            raise stale_revision("GetPolicy")
+        check_revision(body.get("RevisionId"), expected, "GetPolicy")
         if policy and any(s.get("Sid") == body["StatementId"] for s in policy.statements):
             raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
                            "Please provide a new statement id, or remove the existing statement.")
@@ -3306,8 +3308,7 @@ def remove_permission(store, params, body):
         policy = function.policies.get(qualifier or "")
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision()
+        check_revision(params.get("RevisionId"), policy.revision_id)
         kept = [s for s in policy.statements if s.get("Sid") != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -3356,9 +3357,8 @@ def put_resource_policy(store, params, body):
     with store.lock:
         function, qualifier = resource_policy_target(store, params)
         policy = function.policies.get(qualifier or "")
-        if body.get("RevisionId") is not None and (policy is None
-                                                   or body["RevisionId"] != policy.revision_id):
-            raise stale_revision("GetResourcePolicy")
+        check_revision(body.get("RevisionId"), policy.revision_id if policy else None,
+                       "GetResourcePolicy")
         policy = function.policies.setdefault(qualifier or "", Policy())
         policy.statements = statements
         policy.revision_id = new_revision_id()
@@ -3385,8 +3385,7 @@ def delete_resource_policy(store, params, body):
     """DeleteResourcePolicy."""
     with store.lock:
         function, qualifier, policy = find_resource_policy(store, params)
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision("GetResourcePolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id, "GetResourcePolicy")
         del function.policies[qualifier or ""]
     return Reply(204)
 
@@ -3701,11 +3700,9 @@ LIST_URLS_QUERY = struct(Marker=text(), MaxItems=integer(1, 50))
 def list_function_url_configs(store, params, body):
     """ListFunctionUrlConfigs: the unqualified config and every alias's."""
     query = query_members(params, LIST_URLS_QUERY, integers=("MaxItems",))
-    name, qualifier = url_target(store, params)
+    name, _ = url_target(store, params)        # a qualifier is checked, then not used
     with store.lock:
-        function = store.functions.get(name)
-        if function is None:
-            raise not_found("Function does not exist")
+        function = find_url_function(store, name, None)
         items = [dict(url_reply(c, "LastModifiedTime"), InvokeMode=c.get("InvokeMode", "BUFFERED"))
                  for _, c in sorted(function.url_configs.items())]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
@@ -3825,7 +3822,7 @@ def serve_function_url(store, url_id, request):
         config = function and function.url_configs.get(qualifier or "")
         if not config or (qualifier and qualifier not in function.aliases):
             return url_error(403)
-        config = json.loads(json.dumps(config))
+        config = copied(config)
     header_map = {k.lower(): v for k, v in request["headers"]}
     origin = header_map.get("origin")
     cors = config.get("Cors")
@@ -3938,10 +3935,7 @@ def check_destinations(store, name, destinations):
             local = target is not None and ((target["region"], target["account"])
                                             == (store.region, store.account))
             function = store.functions.get(target["name"]) if local else None
-            qualifier = target["qualifier"] if target else None
-            if function is None or (qualifier not in (None, "$LATEST")
-                                    and qualifier not in function.versions
-                                    and qualifier not in function.aliases):
+            if function is None or not function.has_qualifier(target["qualifier"]):
                 raise invalid_parameter(f"The destination ARN {arn} is invalid.")
             if target["name"] == name:
                 raise invalid_parameter("You can't specify the function as a destination for "
@@ -3953,9 +3947,7 @@ def event_invoke_target(store, params, missing):
     name, qualifier = function_target(store, params)
     arn = function_arn(store, name, qualifier or "$LATEST")
     function = store.functions.get(name)
-    if function is None or (qualifier not in (None, "$LATEST")
-                            and qualifier not in function.versions
-                            and qualifier not in function.aliases):
+    if function is None or not function.has_qualifier(qualifier):
         raise not_found(missing.format(arn=arn))
     return function, qualifier or "$LATEST", arn
 
@@ -4135,9 +4127,7 @@ def create_event_source_mapping(store, params, body):
     name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
     with store.lock:
         function = store.functions.get(name)
-        if function is None or (qualifier not in (None, "$LATEST")
-                                and qualifier not in function.versions
-                                and qualifier not in function.aliases):
+        if function is None or not function.has_qualifier(qualifier):
             raise invalid_parameter("Function does not exist")
         if kind in STREAM_SOURCES and not body.get("StartingPosition"):
             raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
@@ -4218,7 +4208,7 @@ def find_event_source_mapping(store, params):
 def get_event_source_mapping(store, params, body):
     """GetEventSourceMapping."""
     with store.lock:
-        return json.loads(json.dumps(find_event_source_mapping(store, params)))
+        return copied(find_event_source_mapping(store, params))
 
 
 def update_event_source_mapping(store, params, body):
@@ -4273,7 +4263,7 @@ def list_event_source_mappings(store, params, body):
                 continue
             if query.get("EventSourceArn") not in (None, mapping.get("EventSourceArn")):
                 continue
-            items.append(json.loads(json.dumps(mapping)))
+            items.append(copied(mapping))
     return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 100, 100),
                     "EventSourceMappings", "NextMarker")
 
@@ -4359,15 +4349,15 @@ def publish_layer_version(store, params, body):
                               "CodeSha256": package.sha256, "CodeSize": package.size},
                   "LayerArn": layer_arn(store, name),
                   "LayerVersionArn": layer_arn(store, name, number),
-                  "Description": body.get("Description", ""), "CreatedDate": now_timestamp(),
-                  "Version": number}
+                  "Description": body.get("Description", ""),
+                  "CreatedDate": iso_timestamp(zone="+0000"), "Version": number}
         for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
             if body.get(member) is not None:
                 record[member] = body[member]
         layer.versions[number] = record
         layer.packages[number] = package
         store.packages[package.hex] = package
-        return json.loads(json.dumps(record))
+        return copied(record)
 
 
 def find_layer_version(store, name, number):
@@ -4383,7 +4373,7 @@ def get_layer_version(store, params, body):
     name = layer_name(store, params)
     number = layer_version_number(params)
     with store.lock:
-        return json.loads(json.dumps(find_layer_version(store, name, number).versions[number]))
+        return copied(find_layer_version(store, name, number).versions[number])
 
 
 def get_layer_version_by_arn(store, params, body):
@@ -4394,7 +4384,7 @@ def get_layer_version_by_arn(store, params, body):
         raise not_found("The resource you requested does not exist.")
     with store.lock:
         layer = find_layer_version(store, parts[6], int(parts[7]))
-        return json.loads(json.dumps(layer.versions[int(parts[7])]))
+        return copied(layer.versions[int(parts[7])])
 
 
 def delete_layer_version(store, params, body):
@@ -4473,9 +4463,8 @@ def add_layer_version_permission(store, params, body):
         if policy and any(s["Sid"] == body["StatementId"] for s in policy.statements):
             raise conflict(f"The statement id ({body['StatementId']}) provided already exists. "
                            "Please provide a new statement id, or remove the existing statement.")
-        if params.get("RevisionId") is not None and (policy is None
-                                                     or params["RevisionId"] != policy.revision_id):
-            raise stale_revision("GetLayerPolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id if policy else None,
+                       "GetLayerPolicy")
         principal = body["Principal"]
         statement = {"Sid": body["StatementId"], "Effect": "Allow",
                      "Principal": principal if principal == "*" else {"AWS": (
@@ -4511,8 +4500,7 @@ def remove_layer_version_permission(store, params, body):
         policy = layer.policies.get(number)
         if policy is None:
             raise not_found("No policy is associated with the given resource.")
-        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
-            raise stale_revision("GetLayerPolicy")
+        check_revision(params.get("RevisionId"), policy.revision_id, "GetLayerPolicy")
         kept = [s for s in policy.statements if s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy.statements):
             raise not_found(f"Statement {params['StatementId']} is not found in resource policy.")
@@ -4668,7 +4656,7 @@ def create_code_signing_config(store, params, body):
         store.code_signing_configs[arn] = config
         if body.get("Tags"):
             store.tags[arn] = dict(body["Tags"])
-        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+        return {"CodeSigningConfig": copied(config)}
 
 
 def find_code_signing_config(store, params):
@@ -4683,8 +4671,7 @@ def find_code_signing_config(store, params):
 def get_code_signing_config(store, params, body):
     """GetCodeSigningConfig."""
     with store.lock:
-        return {"CodeSigningConfig": json.loads(json.dumps(
-            find_code_signing_config(store, params)))}
+        return {"CodeSigningConfig": copied(find_code_signing_config(store, params))}
 
 
 def update_code_signing_config(store, params, body):
@@ -4698,7 +4685,7 @@ def update_code_signing_config(store, params, body):
         if (body.get("CodeSigningPolicies") or {}).get("UntrustedArtifactOnDeployment"):
             config["CodeSigningPolicies"] = dict(body["CodeSigningPolicies"])
         config["LastModified"] = url_timestamp()
-        return {"CodeSigningConfig": json.loads(json.dumps(config))}
+        return {"CodeSigningConfig": copied(config)}
 
 
 def functions_using(store, csc_arn):
@@ -4710,10 +4697,10 @@ def delete_code_signing_config(store, params, body):
     """DeleteCodeSigningConfig: refused while a function uses it."""
     with store.lock:
         config = find_code_signing_config(store, params)
-        if functions_using(store, config["CodeSigningConfigArn"]):
+        users = functions_using(store, config["CodeSigningConfigArn"])
+        if users:
             raise conflict("The code signing configuration cannot be deleted because it is used by "
-                           "functions: "
-                           f"{', '.join(functions_using(store, config['CodeSigningConfigArn']))}")
+                           f"functions: {', '.join(users)}")
         del store.code_signing_configs[config["CodeSigningConfigArn"]]
         store.tags.pop(config["CodeSigningConfigArn"], None)
     return Reply(204)
@@ -4723,7 +4710,7 @@ def list_code_signing_configs(store, params, body):
     """ListCodeSigningConfigs."""
     query = query_members(params, PAGE_QUERY, integers=("MaxItems",))
     with store.lock:
-        items = [json.loads(json.dumps(c)) for c in store.code_signing_configs.values()]
+        items = [copied(c) for c in store.code_signing_configs.values()]
     return paginate(items, query.get("Marker"), min(query.get("MaxItems") or 50, 50),
                     "CodeSigningConfigs", "NextMarker")
 
@@ -4906,12 +4893,13 @@ def create_capacity_provider(store, params, body):
         arn = capacity_provider_arn(store, name)
         if name in store.capacity_providers:
             raise conflict(f"Capacity provider already exists: {arn}")
-        provider = {"CapacityProviderArn": arn, "State": "Active", "LastModified": now_timestamp(),
+        provider = {"CapacityProviderArn": arn, "State": "Active",
+                    "LastModified": iso_timestamp(zone="+0000"),
                     **{k: v for k, v in body.items() if k not in ("CapacityProviderName", "Tags")}}
         store.capacity_providers[name] = provider
         if body.get("Tags"):
             store.tags[arn] = dict(body["Tags"])
-        return {"CapacityProvider": json.loads(json.dumps(provider))}
+        return {"CapacityProvider": copied(provider)}
 
 
 def find_capacity_provider(store, params):
@@ -4926,8 +4914,7 @@ def find_capacity_provider(store, params):
 def get_capacity_provider(store, params, body):
     """GetCapacityProvider."""
     with store.lock:
-        return {"CapacityProvider": json.loads(json.dumps(
-            find_capacity_provider(store, params)[1]))}
+        return {"CapacityProvider": copied(find_capacity_provider(store, params)[1])}
 
 
 def update_capacity_provider(store, params, body):
@@ -4936,8 +4923,8 @@ def update_capacity_provider(store, params, body):
     with store.lock:
         name, provider = find_capacity_provider(store, params)
         provider.update({k: v for k, v in body.items() if v is not None})
-        provider["LastModified"] = now_timestamp()
-        return {"CapacityProvider": json.loads(json.dumps(provider))}
+        provider["LastModified"] = iso_timestamp(zone="+0000")
+        return {"CapacityProvider": copied(provider)}
 
 
 def delete_capacity_provider(store, params, body):
@@ -4950,14 +4937,14 @@ def delete_capacity_provider(store, params, body):
                            f"{', '.join(users)}")
         del store.capacity_providers[name]
         store.tags.pop(provider["CapacityProviderArn"], None)
-        return {"CapacityProvider": dict(json.loads(json.dumps(provider)), State="Deleting")}
+        return {"CapacityProvider": dict(copied(provider), State="Deleting")}
 
 
 def list_capacity_providers(store, params, body):
     """ListCapacityProviders."""
     query = query_members(params, LIST_CAPACITY_PROVIDERS_QUERY, integers=("MaxItems",))
     with store.lock:
-        items = [json.loads(json.dumps(p)) for _, p in sorted(store.capacity_providers.items())
+        items = [copied(p) for _, p in sorted(store.capacity_providers.items())
                  if query.get("State") in (None, p["State"])]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "CapacityProviders",
                     "NextMarker")
@@ -5194,7 +5181,7 @@ def get_durable_execution(store, params, body):
     """GetDurableExecution; IncludeExecutionData=false leaves out input and result."""
     with store.lock:
         execution = find_durable_execution(store, params)
-        record = json.loads(json.dumps(execution.record))
+        record = copied(execution.record)
     if params.get("IncludeExecutionData") == "false":
         record.pop("InputPayload", None)
         record.pop("Result", None)
@@ -5205,7 +5192,7 @@ def get_durable_execution(store, params, body):
 def get_durable_execution_history(store, params, body):
     """GetDurableExecutionHistory: the events in order (or reversed), 100 a page by default."""
     with store.lock:
-        events = json.loads(json.dumps(find_durable_execution(store, params).events))
+        events = copied(find_durable_execution(store, params).events)
     if params.get("ReverseOrder") == "true":
         events.reverse()
     return paginate(events, params.get("Marker"), int(params.get("MaxItems") or 0) or 100, "Events",
@@ -5225,7 +5212,7 @@ def get_durable_execution_state(store, params, body):
     with store.lock:
         execution = find_durable_execution(store, params)
         check_checkpoint_token(execution, params["CheckpointToken"])
-        operations = json.loads(json.dumps(list(execution.operations.values())))
+        operations = copied(list(execution.operations.values()))
     return paginate(operations, params.get("Marker"), int(params.get("MaxItems") or 0) or 100,
                     "Operations", "NextMarker")
 
@@ -5247,8 +5234,17 @@ def checkpoint_durable_execution(store, params, body):
             return {"NewExecutionState": {"Operations": []}}
         return {"CheckpointToken": execution.mint_token(),
                 "NewExecutionState": {
-                    "Operations": json.loads(json.dumps(list(execution.operations.values()))),
+                    "Operations": copied(list(execution.operations.values())),
                     "NextMarker": ""}}
+
+
+def callback_deadline(started, timeout, beat, heartbeat):
+    """(when, whether it is the heartbeat's) a callback times out: Timeout seconds after it
+    started or HeartbeatTimeout seconds after the last heartbeat (beat), whichever comes first.
+    A zero stands for a timeout the callback does not have; it must have one of them."""
+    deadlines = [(started + timeout, False)] if timeout else []
+    deadlines += [(beat + heartbeat, True)] if heartbeat else []
+    return min(deadlines)
 
 
 def apply_operation_update(store, execution, update):
@@ -5321,9 +5317,7 @@ def apply_operation_update(store, execution, update):
         timeout, heartbeat = (options.get("TimeoutSeconds") or 0,
                               options.get("HeartbeatTimeoutSeconds") or 0)
         if timeout or heartbeat:
-            deadlines = [(now + timeout, False)] if timeout else []
-            deadlines += [(now + heartbeat, True)] if heartbeat else []
-            execution.timers[op_id] = min(deadlines)
+            execution.timers[op_id] = callback_deadline(now, timeout, now, heartbeat)
         details = {"CallbackStartedDetails": {"CallbackId": callback_id,
                                               **({"Timeout": timeout} if timeout else {}),
                                               **({"HeartbeatTimeout": heartbeat}
@@ -5511,16 +5505,12 @@ def send_durable_execution_callback_heartbeat(store, params, body):
     with store.lock:
         execution, operation = find_callback(store, params)
         deadline = execution.timers.get(operation["Id"])
-        if deadline and deadline[1]:
-            started = operation["StartTimestamp"]
-            seconds = next((e["CallbackStartedDetails"].get("HeartbeatTimeout")
-                            for e in execution.events
-                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
-            timeout = next((e["CallbackStartedDetails"].get("Timeout") for e in execution.events
-                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), 0)
-            candidates = [(time.time() + seconds, True)] + ([(started + timeout, False)]
-                                                            if timeout else [])
-            execution.timers[operation["Id"]] = min(candidates)
+        if deadline and deadline[1]:        # the heartbeat's deadline is the one still ahead
+            details = next((e["CallbackStartedDetails"] for e in execution.events
+                            if e["Id"] == operation["Id"] and "CallbackStartedDetails" in e), {})
+            execution.timers[operation["Id"]] = callback_deadline(
+                operation["StartTimestamp"], details.get("Timeout", 0), time.time(),
+                details.get("HeartbeatTimeout", 0))
     return {}
 
 
@@ -5549,11 +5539,16 @@ def parlel_health(store, params, body):
         return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
 
 
-def parlel_reset(store, params, body):
-    """POST /_parlel/reset: forget all state and end every worker."""
+def reset_server(store):
+    """Forget all state and end every worker, for POST /_parlel/reset and LambdaServer.reset()."""
     with store.lock:
         store.reset()
     store.runner.stop()
+
+
+def parlel_reset(store, params, body):
+    """POST /_parlel/reset: forget all state and end every worker."""
+    reset_server(store)
     return {"status": "ok"}
 
 
@@ -6652,9 +6647,7 @@ class LambdaServer:
         self.store.runner.stop(closing=True)
 
     def reset(self):
-        with self.store.lock:
-            self.store.reset()
-        self.store.runner.stop()
+        reset_server(self.store)
 
     def __enter__(self):
         return self.start()
