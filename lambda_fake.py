@@ -6180,14 +6180,14 @@ class Headers:
 
     def add(self, name, value):
         self.pairs.append((name, value))
-        self.index.setdefault(name.lower(), []).append(value)
+        self.index.setdefault(name.lower(), value)     # get() answers the first of a name
 
     def get(self, name, default=None):
-        values = self.index.get(name.lower())
-        return values[0] if values else default
+        return self.index.get(name.lower(), default)
 
     def get_all(self, name, default=None):
-        return self.index.get(name.lower(), default)
+        lowered = name.lower()
+        return [value for key, value in self.pairs if key.lower() == lowered] or default
 
     def __contains__(self, name):
         return name.lower() in self.index
@@ -6359,7 +6359,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.log_request_line(started, result)
 
     def log_request_line(self, started, result):
-        if LOG_LEVELS.index(self.server.store.log_level) <= LOG_LEVELS.index("info"):
+        if self.server.store.log_level in ("debug", "info"):
             elapsed = (time.perf_counter() - started) * 1000
             sys.stderr.write(f"{self.command} {self.path} {result.status} {elapsed:.1f}ms\n")
 

@@ -898,6 +898,9 @@ def bench_invoke(run):
                     after_update.append(client.timed("POST", path, PAYLOAD))
                 cold[label].append(ms(statistics.median(firsts)))
                 updated[label].append(ms(statistics.median(after_update)))
+                # Each cold start above starts a spare in the background (a Node boot is ~100 ms
+                # of CPU): let it finish, so that the warm figures measure warm invokes alone.
+                time.sleep(settings.cold_gap_seconds)
                 for who, port, path in (
                         ("fake", fake.port, f"/2015-03-31/functions/warm-{label}/invocations"),
                         ("ref", forwarding[label].port, "/invoke")):
