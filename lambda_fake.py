@@ -93,6 +93,7 @@ DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 th
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
 MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
 MAX_SPARES = 4                         # pre-started workers kept beside max_workers, one per kind
+SPARE_START_DELAY_SECONDS = 0.005      # our own: a spare starts after the reply that wanted it
 MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
 MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
 MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
@@ -1010,6 +1011,7 @@ import("data:text/javascript,export default 0").catch(() => {});
 const OUT = Number(process.env._LAMBDA_FAKE_FD);
 delete process.env._LAMBDA_FAKE_FD;
 let TASK_ROOT = null;       // set by the load message, like the environment
+const START_HOME = process.env.HOME;    // which, with NODE_PATH, sets where require() looks
 let current = null;         // the invocation under way: {id, done}
 let handler = null;
 
@@ -1092,7 +1094,8 @@ function isModuleFile(file) {
   return false;
 }
 
-async function loadHandler(spec) {
+// The handler that `spec` names: at once for CommonJS, as a promise for an ES module.
+function loadHandler(spec) {
   const slash = spec.lastIndexOf("/");
   const dot = spec.indexOf(".", slash + 1);
   if (dot < 0) {
@@ -1106,29 +1109,40 @@ async function loadHandler(spec) {
             errorMessage: `Error: Cannot find module '${modulePath}'\n` +
                           "Require stack:\n- /var/runtime/index.mjs" };
   }
+  const exported = (mod) => {
+    let fn = mod;
+    for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
+    if (typeof fn !== "function") {
+      throw { errorType: "Runtime.HandlerNotFound", trace: [],
+              errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
+    }
+    return fn;
+  };
+  if (isModuleFile(file)) {
+    return import(pathToFileURL(file).href).then(exported, (err) => { throw loadError(err); });
+  }
   let mod;
   try {
-    mod = isModuleFile(file) ? await import(pathToFileURL(file).href) : require(file);
+    mod = require(file);
   } catch (err) {
-    if (err instanceof SyntaxError) {
-      const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
-      record.errorMessage = `SyntaxError: ${err.message}`;
-      throw record;
-    }
-    if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
-      const record = errorRecord(err, "Runtime.ImportModuleError");
-      record.errorMessage = `Error: ${err.message}`;
-      throw record;
-    }
-    throw err;
+    throw loadError(err);
   }
-  let fn = mod;
-  for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
-  if (typeof fn !== "function") {
-    throw { errorType: "Runtime.HandlerNotFound", trace: [],
-            errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
+  return exported(mod);
+}
+
+// What the Node.js runtime reports when a handler's module fails to load.
+function loadError(err) {
+  if (err instanceof SyntaxError) {
+    const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
+    record.errorMessage = `SyntaxError: ${err.message}`;
+    return record;
   }
-  return fn;
+  if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
+    const record = errorRecord(err, "Runtime.ImportModuleError");
+    record.errorMessage = `Error: ${err.message}`;
+    return record;
+  }
+  return err;
 }
 
 function invoke(request, payload) {
@@ -1221,10 +1235,19 @@ function load(request) {
   Object.assign(process.env, request.env);
   TASK_ROOT = request.env.LAMBDA_TASK_ROOT;
   process.chdir(TASK_ROOT);
-  require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
-  loadHandler(request.env._HANDLER).then(
-    (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); },
-    (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
+  if (request.env.NODE_PATH || request.env.HOME !== START_HOME) {
+    require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
+  }
+  const ready = (fn) => { handler = fn; send("I", "{}"); };
+  const failed = (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); };
+  let loaded;
+  try {
+    loaded = loadHandler(request.env._HANDLER);
+  } catch (err) {
+    return failed(err);
+  }
+  if (loaded instanceof Promise) loaded.then((fn) => { ready(fn); pump(); }, failed);
+  else ready(loaded);           // CommonJS: ready now, and pump() goes on to the invocation
 }
 
 let input = Buffer.alloc(0);
@@ -1238,7 +1261,7 @@ function pump() {
     if (input.length < end) return;
     const payload = input.subarray(newline + 1, end).toString("utf8");
     input = input.subarray(end);
-    if (request.load) { loading = true; load(request); return; }
+    if (request.load) { loading = true; load(request); continue; }
     if (request.unload) {       // forget the rehearsed function: the spare is generic again
       for (const file of Object.keys(require.cache)) {
         if (file !== __filename) delete require.cache[file];
@@ -1663,7 +1686,9 @@ class Runner:
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
         self.root = None                # temporary directory for bootstraps and unpacked code
-        self.reaper = None
+        self.housekeeper = None         # the thread of keep_house()
+        self.spares_wanted = []         # kinds of spare that prewarm() asked for
+        self.house_call = None          # wakes the housekeeper: spares wanted, or a stop
         self.closed = False             # set for good by LambdaServer.stop()
         self.node = shutil.which("node")
 
@@ -1676,27 +1701,46 @@ class Runner:
                                      ("rehearsal.js", "exports.handler = async (e) => e;\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
-                self.reaper = threading.Thread(target=self.reap, args=(self.root,), daemon=True)
-                self.reaper.start()
+                self.house_call = threading.Event()     # one per workdir, as is its thread
+                self.housekeeper = threading.Thread(target=self.keep_house,
+                                                    args=(self.root, self.house_call), daemon=True)
+                self.housekeeper.start()
             return self.root
 
-    def reap(self, root):
-        """End workers idle for longer than idle_seconds, until this workdir is gone."""
+    def keep_house(self, root, house_call):
+        """The Runner's own thread, while this workdir lasts: it starts the spares that prewarm()
+        asks for, a moment later (the reply of the cold start that asked goes out first, rather
+        than wait while a process is forked), and ends workers idle for over idle_seconds."""
+        reap_at = time.monotonic() + min(10, self.idle_seconds)
         while True:
-            time.sleep(min(10, self.idle_seconds))
+            house_call.wait(max(0.0, reap_at - time.monotonic()))
+            house_call.clear()
             with self.lock:
                 if self.root != root:
                     return
-                limit = time.monotonic() - self.idle_seconds
-                stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
-                for worker in stale:
-                    self.idle[worker.key].remove(worker)
-                spares = [w for ws in self.spares.values() for w in ws if w.last_used < limit]
-                for worker in spares:
-                    self.spares[worker.kind].remove(worker)
-                stale += spares
+                wanted, self.spares_wanted = self.spares_wanted, []
+            if wanted:
+                time.sleep(SPARE_START_DELAY_SECONDS)
+                self.trim()
+                for kind in dict.fromkeys(wanted):
+                    self.add_spare(kind)
+            if time.monotonic() >= reap_at:
+                reap_at = time.monotonic() + min(10, self.idle_seconds)
+                self.reap()
+
+    def reap(self):
+        """End workers idle for longer than idle_seconds."""
+        with self.lock:
+            limit = time.monotonic() - self.idle_seconds
+            stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
             for worker in stale:
-                self.discard(worker)
+                self.idle[worker.key].remove(worker)
+            spares = [w for ws in self.spares.values() for w in ws if w.last_used < limit]
+            for worker in spares:
+                self.spares[worker.kind].remove(worker)
+            stale += spares
+        for worker in stale:
+            self.discard(worker)
 
     def cannot_run(self, job):
         """Why this job's code cannot run here (then Invoke echoes), or None."""
@@ -1879,12 +1923,11 @@ class Runner:
         that their first invoke does not wait for a process to boot. A pool over its cap (a cold
         start took a spare) first gives up its least recently used idle worker."""
         if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
-            kind = self.worker_kind(runtime, memory)
-
-            def trim_then_add_spare():
-                self.trim()
-                self.add_spare(kind)
-            threading.Thread(target=trim_then_add_spare, daemon=True).start()
+            self.workdir()              # which starts the housekeeper
+            with self.lock:
+                self.spares_wanted.append(self.worker_kind(runtime, memory))
+                house_call = self.house_call
+            house_call.set()
 
     def trim(self):
         """End least recently used idle workers until the pool is within max_workers."""
@@ -2089,7 +2132,10 @@ class Runner:
             resting = {w for ws in [*self.idle.values(), *self.spares.values()] for w in ws}
             workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
             root, self.root = self.root, None
+            house_call = self.house_call
             self.lock.notify_all()
+        if house_call is not None:
+            house_call.set()            # its housekeeper sees the workdir gone, and ends
         for worker in workers:
             worker.kill(close=worker in resting)        # busy ones: their invocation closes
                                                         # the pipe
