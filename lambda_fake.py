@@ -93,7 +93,8 @@ DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 th
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
 MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
 MAX_SPARES = 4                         # pre-started workers kept beside max_workers, one per kind
-SPARE_START_DELAY_SECONDS = 0.005      # our own: a spare starts after the reply that wanted it
+HOUSEKEEPING_DELAY_SECONDS = 0.005     # our own: spares start, retired workers end, after
+                                       # the reply of the request that made them
 MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
 MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
 MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
@@ -1688,6 +1689,7 @@ class Runner:
         self.root = None                # temporary directory for bootstraps and unpacked code
         self.housekeeper = None         # the thread of keep_house()
         self.spares_wanted = []         # kinds of spare that prewarm() asked for
+        self.retiring = []              # idle workers that retire() took out, to be ended
         self.house_call = None          # wakes the housekeeper: spares wanted, or a stop
         self.closed = False             # set for good by LambdaServer.stop()
         self.node = shutil.which("node")
@@ -1708,9 +1710,10 @@ class Runner:
             return self.root
 
     def keep_house(self, root, house_call):
-        """The Runner's own thread, while this workdir lasts: it starts the spares that prewarm()
-        asks for, a moment later (the reply of the cold start that asked goes out first, rather
-        than wait while a process is forked), and ends workers idle for over idle_seconds."""
+        """The Runner's own thread, while this workdir lasts. A moment after it is called (the
+        reply of the invocation or update that called goes out first, rather than wait while a
+        process is forked or torn down), it ends retired workers and starts the spares that
+        prewarm() asks for; and it ends workers idle for over idle_seconds."""
         reap_at = time.monotonic() + min(10, self.idle_seconds)
         while True:
             house_call.wait(max(0.0, reap_at - time.monotonic()))
@@ -1719,8 +1722,11 @@ class Runner:
                 if self.root != root:
                     return
                 wanted, self.spares_wanted = self.spares_wanted, []
-            if wanted:
-                time.sleep(SPARE_START_DELAY_SECONDS)
+                retiring, self.retiring = self.retiring, []
+            if wanted or retiring:
+                time.sleep(HOUSEKEEPING_DELAY_SECONDS)
+                for worker in retiring:
+                    self.discard(worker)
                 self.trim()
                 for kind in dict.fromkeys(wanted):
                     self.add_spare(kind)
@@ -2100,11 +2106,15 @@ class Runner:
             threading.Thread(target=reap, daemon=True).start()
 
     def retire(self, function_name):
-        """End the idle workers of a function (after an update or a delete)."""
+        """End the idle workers of a function (after an update or a delete): the housekeeper
+        does, a moment later, so that their teardown (milliseconds of a core) does not compete
+        with the invocation that usually follows an update."""
         with self.lock:
             keys = [k for k in self.idle if k[0] == function_name]
-            retired = [w for k in keys for w in self.idle.pop(k)]
-        self.discard_soon(retired)
+            self.retiring += [w for k in keys for w in self.idle.pop(k)]
+            house_call = self.house_call
+        if house_call is not None:
+            house_call.set()
 
     def time_out(self, job, request_id, log, started, worker, init_ms):
         self.discard(worker)
@@ -2129,8 +2139,10 @@ class Runner:
         """End every worker and remove the temporary directory; `closing` refuses further work."""
         with self.lock:
             self.closed = self.closed or closing
-            resting = {w for ws in [*self.idle.values(), *self.spares.values()] for w in ws}
+            resting = {w for ws in [*self.idle.values(), *self.spares.values(), self.retiring]
+                       for w in ws}
             workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
+            self.retiring = []
             root, self.root = self.root, None
             house_call = self.house_call
             self.lock.notify_all()
