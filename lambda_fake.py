@@ -1723,16 +1723,20 @@ class Runner:
                     return
                 wanted, self.spares_wanted = self.spares_wanted, []
                 retiring, self.retiring = self.retiring, []
-            if wanted or retiring:
-                time.sleep(HOUSEKEEPING_DELAY_SECONDS)
-                for worker in retiring:
-                    self.discard(worker)
-                self.trim()
-                for kind in dict.fromkeys(wanted):
-                    self.add_spare(kind)
-            if time.monotonic() >= reap_at:
-                reap_at = time.monotonic() + min(10, self.idle_seconds)
-                self.reap()
+            try:
+                if wanted or retiring:
+                    time.sleep(HOUSEKEEPING_DELAY_SECONDS)
+                    for worker in retiring:
+                        self.discard(worker)
+                    self.trim()
+                    for kind in dict.fromkeys(wanted):
+                        self.add_spare(kind)
+                if time.monotonic() >= reap_at:
+                    reap_at = time.monotonic() + min(10, self.idle_seconds)
+                    self.reap()
+            except Exception:           # a bug here must not end the housekeeping for good
+                import traceback
+                traceback.print_exc(file=sys.stderr)
 
     def reap(self):
         """End workers idle for longer than idle_seconds."""
@@ -1953,6 +1957,8 @@ class Runner:
     def add_spare(self, kind):
         """Start one spare of this kind, unless there is one. Spares stand outside max_workers (at
         most MAX_SPARES of them, one per kind), so a full pool still starts new functions fast."""
+        if kind[0] == "node" and self.node is None:
+            return                      # no node to start it with
         root = self.workdir()
         with self.lock:
             spares = sum(len(ws) for ws in self.spares.values()) + self.starting_spares
@@ -2816,10 +2822,12 @@ def prepare_invocation(store, params, body, invocation_types, operation):
                                         "[a-zA-Z0-9-_]+"))
     if problems:
         raise validation_error(problems)
-    if invocation_type == "Event" and len(body) > MAX_ASYNC_PAYLOAD_BYTES:
+    event_limit = (MAX_INVOKE_ASYNC_PAYLOAD_BYTES if operation == "InvokeAsync"
+                   else MAX_ASYNC_PAYLOAD_BYTES)
+    if invocation_type == "Event" and len(body) > event_limit:
         raise LambdaError("RequestEntityTooLargeException", 413,
                           f"{len(body)} byte payload is too large for the Event invocation type "
-                          f"(limit {MAX_ASYNC_PAYLOAD_BYTES} bytes)")
+                          f"(limit {event_limit} bytes)")
     if len(body) > MAX_SYNC_PAYLOAD_BYTES:
         raise LambdaError("RequestEntityTooLargeException", 413,
                           f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the "
@@ -3007,13 +3015,17 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
                                      "message": message})
 
 
+def log_tail(outcome):
+    """X-Amz-Log-Result (and InvokeComplete's LogResult): the log's last 4 KB, base64."""
+    return base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+
+
 def invocation_headers(job, outcome, log_type, request_id):
     headers = {"X-Amz-Executed-Version": outcome.version, "x-amzn-RequestId": request_id}
     if outcome.function_error:
         headers["X-Amz-Function-Error"] = outcome.function_error
     if log_type == "Tail":
-        headers["X-Amz-Log-Result"] = base64.b64encode(
-            outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        headers["X-Amz-Log-Result"] = log_tail(outcome)
     if job.durable is not None:
         headers["X-Amz-Durable-Execution-Arn"] = job.durable.arn
     return headers
@@ -3039,10 +3051,6 @@ def invoke(store, params, body):
 
 def invoke_async(store, params, body):
     """InvokeAsync (deprecated): an Event invocation answered with 202, payload at most 256 KB."""
-    if len(body) > MAX_INVOKE_ASYNC_PAYLOAD_BYTES:
-        raise LambdaError("RequestEntityTooLargeException", 413,
-                          f"{len(body)} byte payload is too large for the Event invocation type "
-                          f"(limit {MAX_INVOKE_ASYNC_PAYLOAD_BYTES} bytes)")
     invocation_type, log_type, job, payload = prepare_invocation(
         store, dict(params, InvocationType="Event"), body, INVOCATION_TYPES, "InvokeAsync")
     request_id = start_in_background(store, job, payload)
@@ -3072,8 +3080,7 @@ def invoke_with_response_stream(store, params, body):
         elif not outcome.streamed:
             chunk(outcome.payload, None)
         if log_type == "Tail":
-            complete["LogResult"] = base64.b64encode(
-                outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+            complete["LogResult"] = log_tail(outcome)
         emit(event_stream_message("InvokeComplete", json.dumps(complete).encode(),
                                   "application/json"))
 
@@ -6367,10 +6374,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             url_id = function_url_id(self.headers.get("Host", ""), path)
             if url_id:
                 result = self.function_url_request(url_id, path, query_text)
-                (self.write_stream(result) if isinstance(result, StreamReply)
-                 else self.write_reply(result))
-                self.log_request_line(started, result)
-                return
+                return self.answer(result, started)
             query = {}
             for key, value in (urllib.parse.parse_qsl(query_text, keep_blank_values=True)
                                if query_text else ()):
@@ -6398,10 +6402,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         if result is not None else b"")
                 result = Reply(status, {}, data)
         except LambdaError as error:
-            data = json.dumps({"__type": error.code, "message": error.message,
-                               **error.extra}).encode()
-            result = Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}),
-                           data)
+            result = error_reply(error)
         except Exception:
             import traceback            # here only, as socketserver does: it costs start-up time
             traceback.print_exc(file=sys.stderr)
@@ -6410,6 +6411,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
         if "x-amzn-RequestId" not in result.headers:
             result.headers["x-amzn-RequestId"] = new_uuid()
+        self.answer(result, started)
+
+    def answer(self, result, started):
         if isinstance(result, StreamReply):
             self.write_stream(result)
         else:
@@ -6469,16 +6473,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def write_reply(self, reply):
-        head = [f"HTTP/1.1 {reply.status} "
-                f"{http.server.BaseHTTPRequestHandler.responses.get(reply.status, ('',))[0]}",
-                f"Content-Type: {reply.content_type}", f"Content-Length: {len(reply.body)}"]
+    def response_head(self, reply, framing):
+        """The status line and headers of a reply, `framing` (its length or chunked) included."""
+        head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                f"Content-Type: {reply.content_type}", framing]
         head.extend(f"{name}: {value}" for name, value in reply.headers.items())
         head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
         if self.close_connection:
             head.append("Connection: close")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
-        self.wfile.write(data + reply.body if self.command != "HEAD" else data)
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+
+    def write_reply(self, reply):
+        head = self.response_head(reply, f"Content-Length: {len(reply.body)}")
+        self.wfile.write(head + reply.body if self.command != "HEAD" else head)
 
     def write_stream(self, reply):
         """Send a StreamReply with chunked transfer encoding, each chunk as it is produced. An
@@ -6489,11 +6496,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             nonlocal started
             if not started:
                 started = True
-                head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
-                        f"Content-Type: {reply.content_type}", "Transfer-Encoding: chunked"]
-                head.extend(f"{name}: {value}" for name, value in reply.headers.items())
-                head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
-                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace"))
+                self.wfile.write(self.response_head(reply, "Transfer-Encoding: chunked"))
             if data:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
@@ -6505,14 +6508,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if started:
                 self.close_connection = True
                 return
-            body = json.dumps({"__type": error.code, "message": error.message,
-                               **error.extra}).encode()
-            self.write_reply(Reply(error.status, {"x-amzn-errortype": error.code}, body))
+            failed = error_reply(error)
+            if "x-amzn-RequestId" in reply.headers:
+                failed.headers["x-amzn-RequestId"] = reply.headers["x-amzn-RequestId"]
+            self.write_reply(failed)
         except OSError:
             self.close_connection = True        # the client went away mid-stream
 
     def log_message(self, format, *args):
         """Silent: dispatch writes its own one line per request unless quiet."""
+
+
+def error_reply(error):
+    """A LambdaError as AWS answers it: x-amzn-errortype, and {"__type", "message"} (with any
+    extra members, such as a throttle's Reason)."""
+    data = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+    return Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
 
 
 FUNCTION_URL_HOST = re.compile(r"([a-z0-9]{32})\.lambda-url\.[a-z0-9-]+\.localhost(:\d+)?")

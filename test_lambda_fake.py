@@ -446,6 +446,17 @@ def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leav
         assert wait_for(lambda: runner.pooled() <= 1 and not alive(older))
 
 
+def test_the_housekeeper_outlives_a_spare_it_cannot_start():
+    with LambdaServer(0) as fresh:
+        runner = fresh.store.runner
+        runner.prewarm("nodejs20.x", 128)
+        runner.node = None              # gone before the housekeeper gets to it
+        runner.prewarm("python3.12", 128)
+        assert wait_for(lambda: runner.spares.get(("python", 0)))
+        assert not runner.spares.get(("node", 128))
+        assert runner.housekeeper.is_alive()
+
+
 def test_idle_workers_are_reaped():
     with LambdaServer(0, idle_seconds=0.2) as reaping:
         lam = client_for(reaping)
