@@ -1372,8 +1372,13 @@ def test_invoke_of_a_streaming_handler_answers_everything_it_wrote(lam):
 def test_invoke_with_response_stream_throttled_before_streaming_is_429(lam):
     create_function(lam, "streamer", code=STREAMER)
     lam.put_function_concurrency(FunctionName="streamer", ReservedConcurrentExecutions=0)
-    assert_error(lambda: lam.invoke_with_response_stream(FunctionName="streamer"),
-                 "TooManyRequestsException", 429, "Rate Exceeded.")
+    with pytest.raises(ClientError) as caught:
+        lam.invoke_with_response_stream(FunctionName="streamer")
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
+    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert re.fullmatch(r"[0-9a-f-]{36}", error["ResponseMetadata"]["RequestId"])
 
 
 def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server, lam):
