@@ -356,12 +356,18 @@ def test_invoke_later_layers_override_earlier_ones(lam):
 def test_invoke_with_reserved_concurrency_zero_is_throttled(lam):
     create_function(lam, "throttled")
     lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+    assert_throttled(lambda: lam.invoke(FunctionName="throttled"))
+
+
+def assert_throttled(call):
+    """The call fails as Lambda throttles: 429 with its Reason, and a request id."""
     with pytest.raises(ClientError) as caught:
-        lam.invoke(FunctionName="throttled")
+        call()
     error = caught.value.response
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
     assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert re.fullmatch(r"[0-9a-f-]{36}", error["ResponseMetadata"]["RequestId"])
 
 
 def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path):
@@ -1372,13 +1378,7 @@ def test_invoke_of_a_streaming_handler_answers_everything_it_wrote(lam):
 def test_invoke_with_response_stream_throttled_before_streaming_is_429(lam):
     create_function(lam, "streamer", code=STREAMER)
     lam.put_function_concurrency(FunctionName="streamer", ReservedConcurrentExecutions=0)
-    with pytest.raises(ClientError) as caught:
-        lam.invoke_with_response_stream(FunctionName="streamer")
-    error = caught.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert error["Error"] == {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."}
-    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
-    assert re.fullmatch(r"[0-9a-f-]{36}", error["ResponseMetadata"]["RequestId"])
+    assert_throttled(lambda: lam.invoke_with_response_stream(FunctionName="streamer"))
 
 
 def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server, lam):
