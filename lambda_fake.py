@@ -1012,7 +1012,9 @@ import("data:text/javascript,export default 0").catch(() => {});
 const OUT = Number(process.env._LAMBDA_FAKE_FD);
 delete process.env._LAMBDA_FAKE_FD;
 let TASK_ROOT = null;       // set by the load message, like the environment
-const START_HOME = process.env.HOME;    // which, with NODE_PATH, sets where require() looks
+// HOME and NODE_PATH set where require() looks besides node_modules: as Module._initPaths() last
+// read them (at start, for a spare that has loaded nothing yet).
+let pathsFrom = `${process.env.HOME}:${process.env.NODE_PATH}`;
 let current = null;         // the invocation under way: {id, done}
 let handler = null;
 
@@ -1236,10 +1238,11 @@ function load(request) {
   Object.assign(process.env, request.env);
   TASK_ROOT = request.env.LAMBDA_TASK_ROOT;
   process.chdir(TASK_ROOT);
-  if (request.env.NODE_PATH || request.env.HOME !== START_HOME) {
+  if (`${process.env.HOME}:${process.env.NODE_PATH}` !== pathsFrom) {
     require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
+    pathsFrom = `${process.env.HOME}:${process.env.NODE_PATH}`;
   }
-  const ready = (fn) => { handler = fn; send("I", "{}"); };
+  const ready = (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); };
   const failed = (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); };
   let loaded;
   try {
@@ -1247,8 +1250,10 @@ function load(request) {
   } catch (err) {
     return failed(err);
   }
-  if (loaded instanceof Promise) loaded.then((fn) => { ready(fn); pump(); }, failed);
-  else ready(loaded);           // CommonJS: ready now, and pump() goes on to the invocation
+  // The invocation waits a turn of the event loop even so: a promise that the module rejected
+  // at load is reported first, as an init error.
+  if (loaded instanceof Promise) loaded.then(ready, failed);
+  else ready(loaded);
 }
 
 let input = Buffer.alloc(0);
@@ -1262,7 +1267,7 @@ function pump() {
     if (input.length < end) return;
     const payload = input.subarray(newline + 1, end).toString("utf8");
     input = input.subarray(end);
-    if (request.load) { loading = true; load(request); continue; }
+    if (request.load) { loading = true; load(request); return; }
     if (request.unload) {       // forget the rehearsed function: the spare is generic again
       for (const file of Object.keys(require.cache)) {
         if (file !== __filename) delete require.cache[file];
@@ -1474,6 +1479,7 @@ class Worker:
         self.kind = kind                # (runtime family, memory): what a spare can serve
         self.key = None                 # Job.key once a function is loaded
         self.peak_kb = 0                # peak resident memory, as the worker last reported it
+        self.start_env = dict(env)      # what it started with, before any function's
         read_fd, write_fd = os.pipe()
         env["_LAMBDA_FAKE_FD"] = str(write_fd)
         self.process = subprocess.Popen(
@@ -1556,8 +1562,8 @@ class Worker:
         each function on its first call, so this first pass costs the few milliseconds that a real
         cold start would otherwise pay. False if the worker did not play along."""
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
-        load = worker_message({"load": True, "length": 0, "env": {
-            "LAMBDA_TASK_ROOT": root, "_HANDLER": "rehearsal.handler"}}, b"")
+        load = worker_message({"load": True, "length": 0, "env": dict(
+            self.start_env, LAMBDA_TASK_ROOT=root, _HANDLER="rehearsal.handler")}, b"")
         invocation = worker_message({"requestId": "rehearsal", "invokedFunctionArn": "",
                                      "length": 2, "timeoutMs": INIT_TIMEOUT_SECONDS * 1000}, b"{}")
         try:
@@ -1706,6 +1712,8 @@ class Runner:
 
     def workdir(self):
         with self.lock:
+            if self.closed:
+                raise LambdaError("ServiceException", 500, "The server is stopping")
             if self.root is None:
                 self.root = tempfile.mkdtemp(prefix="lambda_fake-")
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
@@ -1724,7 +1732,8 @@ class Runner:
         reply of the invocation or update that called goes out first, rather than wait while a
         process is forked or torn down), it ends retired workers and starts the spares that
         prewarm() asks for; and it ends workers idle for over idle_seconds."""
-        reap_at = time.monotonic() + min(10, self.idle_seconds)
+        reap_every = min(10, max(0.05, self.idle_seconds))
+        reap_at = time.monotonic() + reap_every
         while True:
             house_call.wait(max(0.0, reap_at - time.monotonic()))
             house_call.clear()
@@ -1732,7 +1741,7 @@ class Runner:
                 if self.root != root:
                     return
                 wanted, self.spares_wanted = self.spares_wanted, []
-                retiring, self.retiring = self.retiring, []
+                retiring = list(self.retiring)  # they leave it as they are discarded
             try:
                 if wanted or retiring:
                     time.sleep(HOUSEKEEPING_DELAY_SECONDS)
@@ -1740,9 +1749,9 @@ class Runner:
                         self.discard(worker)
                     self.trim()
                     for kind in dict.fromkeys(wanted):
-                        self.add_spare(kind)
+                        self.add_spare(kind, root)
                 if time.monotonic() >= reap_at:
-                    reap_at = time.monotonic() + min(10, self.idle_seconds)
+                    reap_at = time.monotonic() + reap_every
                     self.reap()
             except Exception:           # a bug here must not end the housekeeping for good
                 import traceback
@@ -1864,6 +1873,9 @@ class Runner:
             self.discard(worker)
             return self.finish(job, request_id, log, started, worker, init_ms,
                                exit_error(request_id, worker.process), "Unhandled")
+        except BaseException:           # on_chunk's client went away: the worker is mid-answer
+            self.discard(worker)
+            raise
 
     def layers_dir(self, root, layers):
         """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
@@ -1941,6 +1953,8 @@ class Runner:
         """Start a spare worker for functions of this runtime and memory, in the background, so
         that their first invoke does not wait for a process to boot. A pool over its cap (a cold
         start took a spare) first gives up its least recently used idle worker."""
+        if self.closed:
+            return
         if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
             self.workdir()              # which starts the housekeeper
             with self.lock:
@@ -1963,12 +1977,12 @@ class Runner:
         self.idle[worker.key].remove(worker)
         self.workers.discard(worker)
 
-    def add_spare(self, kind):
-        """Start one spare of this kind, unless there is one. Spares stand outside max_workers (at
-        most MAX_SPARES of them, one per kind), so a full pool still starts new functions fast."""
+    def add_spare(self, kind, root):
+        """Start one spare of this kind in the workdir `root`, unless there is one, or that workdir
+        is gone (a reset or a stop came first). Spares stand outside max_workers (at most
+        MAX_SPARES of them, one per kind), so a full pool still starts new functions fast."""
         if kind[0] == "node" and self.node is None:
             return                      # no node to start it with
-        root = self.workdir()
         with self.lock:
             spares = sum(len(ws) for ws in self.spares.values()) + self.starting_spares
             if self.closed or self.root != root or self.spares.get(kind) or spares >= MAX_SPARES:
@@ -2083,14 +2097,18 @@ class Runner:
                     self.withdraw(oldest)
                     evicted.append(oldest)
                     continue
+                if self.closed:
+                    raise LambdaError("ServiceException", 500, "The server is stopping")
                 self.lock.wait(0.5)
         self.discard_soon(evicted)
         return worker, spare
 
     def pooled(self):
-        """Live workers that count against max_workers: every one but the spares."""
+        """Live workers that count against max_workers: every one but the spares, and those
+        retired that the housekeeper is about to end."""
         with self.lock:
-            return len(self.workers) - sum(len(ws) for ws in self.spares.values())
+            return (len(self.workers) - sum(len(ws) for ws in self.spares.values())
+                    - len(self.retiring))
 
     def checkin(self, worker):
         with self.lock:
@@ -2106,6 +2124,8 @@ class Runner:
     def discard(self, worker):
         with self.lock:
             self.workers.discard(worker)
+            if worker in self.retiring:
+                self.retiring.remove(worker)
             self.lock.notify_all()
         worker.kill()
 
@@ -2157,7 +2177,7 @@ class Runner:
             resting = {w for ws in [*self.idle.values(), *self.spares.values(), self.retiring]
                        for w in ws}
             workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
-            self.retiring = []
+            self.retiring, self.spares_wanted = [], []
             root, self.root = self.root, None
             house_call = self.house_call
             self.lock.notify_all()
@@ -2186,8 +2206,8 @@ def tree_stamp(directory):
 class LogBuffer:
     """An invocation's log, kept within MAX_LOG_BYTES_PER_INVOKE however much a handler prints:
     its first half and its last half, with a note of what was dropped between them. The text,
-    with its START, END and REPORT lines, is made on the first call of text(): most
-    invocations are never asked for their log."""
+    with its START, END and REPORT lines, is made when text() is called: most invocations are
+    never asked for their log."""
 
     def __init__(self, request_id, version):
         self.request_id = request_id
@@ -2197,7 +2217,6 @@ class LogBuffer:
         self.tail_size = 0
         self.dropped = 0
         self.report = None              # the REPORT line's figures, once the invocation ends
-        self.rendered = None
 
     def append(self, data):
         half = MAX_LOG_BYTES_PER_INVOKE // 2
@@ -2229,16 +2248,16 @@ class LogBuffer:
         self.report = figures
 
     def text(self):
-        if self.rendered is None:
-            note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
-                    if self.dropped else b"")
-            body = (bytes(self.head) + note + b"".join(self.tail)).decode("utf-8", "replace")
-            lines = [f"START RequestId: {self.request_id} Version: {self.version}\n", body]
-            if self.report is not None:
-                lines.append(f"END RequestId: {self.request_id}\n"
-                             f"{report_line(self.request_id, **self.report)}\n")
-            self.rendered = "".join(lines)
-        return self.rendered
+        """The log as it reads (made anew on each call: a copy kept here would double the memory
+        of the invocation records that hold the buffer)."""
+        note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
+                if self.dropped else b"")
+        lines = [f"START RequestId: {self.request_id} Version: {self.version}\n",
+                 (bytes(self.head) + note + b"".join(self.tail)).decode("utf-8", "replace")]
+        if self.report is not None:
+            lines.append(f"END RequestId: {self.request_id}\n"
+                         f"{report_line(self.request_id, **self.report)}\n")
+        return "".join(lines)
 
 
 def report_line(request_id, duration_ms, memory_mb, used_mb, init_ms, status):
@@ -2914,8 +2933,9 @@ def record_invocation(store, job, request_id, invocation_type, started, payload,
 
 
 class Invocation:
-    """One invocation as GET /_parlel/logs shows it. Its text (timestamp, payloads, log) is made
-    when it is read, off the invocation's own path; a large log is cut to its tail at once."""
+    """One invocation as GET /_parlel/logs shows it. Its text (timestamp, payloads, a short log)
+    is made when it is read, off the invocation's own path; a longer log is cut to its tail at
+    once, so that reading many records never holds two copies of many long logs."""
 
     def __init__(self, request_id, function_name, version, invocation_type, started, payload,
                  outcome):
@@ -2930,9 +2950,9 @@ class Invocation:
         self.response = self.log = None
         if outcome is not None:
             self.response = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES]
-            buffer = outcome.log_buffer
-            big = buffer is not None and buffer.size() > MAX_RECORDED_LOG_CHARS
-            self.log = outcome.log[-MAX_RECORDED_LOG_CHARS:] if big or buffer is None else buffer
+            buffer = outcome.log_buffer     # kept as is when small: the usual few lines
+            small = buffer is not None and buffer.size() <= LOG_TAIL_BYTES
+            self.log = buffer if small else outcome.log[-MAX_RECORDED_LOG_CHARS:]
 
     def view(self):
         entry = {"requestId": self.request_id, "functionName": self.function_name,
@@ -3962,12 +3982,16 @@ def stream_function_url(store, job, payload, extra_headers):
                 reply.content_type = content_type
             emit(data)
 
-        outcome = run_invocation(store, job, payload, new_uuid(),
-                                 invocation_type="FunctionUrl", on_chunk=chunk)
-        if outcome.streamed and not outcome.function_error:
-            return
-        mapped = (url_error(502) if outcome.function_error
-                  else function_url_response(outcome.payload))
+        try:
+            outcome = run_invocation(store, job, payload, new_uuid(),
+                                     invocation_type="FunctionUrl", on_chunk=chunk)
+        except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
+            mapped = url_error(429 if error.status == 429 else 502)
+        else:
+            if outcome.streamed and not outcome.function_error:
+                return
+            mapped = (url_error(502) if outcome.function_error
+                      else function_url_response(outcome.payload))
         reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
                                                            mapped.cookies)
         reply.headers.update(mapped.headers)
@@ -6520,6 +6544,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             failed = error_reply(error)
             if "x-amzn-RequestId" in reply.headers:
                 failed.headers["x-amzn-RequestId"] = reply.headers["x-amzn-RequestId"]
+            reply.status = failed.status        # for the request's log line
             self.write_reply(failed)
         except OSError:
             self.close_connection = True        # the client went away mid-stream

@@ -16,6 +16,8 @@ import random
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -461,6 +463,43 @@ def test_the_housekeeper_outlives_a_spare_it_cannot_start():
         assert wait_for(lambda: runner.spares.get(("python", 0)))
         assert not runner.spares.get(("node", 128))
         assert runner.housekeeper.is_alive()
+
+
+def test_a_reset_right_after_a_cold_start_brings_back_no_spare_and_no_workdir():
+    with LambdaServer(0) as fresh:
+        lam = client_for(fresh)
+        runner = fresh.store.runner
+        for round_index in range(3):
+            lam.create_function(FunctionName=f"cold-{round_index}", Runtime="python3.12",
+                                Role=ROLE, Handler="app.handler",
+                                Code={"ZipFile": b"def handler(e, c):\n    return 1\n"})
+            assert invoke_json(lam, f"cold-{round_index}")[1] == 1
+            fresh.reset()               # within the housekeeper's moment before it starts a spare
+            time.sleep(0.3)
+            assert runner.root is None and not runner.workers
+    assert not runner.housekeeper.is_alive()
+
+
+def test_a_rehearsed_node_spare_still_finds_modules_in_home(tmp_path, monkeypatch):
+    module = tmp_path / ".node_modules" / "from-home"
+    module.mkdir(parents=True)
+    (module / "index.js").write_text("module.exports = 'found in HOME';\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with LambdaServer(0) as fresh:
+        lam = client_for(fresh)
+        for name in ("first", "second", "third"):
+            create_function(lam, name, code=b"exports.handler = async () => require('from-home');")
+            assert wait_for(lambda: any(fresh.store.runner.spares.values()))
+            assert invoke_json(lam, name)[1] == "found in HOME"
+
+
+def test_a_promise_rejected_while_the_module_loads_fails_every_cold_start(lam):
+    create_function(lam, "rejects", code=(
+        b"Promise.reject(new Error('at load'));\n"
+        b"exports.handler = async () => 'ran';\n"))
+    for _ in range(3):
+        out, payload = invoke_json(lam, "rejects")
+        assert out.get("FunctionError") == "Unhandled", payload
 
 
 def test_idle_workers_are_reaped():
@@ -1394,6 +1433,38 @@ def test_function_url_response_stream_sends_the_prelude_status_and_chunks(server
     assert (status, body) == (203, b"ab")
     assert ("Transfer-Encoding", "chunked") in headers and ("x-kind", "stream") in headers
     assert ("Content-Type", "text/plain") in headers
+
+
+@pytest.mark.parametrize("mode", ["BUFFERED", "RESPONSE_STREAM"])
+def test_function_url_throttled_answers_as_a_url_in_both_invoke_modes(server, lam, mode):
+    create_function(lam, "busy-url", code=STREAMER)
+    url = lam.create_function_url_config(FunctionName="busy-url", AuthType="NONE",
+                                         InvokeMode=mode)["FunctionUrl"]
+    lam.put_function_concurrency(FunctionName="busy-url", ReservedConcurrentExecutions=0)
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (429, b'{"Message":"Too Many Requests"}')
+    assert ("x-amzn-ErrorType", "TooManyRequestsException") in headers
+
+
+def test_a_streaming_client_that_goes_away_leaves_no_busy_worker_behind():
+    with LambdaServer(0, max_workers=1) as small:
+        lam = client_for(small)
+        create_function(lam, "long-stream", code=(
+            b"exports.handler = awslambda.streamifyResponse(async (event, stream) => {\n"
+            b"  for (let i = 0; i < 50; i++) { stream.write('x'.repeat(65536));\n"
+            b"    await new Promise((r) => setTimeout(r, 20)); }\n"
+            b"  stream.end(); });\n"))
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", small.port), timeout=20) as client:
+                client.sendall(b"POST /2021-11-15/functions/long-stream/"
+                               b"response-streaming-invocations HTTP/1.1\r\n"
+                               b"Host: x\r\nContent-Length: 2\r\n\r\n{}")
+                client.recv(1000)
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            runner = small.store.runner
+            assert wait_for(lambda: not runner.inflight.get("long-stream"))
+        create_function(lam, "after", code=b"exports.handler = async () => 'served';")
+        assert invoke_json(lam, "after")[1] == "served"         # the pool's one place is free
 
 
 # ----------------------------------------------------------------------------------------------
