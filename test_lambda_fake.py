@@ -800,6 +800,7 @@ def test_get_function_returns_configuration_code_location_and_tags(lam):
     connection = http.client.HTTPConnection("127.0.0.1", int(location.split(":")[2].split("/")[0]))
     connection.request("GET", location.split(lam.meta.endpoint_url, 1)[1])
     assert connection.getresponse().read() == package
+    connection.close()
 
 
 def test_get_function_without_tags_has_no_tags_member(lam):
@@ -4567,6 +4568,7 @@ def test_cli_warns_when_not_bound_to_loopback():
     finally:
         process.terminate()
         process.wait()
+        close_pipes(process)
 
 
 def test_retired_workers_leave_no_process_behind(server, lam):
@@ -4658,11 +4660,13 @@ def test_cli_prints_endpoint_serves_and_stops_on_sigterm():
         connection = http.client.HTTPConnection("127.0.0.1", int(match[2]), timeout=10)
         connection.request("GET", "/_parlel/health")
         assert connection.getresponse().status == 200
+        connection.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
         process.kill()
         process.wait()
+        close_pipes(process)
 
 
 def test_cli_logs_one_line_per_request_unless_quiet():
@@ -4673,11 +4677,13 @@ def test_cli_logs_one_line_per_request_unless_quiet():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/_parlel/health")
         connection.getresponse().read()
+        connection.close()
         line = process.stderr.readline()
         assert re.fullmatch(r"GET /_parlel/health 200 \d+\.\dms\n", line), line
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+        close_pipes(process)
 
 
 def test_cli_busy_port_says_what_to_do():
@@ -4746,6 +4752,7 @@ def test_chunked_request_body_is_read(server, lam):
     connection.endheaders()
     connection.send(chunks + b"0\r\n\r\n")
     assert connection.getresponse().status == 201
+    connection.close()
     assert lam.get_function(FunctionName="chunked")["Configuration"]["CodeSize"] == len(DOUBLER)
 
 
@@ -4946,6 +4953,7 @@ def test_cli_signal_leaves_no_process_behind(stop_signal):
     finally:
         process.kill()
         process.wait()
+        close_pipes(process)
 
 
 def test_concurrent_creates_of_one_name_one_wins(server, lam):
@@ -5085,8 +5093,15 @@ def start_cli(*args, env=None):
 
 
 def stop_cli(process):
+    """End a CLI server; returns what it wrote to stderr that was not read yet."""
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=10)
+    return process.communicate(timeout=10)[1]
+
+
+def close_pipes(process):
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def test_cli_options_come_from_environment_variables():
@@ -5104,8 +5119,8 @@ def test_cli_options_come_from_environment_variables():
                      "Functions from 'us-east-1' are not reachable in this "
                      "region ('eu-west-2')")
     finally:
-        stop_cli(process)
-    assert process.stderr.read() == ""                  # quiet: no line per request
+        stderr = stop_cli(process)
+    assert stderr == ""                                 # quiet: no line per request
 
 
 def test_cli_flags_override_environment_and_bad_values_are_refused():
@@ -5130,16 +5145,14 @@ def test_cli_debug_log_has_a_line_per_invocation_and_a_hint_for_a_bad_handler():
         create_function(lam, "misnamed", Handler="main.handler", code=zip_of({"index.js": DOUBLER}))
         lam.invoke(FunctionName="misnamed")
     finally:
-        stop_cli(process)
-    log = process.stderr.read()
+        log = stop_cli(process)
     assert "lambda_fake: function misnamed: handler 'main.handler' could not be loaded" in log
     assert "lambda_fake: invoked misnamed:$LATEST -> Unhandled" in log
 
 
 def test_cli_says_when_node_is_missing(tmp_path):
     process, endpoint = start_cli("0", "--quiet", env={"PATH": str(tmp_path)})
-    stop_cli(process)
-    assert "node was not found on PATH" in process.stderr.read()
+    assert "node was not found on PATH" in stop_cli(process)
 
 
 def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
