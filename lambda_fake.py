@@ -33,6 +33,7 @@ Contents (grep for the banner titles):
 
 import base64
 import binascii
+import bisect
 import collections
 import datetime
 import hashlib
@@ -333,6 +334,7 @@ class Store:
     def reset(self):
         """Forget every function and everything attached to it."""
         self.functions = {}             # name -> Function
+        self.function_names = []        # its keys, kept sorted: ListFunctions pages never sort
         self.packages = {}              # CodeSha256 (hex) -> Package, served at /_parlel/code/<hex>
         self.tags = {}                  # resource ARN -> {key: value}
         self.layers = {}                # layer name -> {version number: LayerVersion}
@@ -2620,6 +2622,7 @@ def create_function(store, params, body):
         if body.get("Tags"):
             store.tags[config["FunctionArn"]] = dict(body["Tags"])
         store.functions[name] = function
+        bisect.insort(store.function_names, name)
         store.packages[package.hex] = package
         if body.get("Publish"):
             # ARN unqualified
@@ -2673,6 +2676,7 @@ def delete_function(store, params, body):
         function = find_function(store, name)
         if qualifier is None:
             del store.functions[name]
+            del store.function_names[bisect.bisect_left(store.function_names, name)]
             store.tags.pop(function_arn(store, name), None)
             for url_config in function.url_configs.values():
                 store.function_urls.pop(url_config["UrlId"], None)
@@ -2703,13 +2707,12 @@ def list_functions(store, params, body):
     query = query_members(params, LIST_FUNCTIONS_QUERY, integers=("MaxItems",))
     limit = min(query.get("MaxItems") or LIST_PAGE_SIZE, LIST_PAGE_SIZE)
     with store.lock:
-        names = sorted(store.functions)
         if query.get("FunctionVersion") != "ALL":      # one entry per function: build just the page
-            latest = [store.functions[name].versions["$LATEST"] for name in names]
-            return paginate(latest, query.get("Marker"), limit, "Functions", "NextMarker",
-                            show=listed)
+            return paginate(store.function_names, query.get("Marker"), limit, "Functions",
+                            "NextMarker", show=lambda name: listed(
+                                store.functions[name].versions["$LATEST"]))
         items = []
-        for name in names:
+        for name in store.function_names:
             function = store.functions[name]
             items.append(listed(function.versions["$LATEST"],
                                 FunctionArn=function_arn(store, name, "$LATEST")))
@@ -5948,7 +5951,7 @@ def parlel_inspect(store, params, body):
     versions, aliases, URLs and configuration, and the recent invocations."""
     with store.lock:
         functions = []
-        for name in sorted(store.functions):
+        for name in store.function_names:
             function = store.functions[name]
             functions.append({
                 "FunctionName": name, "Configuration": dict(function.versions["$LATEST"]),

@@ -884,6 +884,18 @@ def test_list_functions_sorted_in_pages_of_50(lam):
     assert paged == names
 
 
+def test_list_functions_after_deletes_and_creates_is_still_sorted_and_whole(lam):
+    for name in ("m", "c", "x", "a", "q"):
+        create_function(lam, name)
+    for name in ("c", "q"):
+        lam.delete_function(FunctionName=name)
+    for name in ("b", "z", "c"):
+        create_function(lam, name)
+    listed = [f["FunctionName"] for page in lam.get_paginator("list_functions").paginate(
+        PaginationConfig={"PageSize": 2}) for f in page["Functions"]]
+    assert listed == ["a", "b", "c", "m", "x", "z"]
+
+
 def test_list_functions_all_versions(lam):
     create_function(lam, "versioned", Publish=True)
     listed = lam.list_functions(FunctionVersion="ALL")["Functions"]
