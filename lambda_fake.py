@@ -1549,12 +1549,16 @@ class Worker:
                     data = bytes(self.frames[newline + 1:end])
                     del self.frames[:end]
                     return kind, data
-            if self.fd is None:
+            fd = self.fd                # read once: kill() may set it to None meanwhile
+            if fd is None:
                 raise WorkerDied()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.poller.poll(remaining * 1000):
                 return None
-            size = os.readv(self.fd, [self.buffer])
+            try:
+                size = os.readv(fd, [self.buffer])
+            except OSError:             # closed under us (POLLNVAL): as good as gone
+                raise WorkerDied() from None
             if not size:
                 raise WorkerDied()
             self.frames += memoryview(self.buffer)[:size]
