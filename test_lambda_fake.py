@@ -2479,12 +2479,19 @@ def test_get_function_url_config_reports_buffered_until_set(lam):
     assert out["CreationTime"] == created["CreationTime"]
 
 
-@pytest.mark.parametrize("name, qualifier", [
-    ("doesnotexist", None), ("fn", "doesnotexist"), ("fn", None), ("fn", "live")])
-def test_get_function_url_config_without_config_is_404(lam, name, qualifier):
+@pytest.mark.parametrize("operation, name, qualifier", [
+    ("get_function_url_config", "doesnotexist", None),
+    ("get_function_url_config", "fn", "doesnotexist"),
+    ("get_function_url_config", "fn", None),
+    ("get_function_url_config", "fn", "live"),
+    ("delete_function_url_config", "doesnotexist", None),
+    ("delete_function_url_config", "fn", "doesnotexist"),
+    ("delete_function_url_config", "fn", None)])
+def test_get_or_delete_function_url_config_without_config_is_404(lam, operation, name,
+                                                                  qualifier):
     with_alias(lam)
     extra = {"Qualifier": qualifier} if qualifier else {}
-    message = assert_error(lambda: lam.get_function_url_config(FunctionName=name, **extra),
+    message = assert_error(lambda: getattr(lam, operation)(FunctionName=name, **extra),
                            "ResourceNotFoundException", 404)
     assert message == NOT_EXIST
 
@@ -2547,16 +2554,6 @@ def test_delete_function_url_config_without_qualifier_keeps_the_alias_config(lam
     lam.delete_function_url_config(FunctionName="fn")
     kept = lam.get_function_url_config(FunctionName="fn", Qualifier="live")
     assert kept["FunctionUrl"] == alias_url
-
-
-@pytest.mark.parametrize("name, qualifier", [
-    ("doesnotexist", None), ("fn", "doesnotexist"), ("fn", None)])
-def test_delete_function_url_config_missing_is_404(lam, name, qualifier):
-    with_alias(lam)
-    extra = {"Qualifier": qualifier} if qualifier else {}
-    message = assert_error(lambda: lam.delete_function_url_config(FunctionName=name, **extra),
-                           "ResourceNotFoundException", 404)
-    assert message == NOT_EXIST
 
 
 def test_list_function_url_configs_has_unqualified_and_alias_configs(lam):
