@@ -1099,8 +1099,7 @@ function isModuleFile(file) {
   return false;
 }
 
-// The handler that `spec` names: at once for CommonJS, as a promise for an ES module.
-function loadHandler(spec) {
+async function loadHandler(spec) {
   const slash = spec.lastIndexOf("/");
   const dot = spec.indexOf(".", slash + 1);
   if (dot < 0) {
@@ -1114,40 +1113,29 @@ function loadHandler(spec) {
             errorMessage: `Error: Cannot find module '${modulePath}'\n` +
                           "Require stack:\n- /var/runtime/index.mjs" };
   }
-  const exported = (mod) => {
-    let fn = mod;
-    for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
-    if (typeof fn !== "function") {
-      throw { errorType: "Runtime.HandlerNotFound", trace: [],
-              errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
-    }
-    return fn;
-  };
-  if (isModuleFile(file)) {
-    return import(pathToFileURL(file).href).then(exported, (err) => { throw loadError(err); });
-  }
   let mod;
   try {
-    mod = require(file);
+    mod = isModuleFile(file) ? await import(pathToFileURL(file).href) : require(file);
   } catch (err) {
-    throw loadError(err);
+    if (err instanceof SyntaxError) {
+      const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
+      record.errorMessage = `SyntaxError: ${err.message}`;
+      throw record;
+    }
+    if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
+      const record = errorRecord(err, "Runtime.ImportModuleError");
+      record.errorMessage = `Error: ${err.message}`;
+      throw record;
+    }
+    throw err;
   }
-  return exported(mod);
-}
-
-// What the Node.js runtime reports when a handler's module fails to load.
-function loadError(err) {
-  if (err instanceof SyntaxError) {
-    const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
-    record.errorMessage = `SyntaxError: ${err.message}`;
-    return record;
+  let fn = mod;
+  for (const part of exportPath.split(".")) fn = fn == null ? undefined : fn[part];
+  if (typeof fn !== "function") {
+    throw { errorType: "Runtime.HandlerNotFound", trace: [],
+            errorMessage: `${modulePath}.${exportPath} is undefined or not exported` };
   }
-  if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
-    const record = errorRecord(err, "Runtime.ImportModuleError");
-    record.errorMessage = `Error: ${err.message}`;
-    return record;
-  }
-  return err;
+  return fn;
 }
 
 function invoke(request, payload) {
@@ -1240,22 +1228,16 @@ function load(request) {
   Object.assign(process.env, request.env);
   TASK_ROOT = request.env.LAMBDA_TASK_ROOT;
   process.chdir(TASK_ROOT);
-  if (`${process.env.HOME}:${process.env.NODE_PATH}` !== pathsFrom) {
+  const paths = `${process.env.HOME}:${process.env.NODE_PATH}`;
+  if (paths !== pathsFrom) {
     require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
-    pathsFrom = `${process.env.HOME}:${process.env.NODE_PATH}`;
+    pathsFrom = paths;
   }
-  const ready = (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); };
-  const failed = (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); };
-  let loaded;
-  try {
-    loaded = loadHandler(request.env._HANDLER);
-  } catch (err) {
-    return failed(err);
-  }
-  // The invocation waits a turn of the event loop even so: a promise that the module rejected
-  // at load is reported first, as an init error.
-  if (loaded instanceof Promise) loaded.then(ready, failed);
-  else ready(loaded);
+  // The invocation waits a turn of the event loop: a promise that the module rejected while it
+  // loaded is reported first, as the init error it is.
+  loadHandler(request.env._HANDLER).then(
+    (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); },
+    (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
 }
 
 let input = Buffer.alloc(0);
