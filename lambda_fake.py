@@ -1477,7 +1477,7 @@ class Worker:
         self.poller.register(read_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
-        self.kill_lock = threading.RLock()
+        self.kill_lock = threading.Lock()
         self.killed = False
         self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
@@ -1552,8 +1552,7 @@ class Worker:
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
         load = worker_message({"load": True, "length": 0, "env": dict(
             self.start_env, LAMBDA_TASK_ROOT=root, _HANDLER="rehearsal.handler")}, b"")
-        invocation = worker_message({"requestId": "rehearsal", "invokedFunctionArn": "",
-                                     "length": 2, "timeoutMs": INIT_TIMEOUT_SECONDS * 1000}, b"{}")
+        invocation = invocation_message("rehearsal", "", INIT_TIMEOUT_SECONDS * 1000, None, b"{}")
         try:
             for message, answer in ((load, b"I"), (invocation, b"R")):
                 if not self.write(message, deadline):
@@ -1584,16 +1583,6 @@ class Worker:
             pass
         return 0
 
-    def send_sigkill(self):
-        """SIGKILL to the process group, unless the process is already reaped (its pid may then
-        belong to another process). kill() does this and also waits for the end."""
-        with self.kill_lock:
-            if self.process.returncode is None:
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
     def kill(self, close=True):
         """End the process and everything it started (its own process group), once. The result
         pipe is closed too unless `close` is false: a thread still reading it closes it itself,
@@ -1601,7 +1590,11 @@ class Worker:
         with self.kill_lock:
             if not self.killed:
                 self.killed = True
-                self.send_sigkill()
+                if self.process.returncode is None:     # once reaped, its pid may be another's
+                    try:
+                        os.killpg(self.process.pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
                 try:
                     self.process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -1693,7 +1686,7 @@ class Runner:
         self.root = None                # temporary directory for bootstraps and unpacked code
         self.housekeeper = None         # the thread of keep_house()
         self.spares_wanted = []         # kinds of spare that prewarm() asked for
-        self.retiring = []              # idle workers that retire() took out, to be ended
+        self.retiring = []              # idle workers taken out of the pool, to be ended
         self.house_call = None          # wakes the housekeeper: spares wanted, or a stop
         self.closed = False             # set for good by LambdaServer.stop()
         self.node = shutil.which("node")
@@ -1729,13 +1722,15 @@ class Runner:
                 if self.root != root:
                     return
                 wanted, self.spares_wanted = self.spares_wanted, []
-                retiring = list(self.retiring)  # they leave it as they are discarded
+                called = wanted or self.retiring
             try:
-                if wanted or retiring:
+                if called:
                     time.sleep(HOUSEKEEPING_DELAY_SECONDS)
+                    self.trim()                 # which may retire more
+                    with self.lock:
+                        retiring = list(self.retiring)  # they leave it as they are discarded
                     for worker in retiring:
                         self.discard(worker)
-                    self.trim()
                     for kind in dict.fromkeys(wanted):
                         self.add_spare(kind, root)
                 if time.monotonic() >= reap_at:
@@ -1947,23 +1942,30 @@ class Runner:
             self.workdir()              # which starts the housekeeper
             with self.lock:
                 self.spares_wanted.append(self.worker_kind(runtime, memory))
-                house_call = self.house_call
-            house_call.set()
+                self.wake_housekeeper()
+
+    def wake_housekeeper(self):
+        with self.lock:
+            if self.house_call is not None:
+                self.house_call.set()
 
     def trim(self):
         """End least recently used idle workers until the pool is within max_workers."""
         with self.lock:
             self.trim_due = False
             idle = sorted((w for ws in self.idle.values() for w in ws), key=lambda w: w.last_used)
-            surplus = idle[:max(0, self.pooled() - self.max_workers)]
-            for worker in surplus:
+            for worker in idle[:max(0, self.pooled() - self.max_workers)]:
                 self.withdraw(worker)
-        self.discard_soon(surplus)
 
     def withdraw(self, worker):
-        """Take an idle worker out of the pool, to be ended. Caller holds self.lock."""
+        """Take an idle worker out of the pool: it counts against max_workers no more, and the
+        housekeeper ends it in a moment (a process takes milliseconds to tear down, which no
+        request should wait for). Caller holds self.lock."""
         self.idle[worker.key].remove(worker)
-        self.workers.discard(worker)
+        if not self.idle[worker.key]:
+            del self.idle[worker.key]
+        self.retiring.append(worker)
+        self.wake_housekeeper()
 
     def add_spare(self, kind, root):
         """Start one spare of this kind in the workdir `root`, unless there is one, or that workdir
@@ -2057,16 +2059,16 @@ class Runner:
         without a spare, that worker makes room now; with no idle worker, this waits for one."""
         spare = None
         with self.lock:
-            evicted = [w for k in [k for k in self.idle if k[:2] == key[:2] and k != key]
-                       for w in self.idle.pop(k)]
-            self.workers.difference_update(evicted)
+            for older in [w for k in self.idle if k[:2] == key[:2] and k != key
+                          for w in self.idle[k]]:
+                self.withdraw(older)
             while True:
                 while self.idle.get(key):
-                    worker = self.idle[key].pop()
+                    worker = self.idle[key][-1]
                     if worker.alive():
+                        self.idle[key].pop()
                         break
-                    self.workers.discard(worker)
-                    evicted.append(worker)
+                    self.withdraw(worker)       # it died while idle
                 else:
                     worker = None
                 if worker is not None:
@@ -2081,14 +2083,11 @@ class Runner:
                     self.trim_due = True
                     break
                 if idle:
-                    oldest = min(idle, key=lambda w: w.last_used)
-                    self.withdraw(oldest)
-                    evicted.append(oldest)
+                    self.withdraw(min(idle, key=lambda w: w.last_used))
                     continue
                 if self.closed:
                     raise LambdaError("ServiceException", 500, "The server is stopping")
                 self.lock.wait(0.5)
-        self.discard_soon(evicted)
         return worker, spare
 
     def pooled(self):
@@ -2117,27 +2116,13 @@ class Runner:
             self.lock.notify_all()
         worker.kill()
 
-    def discard_soon(self, workers):
-        """End workers without waiting for them: SIGKILL now, the reaping in the background, as a
-        process takes milliseconds to tear down that no request should wait for."""
-        def reap():
-            for worker in workers:
-                self.discard(worker)
-        if workers:
-            for worker in workers:
-                worker.send_sigkill()
-            threading.Thread(target=reap, daemon=True).start()
-
     def retire(self, function_name):
         """End the idle workers of a function (after an update or a delete): the housekeeper
         does, a moment later, so that their teardown (milliseconds of a core) does not compete
         with the invocation that usually follows an update."""
         with self.lock:
-            keys = [k for k in self.idle if k[0] == function_name]
-            self.retiring += [w for k in keys for w in self.idle.pop(k)]
-            house_call = self.house_call
-        if house_call is not None:
-            house_call.set()
+            for worker in [w for k in self.idle if k[0] == function_name for w in self.idle[k]]:
+                self.withdraw(worker)
 
     def time_out(self, job, request_id, log, started, worker, init_ms):
         self.discard(worker)
