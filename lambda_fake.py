@@ -4291,7 +4291,8 @@ def update_event_source_mapping(store, params, body):
         updated = dict(mapping)
         if body.get("FunctionName") is not None:
             name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
-            if name not in store.functions:
+            function = store.functions.get(name)
+            if function is None or not function.has_qualifier(qualifier):
                 raise invalid_parameter("Function does not exist")
             updated["FunctionArn"] = function_arn(store, name, qualifier)
         for member, value in body.items():

@@ -3123,6 +3123,15 @@ def test_update_event_source_mapping_answers_updating_then_enabled(lam):
     assert (got["State"], got["BatchSize"]) == ("Enabled", 5)
 
 
+@pytest.mark.parametrize("target", ["ghost", "fn:nope"])
+def test_update_event_source_mapping_to_a_missing_function_or_qualifier_is_refused(lam, target):
+    create_function(lam)
+    esm = create_mapping(lam)["UUID"]
+    assert_error(lambda: lam.update_event_source_mapping(UUID=esm, FunctionName=target),
+                 "InvalidParameterValueException", 400, "Function does not exist")
+    assert lam.get_event_source_mapping(UUID=esm)["FunctionArn"].endswith(":function:fn")
+
+
 def test_update_event_source_mapping_disable_answers_disabling_then_disabled(lam):
     create_function(lam)
     esm = create_mapping(lam)["UUID"]
