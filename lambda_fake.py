@@ -6414,9 +6414,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception:
             import traceback            # here only, as socketserver does: it costs start-up time
             traceback.print_exc(file=sys.stderr)
-            data = json.dumps({"__type": "ServiceException",
-                               "message": "An internal error occurred in lambda_fake"}).encode()
-            result = Reply(500, {"x-amzn-errortype": "ServiceException"}, data)
+            result = error_reply(LambdaError("ServiceException", 500,
+                                             "An internal error occurred in lambda_fake"))
         if "x-amzn-RequestId" not in result.headers:
             result.headers["x-amzn-RequestId"] = new_uuid()
         self.answer(result, started)
