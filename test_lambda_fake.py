@@ -1,7 +1,8 @@
 """Tests for lambda_fake: a real server on a free port, driven through boto3 as users drive it.
 
-Run:  python -m pytest -q test_lambda_fake.py
-Needs pytest, boto3 and Node.js (`node` on PATH) for the Node.js handler tests.
+Run:  python -m pip install -q -e ".[test]" && python -m pytest -q test_lambda_fake.py
+Needs Node.js (`node` on PATH) for the Node.js handler tests, and what pyproject.toml's `test` extra
+names (pytest, and a boto3 whose botocore knows every Lambda operation), which the pip step installs.
 """
 
 import base64
@@ -35,6 +36,7 @@ from botocore.exceptions import ClientError
 import lambda_fake
 from lambda_fake import LambdaServer
 
+
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -45,6 +47,25 @@ DOUBLER = (b"exports.handler = async (event, context) => "
 # ----------------------------------------------------------------------------------------------
 # Fixtures and helpers
 # ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def botocore_from_test_extra():
+    """Stop the run with one line when botocore predates operations the tests call.
+
+    The minimum lives in one place, the `test` extra of pyproject.toml; the check is skipped when
+    this file runs without it beside it.
+    """
+    pyproject = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyproject.toml")
+    if not os.path.exists(pyproject):
+        return
+    with open(pyproject, encoding="utf-8") as file:
+        wanted = re.search(r'"boto3>=([0-9.]+)"', file.read()).group(1)
+    have = botocore.__version__
+    if tuple(map(int, have.split(".")[:3])) < tuple(map(int, wanted.split("."))):
+        pytest.exit(f"botocore {have} is older than {wanted}, the first that knows every Lambda "
+                    f"operation these tests call: run  python -m pip install -e \".[test]\"  "
+                    f"(or pip install 'boto3>={wanted}')", returncode=pytest.ExitCode.USAGE_ERROR)
+
 
 @pytest.fixture(scope="module")
 def server():
