@@ -19,7 +19,8 @@ here answer Invoke by echoing the payload, and the invocation log says why.
 
 Paths of the fake's own: `GET /_parlel/health`, `POST /_parlel/reset`, `GET /_parlel/` (the
 inspector page) and a few more (README.md lists them, with the table of supported operations).
-This is not a security boundary: handlers run as the server's user, without a container.
+This is not a security boundary: handlers run as the server's user, without a container. It
+does refuse web pages (cross-site requests, DNS rebinding): see RequestSources.
 
 Contents (grep for the banner titles):
     1. Constants and limits            8. Operations
@@ -6272,6 +6273,101 @@ class Headers:
         return list(self.pairs)
 
 
+# Where a request comes from. The fake runs the code it is sent, and the developer's browser can reach
+# it: any web page may send it a "simple" cross-origin request (no CORS preflight), and a page whose
+# name is rebound to 127.0.0.1 (DNS rebinding) can even read the answers. So a request is answered
+# only when its Host names this machine (a loopback name, an IP address, or a name allowed with
+# --allow-host), and, for the API and /_parlel/ paths, only when no page sent it, the fake's own page
+# did, or its origin is allowed with --allow-origin. Function URLs keep their own CORS configuration,
+# as on AWS: they run code the user deployed, not code a page sends.
+
+CROSS_SITE = ("cross-site", "same-site")        # Sec-Fetch-Site values a browser sets for other sites
+BROWSER_EXPOSED_HEADERS = ("x-amzn-RequestId, x-amzn-ErrorType, x-amz-function-error, "
+                           "x-amz-log-result, x-amz-executed-version, x-amzn-Remapped-Content-Length, "
+                           "Content-Type, Content-Length")
+BROWSER_ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE, PATCH"
+CORS_MAX_AGE_SECONDS = 600
+IP_HOST = re.compile(r"\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\]")
+
+
+def host_name(host):
+    """The name in a Host header, lowercase, without its port: `127.0.0.1`, `[::1]`, `localhost`."""
+    host = host.lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0].rstrip(".")
+
+
+class RequestSources:
+    """The Host names and browser origins a server answers (LambdaServer's allow_hosts and
+    allow_origins). Each refusal method returns None, or the reason and the option that would allow
+    the request."""
+
+    def __init__(self, allow_hosts=(), allow_origins=(), bound_host="127.0.0.1"):
+        self.hosts = {name.strip().lower().rstrip(".") for name in allow_hosts if name.strip()}
+        if bound_host not in ("", "0.0.0.0", "::"):
+            self.hosts.add(bound_host.lower())
+        self.origins = {origin.strip().lower().rstrip("/") for origin in allow_origins
+                        if origin.strip()}
+        self.any_origin = "*" in self.origins
+        self.checked_hosts = set()      # Host header values already allowed (most requests repeat one)
+
+    def host_refusal(self, host):
+        """Why a Host header is refused, or None. An IP address cannot be rebound, and `localhost`
+        and every name under `.localhost` resolve to this machine; any other name must be allowed."""
+        if host in self.checked_hosts:
+            return None
+        name = host_name(host)
+        if not (name == "localhost" or name.endswith(".localhost") or IP_HOST.fullmatch(name)
+                or name in self.hosts):
+            return (f"its Host header names {name!r}, neither a loopback name nor an allowed one "
+                    "(a DNS-rebinding page's requests look like this)",
+                    f"--allow-host {name} (or LAMBDA_FAKE_ALLOW_HOSTS)")
+        if len(self.checked_hosts) < 64:
+            self.checked_hosts.add(host)
+        return None
+
+    def allows_origin(self, origin):
+        return self.any_origin or origin.lower() in self.origins
+
+    def origin_refusal(self, headers, host):
+        """Why a browser-sent request to the API or /_parlel/ is refused, or None. Requests with no
+        Origin, Referer or Sec-Fetch-Site (SDKs, the CLI, curl) and the fake's own pages pass."""
+        origin = headers.get("Origin")
+        if origin is None:
+            referer = headers.get("Referer")
+            if referer is None:
+                site = headers.get("Sec-Fetch-Site")
+                if site in CROSS_SITE:
+                    return (f"the browser marks it {site} (Sec-Fetch-Site)",
+                            "--allow-origin ORIGIN (or LAMBDA_FAKE_ALLOW_ORIGINS)")
+                return None
+            parts = urllib.parse.urlsplit(referer)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        if self.allows_origin(origin):
+            return None
+        if (origin.lower() == f"http://{host.lower()}"
+                and headers.get("Sec-Fetch-Site") not in CROSS_SITE):
+            return None                 # the fake's own page (the inspector) calling home
+        return (f"it comes from a web page at {origin}",
+                f"--allow-origin {origin} (or LAMBDA_FAKE_ALLOW_ORIGINS)")
+
+    def cors_headers(self, origin, preflight_headers=None):
+        """What a browser app at an allowed origin needs to read the answer (and, for a preflight,
+        to send the request: the headers it asked for, and private-network access)."""
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                   "Access-Control-Expose-Headers": BROWSER_EXPOSED_HEADERS}
+        if preflight_headers is not None:
+            headers.update({"Access-Control-Allow-Methods": BROWSER_ALLOWED_METHODS,
+                            "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)})
+            asked = preflight_headers.get("Access-Control-Request-Headers")
+            if asked:
+                headers["Access-Control-Allow-Headers"] = asked
+            if preflight_headers.get("Access-Control-Request-Private-Network") == "true":
+                headers["Access-Control-Allow-Private-Network"] = "true"
+        return headers
+
+
 MAX_HEADER_LINES = 200
 MAX_LINE_BYTES = 65536
 
@@ -6377,11 +6473,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def dispatch(self):
         started = time.perf_counter()
         store = self.server.store
+        cors = None
         try:
             path, _, query_text = self.path.partition("?")
-            url_id = function_url_id(self.headers.get("Host", ""), path)
+            host = self.headers.get("Host", "")
+            url_id = function_url_id(host, path)
+            cors = self.check_source(host, path, url_id)
             if url_id:
                 result = self.function_url_request(url_id, path, query_text)
+                return self.answer(result, started)
+            if cors is not None and self.command == "OPTIONS" and (
+                    "Access-Control-Request-Method" in self.headers):
+                result = Reply(204, self.server.sources.cors_headers(cors, self.headers), b"")
                 return self.answer(result, started)
             query = {}
             for key, value in (urllib.parse.parse_qsl(query_text, keep_blank_values=True)
@@ -6418,7 +6521,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                              "An internal error occurred in lambda_fake"))
         if "x-amzn-RequestId" not in result.headers:
             result.headers["x-amzn-RequestId"] = new_uuid()
+        if cors is not None:
+            result.headers.update(self.server.sources.cors_headers(cors))
         self.answer(result, started)
+
+    def check_source(self, host, path, url_id):
+        """Refuse a request from where no request should come (see RequestSources); return the
+        origin of an allowed browser app, whose reply then carries CORS headers, or None."""
+        sources = self.server.sources
+        refusal = sources.host_refusal(host) if host else None
+        if refusal is None and not url_id:
+            refusal = sources.origin_refusal(self.headers, host)
+        if refusal is not None:
+            reason, option = refusal
+            self.close_connection = True        # the body stays unread
+            say(self.server.store, "warning", f"refused {self.command} {path}: {reason}; to allow "
+                f"it, start lambda_fake with {option}")
+            raise LambdaError("AccessDeniedException", 403,
+                              f"lambda_fake refused this request: {reason}. It runs the code it "
+                              f"is sent, so it answers only local clients; start it with {option} "
+                              "to allow this one.")
+        origin = self.headers.get("Origin")
+        if origin is not None and not url_id and sources.allows_origin(origin):
+            return origin
+        return None
 
     def answer(self, result, started):
         if isinstance(result, StreamReply):
@@ -6661,6 +6787,11 @@ def parse_json_body(data):
 # 11. LambdaServer
 # ----------------------------------------------------------------------------------------------
 
+def names_of(value):
+    """A list of names from a list, or from a comma-separated string (as options give them)."""
+    return [name for name in value.split(",")] if isinstance(value, str) else list(value)
+
+
 class FakeHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -6671,6 +6802,10 @@ class FakeHTTPServer(http.server.ThreadingHTTPServer):
 class LambdaServer:
     """A lambda_fake server in a background thread.
 
+    Requests are answered when their Host names this machine or one of `allow_hosts`, and, from a
+    web page, when its origin is one of `allow_origins` ("*" for any); both take a list or a
+    comma-separated string.
+
     start()  binds and listens, then returns; `port` and `endpoint_url` are real from then on.
     stop()   closes the socket and every open connection, and ends every handler process.
     reset()  forgets all functions and ends their workers; the server keeps serving.
@@ -6680,9 +6815,10 @@ class LambdaServer:
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
-                 log_level=None):
+                 log_level=None, allow_hosts=(), allow_origins=()):
         self.host = host
         self.port = port
+        self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account)
         self.store.runner = Runner(max_workers, idle_seconds)
         self.store.async_retry_delay = async_retry_delay
@@ -6701,6 +6837,7 @@ class LambdaServer:
     def start(self):
         self.httpd = FakeHTTPServer((self.host, self.port), Handler)
         self.httpd.store = self.store
+        self.httpd.sources = self.sources
         self.httpd.connections = set()
         self.port = self.httpd.server_address[1]
         self.store.endpoint_url = self.endpoint_url
@@ -6789,6 +6926,12 @@ OPTIONS = [
      "an idle handler process ends after this"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
+    ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
+     "NAME,... : Host names to answer besides loopback names and IP addresses (a service name "
+     "such as lambda-fake when the fake runs in a container)"),
+    ("--allow-origin", "LAMBDA_FAKE_ALLOW_ORIGINS", None,
+     "ORIGIN,... : web pages allowed to call the API (for example http://localhost:3000, or *), "
+     "with the CORS headers they need; by default every browser request from a page is refused"),
     ("--verify-signatures", "LAMBDA_FAKE_VERIFY_SIGNATURES", None,
      "KEY:SECRET,... : refuse requests not signed (SigV4) with one of these keys "
      "(alone: test:test)"),
@@ -6811,6 +6954,8 @@ def parse_options(argv):
         elif option == "--verify-signatures":
             parser.add_argument(option, nargs="?", const="test:test", default=value,
                                 metavar="KEY:SECRET", help=shown)
+        elif option in ("--allow-host", "--allow-origin"):
+            parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
         else:
@@ -6843,7 +6988,8 @@ def main(argv=None):
                           log_level=args.log_level, max_workers=args.max_workers,
                           idle_seconds=args.idle_seconds,
                           async_retry_delay=args.async_retry_delay,
-                          verify_signatures=args.credentials)
+                          verify_signatures=args.credentials,
+                          allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:
         server.start()
     except OSError as error:
@@ -6853,7 +6999,9 @@ def main(argv=None):
         return 1
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(f"lambda_fake: WARNING: listening on {args.host}, not loopback. Anyone "
-                         "who can reach this address can run code on this machine.\n")
+                         "who can reach this address can run code on this machine. Requests "
+                         "naming this machine by a name other than localhost or an IP address "
+                         "are refused unless --allow-host names it.\n")
     if server.store.runner.node is None:
         sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo "
                          "their payload; install Node.js 18 or newer and restart to run them.\n")

@@ -1,8 +1,10 @@
 """Tests for lambda_fake: a real server on a free port, driven through boto3 as users drive it.
 
-Run:  python -m pip install -q -e ".[test]" && python -m pytest -q test_lambda_fake.py
-Needs Node.js (`node` on PATH) for the Node.js handler tests, and what pyproject.toml's `test` extra
-names (pytest, and a boto3 whose botocore knows every Lambda operation), which the pip step installs.
+Run as the README does (a virtual environment with pyproject.toml's `test` extra, then pytest):
+    python -m venv .venv && .venv/bin/pip install -q -e ".[test]" \
+        && .venv/bin/python -m pytest -q test_lambda_fake.py
+Needs Node.js (`node` on PATH) for the Node.js handler tests, and what the `test` extra names:
+pytest, and a boto3 whose botocore knows every Lambda operation.
 """
 
 import base64
@@ -63,8 +65,8 @@ def botocore_from_test_extra():
     have = botocore.__version__
     if tuple(map(int, have.split(".")[:3])) < tuple(map(int, wanted.split("."))):
         pytest.exit(f"botocore {have} is older than {wanted}, the first that knows every Lambda "
-                    f"operation these tests call: run  python -m pip install -e \".[test]\"  "
-                    f"(or pip install 'boto3>={wanted}')", returncode=pytest.ExitCode.USAGE_ERROR)
+                    f"operation these tests call: pip install 'boto3>={wanted}', or run the tests "
+                    "with the README's command, which does", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="module")
@@ -4619,6 +4621,176 @@ def test_retired_workers_leave_no_process_behind(server, lam):
     lam.update_function_configuration(FunctionName="retiring", Timeout=5)
     assert wait_for(lambda: not alive(first["worker"]) and not alive(first["child"]))
     assert invoke_json(lam, "retiring")[1]["worker"] != first["worker"]
+
+
+# Where requests come from: cross-site requests and DNS rebinding are refused
+
+EVIL = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site",
+        "Content-Type": "text/plain"}
+RUNS_ID = (b"const { execSync } = require('child_process');\n"
+           b"exports.handler = async () => execSync('id').toString();\n")
+
+
+def assert_refused(status, headers, body, fragment):
+    assert status == 403, body
+    assert headers["x-amzn-errortype"] == "AccessDeniedException"
+    reply = json.loads(body)
+    assert reply["__type"] == "AccessDeniedException" and fragment in reply["message"], reply
+    assert "access-control-allow-origin" not in headers
+
+
+def test_a_cross_site_page_can_neither_create_nor_invoke_a_function(server, lam, tmp_path):
+    marker = tmp_path / "ran"
+    create_function(lam, "victim", code=(
+        b"exports.handler = async () => require('fs').writeFileSync('%s', 'x');"
+        % str(marker).encode()))
+    attack = json.dumps({"FunctionName": "evil", "Runtime": "nodejs20.x", "Role": ROLE,
+                         "Handler": "index.handler",
+                         "Code": {"ZipFile": base64.b64encode(RUNS_ID).decode()}}).encode()
+    assert_refused(*raw(server, "POST", "/2015-03-31/functions", attack, EVIL),
+                   "it comes from a web page at http://evil.example")
+    assert_refused(*raw(server, "POST", "/2015-03-31/functions/victim/invocations", b"{}", EVIL),
+                   "--allow-origin http://evil.example")
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["victim"]
+    assert not marker.exists()
+    assert invoke_json(lam, "victim")[0]["StatusCode"] == 200 and marker.exists()   # SDKs pass
+
+
+@pytest.mark.parametrize("headers, fragment", [
+    ({"Sec-Fetch-Site": "cross-site"}, "the browser marks it cross-site"),
+    ({"Sec-Fetch-Site": "same-site"}, "the browser marks it same-site"),
+    ({"Origin": "http://localhost:3000"}, "a web page at http://localhost:3000"),
+    ({"Origin": "null"}, "a web page at null"),
+    ({"Referer": "https://evil.example/page.html"}, "a web page at https://evil.example"),
+    ({"Origin": f"http://127.0.0.1:1", "Sec-Fetch-Site": "same-site"}, "http://127.0.0.1:1"),
+])
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/2015-03-31/functions"), ("POST", "/_parlel/reset"), ("GET", "/_parlel/inspect"),
+    ("GET", "/_parlel/"), ("GET", "/_parlel/health")])
+def test_requests_from_web_pages_are_refused_and_change_nothing(server, lam, headers, fragment,
+                                                                method, path):
+    create_function(lam, "kept")
+    assert_refused(*raw(server, method, path, b"", headers), fragment)
+    assert lam.get_function(FunctionName="kept")["Configuration"]["FunctionName"] == "kept"
+
+
+def test_a_refusal_is_logged_with_how_to_allow_it(server, lam, capsys):
+    raw(server, "POST", "/2015-03-31/functions", b"{}", EVIL)
+    assert ("lambda_fake: refused POST /2015-03-31/functions: it comes from a web page at "
+            "http://evil.example; to allow it, start lambda_fake with --allow-origin "
+            "http://evil.example (or LAMBDA_FAKE_ALLOW_ORIGINS)") in capsys.readouterr().err
+
+
+def test_the_fakes_own_page_calling_home_is_answered(server, lam):
+    own = f"http://127.0.0.1:{server.port}"
+    status, _, body = raw(server, "GET", "/_parlel/inspect", b"",
+                          {"Referer": own + "/_parlel/", "Sec-Fetch-Site": "same-origin"})
+    assert status == 200 and "functions" in json.loads(body)
+    status, _, _ = raw(server, "POST", "/_parlel/reset", b"",
+                       {"Origin": own, "Sec-Fetch-Site": "same-origin"})
+    assert status == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example:4593", "evil.example", "localhost.evil.example",
+                                  "127.0.0.1.nip.io:80", "lambda-fake:4571"])
+def test_a_rebinding_host_is_refused(server, lam, host):
+    lam.create_function(FunctionName="secret", Runtime="nodejs20.x", Role=ROLE,
+                        Handler="index.handler", Code={"ZipFile": DOUBLER},
+                        Environment={"Variables": {"TOKEN": "s3cret"}})
+    for path in ("/_parlel/inspect", "/2015-03-31/functions/secret", "/_parlel/health"):
+        status, headers, body = raw(server, "GET", path, b"", {"Host": host})
+        assert_refused(status, headers, body, f"its Host header names {host.split(':')[0]!r}")
+        assert b"s3cret" not in body
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:4571", "127.0.0.1:80", "127.1.2.3",
+                                  "[::1]:4571", "10.0.0.7:4571", "app.localhost:4571",
+                                  "localhost.:4571"])
+def test_loopback_names_and_ip_addresses_are_answered(server, host):
+    status, _, body = raw(server, "GET", "/_parlel/health", b"", {"Host": host})
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_allow_hosts_admits_a_service_name():
+    with LambdaServer(0, allow_hosts="lambda-fake,other") as running:
+        for host in ("lambda-fake:4571", "other", "LAMBDA-FAKE"):
+            assert raw(running, "GET", "/_parlel/health", b"", {"Host": host})[0] == 200
+        assert raw(running, "GET", "/_parlel/health", b"", {"Host": "third:4571"})[0] == 403
+
+
+def test_an_allowed_origin_gets_its_preflight_and_cors_headers():
+    app = "http://localhost:3000"
+    with LambdaServer(0, allow_origins=[app]) as running:
+        lam = client_for(running)
+        status, headers, _ = raw(running, "OPTIONS", "/2015-03-31/functions", b"", {
+            "Origin": app, "Sec-Fetch-Site": "same-site", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-amz-date",
+            "Access-Control-Request-Private-Network": "true"})
+        assert status == 204
+        assert headers["access-control-allow-origin"] == app
+        assert "POST" in headers["access-control-allow-methods"]
+        assert headers["access-control-allow-headers"] == "authorization,content-type,x-amz-date"
+        assert headers["access-control-allow-private-network"] == "true"
+        body = json.dumps({"FunctionName": "fromweb", "Runtime": "nodejs20.x", "Role": ROLE,
+                           "Handler": "index.handler",
+                           "Code": {"ZipFile": base64.b64encode(DOUBLER).decode()}}).encode()
+        status, headers, _ = raw(running, "POST", "/2015-03-31/functions", body, {
+            "Origin": app, "Sec-Fetch-Site": "same-site", "Content-Type": "application/json"})
+        assert status == 201
+        assert headers["access-control-allow-origin"] == app
+        assert "x-amz-function-error" in headers["access-control-expose-headers"]
+        assert invoke_json(lam, "fromweb", {"n": 2})[1]["doubled"] == 4
+        status, headers, body = raw(running, "OPTIONS", "/2015-03-31/functions", b"", {
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        assert_refused(status, headers, body, "http://evil.example")
+
+
+def test_allow_origin_star_admits_any_page():
+    with LambdaServer(0, allow_origins="*") as running:
+        status, headers, _ = raw(running, "GET", "/2015-03-31/functions", b"",
+                                 {"Origin": "http://anything.example", "Sec-Fetch-Site": "cross-site"})
+        assert status == 200 and headers["access-control-allow-origin"] == "http://anything.example"
+
+
+def test_cli_allow_options_come_from_the_environment():
+    process, endpoint = start_cli("0", env={"LAMBDA_FAKE_ALLOW_HOSTS": "lambda-fake",
+                                            "LAMBDA_FAKE_ALLOW_ORIGINS": "http://localhost:5173"})
+    try:
+        port = int(endpoint.rsplit(":", 1)[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for headers, expected in (({"Host": "lambda-fake:4571"}, 200),
+                                  ({"Host": "elsewhere:4571"}, 403),
+                                  ({"Origin": "http://localhost:5173"}, 200),
+                                  ({"Origin": "http://localhost:5174"}, 403)):
+            connection.request("GET", "/2015-03-31/functions", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == expected, headers
+            if response.getheader("Connection") == "close":
+                connection.close()
+        connection.close()
+    finally:
+        stop_cli(process)
+
+
+def test_a_function_url_called_cross_origin_answers_with_its_own_cors(server, lam):
+    create_function(lam, "web", code=b"exports.handler = async () => ({ ok: true });")
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE", Cors={
+        "AllowOrigins": ["http://app.example"], "AllowMethods": ["POST"]})["FunctionUrl"]
+    page = {"Origin": "http://app.example", "Sec-Fetch-Site": "cross-site"}
+    for by_host in (True, False):
+        status, headers, body = url_request(server, url, "POST", "/", b"{}", page, by_host=by_host)
+        assert (status, json.loads(body)) == (200, {"ok": True})
+        assert ("Access-Control-Allow-Origin", "http://app.example") in headers
+        status, headers, _ = url_request(server, url, "OPTIONS", "/", b"", dict(
+            page, **{"Access-Control-Request-Method": "POST"}), by_host=by_host)
+        assert ("Access-Control-Allow-Methods", "POST") in headers
+        status, headers, body = url_request(server, url, "POST", "/", b"{}", {
+            "Origin": "http://other.example", "Sec-Fetch-Site": "cross-site"}, by_host=by_host)
+        assert status == 200 and "Access-Control-Allow-Origin" not in dict(headers)
+    status, _, _ = url_request(server, url, "POST", "/", b"{}", dict(page, Host="evil.example"),
+                               by_host=False)
+    assert status == 403                # a rebinding page cannot reach a URL by its path form
 
 
 # ----------------------------------------------------------------------------------------------
