@@ -4662,7 +4662,7 @@ def test_a_cross_site_page_can_neither_create_nor_invoke_a_function(server, lam,
     ({"Origin": "http://localhost:3000"}, "a web page at http://localhost:3000"),
     ({"Origin": "null"}, "a web page at null"),
     ({"Referer": "https://evil.example/page.html"}, "a web page at https://evil.example"),
-    ({"Origin": f"http://127.0.0.1:1", "Sec-Fetch-Site": "same-site"}, "http://127.0.0.1:1"),
+    ({"Origin": "http://127.0.0.1:1", "Sec-Fetch-Site": "same-site"}, "http://127.0.0.1:1"),
 ])
 @pytest.mark.parametrize("method, path", [
     ("GET", "/2015-03-31/functions"), ("POST", "/_parlel/reset"), ("GET", "/_parlel/inspect"),
