@@ -80,6 +80,7 @@ class Settings:
         self.cold_gap_seconds = 0.3                         # pause before each cold probe
         self.worker_functions = 40 if quick else 50         # functions invoked for the RSS bound
         self.spawn_samples = 3 if quick else 5              # `node -e 0` spawns per round
+        self.per_test_count = 20 if quick else 40           # tests per per-test measurement
 
 
 ACCOUNT_ROLE = "arn:aws:iam::123456789012:role/r"
@@ -978,12 +979,127 @@ def bench_workers(run):
     run.reference(f"fake RSS after invoking {count // 2} functions", "MB", half_rss)
 
 
+def node_modules_zip(megabytes):
+    """A Node.js package whose node_modules holds `megabytes` MB of JavaScript in 5 KB files (a
+    real dependency tree is many small files), with a handler that requires one of them."""
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    rng = random.Random(7)
+    words = ["const", "function", "return", "value", "module", "exports", "require", "async",
+             "await", "object", "length", "index", "buffer", "string", "=", "(", ")", "{", "}", ";"]
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("index.js", "const dep = require('pkg0');\n"
+                                     "exports.handler = async (e) => ({ ok: dep.ok, echo: e });\n")
+        written, index = 0, 0
+        while written < megabytes * 1024 * 1024:
+            text = " ".join(rng.choice(words) for _ in range(900))[:5000] + "\n"
+            package, name = divmod(index, 40)
+            path = f"node_modules/pkg{package}/{'index' if name == 0 else f'lib{name}'}.js"
+            if name == 0:
+                text = "exports.ok = true;\n/*" + text.replace("*/", "") + "*/\n"
+            archive.writestr(path, text)
+            written += len(text)
+            index += 1
+    return buffer.getvalue()
+
+
+def one_test(client, name, runtime):
+    """A test as the pytest fixtures run it: reset, CreateFunction with raw source, the first
+    Invoke, two more. Returns (seconds for all five requests, seconds of the first Invoke)."""
+    started = time.perf_counter()
+    client.call("POST", "/_parlel/reset")
+    client.call("POST", "/2015-03-31/functions", create_body(name, runtime))
+    path = f"/2015-03-31/functions/{name}/invocations"
+    first = client.timed("POST", path, PAYLOAD)
+    client.call("POST", path, PAYLOAD)
+    client.call("POST", path, PAYLOAD)
+    return time.perf_counter() - started, first
+
+
+def canned_test(client):
+    """The same five requests, answered by the canned server: the floor of one test."""
+    started = time.perf_counter()
+    client.call("POST", "/_parlel/reset")
+    client.call("POST", "/2015-03-31/functions", create_body("canned"))
+    for _ in range(3):
+        client.call("POST", "/2015-03-31/functions/canned/invocations", PAYLOAD)
+    return time.perf_counter() - started
+
+
+def bench_per_test(run):
+    """What one test of a suite costs: reset, create, the first invoke and two more, 40 tests
+    back to back and again with a 50 ms pause; the first invoke after the server starts; the
+    first invoke of a function whose zip holds 10 MB of node_modules."""
+    settings = run.settings
+    tests = settings.per_test_count
+    per_test = {(label, pause): [] for label in RUNTIMES for pause in (0, 0.05)}
+    first = {(label, pause): [] for label in RUNTIMES for pause in (0, 0.05)}
+    after_start = {label: [] for label in RUNTIMES}
+    big_create, big_first, floor = [], [], []
+    big_zip = base64.b64encode(node_modules_zip(10)).decode()
+    for round_index in range(settings.rounds):
+        canned = start_canned(run.procs)
+        try:
+            client = Client(canned.port)
+            floor.append(ms(statistics.median(canned_test(client) for _ in range(tests))))
+            client.close()
+        finally:
+            canned.stop()
+        for label in RUNTIMES:
+            fake = start_fake(run.procs)            # a new server: its first invoke ever
+            try:
+                client = Client(fake.port)
+                client.call("POST", "/2015-03-31/functions", create_body("first", label))
+                after_start[label].append(ms(client.timed(
+                    "POST", "/2015-03-31/functions/first/invocations", PAYLOAD)))
+                for pause in (0, 0.05):
+                    totals, firsts = [], []
+                    for index in range(tests):
+                        if pause:
+                            time.sleep(pause)
+                        total, first_invoke = one_test(client, f"t{index}", label)
+                        totals.append(total)
+                        firsts.append(first_invoke)
+                    per_test[(label, pause)].append(ms(statistics.median(totals)))
+                    first[(label, pause)].append(ms(statistics.median(firsts)))
+                if label == "Node":
+                    client.call("POST", "/_parlel/reset")
+                    time.sleep(0.3)                 # an idle server: only the unpack is measured
+                    body = json.dumps({"FunctionName": "big", "Runtime": "nodejs20.x",
+                                       "Handler": "index.handler", "Role": ACCOUNT_ROLE,
+                                       "Code": {"ZipFile": big_zip}}).encode()
+                    big_create.append(ms(client.timed("POST", "/2015-03-31/functions", body)))
+                    big_first.append(ms(client.timed(
+                        "POST", "/2015-03-31/functions/big/invocations", PAYLOAD)))
+                client.close()
+            finally:
+                fake.stop()
+    section = f"per test: reset, create, 3 invokes ({tests} tests)"
+    targets = {"Node": 6, "Python": 4}
+    for label in RUNTIMES:
+        run.figure(section, f"{label} per test, back to back", "ms", per_test[(label, 0)], floor,
+                   "canned, same 5 requests", ("value", "<=", targets[label]))
+        run.figure(section, f"{label} first invoke after reset, back to back", "ms",
+                   first[(label, 0)], target=("value", "<=", 2.5))
+        run.figure(section, f"{label} per test, 50 ms apart", "ms", per_test[(label, 0.05)], floor,
+                   "canned, same 5 requests", ("value", "<=", targets[label]))
+        run.figure(section, f"{label} first invoke after reset, 50 ms apart", "ms",
+                   first[(label, 0.05)], target=("value", "<=", 2.5))
+        run.figure(section, f"{label} first invoke after the server starts", "ms",
+                   after_start[label], target=("value", "<=", 5))
+    run.figure(section, "CreateFunction, zip with 10 MB of node_modules", "ms", big_create)
+    run.figure(section, "  its first invoke", "ms", big_first, target=("value", "<=", 30))
+    run.reference("canned server: the five requests of one test", "ms", floor)
+
+
 SECTIONS = [
     ("startup", bench_startup),
     ("get", bench_get_function),
     ("scale", bench_scale),
     ("invoke", bench_invoke),
     ("workers", bench_workers),
+    ("pertest", bench_per_test),
 ]
 
 
