@@ -23,13 +23,13 @@ This is not a security boundary: handlers run as the server's user, without a co
 does refuse web pages (cross-site requests, DNS rebinding): see RequestSources.
 
 Contents (grep for the banner titles):
-    1. Constants and limits            8. Operations
-    2. Errors                          9. Route table
-    3. Names, ARNs and qualifiers     10. HTTP handler
-    4. Store                          11. LambdaServer
-    5. Validation                     12. pytest plugin
-    6. Code packages                  13. Command line
-    7. Runners
+    1. Constants and limits            8. Environments and the pool
+    2. Errors                          9. Operations
+    3. Names, ARNs and qualifiers     10. Route table
+    4. Store                          11. HTTP handler
+    5. Validation                     12. LambdaServer
+    6. Code packages                  13. pytest plugin
+    7. Runtimes                       14. Command line
 """
 
 import base64
@@ -43,11 +43,13 @@ import http.server
 import io
 import json
 import os
+import queue
 import random
 import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -94,7 +96,9 @@ INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its
 DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
 MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
-MAX_SPARES = 4                         # pre-started workers kept beside max_workers, one per kind
+MAX_SPARES = 6                         # our own: spares kept beside max_workers, in all
+SPARES_PER_KIND = 2                    # and of each kind (runtime family and Node.js heap)
+SPARE_WAIT_SECONDS = 0.25              # a cold start waits this long at most for a booting spare
 HOUSEKEEPING_DELAY_SECONDS = 0.005     # our own: spares start, retired workers end, after
                                        # the reply of the request that made them
 MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
@@ -990,14 +994,11 @@ def extract_zip(data, target):
 
 
 # ----------------------------------------------------------------------------------------------
-# 7. Runners
+# 7. Runtimes
 # ----------------------------------------------------------------------------------------------
-# A worker is one `node` or `python` process that loads a handler once and then answers invocations,
-# one at a time, so module state persists as in a warm Lambda. Requests go in on stdin as a JSON
-# header line plus the payload; everything comes back on a pipe of its own as frames
-# "<kind> <length> [peak KB]\n<bytes>": L = log text, I = init done, R = result JSON, E = error
-# JSON; a streaming handler sends C = a chunk, T = its content type, S = the stream's end.
-# Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
+# What runs inside an execution environment, as source: the Node.js bootstrap, which a new `node`
+# process runs, and the Python one, which runs as the zygote that forks each Python environment.
+# Both load one handler, then answer invocations (the protocol is in the next section).
 
 NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations
 // sent on stdin.
@@ -1268,20 +1269,24 @@ process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pum
 process.stdin.on("end", () => process.exit(0));
 """
 
-PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python worker: loads one handler, then runs the invocations
-sent on stdin."""
+PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python runtime. Started as `bootstrap.py zygote FD`, it imports what an
+environment needs once, then forks a new environment for each request on the control socket FD:
+a process that loads one handler and answers the invocations sent on its stdin."""
+import atexit
 import importlib
 import json
 import logging
 import os
 import resource
+import select
+import signal
+import socket
 import sys
 import time
 import traceback
 
-OUT = int(os.environ.pop("_LAMBDA_FAKE_FD"))
-REQUESTS = sys.stdin.buffer
-sys.stdin = open(os.devnull)
+OUT = None                  # an environment's result pipe, and its requests (on fd 0)
+REQUESTS = None
 current_id = None
 
 
@@ -1314,17 +1319,6 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record):
         record.aws_request_id = current_id
         return True
-
-
-sys.stdout = sys.stderr = LogStream()
-log_handler = logging.StreamHandler(sys.stdout)
-log_handler.setFormatter(logging.Formatter(
-    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-    "%Y-%m-%dT%H:%M:%S"))
-log_handler.formatter.converter = time.gmtime
-log_handler.terminator = ""
-log_handler.addFilter(RequestIdFilter())
-logging.getLogger().addHandler(log_handler)
 
 
 class LambdaContext:
@@ -1382,8 +1376,8 @@ class Failure(Exception):
 
 
 def load(request):
-    """The first message: the function's environment, task root and handler (a worker starts
-    generic, so that a pre-started spare serves a cold start quickly)."""
+    """The first message: the function's environment, task root and handler (an environment
+    starts generic, so that a forked spare serves a cold start quickly)."""
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
@@ -1398,8 +1392,19 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def main():
+def serve():
+    """An environment's life: the load message, the handler's init, then invocations until the
+    server closes its stdin."""
     global current_id
+    sys.stdout = sys.stderr = LogStream()
+    log_handler = logging.StreamHandler(sys.stdout)
+    log_handler.setFormatter(logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S"))
+    log_handler.formatter.converter = time.gmtime
+    log_handler.terminator = ""
+    log_handler.addFilter(RequestIdFilter())
+    logging.getLogger().addHandler(log_handler)
     load(json.loads(REQUESTS.readline()))
     try:
         handler = load_handler(os.environ["_HANDLER"])
@@ -1434,12 +1439,131 @@ def main():
         send(b"R", body, peak_kb())
 
 
-sys.exit(main())
+def environment(stdin_fd, result_fd, output_fd):
+    """In a child the zygote forked: a session of its own, the environment's pipes, then serve().
+    Ends the process itself, as an interpreter would (atexit functions run), never returning
+    into the zygote's loop."""
+    global OUT, REQUESTS
+    code = 1
+    try:
+        os.setsid()
+        os.dup2(stdin_fd, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        for fd in (stdin_fd, output_fd):
+            if fd > 2:
+                os.close(fd)
+        OUT, REQUESTS = result_fd, open(0, "rb", closefd=False)
+        sys.stdin = open(os.devnull)
+        sys.argv = [os.path.abspath(__file__)]
+        code = serve()
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (exit.code is not None)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()
+        finally:
+            os._exit(code or 0)
+
+
+def zygote(control):
+    """Fork an environment for each "fork" message (its three pipe ends come with it), end the
+    process group of a "kill <pid>", report each "exit <pid> <status>", and when the server
+    closes the socket, end every environment and then itself."""
+    children = set()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def kill(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def reap():
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                return
+            children.discard(pid)
+            control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
+
+    try:
+        while True:
+            ready = select.select([control, wake_read], [], [])[0]
+            if wake_read in ready:
+                os.read(wake_read, 4096)
+                reap()
+            if control not in ready:
+                continue
+            message, fds, _, _ = socket.recv_fds(control, 64, 3)
+            if not message:
+                return
+            if message == b"fork" and len(fds) == 3:
+                pid = os.fork()
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for fd in (wake_read, wake_write, control.fileno()):
+                        os.close(fd)
+                    environment(*fds)
+                children.add(pid)
+                control.send(b"pid %d" % pid)
+            elif message.startswith(b"kill ") and int(message[5:]) in children:
+                kill(int(message[5:]))
+            for fd in fds:
+                os.close(fd)
+    finally:                    # the server is gone (or this failed): so is every environment
+        for pid in children:
+            kill(pid)
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+if __name__ == "__main__":
+    del sys.path[0]             # the workdir: handlers import from their own package only
+    zygote(socket.socket(fileno=int(sys.argv[2])))
 '''
 
 
+# ----------------------------------------------------------------------------------------------
+# 8. Environments and the pool
+# ----------------------------------------------------------------------------------------------
+# An execution environment is one handler process: a `node` process, or a Python process forked
+# from the zygote. It loads one function once and answers its invocations one at a time, so
+# module state persists as in a warm Lambda. Requests go in on its stdin as a JSON header line
+# plus the payload; everything comes back on a pipe of its own as frames
+# "<kind> <length> [peak KB]\n<bytes>": L = log text, I = init done, R = result JSON, E = error
+# JSON; a streaming handler sends C = a chunk, T = its content type, S = the stream's end. Logs
+# thus arrive in band and in order, and the end of an invocation is an explicit frame.
+#
+# Each environment has an explicit state, and the Pool is the one place where it changes:
+#
+#     starting -> spare -> loading -> busy <-> idle -> retiring -> dead
+#
+# A spare has booted but never run user code, so it outlives a reset; a cold start with no spare
+# starts a process straight into `loading`. Any state may go straight to `dead` (a timeout, a
+# crash, a reset, a stop).
+
+STARTING, SPARE, LOADING, BUSY, IDLE, RETIRING, DEAD = (
+    "starting", "spare", "loading", "busy", "idle", "retiring", "dead")
+NEXT_STATES = {
+    STARTING: (SPARE, LOADING, DEAD),
+    SPARE: (LOADING, RETIRING, DEAD),
+    LOADING: (BUSY, DEAD),
+    BUSY: (IDLE, RETIRING, DEAD),
+    IDLE: (BUSY, RETIRING, DEAD),
+    RETIRING: (DEAD,),
+    DEAD: (),
+}
+
+
 def worker_message(header, payload):
-    """A message to a worker: a JSON header line whose "length" counts the payload after it."""
+    """A message to an environment: a JSON header line whose "length" counts the payload after it."""
     return json.dumps(header).encode() + b"\n" + payload
 
 
@@ -1454,28 +1578,167 @@ def invocation_message(request_id, invoked_arn, timeout_ms, client_context, payl
 
 
 class WorkerDied(Exception):
-    """The worker process ended (or broke the protocol) before answering."""
+    """The environment's process ended (or broke the protocol) before answering."""
 
 
-class Worker:
-    """One handler process, loaded once, answering invocations one at a time over pipes."""
+class Spawned(subprocess.Popen):
+    """An environment process started from its executable (Node.js)."""
 
-    def __init__(self, kind, argv, env, cwd):
+    def kill_group(self):
+        os.killpg(self.pid, signal.SIGKILL)
+
+
+class Forked:
+    """An environment process the zygote forked (Python): what Environment needs of a Popen. The
+    zygote is its parent; it reaps it and reports its exit status."""
+
+    def __init__(self, zygote, pid, stdin_fd, output_fd):
+        self.zygote = zygote
+        self.pid = pid
+        self.stdin = open(stdin_fd, "wb", buffering=0)
+        self.stdout = open(output_fd, "rb")
+        self.returncode = None
+        self.ended = threading.Event()
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self.ended.wait(timeout):
+            raise subprocess.TimeoutExpired(f"environment {self.pid}", timeout)
+        return self.returncode
+
+    def kill_group(self):
+        self.zygote.kill(self.pid)
+
+    def exited(self, code):
+        self.returncode = code
+        self.ended.set()
+
+
+class Zygote:
+    """The Python runtime's zygote: one `bootstrap.py zygote` process that has imported the
+    runtime once, and forks each new Python environment from itself: a fresh process in about a
+    millisecond, where a new interpreter takes some 40. Closing its socket ends it and every
+    environment it forked, so none outlives the server."""
+
+    def __init__(self, root):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+               "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py"), "zygote",
+                 str(theirs.fileno())], cwd=root, env=env, pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+        self.control = ours
+        self.fork_lock = threading.Lock()       # one fork at a time: a pid answers the last one
+        self.pids = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.children = {}                      # pid -> Forked, until its exit is reported
+        self.exits = {}                         # exit codes reported before their Forked exists
+        threading.Thread(target=self.listen, daemon=True).start()
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def fork(self):
+        """A new environment process: (Forked, the read end of its result pipe)."""
+        stdin_read, stdin_write = os.pipe()
+        result_read, result_write = os.pipe()
+        output_read, output_write = os.pipe()
+        try:
+            with self.fork_lock:
+                socket.send_fds(self.control, [b"fork"], [stdin_read, result_write, output_write])
+                try:
+                    pid = self.pids.get(timeout=INIT_TIMEOUT_SECONDS)
+                except queue.Empty:
+                    pid = None
+        except OSError:
+            pid = None
+        finally:
+            for fd in (stdin_read, result_write, output_write):
+                os.close(fd)
+        if pid is None:
+            for fd in (stdin_write, result_read, output_read):
+                os.close(fd)
+            raise OSError("the Python zygote did not fork")
+        process = Forked(self, pid, stdin_write, output_read)
+        with self.lock:
+            if pid in self.exits:
+                process.exited(self.exits.pop(pid))
+            else:
+                self.children[pid] = process
+        return process, result_read
+
+    def kill(self, pid):
+        try:
+            self.control.send(b"kill %d" % pid)
+        except OSError:                 # the zygote is gone: its children are ours to end
+            os.killpg(pid, signal.SIGKILL)
+
+    def listen(self):
+        """Read the zygote's answers: the pid of each fork, the exit status of each environment."""
+        while True:
+            try:
+                message = self.control.recv(64)
+            except OSError:
+                message = b""
+            if not message:
+                break
+            word, _, rest = message.partition(b" ")
+            if word == b"pid":
+                self.pids.put(int(rest))
+            elif word == b"exit":
+                pid, code = map(int, rest.split())
+                with self.lock:
+                    child = self.children.pop(pid, None)
+                    if child is None:
+                        self.exits[pid] = code
+                if child is not None:
+                    child.exited(code)
+        self.pids.put(None)
+        with self.lock:                 # gone: end what it forked, as it would have
+            orphans, self.children = list(self.children.values()), {}
+        for child in orphans:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            child.exited(-signal.SIGKILL)
+
+    def stop(self):
+        """End the zygote and, through it, every environment it forked."""
+        try:
+            self.control.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.control.close()
+
+
+class Environment:
+    """One execution environment: a handler process, loaded with one function at most, answering
+    invocations one at a time over pipes. Its `state` changes only in the Pool."""
+
+    def __init__(self, kind, process, result_fd, start_env):
         self.kind = kind                # (runtime family, memory): what a spare can serve
+        self.state = STARTING
         self.key = None                 # Job.key once a function is loaded
-        self.peak_kb = 0                # peak resident memory, as the worker last reported it
-        self.start_env = dict(env)      # what it started with, before any function's
-        read_fd, write_fd = os.pipe()
-        env["_LAMBDA_FAKE_FD"] = str(write_fd)
-        self.process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True)
-        os.close(write_fd)
-        self.fd = read_fd
+        self.generation = None          # the Pool's generation it was loaded in
+        self.peak_kb = 0                # peak resident memory, as the process last reported it
+        self.start_env = start_env      # what it started with, before any function's
+        self.process = process
+        self.fd = result_fd
         self.frames = bytearray()
         self.buffer = bytearray(1 << 18)   # read into (os.read would allocate its size each time)
         self.poller = select.poll()
-        self.poller.register(read_fd, select.POLLIN)
+        self.poller.register(result_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.Lock()
@@ -1483,6 +1746,22 @@ class Worker:
         self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
         threading.Thread(target=self._drain, daemon=True).start()
+
+    @classmethod
+    def spawn(cls, kind, argv, env, cwd):
+        """An environment in a new process started from `argv` (Node.js)."""
+        read_fd, write_fd = os.pipe()
+        start_env = dict(env, _LAMBDA_FAKE_FD=str(write_fd))
+        try:
+            process = Spawned(argv, cwd=cwd, env=start_env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              pass_fds=(write_fd,), start_new_session=True)
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        return cls(kind, process, read_fd, env)
 
     def _drain(self):
         """Collect what the process writes to its real stdout/stderr, keeping the last part."""
@@ -1500,7 +1779,7 @@ class Worker:
         return text
 
     def write(self, data, deadline):
-        """Write encoded messages; False if the worker does not read them by the deadline."""
+        """Write encoded messages; False if the process does not read them by the deadline."""
         data = memoryview(data)
         fd = self.process.stdin.fileno()
         while data:
@@ -1549,7 +1828,7 @@ class Worker:
     def rehearse(self, root):
         """Load and invoke a throwaway handler on a new Node.js spare, then unload it. V8 compiles
         each function on its first call, so this first pass costs the few milliseconds that a real
-        cold start would otherwise pay. False if the worker did not play along."""
+        cold start would otherwise pay. False if the process did not play along."""
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
         load = worker_message({"load": True, "length": 0, "env": dict(
             self.start_env, LAMBDA_TASK_ROOT=root, _HANDLER="rehearsal.handler")}, b"")
@@ -1571,8 +1850,8 @@ class Worker:
         return self.process.poll() is None
 
     def max_memory_mb(self):
-        """Peak resident memory of the process, as REPORT's Max Memory Used: as the worker reported
-        it with its result, else read from /proc (VmHWM)."""
+        """Peak resident memory of the process, as REPORT's Max Memory Used: as the process
+        reported it with its result, else read from /proc (VmHWM)."""
         if self.peak_kb:
             return max(1, self.peak_kb // 1024)
         try:
@@ -1593,7 +1872,7 @@ class Worker:
                 self.killed = True
                 if self.process.returncode is None:     # once reaped, its pid may be another's
                     try:
-                        os.killpg(self.process.pid, signal.SIGKILL)
+                        self.process.kill_group()
                     except (ProcessLookupError, PermissionError):
                         pass
                 try:
@@ -1607,6 +1886,286 @@ class Worker:
             if close and self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
+
+
+class Pool:
+    """Every execution environment of a server, by state, and the one owner of their states:
+    each change goes through move(), under one lock. At most `max_environments` serve functions
+    (loading, busy or idle; the least recently used idle one makes room), beside at most
+    MAX_SPARES spares, SPARES_PER_KIND of each kind. A reset (clear()) starts a new generation:
+    every environment that loaded a function ends, and the spares stay.
+
+    Counters for tests and the inspector: count(), inflight_of(), pids().
+    """
+
+    def __init__(self, max_environments=16, idle_seconds=300):
+        self.lock = threading.Condition()
+        self.max_environments = max_environments
+        self.idle_seconds = idle_seconds
+        self.live = set()               # every environment that is not dead
+        self.idle = {}                  # Job.key -> [idle Environment], most recently used last
+        self.spares = {}                # kind -> [spare Environment]
+        self.retiring = []              # to be ended by the housekeeper
+        self.reserved = 0               # cold starts with room kept for a process not started yet
+        self.inflight = {}              # function name -> invocations under way
+        self.generation = 0             # one per reset: older environments never serve again
+        self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
+        self.closed = False             # set for good by close()
+        self.on_retire = None           # called (under the lock) when an environment retires
+
+    # -- The one place states change --------------------------------------------------------
+
+    def move(self, env, state):
+        """Change an environment's state and the indexes that find it. Caller holds self.lock."""
+        if state not in NEXT_STATES[env.state]:
+            raise RuntimeError(f"environment {env.process.pid}: {env.state} -> {state}")
+        if env.state == IDLE:
+            self.idle[env.key].remove(env)
+            if not self.idle[env.key]:
+                del self.idle[env.key]
+        elif env.state == SPARE:
+            self.spares[env.kind].remove(env)
+        elif env.state == RETIRING:
+            self.retiring.remove(env)
+        env.state = state
+        if state == IDLE:
+            env.last_used = time.monotonic()
+            self.idle.setdefault(env.key, []).append(env)
+        elif state == SPARE:
+            env.last_used = time.monotonic()
+            self.spares.setdefault(env.kind, []).append(env)
+        elif state == RETIRING:
+            self.retiring.append(env)
+            if self.on_retire is not None:
+                self.on_retire()
+        if state == DEAD:
+            self.live.discard(env)
+        else:
+            self.live.add(env)
+        self.lock.notify_all()
+
+    # -- Counters ---------------------------------------------------------------------------
+
+    def count(self, *states, kind=None):
+        """How many environments are in these states (all live ones when none are named)."""
+        with self.lock:
+            return sum(1 for env in self.live if (not states or env.state in states)
+                       and kind in (None, env.kind))
+
+    def pids(self, *states):
+        """The process ids of the environments in these states (all live ones when none)."""
+        with self.lock:
+            return [env.process.pid for env in self.live if not states or env.state in states]
+
+    def inflight_of(self, function_name):
+        with self.lock:
+            return self.inflight.get(function_name, 0)
+
+    def serving(self):
+        """Environments that count against max_environments: those loading, busy or idle, and
+        the cold starts whose process is being started. Caller holds self.lock."""
+        return self.reserved + sum(1 for env in self.live if env.state in (LOADING, BUSY, IDLE))
+
+    # -- Invocations ------------------------------------------------------------------------
+
+    def admit(self, function_name, reserved):
+        """Count an invocation in, or raise the throttle when the function's reserved
+        concurrency is used up."""
+        with self.lock:
+            if self.closed:
+                raise LambdaError("ServiceException", 500, "The server is stopping")
+            running = self.inflight.get(function_name, 0)
+            if reserved is not None and running >= reserved:
+                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.", extra={
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
+            self.inflight[function_name] = running + 1
+
+    def leave(self, function_name):
+        with self.lock:
+            self.inflight[function_name] -= 1
+
+    def acquire(self, key, kind):
+        """An environment for an invocation of `key`, as (environment, cold, generation): an idle
+        one, now busy; or a spare, now loading; or None, with room reserved for a new process
+        that the caller starts in that generation (see adopt). Idle environments of the function's older code retire. At
+        the cap, a spare of this kind comes in at once and the least recently used idle
+        environment leaves after the invocation (trim); without a spare, that one makes room
+        now; with nothing idle, this waits. A spare of this kind still booting is waited for a
+        moment rather than another process started beside it."""
+        waited_for_spare = time.monotonic() + SPARE_WAIT_SECONDS
+        with self.lock:
+            for older in [env for k in self.idle if k[:2] == key[:2] and k != key
+                          for env in self.idle[k]]:
+                self.move(older, RETIRING)
+            while True:
+                if self.closed:
+                    raise LambdaError("ServiceException", 500, "The server is stopping")
+                for env in reversed(self.idle.get(key, ())):
+                    if env.alive():
+                        self.move(env, BUSY)
+                        return env, False, self.generation
+                    self.move(env, RETIRING)        # it died while idle
+                    break
+                else:
+                    spares = self.spares.get(kind)
+                    idle = [env for envs in self.idle.values() for env in envs]
+                    if self.serving() < self.max_environments or (idle and spares):
+                        if spares:
+                            self.trim_due = self.serving() >= self.max_environments
+                            return self.claim(spares[-1], key), True, self.generation
+                        if (time.monotonic() < waited_for_spare and any(
+                                env.state == STARTING and env.kind == kind for env in self.live)):
+                            self.lock.wait(max(0.0, waited_for_spare - time.monotonic()))
+                            continue
+                        self.reserved += 1
+                        return None, True, self.generation
+                    if idle:
+                        self.move(min(idle, key=lambda env: env.last_used), RETIRING)
+                        continue
+                    self.lock.wait(0.5)
+
+    def claim(self, env, key):
+        """A spare (or a new process) for key's function: loading, in this generation. Caller
+        holds self.lock."""
+        env.key, env.generation = key, self.generation
+        self.move(env, LOADING)
+        return env
+
+    def adopt(self, env, key, generation):
+        """The new process of a cold start with no spare takes its reserved room and starts
+        loading; False when a reset or a stop came meanwhile (the caller ends it)."""
+        with self.lock:
+            self.reserved -= 1
+            if self.closed or generation != self.generation:
+                self.lock.notify_all()
+                return False
+            self.live.add(env)
+            self.claim(env, key)
+            return True
+
+    def unreserve(self):
+        """A reserved cold start that started no process."""
+        with self.lock:
+            self.reserved -= 1
+            self.lock.notify_all()
+
+    def loaded(self, env):
+        """Its init is done: busy with the invocation sent behind the load. False when a reset
+        or a stop ended it meanwhile."""
+        with self.lock:
+            if env.state != LOADING:
+                return False
+            self.move(env, BUSY)
+            return True
+
+    def release(self, env):
+        """An invocation is done: the environment is idle for its function's next one, unless a
+        reset or a stop came meanwhile or it died (then it retires)."""
+        with self.lock:
+            if env.state != BUSY:
+                return
+            if self.closed or env.generation != self.generation or not env.alive():
+                self.move(env, RETIRING)
+                return
+            self.move(env, IDLE)
+            if self.serving() > self.max_environments and not self.trim_due:
+                self.trim()             # what the housekeeper's trim could not end
+
+    def discard(self, env):
+        """End an environment now (a timeout, a crash, a failed init)."""
+        with self.lock:
+            if env.state != DEAD:
+                self.move(env, DEAD)
+        env.kill()                      # the invocation's own thread: it may close the pipe
+
+    def retire(self, function_name):
+        """The idle environments of a function (after an update or a delete) retire."""
+        with self.lock:
+            for env in [env for k in self.idle if k[0] == function_name for env in self.idle[k]]:
+                self.move(env, RETIRING)
+
+    def trim(self):
+        """Retire least recently used idle environments until within max_environments."""
+        with self.lock:
+            self.trim_due = False
+            idle = sorted((env for envs in self.idle.values() for env in envs),
+                          key=lambda env: env.last_used)
+            for env in idle[:max(0, self.serving() - self.max_environments)]:
+                self.move(env, RETIRING)
+
+    # -- Spares and housekeeping ------------------------------------------------------------
+
+    def spares_wanted(self, kind):
+        """How many more spares of this kind to start now."""
+        with self.lock:
+            spares = sum(1 for env in self.live if env.state in (STARTING, SPARE))
+            of_kind = sum(1 for env in self.live if env.state in (STARTING, SPARE)
+                          and env.kind == kind)
+            if self.closed:
+                return 0
+            return max(0, min(SPARES_PER_KIND - of_kind, MAX_SPARES - spares))
+
+    def starting(self, env):
+        """A spare's process started: it boots (a Node.js spare rehearses). False once closed."""
+        with self.lock:
+            if self.closed:
+                return False
+            self.live.add(env)
+            self.lock.notify_all()
+            return True
+
+    def booted(self, env, ready):
+        """A spare finished booting: ready to serve, or (it failed, or the pool closed) dead."""
+        with self.lock:
+            if ready and env.state == STARTING and not self.closed:
+                self.move(env, SPARE)
+                return True
+            if env.state != DEAD:
+                self.move(env, DEAD)
+        env.kill()                      # the housekeeper booted it: it may close the pipe
+        return False
+
+    def take_retiring(self):
+        """The retiring environments, now dead, for the housekeeper to end."""
+        with self.lock:
+            retiring = list(self.retiring)
+            for env in retiring:
+                self.move(env, DEAD)
+            return retiring
+
+    def reap(self):
+        """Retire environments (spares too) idle for longer than idle_seconds."""
+        with self.lock:
+            limit = time.monotonic() - self.idle_seconds
+            for env in [env for env in self.live if env.state in (IDLE, SPARE)
+                        and env.last_used < limit]:
+                self.move(env, RETIRING)
+
+    # -- Reset and stop ---------------------------------------------------------------------
+
+    def clear(self):
+        """A reset: a new generation; every environment that loaded a function ends now (busy
+        ones too: their invocations fail), and the spares stay. Returns the old generation."""
+        with self.lock:
+            old, self.generation = self.generation, self.generation + 1
+            ending = [(env, env.state in (LOADING, BUSY)) for env in self.live
+                      if env.state in (LOADING, BUSY, IDLE, RETIRING)]
+            for env, _ in ending:
+                self.move(env, DEAD)
+        for env, running in ending:
+            env.kill(close=not running)     # a running invocation closes its pipe itself
+        return old
+
+    def close(self):
+        """A stop: every environment ends, spares included, and nothing starts again."""
+        with self.lock:
+            self.closed = True
+            self.generation += 1
+            ending = [(env, env.state in (LOADING, BUSY, STARTING)) for env in self.live]
+            for env, _ in ending:
+                self.move(env, DEAD)
+        for env, running in ending:
+            env.kill(close=not running)
 
 
 class Job:
@@ -1629,8 +2188,8 @@ class Job:
             package = found.packages.get(int(parts[7])) if found else None
             if package is not None:
                 self.layers.append(package)
-        # Workers are shared by invocations whose code and runtime settings are the same; the key
-        # is remembered per revision, since computing it costs more than the rest of a Job.
+        # Environments are shared by invocations whose code and runtime settings are the same;
+        # the key is remembered per revision, since computing it costs more than the rest of a Job.
         memo = (version, config["RevisionId"])
         if function.job_key[0] != memo:
             settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
@@ -1660,7 +2219,7 @@ class Outcome:
         self.version = version
         self.streamed = False           # a streaming handler's output (payload: what was written)
         self.echo_reason = None         # why the payload was echoed instead of run
-        self.cold = False               # whether a worker was loaded for this invocation
+        self.cold = False               # whether an environment was loaded for this invocation
         self.content_type = None        # what it set with responseStream.setContentType()
 
     @property
@@ -1669,32 +2228,31 @@ class Outcome:
 
 
 class Runner:
-    """Starts, reuses and retires workers. Idle workers wait per Job.key; at most `max_workers`
-    serve functions (the least recently used idle one makes room), beside at most MAX_SPARES
-    pre-started spares that make cold starts fast; idle ones are reaped."""
+    """Runs invocations in the Pool's environments. It starts environments (a `node` process, or
+    a fork of the Python zygote), loads functions into them, and keeps house in one background
+    thread: a moment after the request that called for it has been answered, it ends retired
+    environments, removes code unpacked before a reset, tops up the spares of the kinds wanted
+    lately, and now and then retires environments idle for longer than idle_seconds."""
 
     def __init__(self, max_workers=16, idle_seconds=300):
-        self.lock = threading.Condition()
-        self.idle = {}                  # Job.key -> [Worker], most recently used last
-        self.workers = set()            # every live worker, idle or busy
-        self.starting = 0               # workers being spawned (they count against the cap)
-        self.inflight = {}              # function name -> invocations under way
-        self.spares = {}                # worker kind -> [pre-started Worker with no function yet]
-        self.starting_spares = 0
-        self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
-        self.max_workers = max_workers
-        self.idle_seconds = idle_seconds
-        self.root = None                # temporary directory for bootstraps and unpacked code
+        self.pool = Pool(max_workers, idle_seconds)
+        self.pool.on_retire = self.wake_housekeeper
+        self.lock = threading.Lock()    # the workdir, the zygote and the housekeeper's lists
+        self.root = None                # temporary directory: bootstraps and unpacked code
+        self.zygote = None              # the Python zygote, started on first need
         self.housekeeper = None         # the thread of keep_house()
-        self.spares_wanted = []         # kinds of spare that prewarm() asked for
-        self.retiring = []              # idle workers taken out of the pool, to be ended
-        self.house_call = None          # wakes the housekeeper: spares wanted, or a stop
-        self.closed = False             # set for good by LambdaServer.stop()
+        self.house_call = threading.Event()
+        self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
+        self.old_code = []              # code directories of generations before a reset
         self.node = shutil.which("node")
+
+    @property
+    def closed(self):
+        return self.pool.closed
 
     def workdir(self):
         with self.lock:
-            if self.closed:
+            if self.pool.closed:
                 raise LambdaError("ServiceException", 500, "The server is stopping")
             if self.root is None:
                 self.root = tempfile.mkdtemp(prefix="lambda_fake-")
@@ -1703,57 +2261,21 @@ class Runner:
                                      ("rehearsal.js", "exports.handler = async (e) => e;\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
-                self.house_call = threading.Event()     # one per workdir, as is its thread
-                self.housekeeper = threading.Thread(target=self.keep_house,
-                                                    args=(self.root, self.house_call), daemon=True)
+                self.housekeeper = threading.Thread(target=self.keep_house, daemon=True)
                 self.housekeeper.start()
             return self.root
 
-    def keep_house(self, root, house_call):
-        """The Runner's own thread, while this workdir lasts. A moment after it is called (the
-        reply of the invocation or update that called goes out first, rather than wait while a
-        process is forked or torn down), it ends retired workers and starts the spares that
-        prewarm() asks for; and it ends workers idle for over idle_seconds."""
-        reap_every = min(10, max(0.05, self.idle_seconds))
-        reap_at = time.monotonic() + reap_every
-        while True:
-            house_call.wait(max(0.0, reap_at - time.monotonic()))
-            house_call.clear()
-            with self.lock:
-                if self.root != root:
-                    return
-                wanted, self.spares_wanted = self.spares_wanted, []
-                called = wanted or self.retiring
-            try:
-                if called:
-                    time.sleep(HOUSEKEEPING_DELAY_SECONDS)
-                    self.trim()                 # which may retire more
-                    with self.lock:
-                        retiring = list(self.retiring)  # they leave it as they are discarded
-                    for worker in retiring:
-                        self.discard(worker)
-                    for kind in dict.fromkeys(wanted):
-                        self.add_spare(kind, root)
-                if time.monotonic() >= reap_at:
-                    reap_at = time.monotonic() + reap_every
-                    self.reap()
-            except Exception:           # a bug here must not end the housekeeping for good
-                import traceback
-                traceback.print_exc(file=sys.stderr)
+    def code_root(self):
+        """Where this generation's packages and layers are unpacked. A reset starts another
+        generation, and the housekeeper removes the directory of the old one."""
+        path = os.path.join(self.workdir(), f"code-{self.pool.generation}")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:                 # the workdir went with a stop
+            raise LambdaError("ServiceException", 500, "The server is stopping") from None
+        return path
 
-    def reap(self):
-        """End workers idle for longer than idle_seconds."""
-        with self.lock:
-            limit = time.monotonic() - self.idle_seconds
-            stale = [w for ws in self.idle.values() for w in ws if w.last_used < limit]
-            for worker in stale:
-                self.idle[worker.key].remove(worker)
-            spares = [w for ws in self.spares.values() for w in ws if w.last_used < limit]
-            for worker in spares:
-                self.spares[worker.kind].remove(worker)
-            stale += spares
-        for worker in stale:
-            self.discard(worker)
+    # -- Invocations --------------------------------------------------------------------------
 
     def cannot_run(self, job):
         """Why this job's code cannot run here (then Invoke echoes), or None."""
@@ -1772,31 +2294,19 @@ class Runner:
 
     def invoke(self, job, payload, request_id, client_context=None, on_chunk=None):
         """Run one invocation to its end and return its Outcome. Raises TooManyRequestsException
-        when the function's reserved concurrency is used up; handler faults are Outcomes."""
-        with self.lock:
-            if self.closed:
-                raise LambdaError("ServiceException", 500, "The server is stopping")
-            running = self.inflight.get(job.function_name, 0)
-            if job.reserved is not None and running >= job.reserved:
-                raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.", extra={
-                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
-            self.inflight[job.function_name] = running + 1
+        when the function's reserved concurrency is used up; handler faults are Outcomes. A
+        streaming handler's chunks go to on_chunk as they come (or are gathered into the payload
+        when there is none). After a cold start, the spare it used is replaced."""
+        self.pool.admit(job.function_name, job.reserved)
         try:
-            return self.run(job, payload, request_id, client_context, on_chunk)
+            outcome = self.run(job, payload, request_id, client_context, on_chunk)
         finally:
-            with self.lock:
-                self.inflight[job.function_name] -= 1
-
-    def run(self, job, payload, request_id, client_context, on_chunk=None):
-        """One invocation on a warm or new worker. A streaming handler's chunks go to on_chunk as
-        they come (or are gathered into the payload when there is none). After a cold start, a
-        new spare is started for the next one."""
-        outcome = self.run_on_worker(job, payload, request_id, client_context, on_chunk)
+            self.pool.leave(job.function_name)
         if outcome.cold:
             self.prewarm(job.runtime, job.memory)
         return outcome
 
-    def run_on_worker(self, job, payload, request_id, client_context, on_chunk):
+    def run(self, job, payload, request_id, client_context, on_chunk):
         started = time.monotonic()
         log = LogBuffer(request_id, job.version)
         reason = self.cannot_run(job)
@@ -1806,16 +2316,15 @@ class Runner:
             outcome.echo_reason = reason
             return outcome
         init_ms = None
-        if job.package.hot_dir:         # edited files make a new key: old workers retire
+        if job.package.hot_dir:         # edited files make a new key: old environments retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
                                      client_context, payload)
-        kind = self.worker_kind(job.runtime, job.memory)
-        worker, spare = self.checkout(job.key, kind)
-        sent = worker is None           # a new worker gets the invocation right behind its load
-        if worker is None:
+        env, cold, generation = self.pool.acquire(job.key, self.worker_kind(job.runtime,
+                                                                             job.memory))
+        if cold:                        # the invocation goes out right behind the load
             try:
-                worker, init_ms, init_error = self.spawn(job, log, spare, message)
+                env, init_ms, init_error = self.load(job, log, env, generation, message)
             except LambdaError as error:
                 if error.code == "ServiceException":
                     raise
@@ -1823,18 +2332,18 @@ class Runner:
                                    error_payload("Runtime.ImportModuleError", error.message),
                                    "Unhandled")
             if init_error is not None:
-                self.discard(worker)
-                return self.finish(job, request_id, log, started, worker, init_ms, init_error,
+                self.pool.discard(env)
+                return self.finish(job, request_id, log, started, env, init_ms, init_error,
                                    "Unhandled")
         deadline = time.monotonic() + job.timeout
         chunks, content_type = [], None
         try:
-            if not sent and not worker.write(message, deadline):
-                return self.time_out(job, request_id, log, started, worker, init_ms)
+            if not cold and not env.write(message, deadline):
+                return self.time_out(job, request_id, log, started, env, init_ms)
             while True:
-                frame = worker.receive(deadline)
+                frame = env.receive(deadline)
                 if frame is None:
-                    return self.time_out(job, request_id, log, started, worker, init_ms)
+                    return self.time_out(job, request_id, log, started, env, init_ms)
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
@@ -1846,20 +2355,94 @@ class Runner:
                 elif kind == b"T":
                     content_type = data.decode("utf-8", "replace")
                 elif kind in (b"R", b"E", b"S"):
-                    self.checkin(worker)
+                    self.pool.release(env)
                     error = "Unhandled" if kind == b"E" else None
-                    outcome = self.finish(job, request_id, log, started, worker, init_ms,
+                    outcome = self.finish(job, request_id, log, started, env, init_ms,
                                           b"".join(chunks) if kind == b"S" else data, error)
                     outcome.streamed = kind == b"S"
                     outcome.content_type = content_type
                     return outcome
         except WorkerDied:
-            self.discard(worker)
-            return self.finish(job, request_id, log, started, worker, init_ms,
-                               exit_error(request_id, worker.process), "Unhandled")
-        except BaseException:           # on_chunk's client went away: the worker is mid-answer
-            self.discard(worker)
+            self.pool.discard(env)
+            return self.finish(job, request_id, log, started, env, init_ms,
+                               exit_error(request_id, env.process), "Unhandled")
+        except BaseException:           # on_chunk's client went away: it is mid-answer
+            self.pool.discard(env)
             raise
+
+    def load(self, job, log, env, generation, invocation):
+        """Load the job's function into `env`, a claimed spare, or into a new process started in
+        the room that acquire() reserved (env None). The invocation message goes out in the same
+        write as the load message (one round trip less), and is read once the function is
+        loaded. Returns (environment, init ms, init error or None)."""
+        try:
+            code_dir = unpack(job.package, self.code_root(), job.runtime, job.handler)
+            variables = self.environment(job, self.root, code_dir,
+                                         self.layers_dir(self.code_root(), job.layers))
+        except BaseException:
+            if env is None:
+                self.pool.unreserve()
+            else:
+                self.pool.discard(env)
+            raise
+        started = time.monotonic()
+        if env is None:
+            try:
+                env = self.launch(self.worker_kind(job.runtime, job.memory))
+            except OSError:
+                self.pool.unreserve()
+                raise LambdaError("ServiceException", 500,
+                                  "The server was reset during this invocation") from None
+            if not self.pool.adopt(env, job.key, generation):
+                env.kill()
+                raise LambdaError("ServiceException", 500,
+                                  "The server was reset during this invocation")
+        deadline = started + INIT_TIMEOUT_SECONDS
+        try:
+            load = worker_message({"load": True, "env": variables, "length": 0}, b"")
+            if not env.write(load + invocation, deadline):
+                raise WorkerDied()
+            while True:
+                frame = env.receive(deadline)
+                if frame is None:
+                    init_ms = (time.monotonic() - started) * 1000
+                    return env, init_ms, error_payload(
+                        "Sandbox.Timedout",
+                        f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
+                        "Status: timeout")
+                kind, data = frame
+                if kind == b"L":
+                    log.append(data)
+                elif kind == b"I":
+                    init_ms = (time.monotonic() - started) * 1000
+                    if data != b"{}":
+                        return env, init_ms, data
+                    if not self.pool.loaded(env):       # a reset ended it meanwhile
+                        raise WorkerDied()
+                    return env, init_ms, None
+        except WorkerDied:
+            return env, (time.monotonic() - started) * 1000, exit_error(None, env.process)
+
+    def time_out(self, job, request_id, log, started, env, init_ms):
+        self.pool.discard(env)
+        message = f"Task timed out after {job.timeout:.2f} seconds"
+        log.append(f"{iso_timestamp()} {request_id} {message}\n".encode())
+        payload = error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
+        return self.finish(job, request_id, log, started, env, init_ms, payload, "Unhandled",
+                           status="timeout")
+
+    def finish(self, job, request_id, log, started, env, init_ms, payload, error, status=None):
+        """Close the log (its END and REPORT lines) and wrap up the Outcome."""
+        if env is not None and env.stray:
+            log.append(env.take_stray())
+        log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
+                  memory_mb=job.memory, used_mb=env.max_memory_mb() if env else 0,
+                  init_ms=init_ms, status=status)
+        outcome = Outcome(payload, error, log, job.version)
+        outcome.cold = init_ms is not None
+        return outcome
+
+    # -- What an environment is given ---------------------------------------------------------
 
     def layers_dir(self, root, layers):
         """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
@@ -1914,252 +2497,126 @@ class Runner:
         env.update(job.variables)
         return env
 
+    # -- Starting environments, and spares --------------------------------------------------
+
     def worker_kind(self, runtime, memory):
         """What a spare must match to serve a function: the runtime family, and for Node.js the
         heap limit (a process-wide flag) that MemorySize sets."""
         return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
 
-    def start_generic(self, kind, root):
-        """A worker process that has loaded no function yet; its environment is minimal until a load
-        message brings the function's."""
-        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-               "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
+    def launch(self, kind):
+        """A new environment of this kind that has loaded no function: a `node` process (its
+        environment minimal until a load message brings the function's), or a fork of the
+        zygote, which is started on first need. OSError when it cannot be had."""
+        root = self.workdir()
         if kind[0] == "node":
+            env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+                   "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
             heap_mb = max(64, kind[1] * 9 // 10)
             argv = [self.node, f"--max-old-space-size={heap_mb}",
                     os.path.join(root, "bootstrap.js")]
-        else:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-            argv = [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py")]
-        return Worker(kind, argv, env, root)
+            return Environment.spawn(kind, argv, env, root)
+        with self.lock:
+            if self.pool.closed:
+                raise OSError("the server is stopping")
+            if self.zygote is None or not self.zygote.alive():
+                self.zygote = Zygote(root)
+            zygote = self.zygote
+        process, result_fd = zygote.fork()
+        return Environment(kind, process, result_fd, {})
 
     def prewarm(self, runtime, memory):
-        """Start a spare worker for functions of this runtime and memory, in the background, so
-        that their first invoke does not wait for a process to boot. A pool over its cap (a cold
-        start took a spare) first gives up its least recently used idle worker."""
+        """Keep spares for functions of this runtime and memory from now on (a function of that
+        kind was created, updated or cold-started), so that their first invoke does not wait for
+        a process to boot."""
         if self.closed:
             return
         if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
             self.workdir()              # which starts the housekeeper
             with self.lock:
-                self.spares_wanted.append(self.worker_kind(runtime, memory))
-                self.wake_housekeeper()
+                self.spare_kinds[self.worker_kind(runtime, memory)] = time.monotonic()
+            self.wake_housekeeper()
 
     def wake_housekeeper(self):
-        with self.lock:
-            if self.house_call is not None:
-                self.house_call.set()
+        self.house_call.set()
 
-    def trim(self):
-        """End least recently used idle workers until the pool is within max_workers."""
-        with self.lock:
-            self.trim_due = False
-            idle = sorted((w for ws in self.idle.values() for w in ws), key=lambda w: w.last_used)
-            for worker in idle[:max(0, self.pooled() - self.max_workers)]:
-                self.withdraw(worker)
-
-    def withdraw(self, worker):
-        """Take an idle worker out of the pool: it counts against max_workers no more, and the
-        housekeeper ends it in a moment (a process takes milliseconds to tear down, which no
-        request should wait for). Caller holds self.lock."""
-        self.idle[worker.key].remove(worker)
-        if not self.idle[worker.key]:
-            del self.idle[worker.key]
-        self.retiring.append(worker)
-        self.wake_housekeeper()
-
-    def add_spare(self, kind, root):
-        """Start one spare of this kind in the workdir `root`, unless there is one, or that workdir
-        is gone (a reset or a stop came first). Spares stand outside max_workers (at most
-        MAX_SPARES of them, one per kind), so a full pool still starts new functions fast."""
-        if kind[0] == "node" and self.node is None:
-            return                      # no node to start it with
-        with self.lock:
-            spares = sum(len(ws) for ws in self.spares.values()) + self.starting_spares
-            if self.closed or self.root != root or self.spares.get(kind) or spares >= MAX_SPARES:
+    def keep_house(self):
+        """The housekeeping thread, until the server stops (see the class docstring)."""
+        reap_every = min(10, max(0.05, self.pool.idle_seconds))
+        reap_at = time.monotonic() + reap_every
+        while True:
+            called = self.house_call.wait(max(0.0, reap_at - time.monotonic()))
+            self.house_call.clear()
+            if self.closed:
                 return
-            self.starting_spares += 1
-        try:
-            worker = self.start_generic(kind, root)
-            if kind[0] == "node" and not worker.rehearse(root):
-                worker.kill()
-                return
-        except OSError:                 # reset or stopped meanwhile: the workdir is gone
-            return
-        finally:
-            with self.lock:
-                self.starting_spares -= 1
-        with self.lock:
-            if not self.closed and self.root == root and not self.spares.get(kind):
-                self.workers.add(worker)
-                self.spares.setdefault(kind, []).append(worker)
-                return
-        worker.kill()
-
-    def spawn(self, job, log, spare, invocation):
-        """A worker loaded with `job`'s function: `spare` or another ready spare (started again
-        in the background), else a new process. The `invocation` message goes out in the same
-        write as the load message (one round trip less), and the worker reads it once loaded.
-        Returns (worker, init ms, init error or None)."""
-        root = self.workdir()
-        kind = self.worker_kind(job.runtime, job.memory)
-        worker = spare
-        try:
-            code_dir = unpack(job.package, root, job.runtime, job.handler)
-            env = self.environment(job, root, code_dir, self.layers_dir(root, job.layers))
-            with self.lock:
-                spares = self.spares.get(kind)
-                if worker is None and spares:
-                    worker = spares.pop()
-            started = time.monotonic()
-            if worker is None:
-                try:
-                    worker = self.start_generic(kind, root)
-                except OSError:
-                    raise LambdaError("ServiceException", 500,
-                                      "The server was reset during this invocation")
+            try:
+                if called:
+                    time.sleep(HOUSEKEEPING_DELAY_SECONDS)  # the reply that called goes first
+                self.pool.trim()
+                for env in self.pool.take_retiring():
+                    env.kill()
                 with self.lock:
-                    current = self.root == root and not self.closed
-                    if current:
-                        self.workers.add(worker)
-                if not current:             # reset or stopped while this worker started
-                    worker.kill()
-                    raise LambdaError("ServiceException", 500,
-                                      "The server was reset during this invocation")
-        finally:
-            with self.lock:
-                self.starting -= 1
-                self.lock.notify_all()
-        worker.key = job.key
-        deadline = started + INIT_TIMEOUT_SECONDS
-        try:
-            load = worker_message({"load": True, "env": env, "length": 0}, b"")
-            if not worker.write(load + invocation, deadline):
-                raise WorkerDied()
-            while True:
-                frame = worker.receive(deadline)
-                if frame is None:
-                    init_ms = (time.monotonic() - started) * 1000
-                    return worker, init_ms, error_payload(
-                        "Sandbox.Timedout",
-                        f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
-                        "Status: timeout")
-                kind, data = frame
-                if kind == b"L":
-                    log.append(data)
-                elif kind == b"I":
-                    init_ms = (time.monotonic() - started) * 1000
-                    return worker, init_ms, (None if data == b"{}" else data)
-        except WorkerDied:
-            return worker, (time.monotonic() - started) * 1000, exit_error(None, worker.process)
+                    old_code, self.old_code = self.old_code, []
+                for path in old_code:
+                    shutil.rmtree(path, ignore_errors=True)
+                self.start_spares()
+                if time.monotonic() >= reap_at:
+                    reap_at = time.monotonic() + reap_every
+                    self.pool.reap()    # the retired end at the next round
+            except Exception:           # a bug here must not end the housekeeping for good
+                import traceback
+                traceback.print_exc(file=sys.stderr)
 
-    def checkout(self, key, kind):
-        """(an idle worker for `key`, None), or (None, a spare or None) after reserving room to
-        start one. Workers of older code are retired. At the cap, a spare of this kind comes in
-        at once and the least recently used idle worker leaves after the invocation (trim);
-        without a spare, that worker makes room now; with no idle worker, this waits for one."""
-        spare = None
+    def start_spares(self):
+        """Top up the spares of each kind wanted within idle_seconds, most recent first, one at
+        a time (a Node.js spare rehearses before it serves)."""
+        horizon = time.monotonic() - self.pool.idle_seconds
         with self.lock:
-            for older in [w for k in self.idle if k[:2] == key[:2] and k != key
-                          for w in self.idle[k]]:
-                self.withdraw(older)
-            while True:
-                while self.idle.get(key):
-                    worker = self.idle[key][-1]
-                    if worker.alive():
-                        self.idle[key].pop()
-                        break
-                    self.withdraw(worker)       # it died while idle
-                else:
-                    worker = None
-                if worker is not None:
+            kinds = [kind for kind, wanted in sorted(self.spare_kinds.items(),
+                                                     key=lambda item: -item[1])
+                     if wanted >= horizon]
+        for kind in kinds:
+            while self.pool.spares_wanted(kind):
+                if kind[0] == "node" and self.node is None:
+                    break                   # no node to start it with
+                try:
+                    env = self.launch(kind)
+                except (OSError, LambdaError):
+                    break                   # stopping, or no zygote: the next call tries again
+                if not self.pool.starting(env):
+                    env.kill()
+                    return
+                ready = kind[0] != "node" or env.rehearse(self.root or "")
+                if not self.pool.booted(env, ready):
                     break
-                if self.pooled() + self.starting < self.max_workers:
-                    self.starting += 1
-                    break
-                idle = [w for ws in self.idle.values() for w in ws]
-                if idle and self.spares.get(kind):
-                    self.starting += 1
-                    spare = self.spares[kind].pop()
-                    self.trim_due = True
-                    break
-                if idle:
-                    self.withdraw(min(idle, key=lambda w: w.last_used))
-                    continue
-                if self.closed:
-                    raise LambdaError("ServiceException", 500, "The server is stopping")
-                self.lock.wait(0.5)
-        return worker, spare
 
-    def pooled(self):
-        """Live workers that count against max_workers: every one but the spares, and those
-        retired that the housekeeper is about to end."""
-        with self.lock:
-            return (len(self.workers) - sum(len(ws) for ws in self.spares.values())
-                    - len(self.retiring))
-
-    def checkin(self, worker):
-        with self.lock:
-            if worker in self.workers:
-                worker.last_used = time.monotonic()
-                self.idle.setdefault(worker.key, []).append(worker)
-                self.lock.notify_all()
-                if self.pooled() > self.max_workers and not self.trim_due:
-                    self.trim()         # what the background trim could not end
-                return
-        worker.kill()
-
-    def discard(self, worker):
-        with self.lock:
-            self.workers.discard(worker)
-            if worker in self.retiring:
-                self.retiring.remove(worker)
-            self.lock.notify_all()
-        worker.kill()
+    # -- Updates, resets and the stop --------------------------------------------------------
 
     def retire(self, function_name):
-        """End the idle workers of a function (after an update or a delete): the housekeeper
-        does, a moment later, so that their teardown (milliseconds of a core) does not compete
-        with the invocation that usually follows an update."""
+        """End the idle environments of a function (after an update or a delete): the
+        housekeeper does, a moment later, so that their teardown (milliseconds of a core) does
+        not compete with the invocation that usually follows an update."""
+        self.pool.retire(function_name)
+
+    def clear(self):
+        """A reset: every environment that loaded a function ends, the spares stay, and the code
+        unpacked so far is removed in the background."""
+        old = self.pool.clear()
         with self.lock:
-            for worker in [w for k in self.idle if k[0] == function_name for w in self.idle[k]]:
-                self.withdraw(worker)
+            if self.root is not None:
+                self.old_code.append(os.path.join(self.root, f"code-{old}"))
+        self.wake_housekeeper()
 
-    def time_out(self, job, request_id, log, started, worker, init_ms):
-        self.discard(worker)
-        message = f"Task timed out after {job.timeout:.2f} seconds"
-        log.append(f"{iso_timestamp()} {request_id} {message}\n".encode())
-        payload = error_payload("Sandbox.Timedout", f"RequestId: {request_id} Error: {message}")
-        return self.finish(job, request_id, log, started, worker, init_ms, payload, "Unhandled",
-                           status="timeout")
-
-    def finish(self, job, request_id, log, started, worker, init_ms, payload, error, status=None):
-        """Close the log (its END and REPORT lines) and wrap up the Outcome."""
-        if worker is not None and worker.stray:
-            log.append(worker.take_stray())
-        log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
-                  memory_mb=job.memory, used_mb=worker.max_memory_mb() if worker else 0,
-                  init_ms=init_ms, status=status)
-        outcome = Outcome(payload, error, log, job.version)
-        outcome.cold = init_ms is not None
-        return outcome
-
-    def stop(self, closing=False):
-        """End every worker and remove the temporary directory; `closing` refuses further work."""
+    def stop(self):
+        """End every environment and the zygote, and remove the temporary directory; nothing
+        starts again."""
+        self.pool.close()
         with self.lock:
-            self.closed = self.closed or closing
-            resting = {w for ws in [*self.idle.values(), *self.spares.values(), self.retiring]
-                       for w in ws}
-            workers, self.workers, self.idle, self.spares = list(self.workers), set(), {}, {}
-            self.retiring, self.spares_wanted = [], []
+            zygote, self.zygote = self.zygote, None
             root, self.root = self.root, None
-            house_call = self.house_call
-            self.lock.notify_all()
-        if house_call is not None:
-            house_call.set()            # its housekeeper sees the workdir gone, and ends
-        for worker in workers:
-            worker.kill(close=worker in resting)        # busy ones: their invocation closes
-                                                        # the pipe
+        self.wake_housekeeper()         # it sees the pool closed, and ends
+        if zygote is not None:
+            zygote.stop()
         if root:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -2276,7 +2733,7 @@ def exit_error(request_id, process):
 
 
 # ----------------------------------------------------------------------------------------------
-# 8. Operations
+# 9. Operations
 # ----------------------------------------------------------------------------------------------
 # One plain function per AWS operation, named as AWS names it: op(store, params, body). `params`
 # holds the path labels, the query arguments and the header members; `body` is the parsed JSON
@@ -5614,10 +6071,11 @@ def parlel_health(store, params, body):
 
 
 def reset_server(store):
-    """Forget all state and end every worker, for POST /_parlel/reset and LambdaServer.reset()."""
+    """Forget all state and end every environment that ran a function, for POST /_parlel/reset
+    and LambdaServer.reset(). Spares, which never ran user code, stay ready."""
     with store.lock:
         store.reset()
-    store.runner.stop()
+    store.runner.clear()
 
 
 def parlel_reset(store, params, body):
@@ -5957,7 +6415,7 @@ def parlel_code(store, params, body):
 
 
 # ----------------------------------------------------------------------------------------------
-# 9. Route table
+# 10. Route table
 # ----------------------------------------------------------------------------------------------
 # One row per operation, the URI copied from the API model. A label matches one path segment and
 # is URL-decoded; `?name=value` after a URI is a query argument the request must carry.
@@ -6241,7 +6699,7 @@ def match_route(method, path, query):
 
 
 # ----------------------------------------------------------------------------------------------
-# 10. HTTP handler
+# 11. HTTP handler
 # ----------------------------------------------------------------------------------------------
 # The one place where requests become operation calls and exceptions become AWS error replies.
 
@@ -6784,7 +7242,7 @@ def parse_json_body(data):
 
 
 # ----------------------------------------------------------------------------------------------
-# 11. LambdaServer
+# 12. LambdaServer
 # ----------------------------------------------------------------------------------------------
 
 def names_of(value):
@@ -6858,7 +7316,7 @@ class LambdaServer:
                     pass
             self.httpd = None
         self.store.generation += 1
-        self.store.runner.stop(closing=True)
+        self.store.runner.stop()
 
     def reset(self):
         reset_server(self.store)
@@ -6871,7 +7329,7 @@ class LambdaServer:
 
 
 # ----------------------------------------------------------------------------------------------
-# 12. pytest plugin
+# 13. pytest plugin
 # ----------------------------------------------------------------------------------------------
 # Fixtures for users' tests: `pytest_plugins = ["lambda_fake"]`, or automatic once installed with
 # pip (the pytest11 entry point). Defined only when pytest is already loaded, so that importing
@@ -6908,7 +7366,7 @@ if "pytest" in sys.modules:
 
 
 # ----------------------------------------------------------------------------------------------
-# 13. Command line
+# 14. Command line
 # ----------------------------------------------------------------------------------------------
 
 # Every option, its environment variable, its default and what it does.

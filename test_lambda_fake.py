@@ -404,7 +404,7 @@ def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path
     lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
     first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
     first.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("one-at-a-time") == 1)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of("one-at-a-time") == 1)
     assert_error(lambda: lam.invoke(FunctionName="one-at-a-time",
                                     Payload=json.dumps({"gate": str(gate)})),
                  "TooManyRequestsException", 429, "Rate Exceeded.")
@@ -423,7 +423,7 @@ def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, la
         invoke_json(lam, "parallel", {"gate": str(gate)})[1])) for _ in range(3)]
     for thread in threads:
         thread.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("parallel") == 3)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of("parallel") == 3)
     gate.write_text("open")
     for thread in threads:
         thread.join()
@@ -437,7 +437,8 @@ def test_worker_pool_evicts_the_least_recently_used_idle_worker_at_its_cap():
         for name in ("first", "second", "third"):
             create_function(lam, name, code=b"exports.handler = async () => process.pid;")
         pids = {name: invoke_json(lam, name)[1] for name in ("first", "second", "third")}
-        assert wait_for(lambda: small.store.runner.pooled() <= 2)   # spares stand beside it
+        serving = ("loading", "busy", "idle")           # spares stand beside them
+        assert wait_for(lambda: small.store.runner.pool.count(*serving) <= 2)
         assert invoke_json(lam, "third")[1] == pids["third"]        # still warm
         assert invoke_json(lam, "first")[1] != pids["first"]        # was evicted
 
@@ -449,11 +450,11 @@ def test_a_new_function_starts_on_a_rehearsed_spare_that_kept_nothing_of_the_reh
             b"const seen = Object.keys(require.cache);\n"
             b"exports.handler = async () => ({ pid: process.pid, cwd: process.cwd(),\n"
             b"  handler: process.env._HANDLER, modules: seen });"))
-        runner = fresh.store.runner
-        assert wait_for(lambda: any(runner.spares.values()))
-        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
+        pool = fresh.store.runner.pool
+        assert wait_for(lambda: pool.count("spare", kind=("node", 128)) == 2)
+        spares = pool.pids("spare")
         out, seen = invoke_json(lam, "spared", LogType="Tail")
-        assert seen["pid"] == spare
+        assert seen["pid"] in spares
         assert "Init Duration" in base64.b64decode(out["LogResult"]).decode()
         assert seen["handler"] == "index.handler"
         assert seen["cwd"] == os.path.dirname(seen["modules"][-1])
@@ -468,13 +469,14 @@ def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leav
                 b"const alive = (pid) => { try { process.kill(pid, 0); return true; }"
                 b" catch (e) { return false; } };\n"
                 b"exports.handler = async (e) => ({ pid: process.pid, older: alive(e.older) });"))
-        runner = full.store.runner
+        pool = full.store.runner.pool
         older = invoke_json(lam, "older", {"older": 0})[1]["pid"]
-        assert wait_for(lambda: any(runner.spares.values()))
-        spare = next(w for ws in runner.spares.values() for w in ws).process.pid
-        # the spare answers while the older worker still lives: nothing waited for an eviction
-        assert invoke_json(lam, "newer", {"older": older})[1] == {"pid": spare, "older": True}
-        assert wait_for(lambda: runner.pooled() <= 1 and not alive(older))
+        assert wait_for(lambda: pool.count("spare") == 2)
+        spares = pool.pids("spare")
+        # a spare answers while the older worker still lives: nothing waited for an eviction
+        newer = invoke_json(lam, "newer", {"older": older})[1]
+        assert newer["pid"] in spares and newer["older"] is True
+        assert wait_for(lambda: pool.count("loading", "busy", "idle") <= 1 and not alive(older))
 
 
 def test_the_housekeeper_outlives_a_spare_it_cannot_start():
@@ -483,12 +485,12 @@ def test_the_housekeeper_outlives_a_spare_it_cannot_start():
         runner.prewarm("nodejs20.x", 128)
         runner.node = None              # gone before the housekeeper gets to it
         runner.prewarm("python3.12", 128)
-        assert wait_for(lambda: runner.spares.get(("python", 0)))
-        assert not runner.spares.get(("node", 128))
+        assert wait_for(lambda: runner.pool.count("spare", kind=("python", 0)))
+        assert not runner.pool.count("starting", "spare", kind=("node", 128))
         assert runner.housekeeper.is_alive()
 
 
-def test_a_reset_right_after_a_cold_start_brings_back_no_spare_and_no_workdir():
+def test_a_reset_ends_what_ran_user_code_removes_its_code_and_keeps_the_spares():
     with LambdaServer(0) as fresh:
         lam = client_for(fresh)
         runner = fresh.store.runner
@@ -497,10 +499,18 @@ def test_a_reset_right_after_a_cold_start_brings_back_no_spare_and_no_workdir():
                                 Role=ROLE, Handler="app.handler",
                                 Code={"ZipFile": b"def handler(e, c):\n    return 1\n"})
             assert invoke_json(lam, f"cold-{round_index}")[1] == 1
-            fresh.reset()               # within the housekeeper's moment before it starts a spare
-            time.sleep(0.3)
-            assert runner.root is None and not runner.workers
-    assert not runner.housekeeper.is_alive()
+            loaded = runner.pool.pids("loading", "busy", "idle")
+            code = [os.path.join(runner.root, d) for d in os.listdir(runner.root)
+                    if d.startswith("code-")]
+            assert loaded and code
+            fresh.reset()               # within the housekeeper's moment after the cold start
+            assert not any(alive(pid) for pid in loaded)
+            assert not runner.pool.count("loading", "busy", "idle")
+            assert wait_for(lambda: runner.pool.count("spare") >= 1)
+            assert wait_for(lambda: not any(os.path.exists(d) for d in code))
+        root, housekeeper = runner.root, runner.housekeeper
+    assert not os.path.exists(root)
+    assert wait_for(lambda: not housekeeper.is_alive())
 
 
 def test_a_rehearsed_node_spare_still_finds_modules_in_home(tmp_path, monkeypatch):
@@ -512,7 +522,7 @@ def test_a_rehearsed_node_spare_still_finds_modules_in_home(tmp_path, monkeypatc
         lam = client_for(fresh)
         for name in ("first", "second", "third"):
             create_function(lam, name, code=b"exports.handler = async () => require('from-home');")
-            assert wait_for(lambda: any(fresh.store.runner.spares.values()))
+            assert wait_for(lambda: fresh.store.runner.pool.count("spare"))
             assert invoke_json(lam, name)[1] == "found in HOME"
 
 
@@ -530,8 +540,9 @@ def test_idle_workers_are_reaped():
         lam = client_for(reaping)
         create_function(lam, "napper")
         invoke_json(lam, "napper", {"n": 1})
-        pid = next(iter(reaping.store.runner.workers)).process.pid
-        assert wait_for(lambda: not reaping.store.runner.workers and not alive(pid))
+        pool = reaping.store.runner.pool
+        pid = pool.pids("idle")[0]
+        assert wait_for(lambda: not pool.count() and not alive(pid))    # spares too
 
 
 def test_invoke_event_failure_is_retried_then_sent_to_the_on_failure_function():
@@ -1497,8 +1508,8 @@ def test_a_streaming_client_that_goes_away_leaves_no_busy_worker_behind():
                                b"Host: x\r\nContent-Length: 2\r\n\r\n{}")
                 client.recv(1000)
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            runner = small.store.runner
-            assert wait_for(lambda: not runner.inflight.get("long-stream"))
+            pool = small.store.runner.pool
+            assert wait_for(lambda: not pool.inflight_of("long-stream"))
         create_function(lam, "after", code=b"exports.handler = async () => 'served';")
         assert invoke_json(lam, "after")[1] == "served"         # the pool's one place is free
 
@@ -4823,7 +4834,7 @@ def test_stop_ends_every_worker_process():
         b"const { spawn } = require('child_process');\n"
         b"exports.handler = async () => { const c = spawn('sleep', ['60']); return c.pid; };\n"))
     _, child_pid = invoke_json(lam, "keeps-a-child")
-    worker_pids = [worker.process.pid for worker in running.store.runner.workers]
+    worker_pids = running.store.runner.pool.pids()
     assert worker_pids and os.path.exists(f"/proc/{child_pid}")
     running.stop()
     assert wait_for(lambda: not any(alive(pid) for pid in worker_pids + [child_pid]))
@@ -5063,7 +5074,7 @@ def test_busy_handler_never_stalls_the_server(server, lam):
     create_function(lam, "spinner", Timeout=2, code=b"exports.handler = () => { while (true) {} };")
     spinning = threading.Thread(target=invoke_json, args=(lam, "spinner"))
     spinning.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("spinner") == 1)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of("spinner") == 1)
     started = time.monotonic()
     assert raw(server, "GET", "/_parlel/health")[0] == 200
     assert time.monotonic() - started < 1
@@ -5109,7 +5120,7 @@ def test_reset_ends_every_worker_and_the_children_they_started(server, lam):
         b"const { spawn } = require('child_process');\n"
         b"exports.handler = async () => spawn('sleep', ['60']).pid;"))
     _, child = invoke_json(lam, "parent")
-    workers = [w.process.pid for w in server.store.runner.workers]
+    workers = server.store.runner.pool.pids("loading", "busy", "idle")
     server.reset()
     assert wait_for(lambda: not any(alive(pid) for pid in workers + [child]))
     create_function(lam, "after")
@@ -5276,7 +5287,7 @@ def test_reset_during_in_flight_invokes_leaves_a_healthy_server(server, lam):
         raw(server, "POST", "/2015-03-31/functions/slow/invocations", b"{}")[0])) for _ in range(3)]
     for thread in threads:
         thread.start()
-    assert wait_for(lambda: server.store.runner.inflight.get("slow") == 3)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of("slow") == 3)
     server.reset()
     for thread in threads:
         thread.join()
