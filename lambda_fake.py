@@ -1006,8 +1006,6 @@ NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then ru
 const fs = require("fs");
 const path = require("path");
 const util = require("util");
-const { Writable } = require("stream");
-const { pathToFileURL } = require("url");
 
 // Warm what the first invocation would otherwise pay for (a spare is started before it is needed).
 util.format("%s %j", {}, {});
@@ -1065,6 +1063,7 @@ globalThis.awslambda = {
 };
 
 function responseStream(onEnd) {
+  const { Writable } = require("stream");      // here: most handlers never stream
   const stream = new Writable({
     write(chunk, encoding, done) {
       send("C", Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding));
@@ -1117,7 +1116,8 @@ async function loadHandler(spec) {
   }
   let mod;
   try {
-    mod = isModuleFile(file) ? await import(pathToFileURL(file).href) : require(file);
+    mod = isModuleFile(file) ? await import(require("url").pathToFileURL(file).href)
+                             : require(file);
   } catch (err) {
     if (err instanceof SyntaxError) {
       const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
@@ -1214,6 +1214,16 @@ process.on("uncaughtException", (err) => {
   }
   process.exit(129);
 });
+// The event loop ran dry during an invocation that has not answered (a promise nothing will
+// settle, a callback never called): Lambda's runtime answers null then, and so does this.
+process.on("beforeExit", () => {
+  if (current && !current.done) {
+    current.done = true;
+    send("R", "null", process.resourceUsage().maxRSS);
+    current = null;
+    setImmediate(pump);
+  }
+});
 process.on("unhandledRejection", (reason) => {
   const record = errorRecord(reason);
   const error = { errorType: "Runtime.UnhandledPromiseRejection",
@@ -1242,17 +1252,35 @@ function load(request) {
     (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
 }
 
+// Requests are read from fd 0 with blocking reads, when the environment has nothing left to do
+// for an invocation: it waits frozen, as a Lambda environment does between invocations (its timers
+// run again with the next one), and it spares the ~9 ms that a stream on stdin costs at start.
 let input = Buffer.alloc(0);
+const chunk = Buffer.allocUnsafe(1 << 16);
+function nextRequest() {
+  for (;;) {
+    const newline = input.indexOf(10);
+    if (newline >= 0) {
+      const request = JSON.parse(input.subarray(0, newline).toString("utf8"));
+      const end = newline + 1 + request.length;
+      if (input.length >= end) {
+        const payload = input.subarray(newline + 1, end).toString("utf8");
+        input = input.subarray(end);
+        return [request, payload];
+      }
+    }
+    let size;
+    try { size = fs.readSync(0, chunk, 0, chunk.length, null); }
+    catch (err) { if (err.code === "EAGAIN") continue; if (err.code !== "EOF") throw err; size = 0; }
+    if (size === 0) process.exit(0);      // the server closed our stdin: this environment ends
+    input = Buffer.concat([input, chunk.subarray(0, size)]);
+  }
+}
+
 let loading = false;
 function pump() {
   while (!current && (handler || !loading)) {
-    const newline = input.indexOf(10);
-    if (newline < 0) return;
-    const request = JSON.parse(input.subarray(0, newline).toString("utf8"));
-    const end = newline + 1 + request.length;
-    if (input.length < end) return;
-    const payload = input.subarray(newline + 1, end).toString("utf8");
-    input = input.subarray(end);
+    const [request, payload] = nextRequest();
     if (request.load) { loading = true; load(request); return; }
     if (request.unload) {       // forget the rehearsed function: the spare is generic again
       for (const file of Object.keys(require.cache)) {
@@ -1265,14 +1293,14 @@ function pump() {
     invoke(request, payload);
   }
 }
-process.stdin.on("data", (chunk) => { input = Buffer.concat([input, chunk]); pump(); });
-process.stdin.on("end", () => process.exit(0));
+setImmediate(pump);
 """
 
 PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python runtime. Started as `bootstrap.py zygote FD`, it imports what an
 environment needs once, then forks a new environment for each request on the control socket FD:
 a process that loads one handler and answers the invocations sent on its stdin."""
 import atexit
+import gc
 import importlib
 import json
 import logging
@@ -1439,6 +1467,21 @@ def serve():
         send(b"R", body, peak_kb())
 
 
+def rehearse():
+    """Import and forget a throwaway module, and set the environment variables, as a cold start
+    will: the memory that touches is copied from the zygote now, while this spare waits, rather
+    than during the cold start (it halves the handler's import)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, root)
+    try:
+        importlib.import_module("rehearsal").handler(json.loads('{"a": [1, 2.5, null]}'), None)
+    finally:
+        sys.modules.pop("rehearsal", None)
+        sys.path.remove(root)
+        sys.path_importer_cache.pop(root, None)
+    os.environ.update(dict(os.environ))
+
+
 def environment(stdin_fd, result_fd, output_fd):
     """In a child the zygote forked: a session of its own, the environment's pipes, then serve().
     Ends the process itself, as an interpreter would (atexit functions run), never returning
@@ -1456,6 +1499,7 @@ def environment(stdin_fd, result_fd, output_fd):
         OUT, REQUESTS = result_fd, open(0, "rb", closefd=False)
         sys.stdin = open(os.devnull)
         sys.argv = [os.path.abspath(__file__)]
+        rehearse()
         code = serve()
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else (exit.code is not None)
@@ -1492,6 +1536,7 @@ def zygote(control):
             children.discard(pid)
             control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
 
+    gc.freeze()                 # a child's collections skip what it shares with the zygote
     try:
         while True:
             ready = select.select([control, wake_read], [], [])[0]
@@ -1742,7 +1787,8 @@ class Environment:
         self.stray = bytearray()        # output written around the runtime: native, children
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.Lock()
-        self.killed = False
+        self.signalled = False          # SIGKILL sent
+        self.killed = False             # and the process waited for
         self.last_used = time.monotonic()
         os.set_blocking(self.process.stdin.fileno(), False)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -1863,18 +1909,26 @@ class Environment:
             pass
         return 0
 
-    def kill(self, close=True):
-        """End the process and everything it started (its own process group), once. The result
-        pipe is closed too unless `close` is false: a thread still reading it closes it itself,
-        since a descriptor closed under a reader may be reused by another file."""
+    def signal_end(self):
+        """SIGKILL the process and everything it started (its own process group), once, without
+        waiting for it to go: kill() waits."""
         with self.kill_lock:
-            if not self.killed:
-                self.killed = True
+            if not self.signalled:
+                self.signalled = True
                 if self.process.returncode is None:     # once reaped, its pid may be another's
                     try:
                         self.process.kill_group()
                     except (ProcessLookupError, PermissionError):
                         pass
+
+    def kill(self, close=True):
+        """End the process and everything it started, once, and wait until it has gone. The
+        result pipe is closed too unless `close` is false: a thread still reading it closes it
+        itself, since a descriptor closed under a reader may be reused by another file."""
+        self.signal_end()
+        with self.kill_lock:
+            if not self.killed:
+                self.killed = True
                 try:
                     self.process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -2144,17 +2198,19 @@ class Pool:
     # -- Reset and stop ---------------------------------------------------------------------
 
     def clear(self):
-        """A reset: a new generation; every environment that loaded a function ends now (busy
-        ones too: their invocations fail), and the spares stay. Returns the old generation."""
+        """A reset: a new generation; every environment that loaded a function is sent SIGKILL
+        now (busy ones too: their invocations fail), and the spares stay. Returns the old
+        generation and the ended environments as (environment, running) for the caller to
+        wait for: a running one's invocation closes its pipe itself."""
         with self.lock:
             old, self.generation = self.generation, self.generation + 1
             ending = [(env, env.state in (LOADING, BUSY)) for env in self.live
                       if env.state in (LOADING, BUSY, IDLE, RETIRING)]
             for env, _ in ending:
                 self.move(env, DEAD)
-        for env, running in ending:
-            env.kill(close=not running)     # a running invocation closes its pipe itself
-        return old
+        for env, _ in ending:
+            env.signal_end()
+        return old, ending
 
     def close(self):
         """A stop: every environment ends, spares included, and nothing starts again."""
@@ -2164,6 +2220,8 @@ class Pool:
             ending = [(env, env.state in (LOADING, BUSY, STARTING)) for env in self.live]
             for env, _ in ending:
                 self.move(env, DEAD)
+        for env, _ in ending:
+            env.signal_end()            # all at once: they go in parallel
         for env, running in ending:
             env.kill(close=not running)
 
@@ -2244,6 +2302,7 @@ class Runner:
         self.house_call = threading.Event()
         self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
         self.old_code = []              # code directories of generations before a reset
+        self.ending = []                # (environment, running) a reset signalled, to wait for
         self.node = shutil.which("node")
 
     @property
@@ -2258,7 +2317,9 @@ class Runner:
                 self.root = tempfile.mkdtemp(prefix="lambda_fake-")
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
                                      ("bootstrap.py", PYTHON_BOOTSTRAP),
-                                     ("rehearsal.js", "exports.handler = async (e) => e;\n")):
+                                     ("rehearsal.js", "exports.handler = async (e) => e;\n"),
+                                     ("rehearsal.py", "def handler(event, context):\n"
+                                                      "    return event\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
                 self.housekeeper = threading.Thread(target=self.keep_house, daemon=True)
@@ -2557,6 +2618,9 @@ class Runner:
                     env.kill()
                 with self.lock:
                     old_code, self.old_code = self.old_code, []
+                    ending, self.ending = self.ending, []
+                for env, running in ending:
+                    env.kill(close=not running)
                 for path in old_code:
                     shutil.rmtree(path, ignore_errors=True)
                 self.start_spares()
@@ -2568,27 +2632,28 @@ class Runner:
                 traceback.print_exc(file=sys.stderr)
 
     def start_spares(self):
-        """Top up the spares of each kind wanted within idle_seconds, most recent first, one at
-        a time (a Node.js spare rehearses before it serves)."""
+        """Top up the spares of each kind wanted within idle_seconds, most recent first (a
+        Node.js spare rehearses before it serves)."""
         horizon = time.monotonic() - self.pool.idle_seconds
         with self.lock:
             kinds = [kind for kind, wanted in sorted(self.spare_kinds.items(),
                                                      key=lambda item: -item[1])
                      if wanted >= horizon]
         for kind in kinds:
-            while self.pool.spares_wanted(kind):
-                if kind[0] == "node" and self.node is None:
-                    break                   # no node to start it with
+            if kind[0] == "node" and self.node is None:
+                continue                    # no node to start it with
+            booting = []                    # started together, they boot in parallel
+            for _ in range(self.pool.spares_wanted(kind)):
                 try:
                     env = self.launch(kind)
                 except (OSError, LambdaError):
                     break                   # stopping, or no zygote: the next call tries again
                 if not self.pool.starting(env):
                     env.kill()
-                    return
-                ready = kind[0] != "node" or env.rehearse(self.root or "")
-                if not self.pool.booted(env, ready):
                     break
+                booting.append(env)
+            for env in booting:
+                self.pool.booted(env, kind[0] != "node" or env.rehearse(self.root or ""))
 
     # -- Updates, resets and the stop --------------------------------------------------------
 
@@ -2599,12 +2664,14 @@ class Runner:
         self.pool.retire(function_name)
 
     def clear(self):
-        """A reset: every environment that loaded a function ends, the spares stay, and the code
-        unpacked so far is removed in the background."""
-        old = self.pool.clear()
+        """A reset: every environment that loaded a function is sent SIGKILL (the housekeeper
+        waits for them), the spares stay, and the code unpacked so far is removed in the
+        background."""
+        old, ending = self.pool.clear()
         with self.lock:
             if self.root is not None:
                 self.old_code.append(os.path.join(self.root, f"code-{old}"))
+            self.ending.extend(ending)
         self.wake_housekeeper()
 
     def stop(self):
@@ -2614,6 +2681,9 @@ class Runner:
         with self.lock:
             zygote, self.zygote = self.zygote, None
             root, self.root = self.root, None
+            ending, self.ending = self.ending, []
+        for env, running in ending:
+            env.kill(close=not running)
         self.wake_housekeeper()         # it sees the pool closed, and ends
         if zygote is not None:
             zygote.stop()

@@ -504,8 +504,8 @@ def test_a_reset_ends_what_ran_user_code_removes_its_code_and_keeps_the_spares()
                     if d.startswith("code-")]
             assert loaded and code
             fresh.reset()               # within the housekeeper's moment after the cold start
-            assert not any(alive(pid) for pid in loaded)
             assert not runner.pool.count("loading", "busy", "idle")
+            assert wait_for(lambda: not any(alive(pid) for pid in loaded))
             assert wait_for(lambda: runner.pool.count("spare") >= 1)
             assert wait_for(lambda: not any(os.path.exists(d) for d in code))
         root, housekeeper = runner.root, runner.housekeeper
@@ -1169,7 +1169,7 @@ def test_invoke_timeout_kills_the_worker_and_the_next_invoke_starts_fresh(lam):
     create_function(lam, "hangs", Timeout=1, code=(
         b"let calls = 0;\n"
         b"exports.handler = async (event) => { calls += 1; if (event.hang) await new Promise(() => "
-        b"{}); return calls; };"))
+        b"setInterval(() => {}, 100)); return calls; };"))
     assert invoke_json(lam, "hangs")[1] == 1
     started = time.monotonic()
     out, payload = invoke_json(lam, "hangs", {"hang": True})
@@ -1179,6 +1179,16 @@ def test_invoke_timeout_kills_the_worker_and_the_next_invoke_starts_fresh(lam):
     assert payload["errorMessage"] == (f"RequestId: {request_id} Error: Task timed out after "
                                        "1.00 seconds")
     assert invoke_json(lam, "hangs")[1] == 1        # a new worker: module state starts over
+
+
+def test_invoke_whose_promise_nothing_will_settle_answers_null_as_lambda_does(lam):
+    create_function(lam, "stalls", Timeout=5, code=(
+        b"exports.handler = async () => { await new Promise(() => {}); return 'never'; };"))
+    started = time.monotonic()
+    out, payload = invoke_json(lam, "stalls")
+    assert "FunctionError" not in out and payload is None
+    assert time.monotonic() - started < 2          # the event loop ran dry: no timeout
+    assert invoke_json(lam, "stalls")[1] is None    # and the environment serves again
 
 
 def test_invoke_warm_worker_keeps_module_state(lam):
