@@ -944,10 +944,12 @@ def unpack(package, root, runtime, handler):
         if package.is_zip:
             extract_zip(package.data, staging)
         else:
-            path = os.path.join(staging, source_name)
-            if not is_inside(staging, path):
+            path = os.path.normpath(os.path.join(staging, source_name))
+            if not path.startswith(staging + os.sep):     # a fresh directory: no links in it
+                shutil.rmtree(staging, ignore_errors=True)
                 raise invalid_parameter(f"Handler {handler} points outside the package")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.dirname(path) != staging:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as out:
                 out.write(package.data)
         settle(staging, target)
@@ -963,11 +965,6 @@ def settle(staging, target):
         shutil.rmtree(staging, ignore_errors=True)
         if not os.path.isdir(target):
             raise
-
-
-def is_inside(root, path):
-    root = os.path.realpath(root)
-    return os.path.realpath(path).startswith(root + os.sep)
 
 
 def extract_zip(data, target):
@@ -2334,6 +2331,7 @@ class Runner:
         self.house_call = threading.Event()
         self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
         self.old_code = []              # code directories of generations before a reset
+        self.made_code_root = None      # the last code_root() made
         self.ending = []                # (environment, running) a reset signalled, to wait for
         self.node = shutil.which("node")
 
@@ -2362,10 +2360,12 @@ class Runner:
         """Where this generation's packages and layers are unpacked. A reset starts another
         generation, and the housekeeper removes the directory of the old one."""
         path = os.path.join(self.workdir(), f"code-{self.pool.generation}")
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError:                 # the workdir went with a stop
-            raise LambdaError("ServiceException", 500, "The server is stopping") from None
+        if path != self.made_code_root:
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError:             # the workdir went with a stop
+                raise LambdaError("ServiceException", 500, "The server is stopping") from None
+            self.made_code_root = path
         return path
 
     def prepare(self, package, runtime, handler):
@@ -2384,6 +2384,8 @@ class Runner:
         except LambdaError as error:
             if package.is_zip or error.code == "ServiceException":
                 raise
+        except OSError:                 # a reset removed the directory meanwhile: the first
+            pass                        # invoke unpacks it again
 
     # -- Invocations --------------------------------------------------------------------------
 
