@@ -23,13 +23,14 @@ This is not a security boundary: handlers run as the server's user, without a co
 does refuse web pages (cross-site requests, DNS rebinding): see RequestSources.
 
 Contents (grep for the banner titles):
-    1. Constants and limits            8. Environments and the pool
-    2. Errors                          9. Operations
-    3. Names, ARNs and qualifiers     10. Route table
-    4. Store                          11. HTTP handler
-    5. Validation                     12. LambdaServer
-    6. Code packages                  13. pytest plugin
-    7. Runtimes                       14. Command line
+    1. Constants and limits            9. Invocations
+    2. Errors                         10. Operations
+    3. Names, ARNs and qualifiers     11. Route table
+    4. Store                          12. HTTP handler
+    5. Validation                     13. LambdaServer
+    6. Code packages                  14. pytest plugin
+    7. Runtimes                       15. Command line
+    8. Environments and the pool
 """
 
 import base64
@@ -1286,7 +1287,11 @@ function nextRequest() {
     }
     let size;
     try { size = fs.readSync(0, chunk, 0, chunk.length, null); }
-    catch (err) { if (err.code === "EAGAIN") continue; if (err.code !== "EOF") throw err; size = 0; }
+    catch (err) {
+      if (err.code === "EAGAIN") continue;
+      if (err.code !== "EOF") throw err;
+      size = 0;
+    }
     if (size === 0) process.exit(0);      // the server closed our stdin: this environment ends
     input = Buffer.concat([input, chunk.subarray(0, size)]);
   }
@@ -1311,9 +1316,9 @@ function pump() {
 setImmediate(pump);
 """
 
-PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python runtime. Started as `bootstrap.py zygote FD`, it imports what an
-environment needs once, then forks a new environment for each request on the control socket FD:
-a process that loads one handler and answers the invocations sent on its stdin."""
+PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python runtime. Started as `bootstrap.py zygote FD`, it
+imports what an environment needs once, then forks a new environment for each request on the
+control socket FD: a process that loads one handler and answers the invocations on its stdin."""
 import atexit
 import gc
 import importlib
@@ -1623,7 +1628,8 @@ NEXT_STATES = {
 
 
 def worker_message(header, payload):
-    """A message to an environment: a JSON header line whose "length" counts the payload after it."""
+    """A message to an environment: a JSON header line whose "length" counts the payload after
+    it."""
     return json.dumps(header).encode() + b"\n" + payload
 
 
@@ -2056,11 +2062,11 @@ class Pool:
     def acquire(self, key, kind):
         """An environment for an invocation of `key`, as (environment, cold, generation): an idle
         one, now busy; or a spare, now loading; or None, with room reserved for a new process
-        that the caller starts in that generation (see adopt). Idle environments of the function's older code retire. At
-        the cap, a spare of this kind comes in at once and the least recently used idle
-        environment leaves after the invocation (trim); without a spare, that one makes room
-        now; with nothing idle, this waits. A spare of this kind still booting is waited for a
-        moment rather than another process started beside it."""
+        that the caller starts in that generation (see adopt). Idle environments of the
+        function's older code retire. At the cap, a spare of this kind comes in at once and the
+        least recently used idle environment leaves after the invocation (trim); without a
+        spare, that one makes room now; with nothing idle, this waits. A spare of this kind
+        still booting is waited for a moment rather than another process started beside it."""
         waited_for_spare = time.monotonic() + SPARE_WAIT_SECONDS
         with self.lock:
             for older in [env for k in self.idle if k[:2] == key[:2] and k != key
@@ -2854,7 +2860,668 @@ def exit_error(request_id, process):
 
 
 # ----------------------------------------------------------------------------------------------
-# 9. Operations
+# 9. Invocations
+# ----------------------------------------------------------------------------------------------
+# What an invocation needs beyond an environment, however it starts (Invoke, the async queue,
+# destinations, function URLs, a durable execution's chained invokes): invocation_job() is the one
+# way in, from a function reference to a Job, with none of the HTTP-level checks; run_invocation()
+# runs it and keeps its record. Then Event delivery and destinations, function URLs as they are
+# served, and the driver of durable executions.
+
+def invocation_job(store, ref, qualifier=None, payload=b"{}", invocation_type="RequestResponse",
+                   durable_name=None):
+    """The Job of an invocation of `ref` (a name, an ARN or a partial ARN) at `qualifier`, an
+    alias's routing weights applied; a durable function's execution starts here. Raises AWS's
+    errors for a function, version or alias that is not there."""
+    name, qualified = parse_function_ref(store, ref)
+    qualifier = qualifier or qualified
+    with store.lock:
+        function = find_function(store, name, qualifier or "$LATEST")
+        version, config, alias = find_version(store, function, qualifier)
+        if alias:
+            version = pick_weighted_version(function.aliases[alias], version)
+            config = function.versions[version]
+        job = Job(store, function, version, config, function.packages[version], qualifier)
+        if config.get("DurableConfig") and invocation_type != "DryRun":
+            job.durable = start_durable_execution(store, job, payload, durable_name)
+    return job
+
+
+def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse",
+                   on_chunk=None):
+    """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
+    raises TooManyRequestsException."""
+    if job.durable is not None:
+        return drive_durable_execution(store, job, request_id)
+    started = time.time()
+    try:
+        outcome = store.runner.invoke(job, payload, request_id, context, on_chunk)
+    except LambdaError:
+        record_invocation(store, job, request_id, invocation_type, started, payload, None)
+        raise
+    if len(outcome.payload) > MAX_RESPONSE_BYTES:
+        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum "
+                                                      f"allowed payload size ({MAX_RESPONSE_BYTES} "
+                                                      "bytes).",
+                                      "errorType": "Function.ResponseSizeTooLarge"}).encode()
+        outcome.function_error = "Unhandled"
+    record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
+    explain_outcome(store, job, outcome)
+    return outcome
+
+
+def explain_outcome(store, job, outcome):
+    """Tell a newcomer, once, on the server's log what went wrong and what to do."""
+    if outcome.echo_reason:
+        say(store, "warning",
+            f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
+            "payload; use a nodejs or python runtime with zip or source code to run it.",
+            once=(job.function_name, outcome.echo_reason))
+    elif outcome.function_error:
+        try:
+            error = json.loads(outcome.payload)
+        except ValueError:
+            error = {}
+        if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
+                                                                  "Runtime.HandlerNotFound",
+                                                                  "Runtime.MalformedHandlerName"):
+            say(store, "warning",
+                f"function {job.function_name}: handler {job.handler!r} could not be loaded "
+                f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
+                "(file.export, e.g. index.handler) against the files in the package.",
+                once=(job.function_name, job.key))
+    if store.log_level == "debug":
+        say(store, "debug",
+            f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
+
+
+def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
+    """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
+    record = Invocation(request_id, job.function_name, job.version, invocation_type, started,
+                        payload, outcome)
+    with store.lock:
+        store.invocations.append(record)
+
+
+class Invocation:
+    """One invocation as GET /_parlel/logs shows it. Its text (timestamp, payloads, a short log)
+    is made when it is read, off the invocation's own path; a longer log is cut to its tail at
+    once, so that reading many records never holds two copies of many long logs."""
+
+    def __init__(self, request_id, function_name, version, invocation_type, started, payload,
+                 outcome):
+        self.request_id = request_id
+        self.function_name = function_name
+        self.version = version
+        self.invocation_type = invocation_type
+        self.started = started
+        self.duration_ms = round((time.time() - started) * 1000, 2)
+        self.payload = payload[:MAX_RECORDED_PAYLOAD_BYTES]
+        self.status = "Throttled" if outcome is None else (outcome.function_error or "Success")
+        self.response = self.log = None
+        if outcome is not None:
+            self.response = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES]
+            buffer = outcome.log_buffer     # kept as is when small: the usual few lines
+            small = buffer is not None and buffer.size() <= LOG_TAIL_BYTES
+            self.log = buffer if small else outcome.log[-MAX_RECORDED_LOG_CHARS:]
+
+    def view(self):
+        entry = {"requestId": self.request_id, "functionName": self.function_name,
+                 "version": self.version, "invocationType": self.invocation_type,
+                 "timestamp": iso_timestamp(self.started), "durationMs": self.duration_ms,
+                 "status": self.status, "payload": self.payload.decode("utf-8", "replace")}
+        if self.response is not None:
+            entry["response"] = self.response.decode("utf-8", "replace")
+            log = self.log if isinstance(self.log, str) else self.log.text()
+            entry["log"] = log[-MAX_RECORDED_LOG_CHARS:]
+        return entry
+
+
+# -- Event delivery and destinations -----------------------------------------------------------
+
+def start_in_background(store, job, payload):
+    """An Event invocation: answered at once, delivered on a thread of its own."""
+    request_id = new_uuid()
+    threading.Thread(target=deliver_event, args=(store, job, payload, request_id),
+                     daemon=True).start()
+    return request_id
+
+
+def deliver_event(store, job, payload, request_id):
+    """Run an Event invocation as Lambda's async queue does: function errors are retried per the
+    async configuration (default 2 retries), throttles until the event is too old; then the
+    outcome goes to the OnSuccess / OnFailure destination and, on failure, the dead-letter queue.
+    Retries wait `store.async_retry_delay` seconds (AWS waits minutes)."""
+    generation = store.generation
+    max_retries = job.async_config.get("MaximumRetryAttempts", 2)
+    max_age = job.async_config.get("MaximumEventAgeInSeconds", 21600)
+    queued = time.monotonic()
+    attempts = 0
+    while True:
+        try:
+            attempts += 1
+            outcome = run_invocation(store, job, payload, request_id, invocation_type="Event")
+            if outcome.function_error is None:
+                condition = "Success"
+                break
+            if attempts > max_retries:
+                condition = "RetriesExhausted"
+                break
+        except LambdaError:             # throttled: retried, not counted as an attempt
+            attempts -= 1
+            outcome = None
+        if time.monotonic() - queued + store.async_retry_delay > max_age:
+            condition = "EventAgeExceeded"
+            break
+        time.sleep(store.async_retry_delay)
+        if store.generation != generation:
+            return                      # the server was reset or stopped meanwhile
+    send_to_destinations(store, job, payload, request_id, outcome, condition, max(attempts, 1))
+
+
+def send_to_destinations(store, job, payload, request_id, outcome, condition, attempts):
+    """Deliver the destination record (and, on failure, the event to the dead-letter queue):
+    Lambda destinations are invoked; others are recorded at GET /_parlel/destinations."""
+    side = "OnSuccess" if condition == "Success" else "OnFailure"
+    target = (((job.async_config.get("DestinationConfig") or {}).get(side))
+              or {}).get("Destination")
+    record = {"version": "1.0", "timestamp": iso_timestamp(),
+              "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
+                                 "condition": condition, "approximateInvokeCount": attempts},
+              "requestPayload": json.loads(payload),
+              "responseContext": {"statusCode": 200, "executedVersion": job.version}}
+    if outcome is not None:
+        if outcome.function_error:
+            record["responseContext"]["functionError"] = outcome.function_error
+        try:
+            record["responsePayload"] = json.loads(outcome.payload)
+        except ValueError:
+            record["responsePayload"] = outcome.payload.decode("utf-8", "replace")
+    deliveries = [(target, record)] if target else []
+    if condition != "Success" and job.dead_letter:
+        deliveries.append((job.dead_letter, json.loads(payload)))
+    for arn, message in deliveries:
+        if arn.split(":")[2] == "lambda":
+            body = json.dumps(message).encode()
+            try:
+                start_in_background(store, invocation_job(store, arn, None, body, "Event"), body)
+                continue
+            except LambdaError:
+                pass                    # the destination function is gone: record the attempt
+        with store.lock:
+            store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
+                                     "functionArn": job.function_arn, "requestId": request_id,
+                                     "message": message})
+
+
+def log_tail(outcome):
+    """X-Amz-Log-Result (and InvokeComplete's LogResult): the log's last 4 KB, base64."""
+    return base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
+
+
+# -- Function URLs, served ---------------------------------------------------------------------
+# An HTTP request to a URL becomes an invocation with Lambda's payload
+# format 2.0 event, and the result becomes the HTTP response as Lambda maps it.
+
+TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+                      "application/x-www-form-urlencoded", "application/graphql")
+URL_ERRORS = {403: (b'{"Message":"Forbidden"}', "AccessDeniedException"),
+              429: (b'{"Message":"Too Many Requests"}', "TooManyRequestsException"),
+              502: (b'{"Message":"Internal Server Error"}', None)}
+
+
+def url_error(status):
+    body, code = URL_ERRORS[status]
+    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
+
+
+def function_url_event(store, url_id, request):
+    """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
+    body, source_ip)."""
+    headers, cookies = {}, []
+    for name, value in request["headers"]:
+        name = name.lower()
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    domain = f"{url_id}.lambda-url.{store.region}.on.aws"
+    now = time.time()
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
+             "rawQueryString": request["query"], "headers": headers,
+             "requestContext": {
+                 "accountId": "anonymous", "apiId": url_id, "domainName": domain,
+                 "domainPrefix": url_id,
+                 "http": {"method": request["method"], "path": request["path"],
+                          "protocol": "HTTP/1.1",
+                          "sourceIp": request["source_ip"],
+                          "userAgent": headers.get("user-agent", "")},
+                 "requestId": new_uuid(), "routeKey": "$default", "stage": "$default",
+                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                 "timeEpoch": int(now * 1000)},
+             "isBase64Encoded": False}
+    if cookies:
+        event["cookies"] = cookies
+    if request["query"]:
+        parameters = {}
+        for key, value in urllib.parse.parse_qsl(request["query"], keep_blank_values=True):
+            parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+        event["queryStringParameters"] = parameters
+    if request["body"]:
+        content_type = headers.get("content-type", "")
+        if content_type.startswith(TEXT_CONTENT_TYPES) or not content_type:
+            try:
+                event["body"] = request["body"].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if "body" not in event:
+            event["body"] = base64.b64encode(request["body"]).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+def function_url_response(payload):
+    """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
+    isBase64Encoded, cookies} object, or anything else as a 200 JSON body."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return url_error(502)
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return Reply(200, {}, payload, "application/json")
+    try:
+        status = int(result["statusCode"])
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body") or ""
+        if not isinstance(body, str):
+            body = json.dumps(body)
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    except (TypeError, ValueError, AttributeError, binascii.Error):
+        return url_error(502)
+    content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
+    reply = Reply(status, headers, data, content_type)
+    reply.cookies = [str(c) for c in result.get("cookies") or []]
+    return reply
+
+
+def cors_headers(cors, origin, preflight):
+    """The CORS response headers a URL's Cors configuration gives a request from `origin`."""
+    allowed = cors.get("AllowOrigins") or []
+    if not origin or not ("*" in allowed or origin in allowed):
+        return {}
+    headers = {"Access-Control-Allow-Origin": ("*" if "*" in allowed
+                                               and not cors.get("AllowCredentials") else origin)}
+    if cors.get("AllowCredentials"):
+        headers["Access-Control-Allow-Credentials"] = "true"
+    if preflight:
+        if cors.get("AllowMethods"):
+            headers["Access-Control-Allow-Methods"] = ",".join(cors["AllowMethods"])
+        if cors.get("AllowHeaders"):
+            headers["Access-Control-Allow-Headers"] = ",".join(cors["AllowHeaders"])
+        if cors.get("MaxAge"):
+            headers["Access-Control-Max-Age"] = str(cors["MaxAge"])
+    elif cors.get("ExposeHeaders"):
+        headers["Access-Control-Expose-Headers"] = ",".join(cors["ExposeHeaders"])
+    return headers
+
+
+def serve_function_url(store, url_id, request):
+    """Answer an HTTP request to a function URL (the fake's data plane for URLs)."""
+    with store.lock:
+        name, qualifier = store.function_urls.get(url_id, (None, None))
+        function = store.functions.get(name)
+        config = function and function.url_configs.get(qualifier or "")
+        if not config or (qualifier and qualifier not in function.aliases):
+            return url_error(403)
+        config = copied(config)
+    header_map = {k.lower(): v for k, v in request["headers"]}
+    origin = header_map.get("origin")
+    cors = config.get("Cors")
+    if cors and request["method"] == "OPTIONS" and "access-control-request-method" in header_map:
+        return Reply(200, cors_headers(cors, origin, preflight=True), b"", "text/plain")
+    if config["AuthType"] == "AWS_IAM" and not header_map.get("authorization", "").startswith(
+            "AWS4-HMAC-SHA256 "):
+        return url_error(403)
+    payload = json.dumps(function_url_event(store, url_id, request)).encode()
+    if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
+        return Reply(413, {}, b'{"Message":"Request Entity Too Large"}')
+    extra = cors_headers(cors, origin, preflight=False) if cors else {}
+    try:
+        job = invocation_job(store, name, qualifier, payload)
+        if config.get("InvokeMode") == "RESPONSE_STREAM":
+            return stream_function_url(store, job, payload, extra)
+        outcome = run_invocation(store, job, payload, new_uuid(),
+                                 invocation_type="FunctionUrl")
+    except LambdaError as error:
+        return url_error(429 if error.status == 429 else 502)
+    reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+    reply.headers.update(extra)
+    return reply
+
+
+HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
+
+
+def stream_function_url(store, job, payload, extra_headers):
+    """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
+    awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
+    headers; other results are mapped as buffered URLs map them."""
+    reply = StreamReply(200, dict(extra_headers), "application/octet-stream", None)
+
+    def produce(emit):
+        prelude = bytearray()
+        reading_prelude = [True]
+
+        def chunk(data, content_type):
+            if content_type == HTTP_PRELUDE_TYPE and reading_prelude[0]:
+                prelude.extend(data)
+                end = prelude.find(b"\0" * 8)
+                if end < 0:
+                    return
+                reading_prelude[0] = False
+                try:
+                    meta = json.loads(prelude[:end] or b"{}")
+                    reply.status = int(meta.get("statusCode", 200))
+                    headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
+                    reply.content_type = headers.pop(
+                        "content-type", headers.pop("Content-Type", reply.content_type))
+                    reply.headers.update(headers)
+                    reply.cookies = [str(c) for c in meta.get("cookies") or []]
+                except (ValueError, TypeError, AttributeError):
+                    pass
+                emit(bytes(prelude[end + 8:]))
+                return
+            if content_type and content_type != HTTP_PRELUDE_TYPE:
+                reply.content_type = content_type
+            emit(data)
+
+        try:
+            outcome = run_invocation(store, job, payload, new_uuid(),
+                                     invocation_type="FunctionUrl", on_chunk=chunk)
+        except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
+            mapped = url_error(429 if error.status == 429 else 502)
+        else:
+            if outcome.streamed and not outcome.function_error:
+                return
+            mapped = (url_error(502) if outcome.function_error
+                      else function_url_response(outcome.payload))
+        reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
+                                                           mapped.cookies)
+        reply.headers.update(mapped.headers)
+        emit(mapped.body)
+
+    reply.produce = produce
+    return reply
+
+
+# -- Durable executions, driven ----------------------------------------------------------------
+
+# Which actions each operation type takes, and the history event each one writes.
+OPERATION_EVENTS = {
+    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded",
+    ("STEP", "FAIL"): "StepFailed",
+    ("STEP", "RETRY"): None, ("WAIT", "START"): "WaitStarted", ("WAIT", "CANCEL"): "WaitCancelled",
+    ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
+    ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
+    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted",
+}
+
+
+def drive_durable_execution(store, job, request_id):
+    """Run a durable execution to its end (or until the server resets), invoking the handler
+    whenever there is something for it; answer the Outcome a synchronous Invoke returns."""
+    execution = job.durable
+    generation = store.generation
+    with store.lock:
+        driver = not execution.driving and not execution.finished.is_set()
+        execution.driving = execution.driving or driver
+    if not driver:                      # another invocation drives it: wait for the end
+        execution.finished.wait(MAX_TIMEOUT_SECONDS)
+        return durable_outcome(execution, job)
+    failures = invalid_pending = 0
+    try:
+        while store.generation == generation and not store.runner.closed:
+            with store.lock:
+                execution.fire_due_timers()
+                if execution.finished.is_set():
+                    break
+                runnable = execution.status() == "RUNNING" and (execution.changed
+                                                                or execution.token is None)
+                if runnable:
+                    envelope = json.dumps(execution.envelope()).encode()
+                else:
+                    execution.wake.clear()
+                    delay = max(0.0, min(execution.next_deadline() - time.time(), 1.0))
+            if not runnable:
+                execution.wake.wait(delay)
+                continue
+            invocation_id = new_uuid()
+            started = time.time()
+            outcome = store.runner.invoke(job, envelope, invocation_id)
+            record_invocation(store, job, invocation_id, "Durable", started, envelope, outcome)
+            with store.lock:
+                error = settle_durable_invocation(execution, outcome, invocation_id, started)
+                if error == "crashed":
+                    failures += 1
+                    if failures >= MAX_DURABLE_INVOCATION_FAILURES:
+                        execution.finish("FAILED", "ExecutionFailed", error=handler_error(outcome))
+                    execution.changed.add(execution.id)     # invoke again
+                elif error == "idle-pending":
+                    invalid_pending += 1
+                    if invalid_pending >= MAX_INVALID_PENDING:
+                        execution.finish("FAILED", "ExecutionFailed", error={
+                            "ErrorType": "InvalidParameterValueException",
+                            "ErrorMessage": "Cannot return PENDING status with no pending "
+                                            "operations."})
+                    execution.changed.add(execution.id)
+                else:
+                    failures = invalid_pending = 0
+            if error == "crashed":
+                time.sleep(store.async_retry_delay)
+    except LambdaError:
+        pass                            # throttled, or the server is stopping
+    finally:
+        with store.lock:
+            execution.driving = False
+    return durable_outcome(execution, job)
+
+
+def settle_durable_invocation(execution, outcome, request_id, started):
+    """Apply what one handler invocation answered; None, "crashed" or "idle-pending". Caller holds
+    store.lock."""
+    execution.add_event("InvocationCompleted", execution.id, InvocationCompletedDetails={
+        "StartTimestamp": started, "EndTimestamp": time.time(), "RequestId": request_id})
+    execution.token = None if execution.finished.is_set() else execution.token
+    if execution.finished.is_set():
+        return None                     # completed by a checkpoint (or stopped) meanwhile
+    if outcome.function_error:
+        return "crashed"
+    try:
+        answer = json.loads(outcome.payload)
+        status = answer.get("Status") if isinstance(answer, dict) else None
+    except ValueError:
+        status = None
+    if status == "SUCCEEDED":
+        execution.finish("SUCCEEDED", "ExecutionSucceeded", result=answer.get("Result"))
+    elif status == "FAILED":
+        execution.finish("FAILED", "ExecutionFailed", error=answer.get("Error") or {})
+    elif status == "PENDING":
+        return None if execution.pending() or execution.changed else "idle-pending"
+    else:
+        execution.finish("FAILED", "ExecutionFailed", error={
+            "ErrorType": "InvalidParameterValueException",
+            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap "
+                            "the handler with the durable execution SDK."})
+    return None
+
+
+def handler_error(outcome):
+    try:
+        error = json.loads(outcome.payload)
+    except ValueError:
+        error = {}
+    return {"ErrorType": str(error.get("errorType", "Error")),
+            "ErrorMessage": str(error.get("errorMessage", ""))}
+
+
+def durable_outcome(execution, job):
+    """What a synchronous Invoke answers once the execution ended: its Result, or its error."""
+    record = execution.record
+    if record["Status"] == "SUCCEEDED":
+        return Outcome((record.get("Result") or "null").encode(), None, None, job.version)
+    if record["Status"] in ("RUNNING", "PAUSED"):
+        return Outcome(b"null", None, None, job.version)
+    error = record.get("Error") or {}
+    payload = {"errorType": error.get("ErrorType", record["Status"]),
+               "errorMessage": error.get("ErrorMessage", "")}
+    return Outcome(json.dumps(payload).encode(), "Unhandled", None, job.version)
+
+
+def callback_deadline(started, timeout, beat, heartbeat):
+    """(when, whether it is the heartbeat's) a callback times out: Timeout seconds after it
+    started or HeartbeatTimeout seconds after the last heartbeat (beat), whichever comes first.
+    A zero stands for a timeout the callback does not have; it must have one of them."""
+    deadlines = [(started + timeout, False)] if timeout else []
+    deadlines += [(beat + heartbeat, True)] if heartbeat else []
+    return min(deadlines)
+
+
+def apply_operation_update(store, execution, update):
+    """One OperationUpdate, as the service applies it. Caller holds store.lock."""
+    kind, action, op_id = update["Type"], update["Action"], update["Id"]
+    now = time.time()
+    if kind == "EXECUTION":             # an oversized result, checkpointed before the answer
+        if action == "SUCCEED":
+            execution.finish("SUCCEEDED", "ExecutionSucceeded", result=update.get("Payload"))
+        elif action == "FAIL":
+            execution.finish("FAILED", "ExecutionFailed", error=update.get("Error") or {})
+        return
+    if (kind, action) not in OPERATION_EVENTS and (kind, action) not in (
+            ("STEP", "RETRY"), ("CONTEXT", "SUCCEED"), ("CONTEXT", "FAIL")):
+        raise invalid_parameter(f"Action {action} is not valid for an operation of type {kind}.")
+    op = execution.operations.get(op_id)
+    if op is None:
+        if action != "START":
+            raise invalid_parameter(f"Operation {op_id} has not been started.")
+        op = {"Id": op_id, "Type": kind, "StartTimestamp": now}
+        for member in ("ParentId", "Name", "SubType"):
+            if update.get(member):
+                op[member] = update[member]
+        execution.operations[op_id] = op
+    elif op["Type"] != kind:
+        raise invalid_parameter(f"Operation {op_id} is of type {op['Type']}, not {kind}.")
+    details = {}
+    if kind == "STEP":
+        step = op.setdefault("StepDetails", {"Attempt": 0})
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
+            step["Attempt"] += 1
+            if update.get("Payload") is not None:
+                step["Result"] = update["Payload"]
+            if update.get("Error"):
+                step["Error"] = update["Error"]
+            retry = {"CurrentAttempt": step["Attempt"]}
+            if action == "RETRY":
+                delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds", 1)
+                op["Status"] = "PENDING"
+                step["NextAttemptTimestamp"] = now + delay
+                retry["NextAttemptDelaySeconds"] = delay
+                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"),
+                                    StepFailedDetails={
+                                        "Error": {"Payload": update.get("Error") or {},
+                                                  "Truncated": False},
+                                        "RetryDetails": retry})
+                return
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"),
+                                                            "Truncated": False},
+                                                 "RetryDetails": retry}} if action == "SUCCEED" else
+                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {},
+                                                        "Truncated": False},
+                                              "RetryDetails": retry}})
+    elif kind == "WAIT":
+        if action == "START":
+            seconds = (update.get("WaitOptions") or {}).get("WaitSeconds", 0)
+            op.update(Status="STARTED", WaitDetails={"ScheduledEndTimestamp": now + seconds})
+            details = {"WaitStartedDetails": {"Duration": seconds,
+                                              "ScheduledEndTimestamp": now + seconds}}
+        else:
+            op.update(Status="CANCELLED", EndTimestamp=now)
+    elif kind == "CALLBACK":
+        callback_id = base64.b64encode(os.urandom(32)).decode()
+        options = update.get("CallbackOptions") or {}
+        op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
+        store.callbacks[callback_id] = (execution.arn, op_id)
+        timeout, heartbeat = (options.get("TimeoutSeconds") or 0,
+                              options.get("HeartbeatTimeoutSeconds") or 0)
+        if timeout or heartbeat:
+            execution.timers[op_id] = callback_deadline(now, timeout, now, heartbeat)
+        details = {"CallbackStartedDetails": {"CallbackId": callback_id,
+                                              **({"Timeout": timeout} if timeout else {}),
+                                              **({"HeartbeatTimeout": heartbeat}
+                                                 if heartbeat else {})}}
+    elif kind == "CONTEXT":
+        if action == "START":
+            op["Status"] = "STARTED"
+        else:
+            context = op.setdefault("ContextDetails", {})
+            context.update((update.get("ContextOptions") or {}))
+            if action == "SUCCEED":
+                context["Result"] = update.get("Payload")
+                details = {"ContextSucceededDetails": {"Result": {"Payload": update.get("Payload"),
+                                                                  "Truncated": False}}}
+            else:
+                context["Error"] = update.get("Error") or {}
+                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"],
+                                                              "Truncated": False}}}
+            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
+            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed",
+                                op_id, op.get("ParentId"), op.get("Name"), **details)
+            return
+    elif kind == "CHAINED_INVOKE":
+        options = update["ChainedInvokeOptions"]
+        op.update(Status="STARTED", ChainedInvokeDetails={})
+        details = {"ChainedInvokeStartedDetails": {"FunctionName": options["FunctionName"]}}
+        threading.Thread(target=run_chained_invoke,
+                         args=(store, execution, op_id, options["FunctionName"],
+                               update.get("Payload") or "{}"), daemon=True).start()
+    event_type = OPERATION_EVENTS.get((kind, action))
+    if event_type:
+        execution.add_event(event_type, op_id, op.get("ParentId"), op.get("Name"), **details)
+
+
+def run_chained_invoke(store, execution, op_id, function_name, payload):
+    """A CHAINED_INVOKE: run the target function and record its result on the operation."""
+    try:
+        body = payload.encode() if payload.strip() else b"{}"
+        parse_json_body(body)
+        outcome = run_invocation(store, invocation_job(store, function_name, None, body), body,
+                                 new_uuid())
+        error = handler_error(outcome) if outcome.function_error else None
+        result = None if error else outcome.payload.decode("utf-8", "replace")
+    except LambdaError as failure:
+        error, result = {"ErrorType": failure.code, "ErrorMessage": failure.message}, None
+    with store.lock:
+        op = execution.operations.get(op_id)
+        if op is None or op["Status"] != "STARTED":
+            return
+        op.update(Status="FAILED" if error else "SUCCEEDED", EndTimestamp=time.time())
+        op["ChainedInvokeDetails"] = {"Error": error} if error else {"Result": result}
+        if error:
+            execution.add_event("ChainedInvokeFailed", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeFailedDetails={"Error": {"Payload": error,
+                                                                      "Truncated": False}})
+        else:
+            execution.add_event("ChainedInvokeSucceeded", op_id, op.get("ParentId"), op.get("Name"),
+                                ChainedInvokeSucceededDetails={"Result": {"Payload": result,
+                                                                          "Truncated": False}})
+        execution.changed.add(op_id)
+        execution.wake.set()
+
+
+# ----------------------------------------------------------------------------------------------
+# 10. Operations
 # ----------------------------------------------------------------------------------------------
 # One plain function per AWS operation, named as AWS names it: op(store, params, body). `params`
 # holds the path labels, the query arguments and the header members; `body` is the parsed JSON
@@ -3422,190 +4089,9 @@ def prepare_invocation(store, params, body, invocation_types, operation):
     payload = body if body.strip() else b"{}"       # an empty payload reaches the handler as {}
     parse_json_body(payload)
     name, qualifier = function_target(store, params)
-    with store.lock:
-        function = find_function(store, name, qualifier or "$LATEST")
-        version, config, alias = find_version(store, function, qualifier)
-        if alias:
-            version = pick_weighted_version(function.aliases[alias], version)
-            config = function.versions[version]
-        job = Job(store, function, version, config, function.packages[version], qualifier)
-        if config.get("DurableConfig") and invocation_type != "DryRun":
-            job.durable = start_durable_execution(store, job, payload,
-                                                  params.get("DurableExecutionName"))
+    job = invocation_job(store, name, qualifier, payload, invocation_type,
+                         params.get("DurableExecutionName"))
     return invocation_type, log_type, job, payload
-
-
-def run_invocation(store, job, payload, request_id, context=None, invocation_type="RequestResponse",
-                   on_chunk=None):
-    """Run a Job to its end; record it for /_parlel/logs (and its durable execution). A throttle
-    raises TooManyRequestsException."""
-    if job.durable is not None:
-        return drive_durable_execution(store, job, request_id)
-    started = time.time()
-    try:
-        outcome = store.runner.invoke(job, payload, request_id, context, on_chunk)
-    except LambdaError:
-        record_invocation(store, job, request_id, invocation_type, started, payload, None)
-        raise
-    if len(outcome.payload) > MAX_RESPONSE_BYTES:
-        outcome.payload = json.dumps({"errorMessage": "Response payload size exceeded maximum "
-                                                      f"allowed payload size ({MAX_RESPONSE_BYTES} "
-                                                      "bytes).",
-                                      "errorType": "Function.ResponseSizeTooLarge"}).encode()
-        outcome.function_error = "Unhandled"
-    record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
-    explain_outcome(store, job, outcome)
-    return outcome
-
-
-def explain_outcome(store, job, outcome):
-    """Tell a newcomer, once, on the server's log what went wrong and what to do."""
-    if outcome.echo_reason:
-        say(store, "warning",
-            f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "
-            "payload; use a nodejs or python runtime with zip or source code to run it.",
-            once=(job.function_name, outcome.echo_reason))
-    elif outcome.function_error:
-        try:
-            error = json.loads(outcome.payload)
-        except ValueError:
-            error = {}
-        if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
-                                                                  "Runtime.HandlerNotFound",
-                                                                  "Runtime.MalformedHandlerName"):
-            say(store, "warning",
-                f"function {job.function_name}: handler {job.handler!r} could not be loaded "
-                f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
-                "(file.export, e.g. index.handler) against the files in the package.",
-                once=(job.function_name, job.key))
-    if store.log_level == "debug":
-        say(store, "debug",
-            f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
-
-
-def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
-    """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
-    record = Invocation(request_id, job.function_name, job.version, invocation_type, started,
-                        payload, outcome)
-    with store.lock:
-        store.invocations.append(record)
-
-
-class Invocation:
-    """One invocation as GET /_parlel/logs shows it. Its text (timestamp, payloads, a short log)
-    is made when it is read, off the invocation's own path; a longer log is cut to its tail at
-    once, so that reading many records never holds two copies of many long logs."""
-
-    def __init__(self, request_id, function_name, version, invocation_type, started, payload,
-                 outcome):
-        self.request_id = request_id
-        self.function_name = function_name
-        self.version = version
-        self.invocation_type = invocation_type
-        self.started = started
-        self.duration_ms = round((time.time() - started) * 1000, 2)
-        self.payload = payload[:MAX_RECORDED_PAYLOAD_BYTES]
-        self.status = "Throttled" if outcome is None else (outcome.function_error or "Success")
-        self.response = self.log = None
-        if outcome is not None:
-            self.response = outcome.payload[:MAX_RECORDED_PAYLOAD_BYTES]
-            buffer = outcome.log_buffer     # kept as is when small: the usual few lines
-            small = buffer is not None and buffer.size() <= LOG_TAIL_BYTES
-            self.log = buffer if small else outcome.log[-MAX_RECORDED_LOG_CHARS:]
-
-    def view(self):
-        entry = {"requestId": self.request_id, "functionName": self.function_name,
-                 "version": self.version, "invocationType": self.invocation_type,
-                 "timestamp": iso_timestamp(self.started), "durationMs": self.duration_ms,
-                 "status": self.status, "payload": self.payload.decode("utf-8", "replace")}
-        if self.response is not None:
-            entry["response"] = self.response.decode("utf-8", "replace")
-            log = self.log if isinstance(self.log, str) else self.log.text()
-            entry["log"] = log[-MAX_RECORDED_LOG_CHARS:]
-        return entry
-
-
-def start_in_background(store, job, payload):
-    """An Event invocation: answered at once, delivered on a thread of its own."""
-    request_id = new_uuid()
-    threading.Thread(target=deliver_event, args=(store, job, payload, request_id),
-                     daemon=True).start()
-    return request_id
-
-
-def deliver_event(store, job, payload, request_id):
-    """Run an Event invocation as Lambda's async queue does: function errors are retried per the
-    async configuration (default 2 retries), throttles until the event is too old; then the
-    outcome goes to the OnSuccess / OnFailure destination and, on failure, the dead-letter queue.
-    Retries wait `store.async_retry_delay` seconds (AWS waits minutes)."""
-    generation = store.generation
-    max_retries = job.async_config.get("MaximumRetryAttempts", 2)
-    max_age = job.async_config.get("MaximumEventAgeInSeconds", 21600)
-    queued = time.monotonic()
-    attempts = 0
-    while True:
-        try:
-            attempts += 1
-            outcome = run_invocation(store, job, payload, request_id, invocation_type="Event")
-            if outcome.function_error is None:
-                condition = "Success"
-                break
-            if attempts > max_retries:
-                condition = "RetriesExhausted"
-                break
-        except LambdaError:             # throttled: retried, not counted as an attempt
-            attempts -= 1
-            outcome = None
-        if time.monotonic() - queued + store.async_retry_delay > max_age:
-            condition = "EventAgeExceeded"
-            break
-        time.sleep(store.async_retry_delay)
-        if store.generation != generation:
-            return                      # the server was reset or stopped meanwhile
-    send_to_destinations(store, job, payload, request_id, outcome, condition, max(attempts, 1))
-
-
-def send_to_destinations(store, job, payload, request_id, outcome, condition, attempts):
-    """Deliver the destination record (and, on failure, the event to the dead-letter queue):
-    Lambda destinations are invoked; others are recorded at GET /_parlel/destinations."""
-    side = "OnSuccess" if condition == "Success" else "OnFailure"
-    target = (((job.async_config.get("DestinationConfig") or {}).get(side))
-              or {}).get("Destination")
-    record = {"version": "1.0", "timestamp": iso_timestamp(),
-              "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
-                                 "condition": condition, "approximateInvokeCount": attempts},
-              "requestPayload": json.loads(payload),
-              "responseContext": {"statusCode": 200, "executedVersion": job.version}}
-    if outcome is not None:
-        if outcome.function_error:
-            record["responseContext"]["functionError"] = outcome.function_error
-        try:
-            record["responsePayload"] = json.loads(outcome.payload)
-        except ValueError:
-            record["responsePayload"] = outcome.payload.decode("utf-8", "replace")
-    deliveries = [(target, record)] if target else []
-    if condition != "Success" and job.dead_letter:
-        deliveries.append((job.dead_letter, json.loads(payload)))
-    for arn, message in deliveries:
-        if arn.split(":")[2] == "lambda":
-            try:
-                params = {"FunctionName": arn, "InvocationType": "Event"}
-                _, _, target_job, body = prepare_invocation(store, params,
-                                                            json.dumps(message).encode(),
-                                                             INVOCATION_TYPES, "InvokeFunction")
-                start_in_background(store, target_job, body)
-                continue
-            except LambdaError:
-                pass                    # the destination function is gone: record the attempt
-        with store.lock:
-            store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
-                                     "functionArn": job.function_arn, "requestId": request_id,
-                                     "message": message})
-
-
-def log_tail(outcome):
-    """X-Amz-Log-Result (and InvokeComplete's LogResult): the log's last 4 KB, base64."""
-    return base64.b64encode(outcome.log.encode()[-LOG_TAIL_BYTES:]).decode()
 
 
 def invocation_headers(job, outcome, log_type, request_id):
@@ -4360,204 +4846,6 @@ def list_function_url_configs(store, params, body):
                  for _, c in sorted(function.url_configs.items())]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
                     "NextMarker")
-
-
-# Serving function URLs: an HTTP request to a URL becomes an invocation with Lambda's payload
-# format 2.0 event, and the result becomes the HTTP response as Lambda maps it.
-
-TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
-                      "application/x-www-form-urlencoded", "application/graphql")
-URL_ERRORS = {403: (b'{"Message":"Forbidden"}', "AccessDeniedException"),
-              429: (b'{"Message":"Too Many Requests"}', "TooManyRequestsException"),
-              502: (b'{"Message":"Internal Server Error"}', None)}
-
-
-def url_error(status):
-    body, code = URL_ERRORS[status]
-    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
-
-
-def function_url_event(store, url_id, request):
-    """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
-    body, source_ip)."""
-    headers, cookies = {}, []
-    for name, value in request["headers"]:
-        name = name.lower()
-        if name == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-        else:
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
-    domain = f"{url_id}.lambda-url.{store.region}.on.aws"
-    now = time.time()
-    event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
-             "rawQueryString": request["query"], "headers": headers,
-             "requestContext": {
-                 "accountId": "anonymous", "apiId": url_id, "domainName": domain,
-                 "domainPrefix": url_id,
-                 "http": {"method": request["method"], "path": request["path"],
-                          "protocol": "HTTP/1.1",
-                          "sourceIp": request["source_ip"],
-                          "userAgent": headers.get("user-agent", "")},
-                 "requestId": new_uuid(), "routeKey": "$default", "stage": "$default",
-                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                 "timeEpoch": int(now * 1000)},
-             "isBase64Encoded": False}
-    if cookies:
-        event["cookies"] = cookies
-    if request["query"]:
-        parameters = {}
-        for key, value in urllib.parse.parse_qsl(request["query"], keep_blank_values=True):
-            parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
-        event["queryStringParameters"] = parameters
-    if request["body"]:
-        content_type = headers.get("content-type", "")
-        if content_type.startswith(TEXT_CONTENT_TYPES) or not content_type:
-            try:
-                event["body"] = request["body"].decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        if "body" not in event:
-            event["body"] = base64.b64encode(request["body"]).decode()
-            event["isBase64Encoded"] = True
-    return event
-
-
-def function_url_response(payload):
-    """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
-    isBase64Encoded, cookies} object, or anything else as a 200 JSON body."""
-    try:
-        result = json.loads(payload)
-    except ValueError:
-        return url_error(502)
-    if not isinstance(result, dict) or "statusCode" not in result:
-        return Reply(200, {}, payload, "application/json")
-    try:
-        status = int(result["statusCode"])
-        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
-        body = result.get("body") or ""
-        if not isinstance(body, str):
-            body = json.dumps(body)
-        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    except (TypeError, ValueError, AttributeError, binascii.Error):
-        return url_error(502)
-    content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
-    reply = Reply(status, headers, data, content_type)
-    reply.cookies = [str(c) for c in result.get("cookies") or []]
-    return reply
-
-
-def cors_headers(cors, origin, preflight):
-    """The CORS response headers a URL's Cors configuration gives a request from `origin`."""
-    allowed = cors.get("AllowOrigins") or []
-    if not origin or not ("*" in allowed or origin in allowed):
-        return {}
-    headers = {"Access-Control-Allow-Origin": ("*" if "*" in allowed
-                                               and not cors.get("AllowCredentials") else origin)}
-    if cors.get("AllowCredentials"):
-        headers["Access-Control-Allow-Credentials"] = "true"
-    if preflight:
-        if cors.get("AllowMethods"):
-            headers["Access-Control-Allow-Methods"] = ",".join(cors["AllowMethods"])
-        if cors.get("AllowHeaders"):
-            headers["Access-Control-Allow-Headers"] = ",".join(cors["AllowHeaders"])
-        if cors.get("MaxAge"):
-            headers["Access-Control-Max-Age"] = str(cors["MaxAge"])
-    elif cors.get("ExposeHeaders"):
-        headers["Access-Control-Expose-Headers"] = ",".join(cors["ExposeHeaders"])
-    return headers
-
-
-def serve_function_url(store, url_id, request):
-    """Answer an HTTP request to a function URL (the fake's data plane for URLs)."""
-    with store.lock:
-        name, qualifier = store.function_urls.get(url_id, (None, None))
-        function = store.functions.get(name)
-        config = function and function.url_configs.get(qualifier or "")
-        if not config or (qualifier and qualifier not in function.aliases):
-            return url_error(403)
-        config = copied(config)
-    header_map = {k.lower(): v for k, v in request["headers"]}
-    origin = header_map.get("origin")
-    cors = config.get("Cors")
-    if cors and request["method"] == "OPTIONS" and "access-control-request-method" in header_map:
-        return Reply(200, cors_headers(cors, origin, preflight=True), b"", "text/plain")
-    if config["AuthType"] == "AWS_IAM" and not header_map.get("authorization", "").startswith(
-            "AWS4-HMAC-SHA256 "):
-        return url_error(403)
-    payload = json.dumps(function_url_event(store, url_id, request)).encode()
-    if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
-        return Reply(413, {}, b'{"Message":"Request Entity Too Large"}')
-    params = {"FunctionName": name}
-    if qualifier:
-        params["Qualifier"] = qualifier
-    extra = cors_headers(cors, origin, preflight=False) if cors else {}
-    try:
-        _, _, job, payload = prepare_invocation(store, params, payload, INVOCATION_TYPES,
-                                                "InvokeFunction")
-        if config.get("InvokeMode") == "RESPONSE_STREAM":
-            return stream_function_url(store, job, payload, extra)
-        outcome = run_invocation(store, job, payload, new_uuid(),
-                                 invocation_type="FunctionUrl")
-    except LambdaError as error:
-        return url_error(429 if error.status == 429 else 502)
-    reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
-    reply.headers.update(extra)
-    return reply
-
-
-HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
-
-
-def stream_function_url(store, job, payload, extra_headers):
-    """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
-    awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
-    headers; other results are mapped as buffered URLs map them."""
-    reply = StreamReply(200, dict(extra_headers), "application/octet-stream", None)
-
-    def produce(emit):
-        prelude = bytearray()
-        reading_prelude = [True]
-
-        def chunk(data, content_type):
-            if content_type == HTTP_PRELUDE_TYPE and reading_prelude[0]:
-                prelude.extend(data)
-                end = prelude.find(b"\0" * 8)
-                if end < 0:
-                    return
-                reading_prelude[0] = False
-                try:
-                    meta = json.loads(prelude[:end] or b"{}")
-                    reply.status = int(meta.get("statusCode", 200))
-                    headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
-                    reply.content_type = headers.pop(
-                        "content-type", headers.pop("Content-Type", reply.content_type))
-                    reply.headers.update(headers)
-                    reply.cookies = [str(c) for c in meta.get("cookies") or []]
-                except (ValueError, TypeError, AttributeError):
-                    pass
-                emit(bytes(prelude[end + 8:]))
-                return
-            if content_type and content_type != HTTP_PRELUDE_TYPE:
-                reply.content_type = content_type
-            emit(data)
-
-        try:
-            outcome = run_invocation(store, job, payload, new_uuid(),
-                                     invocation_type="FunctionUrl", on_chunk=chunk)
-        except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
-            mapped = url_error(429 if error.status == 429 else 502)
-        else:
-            if outcome.streamed and not outcome.function_error:
-                return
-            mapped = (url_error(502) if outcome.function_error
-                      else function_url_response(outcome.payload))
-        reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
-                                                           mapped.cookies)
-        reply.headers.update(mapped.headers)
-        emit(mapped.body)
-
-    reply.produce = produce
-    return reply
 
 
 # -- Asynchronous invocation configuration -----------------------------------------------------
@@ -5705,125 +5993,6 @@ LIST_DURABLE_QUERY = struct(
                                 "DELETING", "PAUSING", "PAUSED")), 1, 10),
     StartedAfter=text(), StartedBefore=text(), ReverseOrder=text(enum=("true", "false")),
     Marker=text(), MaxItems=integer(0, 1000))
-# Which actions each operation type takes, and the history event each one writes.
-OPERATION_EVENTS = {
-    ("STEP", "START"): "StepStarted", ("STEP", "SUCCEED"): "StepSucceeded",
-    ("STEP", "FAIL"): "StepFailed",
-    ("STEP", "RETRY"): None, ("WAIT", "START"): "WaitStarted", ("WAIT", "CANCEL"): "WaitCancelled",
-    ("CONTEXT", "START"): "ContextStarted", ("CONTEXT", "SUCCEED"): "ContextSucceeded",
-    ("CONTEXT", "FAIL"): "ContextFailed", ("CALLBACK", "START"): "CallbackStarted",
-    ("CHAINED_INVOKE", "START"): "ChainedInvokeStarted",
-}
-
-
-def drive_durable_execution(store, job, request_id):
-    """Run a durable execution to its end (or until the server resets), invoking the handler
-    whenever there is something for it; answer the Outcome a synchronous Invoke returns."""
-    execution = job.durable
-    generation = store.generation
-    with store.lock:
-        driver = not execution.driving and not execution.finished.is_set()
-        execution.driving = execution.driving or driver
-    if not driver:                      # another invocation drives it: wait for the end
-        execution.finished.wait(MAX_TIMEOUT_SECONDS)
-        return durable_outcome(execution, job)
-    failures = invalid_pending = 0
-    try:
-        while store.generation == generation and not store.runner.closed:
-            with store.lock:
-                execution.fire_due_timers()
-                if execution.finished.is_set():
-                    break
-                runnable = execution.status() == "RUNNING" and (execution.changed
-                                                                or execution.token is None)
-                if runnable:
-                    envelope = json.dumps(execution.envelope()).encode()
-                else:
-                    execution.wake.clear()
-                    delay = max(0.0, min(execution.next_deadline() - time.time(), 1.0))
-            if not runnable:
-                execution.wake.wait(delay)
-                continue
-            invocation_id = new_uuid()
-            started = time.time()
-            outcome = store.runner.invoke(job, envelope, invocation_id)
-            record_invocation(store, job, invocation_id, "Durable", started, envelope, outcome)
-            with store.lock:
-                error = settle_durable_invocation(execution, outcome, invocation_id, started)
-                if error == "crashed":
-                    failures += 1
-                    if failures >= MAX_DURABLE_INVOCATION_FAILURES:
-                        execution.finish("FAILED", "ExecutionFailed", error=handler_error(outcome))
-                    execution.changed.add(execution.id)     # invoke again
-                elif error == "idle-pending":
-                    invalid_pending += 1
-                    if invalid_pending >= MAX_INVALID_PENDING:
-                        execution.finish("FAILED", "ExecutionFailed", error={
-                            "ErrorType": "InvalidParameterValueException",
-                            "ErrorMessage": "Cannot return PENDING status with no pending "
-                                            "operations."})
-                    execution.changed.add(execution.id)
-                else:
-                    failures = invalid_pending = 0
-            if error == "crashed":
-                time.sleep(store.async_retry_delay)
-    except LambdaError:
-        pass                            # throttled, or the server is stopping
-    finally:
-        with store.lock:
-            execution.driving = False
-    return durable_outcome(execution, job)
-
-
-def settle_durable_invocation(execution, outcome, request_id, started):
-    """Apply what one handler invocation answered; None, "crashed" or "idle-pending". Caller holds
-    store.lock."""
-    execution.add_event("InvocationCompleted", execution.id, InvocationCompletedDetails={
-        "StartTimestamp": started, "EndTimestamp": time.time(), "RequestId": request_id})
-    execution.token = None if execution.finished.is_set() else execution.token
-    if execution.finished.is_set():
-        return None                     # completed by a checkpoint (or stopped) meanwhile
-    if outcome.function_error:
-        return "crashed"
-    try:
-        answer = json.loads(outcome.payload)
-        status = answer.get("Status") if isinstance(answer, dict) else None
-    except ValueError:
-        status = None
-    if status == "SUCCEEDED":
-        execution.finish("SUCCEEDED", "ExecutionSucceeded", result=answer.get("Result"))
-    elif status == "FAILED":
-        execution.finish("FAILED", "ExecutionFailed", error=answer.get("Error") or {})
-    elif status == "PENDING":
-        return None if execution.pending() or execution.changed else "idle-pending"
-    else:
-        execution.finish("FAILED", "ExecutionFailed", error={
-            "ErrorType": "InvalidParameterValueException",
-            "ErrorMessage": "The durable handler's output is not a durable execution result; wrap "
-                            "the handler with the durable execution SDK."})
-    return None
-
-
-def handler_error(outcome):
-    try:
-        error = json.loads(outcome.payload)
-    except ValueError:
-        error = {}
-    return {"ErrorType": str(error.get("errorType", "Error")),
-            "ErrorMessage": str(error.get("errorMessage", ""))}
-
-
-def durable_outcome(execution, job):
-    """What a synchronous Invoke answers once the execution ended: its Result, or its error."""
-    record = execution.record
-    if record["Status"] == "SUCCEEDED":
-        return Outcome((record.get("Result") or "null").encode(), None, None, job.version)
-    if record["Status"] in ("RUNNING", "PAUSED"):
-        return Outcome(b"null", None, None, job.version)
-    error = record.get("Error") or {}
-    payload = {"errorType": error.get("ErrorType", record["Status"]),
-               "errorMessage": error.get("ErrorMessage", "")}
-    return Outcome(json.dumps(payload).encode(), "Unhandled", None, job.version)
 
 
 def find_durable_execution(store, params):
@@ -5894,148 +6063,6 @@ def checkpoint_durable_execution(store, params, body):
                 "NewExecutionState": {
                     "Operations": copied(list(execution.operations.values())),
                     "NextMarker": ""}}
-
-
-def callback_deadline(started, timeout, beat, heartbeat):
-    """(when, whether it is the heartbeat's) a callback times out: Timeout seconds after it
-    started or HeartbeatTimeout seconds after the last heartbeat (beat), whichever comes first.
-    A zero stands for a timeout the callback does not have; it must have one of them."""
-    deadlines = [(started + timeout, False)] if timeout else []
-    deadlines += [(beat + heartbeat, True)] if heartbeat else []
-    return min(deadlines)
-
-
-def apply_operation_update(store, execution, update):
-    """One OperationUpdate, as the service applies it. Caller holds store.lock."""
-    kind, action, op_id = update["Type"], update["Action"], update["Id"]
-    now = time.time()
-    if kind == "EXECUTION":             # an oversized result, checkpointed before the answer
-        if action == "SUCCEED":
-            execution.finish("SUCCEEDED", "ExecutionSucceeded", result=update.get("Payload"))
-        elif action == "FAIL":
-            execution.finish("FAILED", "ExecutionFailed", error=update.get("Error") or {})
-        return
-    if (kind, action) not in OPERATION_EVENTS and (kind, action) not in (
-            ("STEP", "RETRY"), ("CONTEXT", "SUCCEED"), ("CONTEXT", "FAIL")):
-        raise invalid_parameter(f"Action {action} is not valid for an operation of type {kind}.")
-    op = execution.operations.get(op_id)
-    if op is None:
-        if action != "START":
-            raise invalid_parameter(f"Operation {op_id} has not been started.")
-        op = {"Id": op_id, "Type": kind, "StartTimestamp": now}
-        for member in ("ParentId", "Name", "SubType"):
-            if update.get(member):
-                op[member] = update[member]
-        execution.operations[op_id] = op
-    elif op["Type"] != kind:
-        raise invalid_parameter(f"Operation {op_id} is of type {op['Type']}, not {kind}.")
-    details = {}
-    if kind == "STEP":
-        step = op.setdefault("StepDetails", {"Attempt": 0})
-        if action == "START":
-            op["Status"] = "STARTED"
-        else:
-            step["Attempt"] += 1
-            if update.get("Payload") is not None:
-                step["Result"] = update["Payload"]
-            if update.get("Error"):
-                step["Error"] = update["Error"]
-            retry = {"CurrentAttempt": step["Attempt"]}
-            if action == "RETRY":
-                delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds", 1)
-                op["Status"] = "PENDING"
-                step["NextAttemptTimestamp"] = now + delay
-                retry["NextAttemptDelaySeconds"] = delay
-                execution.add_event("StepFailed", op_id, op.get("ParentId"), op.get("Name"),
-                                    StepFailedDetails={
-                                        "Error": {"Payload": update.get("Error") or {},
-                                                  "Truncated": False},
-                                        "RetryDetails": retry})
-                return
-            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
-            details = ({"StepSucceededDetails": {"Result": {"Payload": update.get("Payload"),
-                                                            "Truncated": False},
-                                                 "RetryDetails": retry}} if action == "SUCCEED" else
-                       {"StepFailedDetails": {"Error": {"Payload": update.get("Error") or {},
-                                                        "Truncated": False},
-                                              "RetryDetails": retry}})
-    elif kind == "WAIT":
-        if action == "START":
-            seconds = (update.get("WaitOptions") or {}).get("WaitSeconds", 0)
-            op.update(Status="STARTED", WaitDetails={"ScheduledEndTimestamp": now + seconds})
-            details = {"WaitStartedDetails": {"Duration": seconds,
-                                              "ScheduledEndTimestamp": now + seconds}}
-        else:
-            op.update(Status="CANCELLED", EndTimestamp=now)
-    elif kind == "CALLBACK":
-        callback_id = base64.b64encode(os.urandom(32)).decode()
-        options = update.get("CallbackOptions") or {}
-        op.update(Status="STARTED", CallbackDetails={"CallbackId": callback_id})
-        store.callbacks[callback_id] = (execution.arn, op_id)
-        timeout, heartbeat = (options.get("TimeoutSeconds") or 0,
-                              options.get("HeartbeatTimeoutSeconds") or 0)
-        if timeout or heartbeat:
-            execution.timers[op_id] = callback_deadline(now, timeout, now, heartbeat)
-        details = {"CallbackStartedDetails": {"CallbackId": callback_id,
-                                              **({"Timeout": timeout} if timeout else {}),
-                                              **({"HeartbeatTimeout": heartbeat}
-                                                 if heartbeat else {})}}
-    elif kind == "CONTEXT":
-        if action == "START":
-            op["Status"] = "STARTED"
-        else:
-            context = op.setdefault("ContextDetails", {})
-            context.update((update.get("ContextOptions") or {}))
-            if action == "SUCCEED":
-                context["Result"] = update.get("Payload")
-                details = {"ContextSucceededDetails": {"Result": {"Payload": update.get("Payload"),
-                                                                  "Truncated": False}}}
-            else:
-                context["Error"] = update.get("Error") or {}
-                details = {"ContextFailedDetails": {"Error": {"Payload": context["Error"],
-                                                              "Truncated": False}}}
-            op.update(Status="SUCCEEDED" if action == "SUCCEED" else "FAILED", EndTimestamp=now)
-            execution.add_event("ContextSucceeded" if action == "SUCCEED" else "ContextFailed",
-                                op_id, op.get("ParentId"), op.get("Name"), **details)
-            return
-    elif kind == "CHAINED_INVOKE":
-        options = update["ChainedInvokeOptions"]
-        op.update(Status="STARTED", ChainedInvokeDetails={})
-        details = {"ChainedInvokeStartedDetails": {"FunctionName": options["FunctionName"]}}
-        threading.Thread(target=run_chained_invoke,
-                         args=(store, execution, op_id, options["FunctionName"],
-                               update.get("Payload") or "{}"), daemon=True).start()
-    event_type = OPERATION_EVENTS.get((kind, action))
-    if event_type:
-        execution.add_event(event_type, op_id, op.get("ParentId"), op.get("Name"), **details)
-
-
-def run_chained_invoke(store, execution, op_id, function_name, payload):
-    """A CHAINED_INVOKE: run the target function and record its result on the operation."""
-    try:
-        _, _, job, body = prepare_invocation(store, {"FunctionName": function_name},
-                                             payload.encode(), INVOCATION_TYPES, "InvokeFunction")
-        outcome = run_invocation(store, job, body, new_uuid())
-        error = handler_error(outcome) if outcome.function_error else None
-        result = None if error else outcome.payload.decode("utf-8", "replace")
-    except LambdaError as failure:
-        error, result = {"ErrorType": failure.code, "ErrorMessage": failure.message}, None
-    with store.lock:
-        op = execution.operations.get(op_id)
-        if op is None or op["Status"] != "STARTED":
-            return
-        op.update(Status="FAILED" if error else "SUCCEEDED", EndTimestamp=time.time())
-        op["ChainedInvokeDetails"] = {"Error": error} if error else {"Result": result}
-        if error:
-            execution.add_event("ChainedInvokeFailed", op_id, op.get("ParentId"), op.get("Name"),
-                                ChainedInvokeFailedDetails={"Error": {"Payload": error,
-                                                                      "Truncated": False}})
-        else:
-            execution.add_event("ChainedInvokeSucceeded", op_id, op.get("ParentId"), op.get("Name"),
-                                ChainedInvokeSucceededDetails={"Result": {"Payload": result,
-                                                                          "Truncated": False}})
-        execution.changed.add(op_id)
-        execution.wake.set()
 
 
 def list_durable_executions_by_function(store, params, body):
@@ -6542,7 +6569,7 @@ def parlel_code(store, params, body):
 
 
 # ----------------------------------------------------------------------------------------------
-# 10. Route table
+# 11. Route table
 # ----------------------------------------------------------------------------------------------
 # One row per operation, the URI copied from the API model. A label matches one path segment and
 # is URL-decoded; `?name=value` after a URI is a query argument the request must carry.
@@ -6826,7 +6853,7 @@ def match_route(method, path, query):
 
 
 # ----------------------------------------------------------------------------------------------
-# 11. HTTP handler
+# 12. HTTP handler
 # ----------------------------------------------------------------------------------------------
 # The one place where requests become operation calls and exceptions become AWS error replies.
 
@@ -7369,7 +7396,7 @@ def parse_json_body(data):
 
 
 # ----------------------------------------------------------------------------------------------
-# 12. LambdaServer
+# 13. LambdaServer
 # ----------------------------------------------------------------------------------------------
 
 def names_of(value):
@@ -7456,7 +7483,7 @@ class LambdaServer:
 
 
 # ----------------------------------------------------------------------------------------------
-# 13. pytest plugin
+# 14. pytest plugin
 # ----------------------------------------------------------------------------------------------
 # Fixtures for users' tests: `pytest_plugins = ["lambda_fake"]`, or automatic once installed with
 # pip (the pytest11 entry point). Defined only when pytest is already loaded, so that importing
@@ -7493,7 +7520,7 @@ if "pytest" in sys.modules:
 
 
 # ----------------------------------------------------------------------------------------------
-# 14. Command line
+# 15. Command line
 # ----------------------------------------------------------------------------------------------
 
 # Every option, its environment variable, its default and what it does.
