@@ -1797,6 +1797,7 @@ class Environment:
         self.state = STARTING
         self.key = None                 # Job.key once a function is loaded
         self.generation = None          # the Pool's generation it was loaded in
+        self.tmpdir = None              # its TMPDIR, removed when it ends
         self.peak_kb = 0                # peak resident memory, as the process last reported it
         self.start_env = start_env      # what it started with, before any function's
         self.process = process
@@ -1958,6 +1959,8 @@ class Environment:
                     self.process.stdin.close()
                 except OSError:
                     pass
+                if self.tmpdir:
+                    shutil.rmtree(self.tmpdir, ignore_errors=True)
             if close and self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
@@ -2493,11 +2496,15 @@ class Runner:
         the room that acquire() reserved (env None). The invocation message goes out in the same
         write as the load message (one round trip less), and is read once the function is
         loaded. Returns (environment, init ms, init error or None)."""
+        tmp = None
         try:
             code_dir = unpack(job.package, self.code_root(), job.runtime, job.handler)
+            tmp = tempfile.mkdtemp(prefix="tmp-", dir=self.root)
             variables = self.environment(job, self.root, code_dir,
-                                         self.layers_dir(self.code_root(), job.layers))
+                                         self.layers_dir(self.code_root(), job.layers), tmp)
         except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             if env is None:
                 self.pool.unreserve()
             else:
@@ -2508,13 +2515,16 @@ class Runner:
             try:
                 env = self.launch(self.worker_kind(job.runtime, job.memory))
             except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
                 self.pool.unreserve()
                 raise LambdaError("ServiceException", 500,
                                   "The server was reset during this invocation") from None
             if not self.pool.adopt(env, job.key, generation):
+                env.tmpdir = tmp
                 env.kill()
                 raise LambdaError("ServiceException", 500,
                                   "The server was reset during this invocation")
+        env.tmpdir = tmp
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
             load = worker_message({"load": True, "env": variables, "length": 0}, b"")
@@ -2576,8 +2586,9 @@ class Runner:
             settle(staging, target)
         return target
 
-    def environment(self, job, root, code_dir, opt):
-        """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only."""
+    def environment(self, job, root, code_dir, opt, tmp):
+        """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only, and
+        TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is."""
         stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
                   + os.urandom(16).hex())
         path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -2601,6 +2612,7 @@ class Runner:
             "AWS_ENDPOINT_URL_LAMBDA": job.endpoint_url,
             "LAMBDA_TASK_ROOT": code_dir,
             "LAMBDA_RUNTIME_DIR": root,
+            "TMPDIR": tmp,
             "_HANDLER": job.handler,
         }
         if opt:

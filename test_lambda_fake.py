@@ -412,6 +412,113 @@ def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path
     first.join()
 
 
+# What one function leaves in its environment (a global, an environment variable, a module-level
+# cache, a module's state, a file in its temporary directory) and what it reports seeing of them.
+LEAKY = {
+    "nodejs20.x": ("index.handler", {
+        "helper.js": b"exports.count = 0;\n",
+        "index.js": (
+            b"const fs = require('fs'), os = require('os'), path = require('path');\n"
+            b"const helper = require('./helper');\n"
+            b"const cache = [];\n"
+            b"exports.handler = async (event) => {\n"
+            b"  const mark = path.join(os.tmpdir(), 'mark');\n"
+            b"  const seen = { global: globalThis.leaked ?? null, env: process.env.LEAKED ?? null,\n"
+            b"    cache: cache.length, helper: helper.count, tmp: fs.existsSync(mark) };\n"
+            b"  globalThis.leaked = 'yes'; process.env.LEAKED = 'yes'; cache.push(1);\n"
+            b"  helper.count += 1; fs.writeFileSync(mark, 'x');\n"
+            b"  if (event.ticks) setInterval(() => fs.appendFileSync(event.ticks, '.'), 5);\n"
+            b"  return seen;\n"
+            b"};\n")}),
+    "python3.12": ("app.handler", {
+        "helper.py": b"count = 0\n",
+        "app.py": (
+            b"import builtins, os, tempfile, threading, time\n"
+            b"import helper\n"
+            b"CACHE = []\n"
+            b"def tick(path):\n"
+            b"    while True:\n"
+            b"        with open(path, 'a') as out:\n"
+            b"            out.write('.')\n"
+            b"        time.sleep(0.005)\n"
+            b"def handler(event, context):\n"
+            b"    mark = os.path.join(tempfile.gettempdir(), 'mark')\n"
+            b"    seen = {'global': getattr(builtins, 'leaked', None),\n"
+            b"            'env': os.environ.get('LEAKED'), 'cache': len(CACHE),\n"
+            b"            'helper': helper.count, 'tmp': os.path.exists(mark)}\n"
+            b"    builtins.leaked = 'yes'; os.environ['LEAKED'] = 'yes'; CACHE.append(1)\n"
+            b"    helper.count += 1\n"
+            b"    open(mark, 'w').write('x')\n"
+            b"    if event.get('ticks'):\n"
+            b"        threading.Thread(target=tick, args=(event['ticks'],), daemon=True).start()\n"
+            b"    return seen\n")}),
+}
+FRESH = {"global": None, "env": None, "cache": 0, "helper": 0, "tmp": False}
+
+
+@pytest.mark.parametrize("runtime", sorted(LEAKY))
+def test_a_function_created_after_a_reset_sees_nothing_of_the_one_before(server, lam, runtime,
+                                                                       tmp_path):
+    handler, files = LEAKY[runtime]
+    ticks = tmp_path / "ticks"
+    for _ in range(2):                  # the same code, twice: as two tests of a suite create it
+        lam.create_function(FunctionName="leaky", Runtime=runtime, Role=ROLE, Handler=handler,
+                            Code={"ZipFile": zip_of(files)})
+        out, seen = invoke_json(lam, "leaky", {"ticks": str(ticks)}, LogType="Tail")
+        assert seen == FRESH
+        assert "Init Duration" in decoded_log(out)                # a cold start
+        assert invoke_json(lam, "leaky")[1] == {"global": "yes", "env": "yes", "cache": 1,
+                                                "helper": 1, "tmp": True}   # warm: all kept
+        assert "Init Duration" not in decoded_log(invoke_json(lam, "leaky", LogType="Tail")[0])
+        server.reset()
+    size = ticks.stat().st_size
+    time.sleep(0.2)
+    assert ticks.stat().st_size == size     # the timers of what ran before the reset are gone
+
+
+@pytest.mark.parametrize("runtime", sorted(LEAKY))
+def test_two_functions_with_the_same_code_see_nothing_of_each_other(lam, runtime):
+    handler, files = LEAKY[runtime]
+    for name in ("first", "second"):
+        lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                            Code={"ZipFile": zip_of(files)})
+    assert invoke_json(lam, "first")[1] == FRESH
+    assert invoke_json(lam, "second")[1] == FRESH
+    assert invoke_json(lam, "first")[1]["cache"] == 1
+
+
+def test_a_runaway_handler_is_stopped_without_disturbing_another_function(lam):
+    create_function(lam, "steady", code=b"let n = 0; exports.handler = async () => "
+                                        b"({ n: ++n, pid: process.pid });")
+    create_function(lam, "runaway", Timeout=1,
+                    code=b"exports.handler = async () => { for (;;) {} };")
+    first = invoke_json(lam, "steady")[1]
+    runaway = {}
+    thread = threading.Thread(target=lambda: runaway.update(invoke_json(lam, "runaway")[1]))
+    thread.start()
+    counts = []
+    while thread.is_alive():
+        started = time.monotonic()
+        answer = invoke_json(lam, "steady")[1]
+        assert time.monotonic() - started < 0.9 and answer["pid"] == first["pid"]
+        counts.append(answer["n"])
+    thread.join()
+    assert runaway["errorType"] == "Sandbox.Timedout"
+    assert counts and counts == list(range(2, 2 + len(counts)))
+    assert invoke_json(lam, "steady")[1] == {"n": counts[-1] + 1, "pid": first["pid"]}
+
+
+def test_memory_size_limits_each_environment_on_its_own(lam):
+    hungry = (b"exports.handler = async () => { const kept = [];\n"
+              b"  for (let i = 0; i < 2500000; i++) kept.push({ i, text: 'item ' + i });\n"
+              b"  return kept.length; };")
+    create_function(lam, "small", code=hungry, MemorySize=128, Timeout=20)
+    create_function(lam, "large", code=hungry, MemorySize=1024, Timeout=20)
+    out, _ = invoke_json(lam, "small")
+    assert out.get("FunctionError") == "Unhandled"      # past its heap: the runtime dies
+    assert invoke_json(lam, "large")[1] == 2500000
+
+
 def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, lam, tmp_path):
     gate = tmp_path / "open"
     create_function(lam, "parallel", Timeout=10, code=(
