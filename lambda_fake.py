@@ -2323,6 +2323,20 @@ def workdir_base():
     return None
 
 
+def remove_abandoned_workdirs(base):
+    """Remove the temporary directories of servers that ended without a stop (killed): each is
+    named after the process that made it. In /dev/shm they would hold memory until a reboot."""
+    for name in os.listdir(base):
+        owner = name.split("-")[1] if name.startswith("lambda_fake-") else ""
+        if owner.isdigit():
+            try:
+                os.kill(int(owner), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            except PermissionError:
+                pass                    # another user's live process
+
+
 class Runner:
     """Runs invocations in the Pool's environments. It starts environments (a `node` process, or
     a fork of the Python zygote), loads functions into them, and keeps house in one background
@@ -2353,7 +2367,9 @@ class Runner:
             if self.pool.closed:
                 raise LambdaError("ServiceException", 500, "The server is stopping")
             if self.root is None:
-                self.root = tempfile.mkdtemp(prefix="lambda_fake-", dir=workdir_base())
+                base = workdir_base() or tempfile.gettempdir()
+                remove_abandoned_workdirs(base)
+                self.root = tempfile.mkdtemp(prefix=f"lambda_fake-{os.getpid()}-", dir=base)
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
                                      ("bootstrap.py", PYTHON_BOOTSTRAP),
                                      ("rehearsal.js", "exports.handler = async (e) => e;\n"),

@@ -5255,6 +5255,18 @@ def test_stop_removes_the_temporary_directory():
     assert not os.path.exists(root)
 
 
+def test_the_temporary_directory_of_a_killed_server_is_removed_by_the_next_one():
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    base = lambda_fake.workdir_base() or tempfile.gettempdir()
+    abandoned = os.path.join(base, f"lambda_fake-{gone}-abandoned")
+    os.makedirs(os.path.join(abandoned, "code-0"))
+    with LambdaServer(0) as running:
+        create_function(client_for(running), "fn")
+        assert not os.path.exists(abandoned)
+        assert os.path.basename(running.store.runner.root).startswith(f"lambda_fake-{os.getpid()}-")
+
+
 def descendants(pid):
     """Every live process whose ancestry leads to pid."""
     parents = {}
