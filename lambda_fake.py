@@ -1023,9 +1023,9 @@ const fs = require("fs");
 const path = require("path");
 const util = require("util");
 
-// Warm what the first invocation would otherwise pay for (a spare is started before it is needed).
+// Warm what the first invocation would otherwise pay for (a spare is started before it is needed;
+// its rehearsal warms the loaders).
 util.format("%s %j", {}, {});
-import("data:text/javascript,export default 0").catch(() => {});
 
 const OUT = Number(process.env._LAMBDA_FAKE_FD);
 delete process.env._LAMBDA_FAKE_FD;
@@ -1035,6 +1035,8 @@ let TASK_ROOT = null;       // set by the load message, like the environment
 let pathsFrom = `${process.env.HOME}:${process.env.NODE_PATH}`;
 let current = null;         // the invocation under way: {id, done}
 let handler = null;
+let loadedModule = false;   // whether the handler is an ES module (the server's spares then
+                            // rehearse one too)
 
 function send(kind, data, extra) {
   const body = Buffer.isBuffer(data) ? data : Buffer.from(data, "utf8");
@@ -1132,8 +1134,8 @@ async function loadHandler(spec) {
   }
   let mod;
   try {
-    mod = isModuleFile(file) ? await import(require("url").pathToFileURL(file).href)
-                             : require(file);
+    loadedModule = isModuleFile(file);
+    mod = loadedModule ? await import(require("url").pathToFileURL(file).href) : require(file);
   } catch (err) {
     if (err instanceof SyntaxError) {
       const record = errorRecord(err, "Runtime.UserCodeSyntaxError");
@@ -1264,7 +1266,11 @@ function load(request) {
   // The invocation waits a turn of the event loop: a promise that the module rejected while it
   // loaded is reported first, as the init error it is.
   loadHandler(request.env._HANDLER).then(
-    (fn) => { handler = fn; send("I", "{}"); setImmediate(pump); },
+    (fn) => {
+      handler = fn;
+      send("I", loadedModule ? '{"module":true}' : "{}");
+      setImmediate(pump);
+    },
     (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
 }
 
@@ -1893,24 +1899,30 @@ class Environment:
                 raise WorkerDied()
             self.frames += memoryview(self.buffer)[:size]
 
-    def rehearse(self, root):
-        """Load and invoke a throwaway handler on a new Node.js spare, then unload it. V8 compiles
-        each function on its first call, so this first pass costs the few milliseconds that a real
-        cold start would otherwise pay. False if the process did not play along."""
+    def rehearse(self, root, modules):
+        """Load and invoke a throwaway handler on a new Node.js spare, then unload it: CommonJS,
+        and an ES module too once functions of this server have used them. V8 compiles each
+        function on its first call, so this first pass costs the few milliseconds that a real cold
+        start would otherwise pay (an ES module's first load, some 12 ms: a spare that does not
+        need it boots that much faster). False if the process did not play along."""
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
-        load = worker_message({"load": True, "length": 0, "env": dict(
-            self.start_env, LAMBDA_TASK_ROOT=root, _HANDLER="rehearsal.handler")}, b"")
         invocation = invocation_message("rehearsal", "", INIT_TIMEOUT_SECONDS * 1000, None, b"{}")
+        unload = worker_message({"unload": True, "length": 0}, b"")
         try:
-            for message, answer in ((load, b"I"), (invocation, b"R")):
-                if not self.write(message, deadline):
-                    return False
-                frame = self.receive(deadline)
-                while frame is not None and frame[0] == b"L":     # a log line: not the answer
+            for handler in ("rehearsal.handler", "rehearsal_module.handler")[:1 + modules]:
+                load = worker_message({"load": True, "length": 0, "env": dict(
+                    self.start_env, LAMBDA_TASK_ROOT=root, _HANDLER=handler)}, b"")
+                for message, answer in ((load, b"I"), (invocation, b"R")):
+                    if not self.write(message, deadline):
+                        return False
                     frame = self.receive(deadline)
-                if frame is None or frame[0] != answer:
+                    while frame is not None and frame[0] == b"L":     # a log line: not the answer
+                        frame = self.receive(deadline)
+                    if frame is None or frame[0] != answer:
+                        return False
+                if not self.write(unload, deadline):
                     return False
-            return self.write(worker_message({"unload": True, "length": 0}, b""), deadline)
+            return True
         except WorkerDied:
             return False
 
@@ -2355,6 +2367,7 @@ class Runner:
         self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
         self.old_code = []              # code directories of generations before a reset
         self.made_code_root = None      # the last code_root() made
+        self.rehearse_modules = False   # whether Node.js spares rehearse an ES module too
         self.ending = []                # (environment, running) a reset signalled, to wait for
         self.node = shutil.which("node")
 
@@ -2373,6 +2386,8 @@ class Runner:
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
                                      ("bootstrap.py", PYTHON_BOOTSTRAP),
                                      ("rehearsal.js", "exports.handler = async (e) => e;\n"),
+                                     ("rehearsal_module.mjs",
+                                      "export const handler = async (e) => e;\n"),
                                      ("rehearsal.py", "def handler(event, context):\n"
                                                       "    return event\n")):
                     with open(os.path.join(self.root, name), "w") as out:
@@ -2559,7 +2574,9 @@ class Runner:
                     log.append(data)
                 elif kind == b"I":
                     init_ms = (time.monotonic() - started) * 1000
-                    if data != b"{}":
+                    if data == b'{"module":true}':
+                        self.rehearse_modules = True    # ES modules are in use: warm their loader
+                    elif data != b"{}":
                         return env, init_ms, data
                     if not self.pool.loaded(env):       # a reset ended it meanwhile
                         raise WorkerDied()
@@ -2738,7 +2755,8 @@ class Runner:
                     break
                 booting.append(env)
             for env in booting:
-                self.pool.booted(env, kind[0] != "node" or env.rehearse(self.root or ""))
+                self.pool.booted(env, kind[0] != "node"
+                                 or env.rehearse(self.root or "", self.rehearse_modules))
 
     # -- Updates, resets and the stop --------------------------------------------------------
 
