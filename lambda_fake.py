@@ -1016,8 +1016,8 @@ def extract_zip(data, target):
 # process runs, and the Python one, which runs as the zygote that forks each Python environment.
 # Both load one handler, then answer invocations (the protocol is in the next section).
 
-NODE_BOOTSTRAP = r"""// lambda_fake's Node.js worker: loads one handler, then runs the invocations
-// sent on stdin.
+NODE_BOOTSTRAP = r"""// lambda_fake's Node.js runtime: loads one handler, then runs the invocations
+// sent on its request pipe.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -1027,8 +1027,17 @@ const util = require("util");
 // its rehearsal warms the loaders).
 util.format("%s %j", {}, {});
 
-const OUT = Number(process.env._LAMBDA_FAKE_FD);
-delete process.env._LAMBDA_FAKE_FD;
+// The protocol's two pipes, reopened close-on-exec (as Node opens every file) so that no process a
+// handler starts holds them: the server sees this environment end when it ends.
+function reopen(variable, flags) {
+  const inherited = Number(process.env[variable]);
+  delete process.env[variable];
+  const fd = fs.openSync(`/dev/fd/${inherited}`, flags);
+  fs.closeSync(inherited);
+  return fd;
+}
+const OUT = reopen("_LAMBDA_FAKE_FD", "w");
+const REQUESTS = reopen("_LAMBDA_FAKE_REQUESTS", "r");
 let TASK_ROOT = null;       // set by the load message, like the environment
 // HOME and NODE_PATH set where require() looks besides node_modules: as Module._initPaths() last
 // read them (at start, for a spare that has loaded nothing yet).
@@ -1274,9 +1283,9 @@ function load(request) {
     (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
 }
 
-// Requests are read from fd 0 with blocking reads, when the environment has nothing left to do
-// for an invocation: it waits frozen, as a Lambda environment does between invocations (its timers
-// run again with the next one), and it spares the ~9 ms that a stream on stdin costs at start.
+// Requests are read with blocking reads, when the environment has nothing left to do for an
+// invocation: it waits frozen, as a Lambda environment does between invocations (its timers run
+// again with the next one), and it spares the ~9 ms that a stream on a pipe costs at start.
 let input = Buffer.alloc(0);
 const chunk = Buffer.allocUnsafe(1 << 16);
 function nextRequest() {
@@ -1292,13 +1301,12 @@ function nextRequest() {
       }
     }
     let size;
-    try { size = fs.readSync(0, chunk, 0, chunk.length, null); }
+    try { size = fs.readSync(REQUESTS, chunk, 0, chunk.length, null); }
     catch (err) {
-      if (err.code === "EAGAIN") continue;
       if (err.code !== "EOF") throw err;
       size = 0;
     }
-    if (size === 0) process.exit(0);      // the server closed our stdin: this environment ends
+    if (size === 0) process.exit(0);      // the server closed the pipe: this environment ends
     input = Buffer.concat([input, chunk.subarray(0, size)]);
   }
 }
@@ -1324,7 +1332,8 @@ setImmediate(pump);
 
 PYTHON_BOOTSTRAP = r'''"""lambda_fake's Python runtime. Started as `bootstrap.py zygote FD`, it
 imports what an environment needs once, then forks a new environment for each request on the
-control socket FD: a process that loads one handler and answers the invocations on its stdin."""
+control socket FD: a process that loads one handler and answers the invocations sent on its
+request pipe."""
 import atexit
 import gc
 import importlib
@@ -1339,7 +1348,7 @@ import sys
 import time
 import traceback
 
-OUT = None                  # an environment's result pipe, and its requests (on fd 0)
+OUT = None                  # an environment's result pipe, and its requests
 REQUESTS = None
 current_id = None
 
@@ -1448,7 +1457,7 @@ def peak_kb():
 
 def serve():
     """An environment's life: the load message, the handler's init, then invocations until the
-    server closes its stdin."""
+    server closes its request pipe."""
     global current_id
     sys.stdout = sys.stderr = LogStream()
     log_handler = logging.StreamHandler(sys.stdout)
@@ -1469,6 +1478,7 @@ def serve():
         send(b"I", error_record(error))
         return 1
     send(b"I", b"{}")
+    environment_pid = os.getpid()
     while True:
         line = REQUESTS.readline()
         if not line:
@@ -1479,11 +1489,15 @@ def serve():
         try:
             result = handler(json.loads(payload), LambdaContext(request))
         except Exception as error:
+            if os.getpid() != environment_pid:
+                os._exit(1)             # a process the handler forked: it never answers
             frames = traceback.format_list(traceback.extract_tb(error.__traceback__)[1:])
             print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n"
                   + "".join(frames), end="")
             send(b"E", error_record(error, request_id=current_id), peak_kb())
             continue
+        if os.getpid() != environment_pid:
+            os._exit(0)
         try:
             body = json.dumps(result).encode()
         except (TypeError, ValueError) as error:
@@ -1508,22 +1522,25 @@ def rehearse():
     os.environ.update(dict(os.environ))
 
 
-def environment(stdin_fd, result_fd, output_fd):
-    """In a child the zygote forked: a session of its own, the environment's pipes, then serve().
-    Ends the process itself, as an interpreter would (atexit functions run), never returning
-    into the zygote's loop."""
+def environment(request_fd, result_fd, output_fd):
+    """In a child the zygote forked: a session of its own, stdin from /dev/null and output to
+    the server, the protocol's pipes kept from any process a handler starts, then serve(). Ends
+    the process itself, as an interpreter would (atexit functions run), never returning into the
+    zygote's loop."""
     global OUT, REQUESTS
     code = 1
     try:
         os.setsid()
-        os.dup2(stdin_fd, 0)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
-        for fd in (stdin_fd, output_fd):
+        for fd in (null, output_fd):
             if fd > 2:
                 os.close(fd)
-        OUT, REQUESTS = result_fd, open(0, "rb", closefd=False)
-        sys.stdin = open(os.devnull)
+        os.set_inheritable(request_fd, False)
+        os.set_inheritable(result_fd, False)
+        OUT, REQUESTS = result_fd, open(request_fd, "rb")
         sys.argv = [os.path.abspath(__file__)]
         rehearse()
         code = serve()
@@ -1539,9 +1556,11 @@ def environment(stdin_fd, result_fd, output_fd):
 
 
 def zygote(control):
-    """Fork an environment for each "fork" message (its three pipe ends come with it), end the
-    process group of a "kill <pid>", report each "exit <pid> <status>", and when the server
-    closes the socket, end every environment and then itself."""
+    """Fork an environment for each "fork" message (its three pipe ends come with it: requests,
+    results, output), answer "pid <pid>", and report each "exit <pid> <status>" once it has
+    ended every process the environment started (its process group, while the environment's
+    unreaped pid still holds the group's id). When the server closes the socket, end every
+    environment, and then itself."""
     children = set()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -1556,9 +1575,11 @@ def zygote(control):
 
     def reap():
         while children:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-            if not pid:
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if ended is None:
                 return
+            kill(ended.si_pid)
+            pid, status = os.waitpid(ended.si_pid, 0)
             children.discard(pid)
             control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
 
@@ -1584,8 +1605,6 @@ def zygote(control):
                     environment(*fds)
                 children.add(pid)
                 control.send(b"pid %d" % pid)
-            elif message.startswith(b"kill ") and int(message[5:]) in children:
-                kill(int(message[5:]))
             for fd in fds:
                 os.close(fd)
     finally:                    # the server is gone (or this failed): so is every environment
@@ -1606,11 +1625,12 @@ if __name__ == "__main__":
 # ----------------------------------------------------------------------------------------------
 # An execution environment is one handler process: a `node` process, or a Python process forked
 # from the zygote. It loads one function once and answers its invocations one at a time, so
-# module state persists as in a warm Lambda. Requests go in on its stdin as a JSON header line
-# plus the payload; everything comes back on a pipe of its own as frames
-# "<kind> <length> [peak KB]\n<bytes>": L = log text, I = init done, R = result JSON, E = error
-# JSON; a streaming handler sends C = a chunk, T = its content type, S = the stream's end. Logs
-# thus arrive in band and in order, and the end of an invocation is an explicit frame.
+# module state persists as in a warm Lambda. Requests go in on a pipe as a JSON header line plus
+# the payload; everything comes back on another as frames "<kind> <length> [peak KB]\n<bytes>":
+# L = log text, I = init done ({"module":true} for an ES module; else an error), R = result JSON,
+# E = error JSON; a streaming handler sends C = a chunk, T = its content type, S = the stream's
+# end. Logs thus arrive in band and in order, and the end of an invocation is an explicit frame.
+# Its stdin is /dev/null, and whatever it writes to stdout and stderr is kept for its log.
 #
 # Each environment has an explicit state, and the Pool is the one place where it changes:
 #
@@ -1654,34 +1674,63 @@ class WorkerDied(Exception):
 
 
 class Spawned(subprocess.Popen):
-    """An environment process started from its executable (Node.js)."""
+    """An environment process started from its executable (Node.js). It is reaped only once its
+    process group has been killed: until then its pid still names it, and the group."""
+
+    def running(self):
+        return self.status(0) is None
+
+    def status(self, timeout):
+        """Its exit status (negative: the signal that ended it) once it has ended, within
+        `timeout` seconds, or None; it stays unreaped."""
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            try:
+                ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return self.poll()
+            if ended is not None:
+                return (ended.si_status if ended.si_code == os.CLD_EXITED
+                        else -ended.si_status)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+        return self.returncode
 
     def kill_group(self):
-        os.killpg(self.pid, signal.SIGKILL)
+        if self.returncode is None:
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def reap(self, timeout):
+        try:
+            self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 class Forked:
     """An environment process the zygote forked (Python): what Environment needs of a Popen. The
-    zygote is its parent; it reaps it and reports its exit status."""
+    zygote is its parent: it reaps it, after killing its process group, and reports its exit."""
 
-    def __init__(self, zygote, pid, stdin_fd, output_fd):
-        self.zygote = zygote
+    def __init__(self, pid, output_fd):
         self.pid = pid
-        self.stdin = open(stdin_fd, "wb", buffering=0)
         self.stdout = open(output_fd, "rb")
         self.returncode = None
         self.ended = threading.Event()
 
-    def poll(self):
-        return self.returncode
+    def running(self):
+        return self.returncode is None
 
-    def wait(self, timeout=None):
-        if not self.ended.wait(timeout):
-            raise subprocess.TimeoutExpired(f"environment {self.pid}", timeout)
+    def status(self, timeout):
+        self.ended.wait(timeout)
         return self.returncode
 
     def kill_group(self):
-        self.zygote.kill(self.pid)
+        if self.returncode is None:     # not reported yet: not reaped, so the pid is still its
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def reap(self, timeout):
+        self.ended.wait(timeout)
 
     def exited(self, code):
         self.returncode = code
@@ -1716,39 +1765,35 @@ class Zygote:
         return self.process.poll() is None
 
     def fork(self):
-        """A new environment process: (Forked, the read end of its result pipe)."""
-        stdin_read, stdin_write = os.pipe()
+        """A new environment process: (Forked, the write end of its request pipe, the read end of
+        its result pipe). OSError when the zygote does not answer (then it is ended: the next
+        fork starts another)."""
+        request_read, request_write = os.pipe()
         result_read, result_write = os.pipe()
         output_read, output_write = os.pipe()
+        pid = None
         try:
             with self.fork_lock:
-                socket.send_fds(self.control, [b"fork"], [stdin_read, result_write, output_write])
-                try:
-                    pid = self.pids.get(timeout=INIT_TIMEOUT_SECONDS)
-                except queue.Empty:
-                    pid = None
-        except OSError:
-            pid = None
+                socket.send_fds(self.control, [b"fork"],
+                                [request_read, result_write, output_write])
+                pid = self.pids.get(timeout=INIT_TIMEOUT_SECONDS)
+        except (OSError, queue.Empty):
+            pass
         finally:
-            for fd in (stdin_read, result_write, output_write):
+            for fd in (request_read, result_write, output_write):
                 os.close(fd)
         if pid is None:
-            for fd in (stdin_write, result_read, output_read):
+            for fd in (request_write, result_read, output_read):
                 os.close(fd)
+            self.process.kill()         # a late answer must not pass for the next fork's
             raise OSError("the Python zygote did not fork")
-        process = Forked(self, pid, stdin_write, output_read)
+        process = Forked(pid, output_read)
         with self.lock:
             if pid in self.exits:
                 process.exited(self.exits.pop(pid))
             else:
                 self.children[pid] = process
-        return process, result_read
-
-    def kill(self, pid):
-        try:
-            self.control.send(b"kill %d" % pid)
-        except OSError:                 # the zygote is gone: its children are ours to end
-            os.killpg(pid, signal.SIGKILL)
+        return process, request_write, result_read
 
     def listen(self):
         """Read the zygote's answers: the pid of each fork, the exit status of each environment."""
@@ -1796,9 +1841,11 @@ class Zygote:
 
 class Environment:
     """One execution environment: a handler process, loaded with one function at most, answering
-    invocations one at a time over pipes. Its `state` changes only in the Pool."""
+    invocations one at a time over pipes. Its `state` changes only in the Pool. One thread owns
+    it at a time (the invocation it serves, the housekeeper that boots or ends it), and only that
+    thread calls kill(), which closes its pipes; others may only signal_end() it."""
 
-    def __init__(self, kind, process, result_fd, start_env):
+    def __init__(self, kind, process, request_fd, result_fd, start_env):
         self.kind = kind                # (runtime family, memory): what a spare can serve
         self.state = STARTING
         self.key = None                 # Job.key once a function is loaded
@@ -1807,6 +1854,7 @@ class Environment:
         self.peak_kb = 0                # peak resident memory, as the process last reported it
         self.start_env = start_env      # what it started with, before any function's
         self.process = process
+        self.requests = request_fd
         self.fd = result_fd
         self.frames = bytearray()
         self.buffer = bytearray(1 << 18)   # read into (os.read would allocate its size each time)
@@ -1818,24 +1866,29 @@ class Environment:
         self.signalled = False          # SIGKILL sent
         self.killed = False             # and the process waited for
         self.last_used = time.monotonic()
-        os.set_blocking(self.process.stdin.fileno(), False)
+        os.set_blocking(request_fd, False)
         threading.Thread(target=self._drain, daemon=True).start()
 
     @classmethod
     def spawn(cls, kind, argv, env, cwd):
-        """An environment in a new process started from `argv` (Node.js)."""
-        read_fd, write_fd = os.pipe()
-        start_env = dict(env, _LAMBDA_FAKE_FD=str(write_fd))
+        """An environment in a new process started from `argv` (Node.js): stdin from /dev/null,
+        the protocol's pipes passed by number (the process reopens them close-on-exec)."""
+        request_read, request_write = os.pipe()
+        result_read, result_write = os.pipe()
+        start_env = dict(env, _LAMBDA_FAKE_FD=str(result_write),
+                         _LAMBDA_FAKE_REQUESTS=str(request_read))
         try:
-            process = Spawned(argv, cwd=cwd, env=start_env, stdin=subprocess.PIPE,
+            process = Spawned(argv, cwd=cwd, env=start_env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              pass_fds=(write_fd,), start_new_session=True)
+                              pass_fds=(result_write, request_read), start_new_session=True)
         except OSError:
-            os.close(read_fd)
+            os.close(result_read)
+            os.close(request_write)
             raise
         finally:
-            os.close(write_fd)
-        return cls(kind, process, read_fd, env)
+            os.close(result_write)
+            os.close(request_read)
+        return cls(kind, process, request_write, result_read, env)
 
     def _drain(self):
         """Collect what the process writes to its real stdout/stderr, keeping the last part."""
@@ -1855,7 +1908,7 @@ class Environment:
     def write(self, data, deadline):
         """Write encoded messages; False if the process does not read them by the deadline."""
         data = memoryview(data)
-        fd = self.process.stdin.fileno()
+        fd = self.requests
         while data:
             try:
                 data = data[os.write(fd, data):]       # usually all at once: no select needed
@@ -1927,7 +1980,7 @@ class Environment:
             return False
 
     def alive(self):
-        return self.process.poll() is None
+        return self.process.running()
 
     def max_memory_mb(self):
         """Peak resident memory of the process, as REPORT's Max Memory Used: as the process
@@ -1944,38 +1997,31 @@ class Environment:
         return 0
 
     def signal_end(self):
-        """SIGKILL the process and everything it started (its own process group), once, without
-        waiting for it to go: kill() waits."""
+        """SIGKILL the process and everything it started (its own process group), once. Any
+        thread may; kill() also waits for it and closes its pipes."""
         with self.kill_lock:
             if not self.signalled:
                 self.signalled = True
-                if self.process.returncode is None:     # once reaped, its pid may be another's
-                    try:
-                        self.process.kill_group()
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                try:
+                    self.process.kill_group()
+                except (ProcessLookupError, PermissionError):
+                    pass
 
-    def kill(self, close=True):
-        """End the process and everything it started, once, and wait until it has gone. The
-        result pipe is closed too unless `close` is false: a thread still reading it closes it
-        itself, since a descriptor closed under a reader may be reused by another file."""
+    def kill(self):
+        """End the process and everything it started, wait until it has gone, close its pipes and
+        remove its TMPDIR, once. Only the thread that owns the environment calls this: a
+        descriptor closed under a reader may be reused by another file."""
         self.signal_end()
         with self.kill_lock:
-            if not self.killed:
-                self.killed = True
-                try:
-                    self.process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-                try:
-                    self.process.stdin.close()
-                except OSError:
-                    pass
-                if self.tmpdir:
-                    shutil.rmtree(self.tmpdir, ignore_errors=True)
-            if close and self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
+            if self.killed:
+                return
+            self.killed = True
+            self.process.reap(5)
+            os.close(self.requests)
+            os.close(self.fd)
+            self.fd = None
+            if self.tmpdir:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class Pool:
@@ -2098,6 +2144,8 @@ class Pool:
                     break
                 else:
                     spares = self.spares.get(kind)
+                    while spares and not spares[-1].alive():
+                        self.move(spares[-1], RETIRING)     # it died waiting (its zygote did?)
                     idle = [env for envs in self.idle.values() for env in envs]
                     if self.serving() < self.max_environments or (idle and spares):
                         if spares:
@@ -2150,23 +2198,30 @@ class Pool:
 
     def release(self, env):
         """An invocation is done: the environment is idle for its function's next one, unless a
-        reset or a stop came meanwhile or it died (then it retires)."""
+        reset or a stop came meanwhile or it died (then it retires). A reset or a stop that
+        ended it mid-invocation left it to this thread, its owner, to close."""
         with self.lock:
-            if env.state != BUSY:
+            if env.state == DEAD:
+                ended = True
+            elif env.state != BUSY:
                 return
-            if self.closed or env.generation != self.generation or not env.alive():
+            elif self.closed or env.generation != self.generation or not env.alive():
                 self.move(env, RETIRING)
                 return
-            self.move(env, IDLE)
-            if self.serving() > self.max_environments and not self.trim_due:
-                self.trim()             # what the housekeeper's trim could not end
+            else:
+                ended = False
+                self.move(env, IDLE)
+                if self.serving() > self.max_environments and not self.trim_due:
+                    self.trim()         # what the housekeeper's trim could not end
+        if ended:
+            env.kill()
 
     def discard(self, env):
         """End an environment now (a timeout, a crash, a failed init)."""
         with self.lock:
             if env.state != DEAD:
                 self.move(env, DEAD)
-        env.kill()                      # the invocation's own thread: it may close the pipe
+        env.kill()                      # the invocation's own thread: its owner
 
     def retire(self, function_name):
         """The idle environments of a function (after an update or a delete) retire."""
@@ -2212,7 +2267,7 @@ class Pool:
                 return True
             if env.state != DEAD:
                 self.move(env, DEAD)
-        env.kill()                      # the housekeeper booted it: it may close the pipe
+        env.kill()                      # the housekeeper booted it: its owner
         return False
 
     def take_retiring(self):
@@ -2236,30 +2291,36 @@ class Pool:
     def clear(self):
         """A reset: a new generation; every environment that loaded a function is sent SIGKILL
         now (busy ones too: their invocations fail), and the spares stay. Returns the old
-        generation and the ended environments as (environment, running) for the caller to
-        wait for: a running one's invocation closes its pipe itself."""
+        generation and the idle ones, now the caller's to kill(); the threads of the busy ones
+        kill theirs."""
         with self.lock:
             old, self.generation = self.generation, self.generation + 1
-            ending = [(env, env.state in (LOADING, BUSY)) for env in self.live
-                      if env.state in (LOADING, BUSY, IDLE, RETIRING)]
-            for env, _ in ending:
+            resting = [env for env in self.live if env.state in (IDLE, RETIRING)]
+            running = [env for env in self.live if env.state in (LOADING, BUSY)]
+            for env in resting + running:
                 self.move(env, DEAD)
-        for env, _ in ending:
+        for env in resting + running:
             env.signal_end()
-        return old, ending
+        return old, resting
 
     def close(self):
-        """A stop: every environment ends, spares included, and nothing starts again."""
+        """A stop: every environment ends, spares included, and nothing starts again. The
+        resting ones are killed here; those a thread owns (booting, loading, busy) are waited
+        for, and their threads close them."""
         with self.lock:
             self.closed = True
             self.generation += 1
-            ending = [(env, env.state in (LOADING, BUSY, STARTING)) for env in self.live]
-            for env, _ in ending:
+            owned = {env for env in self.live if env.state in (STARTING, LOADING, BUSY)}
+            ending = list(self.live)
+            for env in ending:
                 self.move(env, DEAD)
-        for env, _ in ending:
+        for env in ending:
             env.signal_end()            # all at once: they go in parallel
-        for env, running in ending:
-            env.kill(close=not running)
+        for env in ending:
+            if env in owned:
+                env.process.reap(5)
+            else:
+                env.kill()
 
 
 class Job:
@@ -2368,7 +2429,7 @@ class Runner:
         self.old_code = []              # code directories of generations before a reset
         self.made_code_root = None      # the last code_root() made
         self.rehearse_modules = False   # whether Node.js spares rehearse an ES module too
-        self.ending = []                # (environment, running) a reset signalled, to wait for
+        self.ending = []                # idle environments a reset signalled, to kill
         self.node = shutil.which("node")
 
     @property
@@ -2685,8 +2746,7 @@ class Runner:
             if self.zygote is None or not self.zygote.alive():
                 self.zygote = Zygote(root)
             zygote = self.zygote
-        process, result_fd = zygote.fork()
-        return Environment(kind, process, result_fd, {})
+        return Environment(kind, *zygote.fork(), {})
 
     def prewarm(self, runtime, memory):
         """Keep spares for functions of this runtime and memory from now on (a function of that
@@ -2721,8 +2781,8 @@ class Runner:
                 with self.lock:
                     old_code, self.old_code = self.old_code, []
                     ending, self.ending = self.ending, []
-                for env, running in ending:
-                    env.kill(close=not running)
+                for env in ending:
+                    env.kill()
                 for path in old_code:
                     shutil.rmtree(path, ignore_errors=True)
                 self.start_spares()
@@ -2768,8 +2828,8 @@ class Runner:
 
     def clear(self):
         """A reset: every environment that loaded a function is sent SIGKILL (the housekeeper
-        waits for them), the spares stay, and the code unpacked so far is removed in the
-        background."""
+        waits for the idle ones and closes them; a busy one's invocation does), the spares stay,
+        and the code unpacked so far is removed in the background."""
         old, ending = self.pool.clear()
         with self.lock:
             if self.root is not None:
@@ -2785,8 +2845,8 @@ class Runner:
             zygote, self.zygote = self.zygote, None
             root, self.root = self.root, None
             ending, self.ending = self.ending, []
-        for env, running in ending:
-            env.kill(close=not running)
+        for env in ending:
+            env.kill()
         self.wake_housekeeper()         # it sees the pool closed, and ends
         if zygote is not None:
             zygote.stop()
@@ -2890,10 +2950,7 @@ SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
 
 def exit_error(request_id, process):
     """Runtime.ExitError as Lambda reports a process that ended mid-invocation."""
-    try:
-        code = process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        code = None
+    code = process.status(2)
     if code is None or code == 0:
         reason = "Runtime exited without providing a reason"
     elif code < 0:

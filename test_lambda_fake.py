@@ -427,7 +427,10 @@ LEAKY = {
             b"    cache: cache.length, helper: helper.count, tmp: fs.existsSync(mark) };\n"
             b"  globalThis.leaked = 'yes'; process.env.LEAKED = 'yes'; cache.push(1);\n"
             b"  helper.count += 1; fs.writeFileSync(mark, 'x');\n"
-            b"  if (event.ticks) setInterval(() => fs.appendFileSync(event.ticks, '.'), 5);\n"
+            b"  if (event.ticks) {  // ticks while it runs (frozen between invocations)\n"
+            b"    setInterval(() => fs.appendFileSync(event.ticks, '.'), 5);\n"
+            b"    await new Promise((resolve) => setTimeout(resolve, 30));\n"
+            b"  }\n"
             b"  return seen;\n"
             b"};\n")}),
     "python3.12": ("app.handler", {
@@ -470,6 +473,7 @@ def test_a_function_created_after_a_reset_sees_nothing_of_the_one_before(server,
         assert invoke_json(lam, "leaky")[1] == {"global": "yes", "env": "yes", "cache": 1,
                                                 "helper": 1, "tmp": True}   # warm: all kept
         assert "Init Duration" not in decoded_log(invoke_json(lam, "leaky", LogType="Tail")[0])
+        assert wait_for(ticks.exists)
         server.reset()
     size = ticks.stat().st_size
     time.sleep(0.2)
