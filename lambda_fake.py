@@ -38,6 +38,7 @@ import binascii
 import bisect
 import collections
 import datetime
+import fcntl
 import hashlib
 import hmac
 import http.server
@@ -1573,6 +1574,12 @@ def zygote(control):
         except (ProcessLookupError, PermissionError):
             pass
 
+    def report(message):
+        try:
+            control.send(message)
+        except OSError:             # the server has gone: the loop sees it next
+            pass
+
     def reap():
         while children:
             ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -1581,7 +1588,7 @@ def zygote(control):
             kill(ended.si_pid)
             pid, status = os.waitpid(ended.si_pid, 0)
             children.discard(pid)
-            control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
+            report(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
 
     gc.freeze()                 # a child's collections skip what it shares with the zygote
     try:
@@ -1604,7 +1611,7 @@ def zygote(control):
                         os.close(fd)
                     environment(*fds)
                 children.add(pid)
-                control.send(b"pid %d" % pid)
+                report(b"pid %d" % pid)
             for fd in fds:
                 os.close(fd)
     finally:                    # the server is gone (or this failed): so is every environment
@@ -2396,18 +2403,32 @@ def workdir_base():
     return None
 
 
+def own_workdir(root):
+    """Hold a lock on the temporary directory for as long as this process lives; returns its
+    descriptor. The lock goes with the process however it ends."""
+    lock = os.open(os.path.join(root, ".owner"), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def remove_abandoned_workdirs(base):
-    """Remove the temporary directories of servers that ended without a stop (killed): each is
-    named after the process that made it. In /dev/shm they would hold memory until a reboot."""
+    """Remove the temporary directories of servers that ended without a stop (killed): their
+    lock is free. In /dev/shm they would hold memory until a reboot."""
     for name in os.listdir(base):
-        owner = name.split("-")[1] if name.startswith("lambda_fake-") else ""
-        if owner.isdigit():
-            try:
-                os.kill(int(owner), 0)
-            except ProcessLookupError:
-                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-            except PermissionError:
-                pass                    # another user's live process
+        owner = os.path.join(base, name, ".owner")
+        if not name.startswith("lambda_fake-") or not os.path.exists(owner):
+            continue
+        try:
+            lock = os.open(owner, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue                    # a live server's
+        finally:
+            os.close(lock)
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 class Runner:
@@ -2422,6 +2443,7 @@ class Runner:
         self.pool.on_retire = self.wake_housekeeper
         self.lock = threading.Lock()    # the workdir, the zygote and the housekeeper's lists
         self.root = None                # temporary directory: bootstraps and unpacked code
+        self.root_lock = None           # own_workdir()'s lock on it
         self.zygote = None              # the Python zygote, started on first need
         self.housekeeper = None         # the thread of keep_house()
         self.house_call = threading.Event()
@@ -2443,7 +2465,8 @@ class Runner:
             if self.root is None:
                 base = workdir_base() or tempfile.gettempdir()
                 remove_abandoned_workdirs(base)
-                self.root = tempfile.mkdtemp(prefix=f"lambda_fake-{os.getpid()}-", dir=base)
+                self.root = tempfile.mkdtemp(prefix="lambda_fake-", dir=base)
+                self.root_lock = own_workdir(self.root)
                 for name, source in (("bootstrap.js", NODE_BOOTSTRAP),
                                      ("bootstrap.py", PYTHON_BOOTSTRAP),
                                      ("rehearsal.js", "exports.handler = async (e) => e;\n"),
@@ -2844,6 +2867,7 @@ class Runner:
         with self.lock:
             zygote, self.zygote = self.zygote, None
             root, self.root = self.root, None
+            root_lock, self.root_lock = self.root_lock, None
             ending, self.ending = self.ending, []
         for env in ending:
             env.kill()
@@ -2852,6 +2876,7 @@ class Runner:
             zygote.stop()
         if root:
             shutil.rmtree(root, ignore_errors=True)
+            os.close(root_lock)
 
 
 def tree_stamp(directory):

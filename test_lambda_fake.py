@@ -5259,16 +5259,23 @@ def test_stop_removes_the_temporary_directory():
     assert not os.path.exists(root)
 
 
-def test_the_temporary_directory_of_a_killed_server_is_removed_by_the_next_one():
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+def test_the_temporary_directory_of_a_killed_server_is_removed_by_the_next_one(server, lam):
+    create_function(lam, "fn")          # a live server's directory, which must stay
     base = lambda_fake.workdir_base() or tempfile.gettempdir()
-    abandoned = os.path.join(base, f"lambda_fake-{gone}-abandoned")
-    os.makedirs(os.path.join(abandoned, "code-0"))
-    with LambdaServer(0) as running:
+    workdirs = lambda: {name for name in os.listdir(base) if name.startswith("lambda_fake-")}
+    before = workdirs()
+    process, endpoint = start_cli("0", "--quiet")
+    killed = client_for(type("Server", (), {"endpoint_url": endpoint})())
+    create_function(killed, "fn")
+    abandoned = workdirs() - before
+    assert len(abandoned) == 1
+    process.kill()                      # no stop(): its directory stays behind
+    stop_cli(process)
+    assert workdirs() >= abandoned
+    with LambdaServer(0) as running:    # the next server removes it, and only it
         create_function(client_for(running), "fn")
-        assert not os.path.exists(abandoned)
-        assert os.path.basename(running.store.runner.root).startswith(f"lambda_fake-{os.getpid()}-")
+        assert not workdirs() & abandoned
+        assert os.path.basename(server.store.runner.root) in workdirs()
 
 
 def descendants(pid):
