@@ -1645,7 +1645,8 @@ if __name__ == "__main__":
 #
 # A spare has booted but never run user code, so it outlives a reset; a cold start with no spare
 # starts a process straight into `loading`. Any state may go straight to `dead` (a timeout, a
-# crash, a reset, a stop).
+# crash, a reset, a stop). The Housekeeper starts environments and ends them; the Runner runs
+# invocations in them.
 
 STARTING, SPARE, LOADING, BUSY, IDLE, RETIRING, DEAD = (
     "starting", "spare", "loading", "busy", "idle", "retiring", "dead")
@@ -2431,32 +2432,35 @@ def remove_abandoned_workdirs(base):
         shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
-class Runner:
-    """Runs invocations in the Pool's environments. It starts environments (a `node` process, or
-    a fork of the Python zygote), loads functions into them, and keeps house in one background
+def environment_kind(runtime, memory):
+    """What a spare must match to serve a function: the runtime family, and for Node.js the heap
+    limit (a process-wide flag) that MemorySize sets."""
+    return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
+
+
+class Housekeeper:
+    """Where environments come from and where they go. It keeps the temporary directory (the
+    bootstraps, and the code unpacked in this generation), starts environments (a `node` process,
+    or a fork of the Python zygote, which it starts on first need), and runs one background
     thread: a moment after the request that called for it has been answered, it ends retired
     environments, removes code unpacked before a reset, tops up the spares of the kinds wanted
     lately, and now and then retires environments idle for longer than idle_seconds."""
 
-    def __init__(self, max_workers=16, idle_seconds=300):
-        self.pool = Pool(max_workers, idle_seconds)
-        self.pool.on_retire = self.wake_housekeeper
-        self.lock = threading.Lock()    # the workdir, the zygote and the housekeeper's lists
+    def __init__(self, pool):
+        self.pool = pool
+        pool.on_retire = self.wake
+        self.lock = threading.Lock()    # the workdir, the zygote and the lists below
         self.root = None                # temporary directory: bootstraps and unpacked code
         self.root_lock = None           # own_workdir()'s lock on it
         self.zygote = None              # the Python zygote, started on first need
-        self.housekeeper = None         # the thread of keep_house()
-        self.house_call = threading.Event()
+        self.thread = None              # the thread of keep_house()
+        self.call = threading.Event()   # wakes it
         self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
         self.old_code = []              # code directories of generations before a reset
+        self.ending = []                # idle environments a reset signalled, to kill
         self.made_code_root = None      # the last code_root() made
         self.rehearse_modules = False   # whether Node.js spares rehearse an ES module too
-        self.ending = []                # idle environments a reset signalled, to kill
         self.node = shutil.which("node")
-
-    @property
-    def closed(self):
-        return self.pool.closed
 
     def workdir(self):
         with self.lock:
@@ -2476,8 +2480,8 @@ class Runner:
                                                       "    return event\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
-                self.housekeeper = threading.Thread(target=self.keep_house, daemon=True)
-                self.housekeeper.start()
+                self.thread = threading.Thread(target=self.keep_house, daemon=True)
+                self.thread.start()
             return self.root
 
     def code_root(self):
@@ -2492,16 +2496,145 @@ class Runner:
             self.made_code_root = path
         return path
 
+    def launch(self, kind):
+        """A new environment of this kind that has loaded no function: a `node` process (its
+        environment minimal until a load message brings the function's), or a fork of the
+        zygote, which is started on first need. OSError when it cannot be had."""
+        root = self.workdir()
+        if kind[0] == "node":
+            env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+                   "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
+            heap_mb = max(64, kind[1] * 9 // 10)
+            argv = [self.node, f"--max-old-space-size={heap_mb}",
+                    os.path.join(root, "bootstrap.js")]
+            return Environment.spawn(kind, argv, env, root)
+        with self.lock:
+            if self.pool.closed:
+                raise OSError("the server is stopping")
+            if self.zygote is None or not self.zygote.alive():
+                self.zygote = Zygote(root)
+            zygote = self.zygote
+        return Environment(kind, *zygote.fork(), {})
+
+    def want_spares(self, kind):
+        """Keep spares of this kind from now on (a function of that kind was created, updated or
+        cold-started), so that its first invoke does not wait for a process to boot."""
+        self.workdir()                  # which starts the thread
+        with self.lock:
+            self.spare_kinds[kind] = time.monotonic()
+        self.wake()
+
+    def wake(self):
+        self.call.set()
+
+    def keep_house(self):
+        """The housekeeping thread, until the server stops (see the class docstring)."""
+        reap_every = min(10, max(0.05, self.pool.idle_seconds))
+        reap_at = time.monotonic() + reap_every
+        while True:
+            called = self.call.wait(max(0.0, reap_at - time.monotonic()))
+            self.call.clear()
+            if self.pool.closed:
+                return
+            try:
+                if called:
+                    time.sleep(HOUSEKEEPING_DELAY_SECONDS)  # the reply that called goes first
+                self.pool.trim()
+                for env in self.pool.take_retiring():
+                    env.kill()
+                with self.lock:
+                    old_code, self.old_code = self.old_code, []
+                    ending, self.ending = self.ending, []
+                for env in ending:
+                    env.kill()
+                for path in old_code:
+                    shutil.rmtree(path, ignore_errors=True)
+                self.start_spares()
+                if time.monotonic() >= reap_at:
+                    reap_at = time.monotonic() + reap_every
+                    self.pool.reap()    # the retired end at the next round
+            except Exception:           # a bug here must not end the housekeeping for good
+                import traceback
+                traceback.print_exc(file=sys.stderr)
+
+    def start_spares(self):
+        """Top up the spares of each kind wanted within idle_seconds, most recent first (a
+        Node.js spare rehearses before it serves)."""
+        horizon = time.monotonic() - self.pool.idle_seconds
+        with self.lock:
+            kinds = [kind for kind, wanted in sorted(self.spare_kinds.items(),
+                                                     key=lambda item: -item[1])
+                     if wanted >= horizon]
+        for kind in kinds:
+            if kind[0] == "node" and self.node is None:
+                continue                    # no node to start it with
+            booting = []                    # started together, they boot in parallel
+            for _ in range(self.pool.spares_wanted(kind)):
+                try:
+                    env = self.launch(kind)
+                except (OSError, LambdaError):
+                    break                   # stopping, or no zygote: the next call tries again
+                if not self.pool.starting(env):
+                    env.kill()
+                    break
+                booting.append(env)
+            for env in booting:
+                self.pool.booted(env, kind[0] != "node"
+                                 or env.rehearse(self.root or "", self.rehearse_modules))
+
+    def clear(self):
+        """A reset: every environment that loaded a function is sent SIGKILL (the housekeeper
+        waits for the idle ones and closes them; a busy one's invocation does), the spares stay,
+        and the code unpacked so far is removed in the background."""
+        old, ending = self.pool.clear()
+        with self.lock:
+            if self.root is not None:
+                self.old_code.append(os.path.join(self.root, f"code-{old}"))
+            self.ending.extend(ending)
+        self.wake()
+
+    def stop(self):
+        """End every environment and the zygote, and remove the temporary directory; nothing
+        starts again."""
+        self.pool.close()
+        with self.lock:
+            zygote, self.zygote = self.zygote, None
+            root, self.root = self.root, None
+            root_lock, self.root_lock = self.root_lock, None
+            ending, self.ending = self.ending, []
+        for env in ending:
+            env.kill()
+        self.wake()         # it sees the pool closed, and ends
+        if zygote is not None:
+            zygote.stop()
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+            os.close(root_lock)
+
+
+class Runner:
+    """Runs invocations in the Pool's environments, which the Housekeeper starts and ends: loads
+    a function into an environment on a cold start (a spare's, or a new process's), sends it the
+    invocation, and gathers what comes back into an Outcome."""
+
+    def __init__(self, max_workers=16, idle_seconds=300):
+        self.pool = Pool(max_workers, idle_seconds)
+        self.house = Housekeeper(self.pool)
+
+    @property
+    def closed(self):
+        return self.pool.closed
+
     def prepare(self, package, runtime, handler):
         """Unpack a function's code as it arrives (CreateFunction, UpdateFunctionCode), so that
         its first invoke does not. A zip whose entries will not inflate is refused here, as AWS
         refuses it on upload; a handler that points outside its raw source fails at invoke, as
         before. Code that cannot run here stays packed."""
         if (package.hot_dir or package.s3_location or not (package.is_zip or package.is_text)
-                or runtime not in PYTHON_RUNTIMES + (NODE_RUNTIMES if self.node else ())):
+                or runtime not in PYTHON_RUNTIMES + (NODE_RUNTIMES if self.house.node else ())):
             return
         try:
-            unpack(package, self.code_root(), runtime, handler)
+            unpack(package, self.house.code_root(), runtime, handler)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError):
             raise invalid_parameter("Could not unzip uploaded file. Please check your file, then "
                                     "try to upload again.") from None
@@ -2511,8 +2644,6 @@ class Runner:
         except OSError:                 # a reset removed the directory meanwhile: the first
             pass                        # invoke unpacks it again
 
-    # -- Invocations --------------------------------------------------------------------------
-
     def cannot_run(self, job):
         """Why this job's code cannot run here (then Invoke echoes), or None."""
         if job.package.s3_location:
@@ -2520,7 +2651,7 @@ class Runner:
         if job.package.hot_dir and not os.path.isdir(job.package.hot_dir):
             return f"the hot-reload directory {job.package.hot_dir} does not exist"
         if job.runtime in NODE_RUNTIMES:
-            if self.node is None:
+            if self.house.node is None:
                 return "node was not found on PATH"
         elif job.runtime not in PYTHON_RUNTIMES:
             return f"the runtime {job.runtime or '(none)'} cannot run here"
@@ -2556,7 +2687,7 @@ class Runner:
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
                                      client_context, payload)
-        env, cold, generation = self.pool.acquire(job.key, self.worker_kind(job.runtime,
+        env, cold, generation = self.pool.acquire(job.key, environment_kind(job.runtime,
                                                                              job.memory))
         if cold:                        # the invocation goes out right behind the load
             try:
@@ -2613,10 +2744,10 @@ class Runner:
         loaded. Returns (environment, init ms, init error or None)."""
         tmp = None
         try:
-            code_dir = unpack(job.package, self.code_root(), job.runtime, job.handler)
-            tmp = tempfile.mkdtemp(prefix="tmp-", dir=self.root)
-            variables = self.environment(job, self.root, code_dir,
-                                         self.layers_dir(self.code_root(), job.layers), tmp)
+            code_dir = unpack(job.package, self.house.code_root(), job.runtime, job.handler)
+            tmp = tempfile.mkdtemp(prefix="tmp-", dir=self.house.root)
+            variables = self.environment(job, self.house.root, code_dir,
+                                         self.layers_dir(self.house.code_root(), job.layers), tmp)
         except BaseException:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -2628,7 +2759,7 @@ class Runner:
         started = time.monotonic()
         if env is None:
             try:
-                env = self.launch(self.worker_kind(job.runtime, job.memory))
+                env = self.house.launch(environment_kind(job.runtime, job.memory))
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)
                 self.pool.unreserve()
@@ -2659,7 +2790,7 @@ class Runner:
                 elif kind == b"I":
                     init_ms = (time.monotonic() - started) * 1000
                     if data == b'{"module":true}':
-                        self.rehearse_modules = True    # ES modules are in use: warm their loader
+                        self.house.rehearse_modules = True    # ES modules are in use: warm their loader
                     elif data != b"{}":
                         return env, init_ms, data
                     if not self.pool.loaded(env):       # a reset ended it meanwhile
@@ -2686,8 +2817,6 @@ class Runner:
         outcome = Outcome(payload, error, log, job.version)
         outcome.cold = init_ms is not None
         return outcome
-
-    # -- What an environment is given ---------------------------------------------------------
 
     def layers_dir(self, root, layers):
         """The /opt of a function: its layers unpacked in order, later ones over earlier ones."""
@@ -2744,104 +2873,12 @@ class Runner:
         env.update(job.variables)
         return env
 
-    # -- Starting environments, and spares --------------------------------------------------
-
-    def worker_kind(self, runtime, memory):
-        """What a spare must match to serve a function: the runtime family, and for Node.js the
-        heap limit (a process-wide flag) that MemorySize sets."""
-        return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
-
-    def launch(self, kind):
-        """A new environment of this kind that has loaded no function: a `node` process (its
-        environment minimal until a load message brings the function's), or a fork of the
-        zygote, which is started on first need. OSError when it cannot be had."""
-        root = self.workdir()
-        if kind[0] == "node":
-            env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-                   "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
-            heap_mb = max(64, kind[1] * 9 // 10)
-            argv = [self.node, f"--max-old-space-size={heap_mb}",
-                    os.path.join(root, "bootstrap.js")]
-            return Environment.spawn(kind, argv, env, root)
-        with self.lock:
-            if self.pool.closed:
-                raise OSError("the server is stopping")
-            if self.zygote is None or not self.zygote.alive():
-                self.zygote = Zygote(root)
-            zygote = self.zygote
-        return Environment(kind, *zygote.fork(), {})
-
     def prewarm(self, runtime, memory):
-        """Keep spares for functions of this runtime and memory from now on (a function of that
-        kind was created, updated or cold-started), so that their first invoke does not wait for
-        a process to boot."""
-        if self.closed:
-            return
-        if runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and self.node):
-            self.workdir()              # which starts the housekeeper
-            with self.lock:
-                self.spare_kinds[self.worker_kind(runtime, memory)] = time.monotonic()
-            self.wake_housekeeper()
-
-    def wake_housekeeper(self):
-        self.house_call.set()
-
-    def keep_house(self):
-        """The housekeeping thread, until the server stops (see the class docstring)."""
-        reap_every = min(10, max(0.05, self.pool.idle_seconds))
-        reap_at = time.monotonic() + reap_every
-        while True:
-            called = self.house_call.wait(max(0.0, reap_at - time.monotonic()))
-            self.house_call.clear()
-            if self.closed:
-                return
-            try:
-                if called:
-                    time.sleep(HOUSEKEEPING_DELAY_SECONDS)  # the reply that called goes first
-                self.pool.trim()
-                for env in self.pool.take_retiring():
-                    env.kill()
-                with self.lock:
-                    old_code, self.old_code = self.old_code, []
-                    ending, self.ending = self.ending, []
-                for env in ending:
-                    env.kill()
-                for path in old_code:
-                    shutil.rmtree(path, ignore_errors=True)
-                self.start_spares()
-                if time.monotonic() >= reap_at:
-                    reap_at = time.monotonic() + reap_every
-                    self.pool.reap()    # the retired end at the next round
-            except Exception:           # a bug here must not end the housekeeping for good
-                import traceback
-                traceback.print_exc(file=sys.stderr)
-
-    def start_spares(self):
-        """Top up the spares of each kind wanted within idle_seconds, most recent first (a
-        Node.js spare rehearses before it serves)."""
-        horizon = time.monotonic() - self.pool.idle_seconds
-        with self.lock:
-            kinds = [kind for kind, wanted in sorted(self.spare_kinds.items(),
-                                                     key=lambda item: -item[1])
-                     if wanted >= horizon]
-        for kind in kinds:
-            if kind[0] == "node" and self.node is None:
-                continue                    # no node to start it with
-            booting = []                    # started together, they boot in parallel
-            for _ in range(self.pool.spares_wanted(kind)):
-                try:
-                    env = self.launch(kind)
-                except (OSError, LambdaError):
-                    break                   # stopping, or no zygote: the next call tries again
-                if not self.pool.starting(env):
-                    env.kill()
-                    break
-                booting.append(env)
-            for env in booting:
-                self.pool.booted(env, kind[0] != "node"
-                                 or env.rehearse(self.root or "", self.rehearse_modules))
-
-    # -- Updates, resets and the stop --------------------------------------------------------
+        """Keep spares for functions of this runtime and memory from now on (see
+        Housekeeper.want_spares), when such functions can run here."""
+        if not self.closed and (runtime in PYTHON_RUNTIMES
+                                or (runtime in NODE_RUNTIMES and self.house.node)):
+            self.house.want_spares(environment_kind(runtime, memory))
 
     def retire(self, function_name):
         """End the idle environments of a function (after an update or a delete): the
@@ -2850,33 +2887,10 @@ class Runner:
         self.pool.retire(function_name)
 
     def clear(self):
-        """A reset: every environment that loaded a function is sent SIGKILL (the housekeeper
-        waits for the idle ones and closes them; a busy one's invocation does), the spares stay,
-        and the code unpacked so far is removed in the background."""
-        old, ending = self.pool.clear()
-        with self.lock:
-            if self.root is not None:
-                self.old_code.append(os.path.join(self.root, f"code-{old}"))
-            self.ending.extend(ending)
-        self.wake_housekeeper()
+        self.house.clear()
 
     def stop(self):
-        """End every environment and the zygote, and remove the temporary directory; nothing
-        starts again."""
-        self.pool.close()
-        with self.lock:
-            zygote, self.zygote = self.zygote, None
-            root, self.root = self.root, None
-            root_lock, self.root_lock = self.root_lock, None
-            ending, self.ending = self.ending, []
-        for env in ending:
-            env.kill()
-        self.wake_housekeeper()         # it sees the pool closed, and ends
-        if zygote is not None:
-            zygote.stop()
-        if root:
-            shutil.rmtree(root, ignore_errors=True)
-            os.close(root_lock)
+        self.house.stop()
 
 
 def tree_stamp(directory):
@@ -7742,7 +7756,7 @@ def main(argv=None):
                          "who can reach this address can run code on this machine. Requests "
                          "naming this machine by a name other than localhost or an IP address "
                          "are refused unless --allow-host names it.\n")
-    if server.store.runner.node is None:
+    if server.store.runner.house.node is None:
         sys.stderr.write("lambda_fake: node was not found on PATH, so Node.js functions will echo "
                          "their payload; install Node.js 18 or newer and restart to run them.\n")
     stopping = threading.Event()

@@ -594,11 +594,11 @@ def test_the_housekeeper_outlives_a_spare_it_cannot_start():
     with LambdaServer(0) as fresh:
         runner = fresh.store.runner
         runner.prewarm("nodejs20.x", 128)
-        runner.node = None              # gone before the housekeeper gets to it
+        runner.house.node = None        # gone before the housekeeper gets to it
         runner.prewarm("python3.12", 128)
         assert wait_for(lambda: runner.pool.count("spare", kind=("python", 0)))
         assert not runner.pool.count("starting", "spare", kind=("node", 128))
-        assert runner.housekeeper.is_alive()
+        assert runner.house.thread.is_alive()
 
 
 def test_a_reset_ends_what_ran_user_code_removes_its_code_and_keeps_the_spares():
@@ -611,7 +611,7 @@ def test_a_reset_ends_what_ran_user_code_removes_its_code_and_keeps_the_spares()
                                 Code={"ZipFile": b"def handler(e, c):\n    return 1\n"})
             assert invoke_json(lam, f"cold-{round_index}")[1] == 1
             loaded = runner.pool.pids("loading", "busy", "idle")
-            code = [os.path.join(runner.root, d) for d in os.listdir(runner.root)
+            code = [os.path.join(runner.house.root, d) for d in os.listdir(runner.house.root)
                     if d.startswith("code-")]
             assert loaded and code
             fresh.reset()               # within the housekeeper's moment after the cold start
@@ -619,7 +619,7 @@ def test_a_reset_ends_what_ran_user_code_removes_its_code_and_keeps_the_spares()
             assert wait_for(lambda: not any(alive(pid) for pid in loaded))
             assert wait_for(lambda: runner.pool.count("spare") >= 1)
             assert wait_for(lambda: not any(os.path.exists(d) for d in code))
-        root, housekeeper = runner.root, runner.housekeeper
+        root, housekeeper = runner.house.root, runner.house.thread
     assert not os.path.exists(root)
     assert wait_for(lambda: not housekeeper.is_alive())
 
@@ -1465,7 +1465,7 @@ def test_invoke_echoes_the_payload_when_code_cannot_run(lam, overrides, reason):
 
 
 def test_invoke_echoes_when_node_is_missing(server, lam, monkeypatch):
-    monkeypatch.setattr(server.store.runner, "node", None)
+    monkeypatch.setattr(server.store.runner.house, "node", None)
     create_function(lam, "nonode")
     out = lam.invoke(FunctionName="nonode", Payload=b'{"n": 2}', LogType="Tail")
     assert json.loads(out["Payload"].read()) == {"n": 2}
@@ -5253,7 +5253,7 @@ def test_stop_removes_the_temporary_directory():
     lam = client_for(running)
     create_function(lam, "fn")
     invoke_json(lam, "fn", {"n": 1})
-    root = running.store.runner.root
+    root = running.store.runner.house.root
     assert os.path.isdir(root)
     running.stop()
     assert not os.path.exists(root)
@@ -5275,7 +5275,7 @@ def test_the_temporary_directory_of_a_killed_server_is_removed_by_the_next_one(s
     with LambdaServer(0) as running:    # the next server removes it, and only it
         create_function(client_for(running), "fn")
         assert not workdirs() & abandoned
-        assert os.path.basename(server.store.runner.root) in workdirs()
+        assert os.path.basename(server.store.runner.house.root) in workdirs()
 
 
 def descendants(pid):
