@@ -2039,7 +2039,7 @@ class Pool:
     MAX_SPARES spares, SPARES_PER_KIND of each kind. A reset (clear()) starts a new generation:
     every environment that loaded a function ends, and the spares stay.
 
-    Counters for tests and the inspector: count(), inflight_of(), pids().
+    Counters for tests: count(), inflight_of(), pids().
     """
 
     def __init__(self, max_environments=16, idle_seconds=300):
