@@ -1235,12 +1235,37 @@ function invoke(request, payload) {
   }
 }
 
+// An error as Lambda's Node.js runtime logs it: after a tab, its name, message, code and own
+// properties, and its stack as lines (nested errors alike).
+function formatted(error) {
+  const expand = (key, value) => !(value instanceof Error) ? value : Object.assign(
+    { errorType: value.name, errorMessage: value.message, code: value.code }, value,
+    typeof value.stack === "string" ? { stack: value.stack.split("\n") } : {});
+  try { return "\t" + JSON.stringify(error, expand); }
+  catch (err) { return "\t" + JSON.stringify(errorRecord(error)); }
+}
+
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) { super(reason); this.reason = reason; this.promise = promise; }
+}
+UnhandledPromiseRejection.prototype.name = "Runtime.UnhandledPromiseRejection";
+
+// An error that escapes the handler ends the environment, as on Lambda: it is logged, answered as
+// the invocation's error when one is under way, and announced ("X"), so that the server never
+// sends this environment another invocation, even when the error came after the answer.
+function fatal(title, error, record, status) {
+  log("ERROR", [title, formatted(error)]);
+  const requestId = current && !current.done ? current.id : null;   // null: after its answer
+  send("X", JSON.stringify({ requestId, error: record }), process.resourceUsage().maxRSS);
+  if (current) current.done = true;
+  process.exit(status);
+}
 process.on("uncaughtException", (err) => {
-  if (current && !current.done) {
-    current.done = true;
-    send("E", JSON.stringify(errorRecord(err)));
-  }
-  process.exit(129);
+  fatal("Uncaught Exception", err instanceof Error ? err : new Error(err), errorRecord(err), 129);
+});
+process.on("unhandledRejection", (reason, promise) => {
+  const error = new UnhandledPromiseRejection(reason, promise);
+  fatal("Unhandled Promise Rejection", error, errorRecord(error), 128);
 });
 // The event loop ran dry during an invocation that has not answered (a promise nothing will
 // settle, a callback never called): Lambda's runtime answers null then, and so does this.
@@ -1251,14 +1276,6 @@ process.on("beforeExit", () => {
     current = null;
     setImmediate(pump);
   }
-});
-process.on("unhandledRejection", (reason) => {
-  const record = errorRecord(reason);
-  const error = { errorType: "Runtime.UnhandledPromiseRejection",
-                  errorMessage: `${record.errorType}: ${record.errorMessage}`,
-                  trace: record.trace };
-  if (current && !current.done) { current.done = true; send("E", JSON.stringify(error)); }
-  process.exit(128);
 });
 
 // A worker starts generic; its first message loads a function: the environment Lambda would give
@@ -1273,14 +1290,14 @@ function load(request) {
     require("module").Module._initPaths();     // NODE_PATH (layers) as if set at start
     pathsFrom = paths;
   }
-  // The invocation waits a turn of the event loop: a promise that the module rejected while it
-  // loaded is reported first, as the init error it is.
+  // Init ends a turn of the event loop later: a promise that the module rejected while it loaded
+  // is reported first (by fatal()), as the init error it is.
   loadHandler(request.env._HANDLER).then(
-    (fn) => {
+    (fn) => setImmediate(() => {
       handler = fn;
       send("I", loadedModule ? '{"module":true}' : "{}");
-      setImmediate(pump);
-    },
+      pump();
+    }),
     (err) => { send("I", JSON.stringify(errorRecord(err))); process.exit(1); });
 }
 
@@ -1990,6 +2007,22 @@ class Environment:
     def alive(self):
         return self.process.running()
 
+    def ending(self):
+        """Whether this idle environment has said anything since its last answer: its runtime
+        announcing its end (an error after the answer), or its pipe closing."""
+        return self.fd is None or bool(self.frames) or bool(self.poller.poll(0))
+
+    def last_words(self):
+        """What an ending environment logged after its last answer (its error's log lines)."""
+        words, deadline = [], time.monotonic() + 0.1
+        try:
+            while (frame := self.receive(deadline)) is not None and frame[0] != b"X":
+                if frame[0] == b"L":
+                    words.append(frame[1].decode("utf-8", "replace"))
+        except WorkerDied:
+            pass
+        return "".join(words)
+
     def max_memory_mb(self):
         """Peak resident memory of the process, as REPORT's Max Memory Used: as the process
         reported it with its result, else read from /proc (VmHWM)."""
@@ -2620,6 +2653,8 @@ class Runner:
     def __init__(self, max_workers=16, idle_seconds=300):
         self.pool = Pool(max_workers, idle_seconds)
         self.house = Housekeeper(self.pool)
+        self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
+                                                    # error ended after their last answer
 
     @property
     def closed(self):
@@ -2673,7 +2708,7 @@ class Runner:
             self.prewarm(job.runtime, job.memory)
         return outcome
 
-    def run(self, job, payload, request_id, client_context, on_chunk):
+    def run(self, job, payload, request_id, client_context, on_chunk, retried=False):
         started = time.monotonic()
         log = LogBuffer(request_id, job.version)
         reason = self.cannot_run(job)
@@ -2687,8 +2722,14 @@ class Runner:
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
                                      client_context, payload)
-        env, cold, generation = self.pool.acquire(job.key, environment_kind(job.runtime,
-                                                                             job.memory))
+        kind = environment_kind(job.runtime, job.memory)
+        while True:
+            env, cold, generation = self.pool.acquire(job.key, kind)
+            if cold or not env.ending():
+                break
+            last_words = env.last_words()       # its handler's error after its last answer
+            self.pool.discard(env)
+            self.notes.append((job.function_name, last_words))
         if cold:                        # the invocation goes out right behind the load
             try:
                 env, init_ms, init_error = self.load(job, log, env, generation, message)
@@ -2721,6 +2762,16 @@ class Runner:
                         chunks.append(data)
                 elif kind == b"T":
                     content_type = data.decode("utf-8", "replace")
+                elif kind == b"X":          # an error escaped the handler: the environment ends
+                    self.pool.discard(env)
+                    ending = json.loads(data)
+                    if ending["requestId"] != request_id and not retried:   # after its last
+                        self.notes.append((job.function_name,   # answer, before it read this
+                                           log.text().partition("\n")[2]))
+                        return self.run(job, payload, request_id, client_context, on_chunk,
+                                        retried=True)
+                    return self.finish(job, request_id, log, started, env, init_ms,
+                                       json.dumps(ending["error"]).encode(), "Unhandled")
                 elif kind in (b"R", b"E", b"S"):
                     self.pool.release(env)
                     error = "Unhandled" if kind == b"E" else None
@@ -2787,6 +2838,9 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
+                elif kind == b"X":          # an error escaped the module while it loaded
+                    return (env, (time.monotonic() - started) * 1000,
+                            json.dumps(json.loads(data)["error"]).encode())
                 elif kind == b"I":
                     init_ms = (time.monotonic() - started) * 1000
                     if data == b'{"module":true}':
@@ -3053,7 +3107,15 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
 
 
 def explain_outcome(store, job, outcome):
-    """Tell a newcomer, once, on the server's log what went wrong and what to do."""
+    """Tell a newcomer, once, on the server's log what went wrong and what to do; and tell of
+    every environment that an error ended after its last answer (with the lines it logged)."""
+    while store.runner.notes:
+        try:
+            name, words = store.runner.notes.popleft()
+        except IndexError:              # another invocation told it
+            break
+        say(store, "warning", f"function {name}: an error after an invocation's answer ended "
+            f"its environment; it logged: {words.strip() or '(nothing)'}")
     if outcome.echo_reason:
         say(store, "warning",
             f"function {job.function_name}: {outcome.echo_reason}, so Invoke echoes the "

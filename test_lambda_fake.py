@@ -637,6 +637,48 @@ def test_a_rehearsed_node_spare_still_finds_modules_in_home(tmp_path, monkeypatc
             assert invoke_json(lam, name)[1] == "found in HOME"
 
 
+def test_an_uncaught_exception_fails_its_invocation_and_the_next_one_starts_fresh(lam):
+    create_function(lam, "throws", code=(
+        b"exports.handler = async () => { setTimeout(() => { throw new Error('boom'); }, 5);\n"
+        b"  await new Promise((resolve) => setTimeout(resolve, 50)); return 'never'; };"))
+    for _ in range(5):                  # the next call at once: never on the dying environment
+        out, payload = invoke_json(lam, "throws", LogType="Tail")
+        assert out["FunctionError"] == "Unhandled"
+        assert (payload["errorType"], payload["errorMessage"]) == ("Error", "boom")
+        log = decoded_log(out)
+        assert "Init Duration" in log
+        assert ("\tERROR\tUncaught Exception \t{\"errorType\":\"Error\",\"errorMessage\":\"boom\","
+                "\"stack\":[\"Error: boom\"") in log
+
+
+def test_an_unhandled_rejection_fails_its_invocation_as_lambdas_runtime_words_it(lam):
+    create_function(lam, "rejects-late", code=(
+        b"exports.handler = async () => { Promise.reject(new Error('nope'));\n"
+        b"  await new Promise((resolve) => setTimeout(resolve, 50)); return 'never'; };"))
+    out, payload = invoke_json(lam, "rejects-late", LogType="Tail")
+    assert out["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == (
+        "Runtime.UnhandledPromiseRejection", "Error: nope")
+    assert ("\tERROR\tUnhandled Promise Rejection \t{\"errorType\":"
+            "\"Runtime.UnhandledPromiseRejection\",\"errorMessage\":\"Error: nope\",\"reason\":"
+            "{\"errorType\":\"Error\",\"errorMessage\":\"nope\"") in decoded_log(out)
+
+
+def test_an_error_after_the_answer_ends_the_environment_and_is_logged(lam, capsys):
+    create_function(lam, "late", code=(
+        b"exports.handler = async () => { Promise.reject(new Error('late')); "
+        b"return process.pid; };"))
+    pids = []
+    for _ in range(12):                 # each answers, then its environment ends
+        out, pid = invoke_json(lam, "late")
+        assert "FunctionError" not in out, pid
+        pids.append(pid)
+    assert len(set(pids)) == 12
+    err = capsys.readouterr().err
+    assert "function late: an error after an invocation's answer ended its environment" in err
+    assert "Unhandled Promise Rejection" in err and "late" in err
+
+
 def test_a_promise_rejected_while_the_module_loads_fails_every_cold_start(lam):
     create_function(lam, "rejects", code=(
         b"Promise.reject(new Error('at load'));\n"
