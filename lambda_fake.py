@@ -1966,9 +1966,8 @@ class Environment:
             fd = self.fd                # read once: kill() may set it to None meanwhile
             if fd is None:
                 raise WorkerDied()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.poller.poll(remaining * 1000):
-                return None
+            if not self.poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                return None             # (past the deadline, what is there is still read)
             try:
                 size = os.readv(fd, [self.buffer])
             except OSError:             # closed under us (POLLNVAL): as good as gone
@@ -2007,21 +2006,20 @@ class Environment:
     def alive(self):
         return self.process.running()
 
-    def ending(self):
-        """Whether this idle environment has said anything since its last answer: its runtime
-        announcing its end (an error after the answer), or its pipe closing."""
-        return self.fd is None or bool(self.frames) or bool(self.poller.poll(0))
-
-    def last_words(self):
-        """What an ending environment logged after its last answer (its error's log lines)."""
-        words, deadline = [], time.monotonic() + 0.1
+    def news(self):
+        """What an idle environment wrote since its last answer, read without waiting: (whether
+        it is ending, an error having escaped its handler or its pipe closed, and the log lines
+        it wrote meanwhile)."""
+        lines = []
         try:
-            while (frame := self.receive(deadline)) is not None and frame[0] != b"X":
+            while (frame := self.receive(0)) is not None:
+                if frame[0] == b"X":
+                    return True, b"".join(lines)
                 if frame[0] == b"L":
-                    words.append(frame[1].decode("utf-8", "replace"))
+                    lines.append(frame[1])
         except WorkerDied:
-            pass
-        return "".join(words)
+            return True, b"".join(lines)
+        return False, b"".join(lines)
 
     def max_memory_mb(self):
         """Peak resident memory of the process, as REPORT's Max Memory Used: as the process
@@ -2725,11 +2723,14 @@ class Runner:
         kind = environment_kind(job.runtime, job.memory)
         while True:
             env, cold, generation = self.pool.acquire(job.key, kind)
-            if cold or not env.ending():
+            if cold:
                 break
-            last_words = env.last_words()       # its handler's error after its last answer
-            self.pool.discard(env)
-            self.notes.append((job.function_name, last_words))
+            ending, lines = env.news()
+            if not ending:
+                log.append(lines)           # logged after its last answer: shown with this one
+                break
+            self.pool.discard(env)          # an error after its last answer ended it
+            self.notes.append((job.function_name, lines.decode("utf-8", "replace")))
         if cold:                        # the invocation goes out right behind the load
             try:
                 env, init_ms, init_error = self.load(job, log, env, generation, message)

@@ -679,6 +679,18 @@ def test_an_error_after_the_answer_ends_the_environment_and_is_logged(lam, capsy
     assert "Unhandled Promise Rejection" in err and "late" in err
 
 
+def test_a_handler_that_logs_after_its_answer_stays_warm_and_its_lines_are_kept(lam):
+    create_function(lam, "chatty", code=(
+        b"let n = 0;\n"
+        b"exports.handler = async () => { n += 1; const seen = n;\n"
+        b"  setImmediate(() => console.log('after answer ' + seen)); return n; };"))
+    assert invoke_json(lam, "chatty")[1] == 1
+    out, second = invoke_json(lam, "chatty", LogType="Tail")
+    assert second == 2                  # the same environment: its module state kept
+    assert "after answer 1" in decoded_log(out)
+    assert invoke_json(lam, "chatty")[1] == 3
+
+
 def test_a_promise_rejected_while_the_module_loads_fails_every_cold_start(lam):
     create_function(lam, "rejects", code=(
         b"Promise.reject(new Error('at load'));\n"
