@@ -105,6 +105,7 @@ SPARE_WAIT_SECONDS = 0.25              # a cold start waits this long at most fo
 HOUSEKEEPING_DELAY_SECONDS = 0.005     # our own: spares start, retired workers end, after
                                        # the reply of the request that made them
 MAX_INVALID_PENDING = 3                # PENDING with nothing pending, this often, fails it too
+MAX_JSON_NESTING_DEPTH = 1000          # the JSON parser's limit behind the API (Jackson's)
 MAX_RECORDED_INVOCATIONS = 1000        # our own: invocations kept for /_parlel/logs
 MAX_RECORDED_PAYLOAD_BYTES = 16 * 1024 # our own: payload and response kept per invocation
 MAX_RECORDED_LOG_CHARS = 64 * 1024     # our own: log tail kept per invocation
@@ -7594,6 +7595,10 @@ def parse_json_body(data):
                                  error.start + 1)
     except json.JSONDecodeError as error:
         problem, line, column = error.msg, error.lineno, error.colno
+    except RecursionError:              # nested deeper than this interpreter's stack allows
+        raise invalid_content(
+            "Could not parse request body into json: Could not parse payload into json: Document "
+            f"nesting depth exceeds the maximum allowed ({MAX_JSON_NESTING_DEPTH})") from None
     raise invalid_content(
         f"Could not parse request body into json: Could not parse payload into json: {problem}\n "
         "at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: "

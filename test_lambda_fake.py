@@ -5200,6 +5200,21 @@ def mutated(rng, method, path, body):
     return rng.choice(["GET", "PUT", "POST", "DELETE", "PATCH"]), path, body
 
 
+def test_a_body_nested_100000_levels_deep_gets_a_4xx_from_every_operation(server, lam):
+    create_function(lam, "fn")
+    deep = b"[" * 100000 + b"]" * 100000
+    for method, uri, handler, _ in lambda_fake.ROUTES:
+        path = re.sub(r"\{[^}]+\}", "fn", uri)
+        status, headers, body = raw(server, method, path, deep,
+                                    {"Content-Type": "application/json"})
+        name = lambda_fake.operation_name(handler)
+        assert 400 <= status < 500, (name, status, body[:200])
+        if status == 400:
+            assert json.loads(body)["__type"] == "InvalidRequestContentException", name
+            assert "nesting depth" in json.loads(body)["message"], name
+    assert invoke_json(lam, "fn", {"n": 2})[1]["doubled"] == 4
+
+
 def test_random_mutations_of_valid_requests_never_break_the_server(server, lam):
     rng = random.Random(20261128)
     create_function(lam, "target", code=b"exports.handler = async (e) => e;")
