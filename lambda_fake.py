@@ -1171,6 +1171,7 @@ async function loadHandler(spec) {
 
 function invoke(request, payload) {
   const invocation = current = { id: request.requestId, done: false };
+  process.env._X_AMZN_TRACE_ID = request.traceId;     // as Lambda's runtime sets it, each time
   const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not init
   const thrown = (err) => finish(err == null ? new Error(String(err)) : err);  // throw null, too
   const finish = (err, result) => {
@@ -1201,7 +1202,7 @@ function invoke(request, payload) {
     logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
     identity: undefined,
-    clientContext: request.clientContext,
+    clientContext: request.clientContext === null ? undefined : request.clientContext,
     getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
     done: (err, result) => finish(err, result),
     succeed: (result) => finish(null, result),
@@ -1403,6 +1404,33 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class Fields:
+    """An object of named fields, each None unless the dict given has it, as the Python runtime
+    builds context.identity and context.client_context."""
+    __slots__ = ()
+
+    def __init__(self, values):
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+
+class CognitoIdentity(Fields):
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+
+class Client(Fields):
+    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code",
+                 "app_package_name")
+
+
+class ClientContext(Fields):
+    __slots__ = ("custom", "env", "client")
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.client = Client(self.client) if isinstance(self.client, dict) else None
+
+
 class LambdaContext:
     def __init__(self, request):
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
@@ -1412,19 +1440,29 @@ class LambdaContext:
         self.aws_request_id = request["requestId"]
         self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
         self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
-        self.identity = None
-        self.client_context = request.get("clientContext")
+        self.identity = CognitoIdentity({})
+        context = request.get("clientContext")
+        self.client_context = ClientContext(context) if isinstance(context, dict) else None
         self._deadline_ms = time.time() * 1000 + request["timeoutMs"]     # from here, not from init
 
     def get_remaining_time_in_millis(self):
         return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def log(self, message):
+        sys.stdout.write(str(message))
+
+
+def stack_trace(frames):
+    """Stack entries as the Python runtime writes them: from (file, line, function, text) tuples,
+    so without the ^^^ markers that Python 3.11 adds to a traceback."""
+    return traceback.format_list([(f.filename, f.lineno, f.name, f.line) for f in frames])
 
 
 def error_record(error, error_type=None, message=None, request_id=None):
     frames = traceback.extract_tb(error.__traceback__)[1:] if error.__traceback__ else []
     record = {"errorMessage": str(error) if message is None else message,
               "errorType": error_type or type(error).__name__,
-              "stackTrace": traceback.format_list(frames)}
+              "stackTrace": stack_trace(frames)}
     if request_id:
         record["requestId"] = request_id
     return json.dumps(record).encode()
@@ -1505,12 +1543,13 @@ def serve():
         request = json.loads(line)
         payload = REQUESTS.read(request["length"])
         current_id = request["requestId"]
+        os.environ["_X_AMZN_TRACE_ID"] = request["traceId"]     # as Lambda's runtime sets it
         try:
             result = handler(json.loads(payload), LambdaContext(request))
         except Exception as error:
             if os.getpid() != environment_pid:
                 os._exit(1)             # a process the handler forked: it never answers
-            frames = traceback.format_list(traceback.extract_tb(error.__traceback__)[1:])
+            frames = stack_trace(traceback.extract_tb(error.__traceback__)[1:])
             print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n"
                   + "".join(frames), end="")
             send(b"E", error_record(error, request_id=current_id), peak_kb())
@@ -1691,8 +1730,15 @@ def invocation_message(request_id, invoked_arn, timeout_ms, client_context, payl
     context = "null" if client_context is None else json.dumps(client_context)
     header = (f'{{"requestId":{json.dumps(request_id)},'
               f'"invokedFunctionArn":{json.dumps(invoked_arn)},"length":{len(payload)},'
-              f'"timeoutMs":{timeout_ms},"clientContext":{context}}}\n')
+              f'"timeoutMs":{timeout_ms},"clientContext":{context},"traceId":"{trace_id()}"}}\n')
     return header.encode() + payload
+
+
+def trace_id():
+    """An invocation's X-Ray trace header, as Lambda sets _X_AMZN_TRACE_ID: a root made of the
+    time (8 hex digits) and 24 random hex digits, a parent segment, not sampled."""
+    return (f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};"
+            "Sampled=0")
 
 
 class WorkerDied(Exception):

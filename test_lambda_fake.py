@@ -1356,6 +1356,67 @@ def test_invoke_whose_promise_nothing_will_settle_answers_null_as_lambda_does(la
     assert invoke_json(lam, "stalls")[1] is None    # and the environment serves again
 
 
+TRACE_ID = re.compile(r"Root=1-([0-9a-f]{8})-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0")
+
+
+@pytest.mark.parametrize("runtime, handler, code", [
+    ("nodejs20.x", "index.handler",
+     b"exports.handler = async () => process.env._X_AMZN_TRACE_ID;"),
+    ("python3.12", "app.handler",
+     b"import os\ndef handler(event, context):\n    return os.environ['_X_AMZN_TRACE_ID']\n"),
+])
+def test_invoke_sets_a_trace_id_for_each_invocation(lam, runtime, handler, code):
+    lam.create_function(FunctionName="traced", Runtime=runtime, Role=ROLE, Handler=handler,
+                        Code={"ZipFile": code})
+    ids = [invoke_json(lam, "traced")[1] for _ in range(2)]
+    assert all(TRACE_ID.fullmatch(trace) for trace in ids), ids
+    assert ids[0] != ids[1]
+    assert abs(int(TRACE_ID.fullmatch(ids[0])[1], 16) - time.time()) < 60
+
+
+CLIENT_CONTEXT = base64.b64encode(json.dumps({
+    "client": {"installation_id": "install-1", "app_title": "Demo"},
+    "custom": {"tier": "gold"}, "env": {"platform": "ios"}}).encode()).decode()
+
+
+def test_python_context_objects_are_built_as_the_runtime_builds_them(lam):
+    create_function(lam, "context", Runtime="python3.12", Handler="app.handler", code=(
+        b"def handler(event, context):\n"
+        b"    context.log('logged through the context\\n')\n"
+        b"    cc = context.client_context\n"
+        b"    return {'identity': [context.identity.cognito_identity_id,\n"
+        b"                         context.identity.cognito_identity_pool_id],\n"
+        b"            'client_context': None if cc is None else [cc.client.installation_id,\n"
+        b"                cc.client.app_title, cc.client.app_package_name, cc.custom, cc.env]}\n"))
+    out, seen = invoke_json(lam, "context", LogType="Tail")
+    assert seen == {"identity": [None, None], "client_context": None}
+    assert "logged through the context" in decoded_log(out)
+    assert invoke_json(lam, "context", ClientContext=CLIENT_CONTEXT)[1]["client_context"] == [
+        "install-1", "Demo", None, {"tier": "gold"}, {"platform": "ios"}]
+
+
+def test_node_context_has_no_identity_or_client_context_unless_given(lam):
+    create_function(lam, "context", code=(
+        b"exports.handler = async (event, context) => ({\n"
+        b"  identity: context.identity === undefined,\n"
+        b"  clientContext: context.clientContext === undefined ? 'undefined'\n"
+        b"                 : context.clientContext.custom });"))
+    assert invoke_json(lam, "context")[1] == {"identity": True, "clientContext": "undefined"}
+    assert invoke_json(lam, "context", ClientContext=CLIENT_CONTEXT)[1] == {
+        "identity": True, "clientContext": {"tier": "gold"}}
+
+
+def test_python_stack_trace_entries_have_no_position_markers(lam):
+    create_function(lam, "raises", Runtime="python3.12", Handler="app.handler", code=(
+        b"def handler(event, context):\n"
+        b"    return {'x': 1}['missing'] + len(event)\n"))
+    out, payload = invoke_json(lam, "raises")
+    assert out["FunctionError"] == "Unhandled" and payload["errorType"] == "KeyError"
+    assert payload["stackTrace"] == [
+        f'  File "{payload["stackTrace"][0].split(chr(34))[1]}", line 2, in handler\n'
+        "    return {'x': 1}['missing'] + len(event)\n"]
+
+
 def test_invoke_warm_worker_keeps_module_state(lam):
     create_function(lam, "counter", code=b"let n = 0; exports.handler = async () => ++n;")
     assert [invoke_json(lam, "counter")[1] for _ in range(3)] == [1, 2, 3]
