@@ -1170,7 +1170,7 @@ async function loadHandler(spec) {
 }
 
 function invoke(request, payload) {
-  const invocation = current = { id: request.requestId, done: false };
+  const invocation = current = { id: request.requestId, done: false, waiting: null };
   process.env._X_AMZN_TRACE_ID = request.traceId;     // as Lambda's runtime sets it, each time
   const deadlineMs = Date.now() + request.timeoutMs;      // the timeout runs from here, not init
   const thrown = (err) => finish(err == null ? new Error(String(err)) : err);  // throw null, too
@@ -1192,6 +1192,15 @@ function invoke(request, payload) {
     current = null;
     setImmediate(pump);
   };
+  invocation.finish = finish;
+  // The handler's callback: an error goes at once; a result waits, as Lambda's runtime has it
+  // wait, until the event loop is empty (see beforeExit), unless the handler set
+  // context.callbackWaitsForEmptyEventLoop to false. The context's done, succeed and fail, and
+  // a returned promise, answer at once.
+  const callback = (err, result) => {
+    if (err != null || !context.callbackWaitsForEmptyEventLoop) finish(err, result);
+    else if (!invocation.waiting) invocation.waiting = { result };
+  };
   const context = {
     callbackWaitsForEmptyEventLoop: true,
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
@@ -1206,7 +1215,7 @@ function invoke(request, payload) {
     getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
     done: (err, result) => finish(err, result),
     succeed: (result) => finish(null, result),
-    fail: (err) => finish(err == null ? new Error("handled") : err),
+    fail: (err) => finish(err == null ? "handled" : err),
   };
   if (handler[STREAMING]) {
     let ended = false, returned = false;
@@ -1226,12 +1235,8 @@ function invoke(request, payload) {
     return;
   }
   try {
-    const out = handler(JSON.parse(payload), context, finish);
-    if (out && typeof out.then === "function") {
-      out.then((result) => finish(null, result), thrown);
-    } else if (handler.length < 3) {
-      finish(null, null);   // neither a promise nor a callback: Lambda answers null
-    }
+    const out = handler(JSON.parse(payload), context, callback);
+    if (out && typeof out.then === "function") out.then((result) => finish(null, result), thrown);
   } catch (err) {
     thrown(err);
   }
@@ -1269,15 +1274,11 @@ process.on("unhandledRejection", (reason, promise) => {
   const error = new UnhandledPromiseRejection(reason, promise);
   fatal("Unhandled Promise Rejection", error, errorRecord(error), 128);
 });
-// The event loop ran dry during an invocation that has not answered (a promise nothing will
-// settle, a callback never called): Lambda's runtime answers null then, and so does this.
+// The event loop ran dry during an invocation that has not answered: the result a callback gave
+// goes now; without one (a promise nothing will settle, a callback never called, a handler that
+// returned no promise), Lambda's runtime answers null, and so does this.
 process.on("beforeExit", () => {
-  if (current && !current.done) {
-    current.done = true;
-    send("R", "null", process.resourceUsage().maxRSS);
-    current = null;
-    setImmediate(pump);
-  }
+  if (current && !current.done) current.finish(null, current.waiting && current.waiting.result);
 });
 
 // A worker starts generic; its first message loads a function: the environment Lambda would give

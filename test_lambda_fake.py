@@ -1417,6 +1417,48 @@ def test_python_stack_trace_entries_have_no_position_markers(lam):
         "    return {'x': 1}['missing'] + len(event)\n"]
 
 
+def test_a_callback_result_waits_for_the_empty_event_loop(lam):
+    create_function(lam, "waits", code=(
+        b"exports.handler = (event, context, callback) => {\n"
+        b"  setTimeout(() => console.log('timer ran'), 300);\n"
+        b"  callback(null, 'done'); };"))
+    started = time.monotonic()
+    out, payload = invoke_json(lam, "waits", LogType="Tail")
+    assert payload == "done" and time.monotonic() - started >= 0.3
+    assert "timer ran" in decoded_log(out)
+
+
+def test_a_callback_result_goes_at_once_when_the_handler_says_not_to_wait(lam):
+    create_function(lam, "hurries", code=(
+        b"exports.handler = (event, context, callback) => {\n"
+        b"  context.callbackWaitsForEmptyEventLoop = false;\n"
+        b"  setTimeout(() => console.log('timer ran'), 300);\n"
+        b"  callback(null, 'done'); };"))
+    started = time.monotonic()
+    out, payload = invoke_json(lam, "hurries", LogType="Tail")
+    assert payload == "done" and time.monotonic() - started < 0.25
+    assert "timer ran" not in decoded_log(out)      # frozen until the next invocation
+
+
+def test_a_callback_error_and_context_methods_answer_at_once(lam):
+    create_function(lam, "fails", code=(
+        b"exports.handler = (event, context, callback) => {\n"
+        b"  setTimeout(() => {}, 500);\n"
+        b"  if (event.how === 'callback') callback(new Error('bad'));\n"
+        b"  else if (event.how === 'succeed') context.succeed('ok');\n"
+        b"  else context.fail(); };"))
+    for how, expected in (("callback", {"errorType": "Error", "errorMessage": "bad"}),
+                          ("succeed", "ok"),
+                          ("fail", {"errorType": "string", "errorMessage": "handled"})):
+        started = time.monotonic()
+        payload = invoke_json(lam, "fails", {"how": how})[1]
+        assert time.monotonic() - started < 0.4, how
+        if isinstance(expected, dict):
+            assert {k: payload[k] for k in expected} == expected, how
+        else:
+            assert payload == expected
+
+
 def test_invoke_warm_worker_keeps_module_state(lam):
     create_function(lam, "counter", code=b"let n = 0; exports.handler = async () => ++n;")
     assert [invoke_json(lam, "counter")[1] for _ in range(3)] == [1, 2, 3]
