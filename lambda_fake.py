@@ -3328,6 +3328,14 @@ def url_error(status):
     return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
 
 
+def host_name(host):
+    """The name in a Host header, lowercase, without its port: `127.0.0.1`, `[::1]`, `localhost`."""
+    host = host.lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0].rstrip(".")
+
+
 def function_url_event(store, url_id, request):
     """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
     body, source_ip)."""
@@ -3338,13 +3346,17 @@ def function_url_event(store, url_id, request):
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
         else:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
-    domain = f"{url_id}.lambda-url.{store.region}.on.aws"
+    # The domain is the one the client used, and Lambda adds the x-forwarded-* and trace headers.
+    domain = host_name(headers.get("host", "")) or f"{url_id}.lambda-url.{store.region}.on.aws"
     now = time.time()
+    headers.update({"x-forwarded-for": request["source_ip"], "x-forwarded-proto": "http",
+                    "x-forwarded-port": str(request["port"]),
+                    "x-amzn-trace-id": f"Root=1-{int(now):08x}-{os.urandom(12).hex()}"})
     event = {"version": "2.0", "routeKey": "$default", "rawPath": request["path"],
              "rawQueryString": request["query"], "headers": headers,
              "requestContext": {
                  "accountId": "anonymous", "apiId": url_id, "domainName": domain,
-                 "domainPrefix": url_id,
+                 "domainPrefix": domain.split(".")[0],
                  "http": {"method": request["method"], "path": request["path"],
                           "protocol": "HTTP/1.1",
                           "sourceIp": request["source_ip"],
@@ -3375,19 +3387,21 @@ def function_url_event(store, url_id, request):
 
 def function_url_response(payload):
     """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
-    isBase64Encoded, cookies} object, or anything else as a 200 JSON body."""
+    isBase64Encoded, cookies} object; a string as its text; any other JSON value, compact, as a
+    200 application/json body."""
     try:
         result = json.loads(payload)
     except ValueError:
         return url_error(502)
     if not isinstance(result, dict) or "statusCode" not in result:
-        return Reply(200, {}, payload, "application/json")
+        body = result if isinstance(result, str) else compact_json(result)
+        return Reply(200, {}, body.encode(), "application/json")
     try:
         status = int(result["statusCode"])
         headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
         body = result.get("body") or ""
         if not isinstance(body, str):
-            body = json.dumps(body)
+            body = compact_json(body)
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     except (TypeError, ValueError, AttributeError, binascii.Error):
         return url_error(502)
@@ -3395,6 +3409,10 @@ def function_url_response(payload):
     reply = Reply(status, headers, data, content_type)
     reply.cookies = [str(c) for c in result.get("cookies") or []]
     return reply
+
+
+def compact_json(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def cors_headers(cors, origin, preflight):
@@ -7155,14 +7173,6 @@ CORS_MAX_AGE_SECONDS = 600
 IP_HOST = re.compile(r"\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\]")
 
 
-def host_name(host):
-    """The name in a Host header, lowercase, without its port: `127.0.0.1`, `[::1]`, `localhost`."""
-    host = host.lower()
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.partition(":")[0].rstrip(".")
-
-
 class RequestSources:
     """The Host names and browser origins a server answers (LambdaServer's allow_hosts and
     allow_origins). Each refusal method returns None, or the reason and the option that would allow
@@ -7433,7 +7443,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return Reply(error.status, {}, json.dumps({"Message": error.message}).encode())
         request = {"method": self.command, "path": urllib.parse.unquote(path), "query": query,
                    "headers": list(self.headers.items()), "body": body,
-                   "source_ip": self.client_address[0]}
+                   "source_ip": self.client_address[0], "port": self.server.server_address[1]}
         return serve_function_url(self.server.store, url_id, request)
 
     def read_body(self, handler):

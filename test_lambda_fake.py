@@ -2955,6 +2955,37 @@ def test_function_url_request_by_path_form(server, lam):
     assert status == 201 and json.loads(body)["rawPath"] == "/a/b"
 
 
+def test_function_url_event_names_the_host_the_client_used_and_has_lambdas_headers(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    event = json.loads(url_request(server, url)[2])
+    host = url.split("//")[1].rstrip("/").split(":")[0]
+    context = event["requestContext"]
+    assert (context["domainName"], context["domainPrefix"]) == (host, host.split(".")[0])
+    headers = event["headers"]
+    assert headers["x-forwarded-for"] == "127.0.0.1" and headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-port"] == str(server.port)
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", headers["x-amzn-trace-id"])
+
+
+@pytest.mark.parametrize("runtime, handler, code, body", [
+    ("nodejs20.x", "index.handler", b"exports.handler = async () => 'hello';", b"hello"),
+    ("python3.12", "app.handler", b"def handler(e, c):\n    return 'hello'\n", b"hello"),
+    ("python3.12", "app.handler", b"def handler(e, c):\n    return ['hello', 3, True]\n",
+     b'["hello",3,true]'),
+    ("python3.12", "app.handler", b"def handler(e, c):\n    return {'caf\xc3\xa9': 1}\n",
+     '{"café":1}'.encode()),
+])
+def test_function_url_maps_a_result_without_status_code_as_lambda_does(server, lam, runtime,
+                                                                        handler, code, body):
+    lam.create_function(FunctionName="plain", Runtime=runtime, Role=ROLE, Handler=handler,
+                        Code={"ZipFile": code})
+    url = lam.create_function_url_config(FunctionName="plain", AuthType="NONE")["FunctionUrl"]
+    status, headers, data = url_request(server, url)
+    assert (status, data) == (200, body)
+    assert ("Content-Type", "application/json") in headers
+
+
 def test_function_url_binary_body_arrives_base64_encoded(server, lam):
     create_function(lam, "web", code=ECHO_REQUEST)
     url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
@@ -3023,7 +3054,7 @@ def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(serv
     lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
     url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
                                          AuthType="NONE")["FunctionUrl"]
-    assert json.loads(url_request(server, url)[2]) == "v1"
+    assert url_request(server, url)[2] == b"v1"       # a string result is sent as its text
     lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
     assert url_request(server, url)[0] == 403
 
