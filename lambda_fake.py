@@ -1746,6 +1746,12 @@ class WorkerDied(Exception):
     """The environment's process ended (or broke the protocol) before answering."""
 
 
+def bare_environment():
+    """What of the server's environment a handler process starts with: PATH and HOME only."""
+    return {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
+
+
 class Spawned(subprocess.Popen):
     """An environment process started from its executable (Node.js). It is reaped only once its
     process group has been killed: until then its pid still names it, and the group."""
@@ -1818,9 +1824,7 @@ class Zygote:
 
     def __init__(self, root):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-               "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        env = dict(bare_environment(), PYTHONDONTWRITEBYTECODE="1")
         with theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py"), "zygote",
@@ -2581,8 +2585,7 @@ class Housekeeper:
         zygote, which is started on first need. OSError when it cannot be had."""
         root = self.workdir()
         if kind[0] == "node":
-            env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-                   "HOME": os.environ.get("HOME", "/tmp"), "LANG": "en_US.UTF-8"}
+            env = bare_environment()
             heap_mb = max(64, kind[1] * 9 // 10)
             argv = [self.node, f"--max-old-space-size={heap_mb}",
                     os.path.join(root, "bootstrap.js")]
@@ -2706,13 +2709,16 @@ class Runner:
     def closed(self):
         return self.pool.closed
 
+    def runs_here(self, runtime):
+        return runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and bool(self.house.node))
+
     def prepare(self, package, runtime, handler):
         """Unpack a function's code as it arrives (CreateFunction, UpdateFunctionCode), so that
         its first invoke does not. A zip whose entries will not inflate is refused here, as AWS
         refuses it on upload; a handler that points outside its raw source fails at invoke, as
         before. Code that cannot run here stays packed."""
         if (package.hot_dir or package.s3_location or not (package.is_zip or package.is_text)
-                or runtime not in PYTHON_RUNTIMES + (NODE_RUNTIMES if self.house.node else ())):
+                or not self.runs_here(runtime)):
             return
         try:
             unpack(package, self.house.code_root(), runtime, handler)
@@ -2842,15 +2848,12 @@ class Runner:
         the room that acquire() reserved (env None). The invocation message goes out in the same
         write as the load message (one round trip less), and is read once the function is
         loaded. Returns (environment, init ms, init error or None)."""
-        tmp = None
+        reset = LambdaError("ServiceException", 500, "The server was reset during this invocation")
         try:
-            code_dir = unpack(job.package, self.house.code_root(), job.runtime, job.handler)
-            tmp = tempfile.mkdtemp(prefix="tmp-", dir=self.house.root)
-            variables = self.environment(job, self.house.root, code_dir,
-                                         self.layers_dir(self.house.code_root(), job.layers), tmp)
+            code_root = self.house.code_root()
+            code_dir = unpack(job.package, code_root, job.runtime, job.handler)
+            opt = self.layers_dir(code_root, job.layers)
         except BaseException:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
             if env is None:
                 self.pool.unreserve()
             else:
@@ -2861,16 +2864,17 @@ class Runner:
             try:
                 env = self.house.launch(environment_kind(job.runtime, job.memory))
             except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
                 self.pool.unreserve()
-                raise LambdaError("ServiceException", 500,
-                                  "The server was reset during this invocation") from None
+                raise reset from None
             if not self.pool.adopt(env, job.key, generation):
-                env.tmpdir = tmp
                 env.kill()
-                raise LambdaError("ServiceException", 500,
-                                  "The server was reset during this invocation")
-        env.tmpdir = tmp
+                raise reset
+        try:
+            env.tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=self.house.root)
+        except (OSError, TypeError):    # the workdir went with a stop
+            self.pool.discard(env)
+            raise reset from None
+        variables = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
             load = worker_message({"load": True, "env": variables, "length": 0}, b"")
@@ -2892,8 +2896,8 @@ class Runner:
                             json.dumps(json.loads(data)["error"]).encode())
                 elif kind == b"I":
                     init_ms = (time.monotonic() - started) * 1000
-                    if data == b'{"module":true}':
-                        self.house.rehearse_modules = True    # ES modules are in use: warm their loader
+                    if data == b'{"module":true}':     # ES modules in use: spares warm
+                        self.house.rehearse_modules = True  # their loader from now on
                     elif data != b"{}":
                         return env, init_ms, data
                     if not self.pool.loaded(env):       # a reset ended it meanwhile
@@ -2940,11 +2944,9 @@ class Runner:
         TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is."""
         stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
                   + os.urandom(16).hex())
-        path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-        env = {
-            "PATH": f"{opt}/bin:{path}" if opt else path,
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "LANG": "en_US.UTF-8",
+        env = bare_environment()
+        env.update({
+            "PATH": f"{opt}/bin:{env['PATH']}" if opt else env["PATH"],
             "TZ": ":UTC",
             "AWS_LAMBDA_FUNCTION_NAME": job.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": job.version,
@@ -2963,7 +2965,7 @@ class Runner:
             "LAMBDA_RUNTIME_DIR": root,
             "TMPDIR": tmp,
             "_HANDLER": job.handler,
-        }
+        })
         if opt:
             env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
             env["LD_LIBRARY_PATH"] = f"{opt}/lib"
@@ -2979,8 +2981,7 @@ class Runner:
     def prewarm(self, runtime, memory):
         """Keep spares for functions of this runtime and memory from now on (see
         Housekeeper.want_spares), when such functions can run here."""
-        if not self.closed and (runtime in PYTHON_RUNTIMES
-                                or (runtime in NODE_RUNTIMES and self.house.node)):
+        if not self.closed and self.runs_here(runtime):
             self.house.want_spares(environment_kind(runtime, memory))
 
     def retire(self, function_name):
