@@ -2331,15 +2331,15 @@ class Pool:
 
     # -- Spares and housekeeping ------------------------------------------------------------
 
-    def spares_wanted(self, kind):
-        """How many more spares of this kind to start now."""
+    def spares_wanted(self, kind, wanted=SPARES_PER_KIND):
+        """How many more spares of this kind to start now, to have `wanted` of it."""
         with self.lock:
             spares = sum(1 for env in self.live if env.state in (STARTING, SPARE))
             of_kind = sum(1 for env in self.live if env.state in (STARTING, SPARE)
                           and env.kind == kind)
             if self.closed:
                 return 0
-            return max(0, min(SPARES_PER_KIND - of_kind, MAX_SPARES - spares))
+            return max(0, min(wanted - of_kind, MAX_SPARES - spares))
 
     def starting(self, env):
         """A spare's process started: it boots (a Node.js spare rehearses). False once closed."""
@@ -2538,7 +2538,7 @@ class Housekeeper:
         self.zygote = None              # the Python zygote, started on first need
         self.thread = None              # the thread of keep_house()
         self.call = threading.Event()   # wakes it
-        self.spare_kinds = {}           # kind -> when a function of that kind last wanted one
+        self.spare_kinds = {}           # kind -> (when it was last wanted, how many spares)
         self.old_code = []              # code directories of generations before a reset
         self.ending = []                # idle environments a reset signalled, to kill
         self.made_code_root = None      # the last code_root() made
@@ -2598,12 +2598,14 @@ class Housekeeper:
             zygote = self.zygote
         return Environment(kind, *zygote.fork(), {})
 
-    def want_spares(self, kind):
-        """Keep spares of this kind from now on (a function of that kind was created, updated or
-        cold-started), so that its first invoke does not wait for a process to boot."""
+    def want_spares(self, kind, count=SPARES_PER_KIND):
+        """Keep `count` spares of this kind from now on (a function of that kind was created,
+        updated or cold-started: two; the server started: one), so that its first invoke does
+        not wait for a process to boot."""
         self.workdir()                  # which starts the thread
         with self.lock:
-            self.spare_kinds[kind] = time.monotonic()
+            _, wanted = self.spare_kinds.get(kind, (0, 0))
+            self.spare_kinds[kind] = (time.monotonic(), max(count, wanted))
         self.wake()
 
     def wake(self):
@@ -2644,14 +2646,14 @@ class Housekeeper:
         Node.js spare rehearses before it serves)."""
         horizon = time.monotonic() - self.pool.idle_seconds
         with self.lock:
-            kinds = [kind for kind, wanted in sorted(self.spare_kinds.items(),
-                                                     key=lambda item: -item[1])
+            kinds = [(kind, count) for kind, (wanted, count)
+                     in sorted(self.spare_kinds.items(), key=lambda item: -item[1][0])
                      if wanted >= horizon]
-        for kind in kinds:
+        for kind, count in kinds:
             if kind[0] == "node" and self.node is None:
                 continue                    # no node to start it with
             booting = []                    # started together, they boot in parallel
-            for _ in range(self.pool.spares_wanted(kind)):
+            for _ in range(self.pool.spares_wanted(kind, count)):
                 try:
                     env = self.launch(kind)
                 except (OSError, LambdaError):
@@ -2978,11 +2980,11 @@ class Runner:
         env.update(job.variables)
         return env
 
-    def prewarm(self, runtime, memory):
+    def prewarm(self, runtime, memory, count=SPARES_PER_KIND):
         """Keep spares for functions of this runtime and memory from now on (see
         Housekeeper.want_spares), when such functions can run here."""
         if not self.closed and self.runs_here(runtime):
-            self.house.want_spares(environment_kind(runtime, memory))
+            self.house.want_spares(environment_kind(runtime, memory), count)
 
     def retire(self, function_name):
         """End the idle environments of a function (after an update or a delete): the
@@ -7687,6 +7689,9 @@ class LambdaServer:
     comma-separated string.
 
     start()  binds and listens, then returns; `port` and `endpoint_url` are real from then on.
+             With `prestart` (the default), each runtime's first environments then boot in the
+             background, so that the first invoke does not wait for them; without it, a runtime's
+             first function starts them.
     stop()   closes the socket and every open connection, and ends every handler process.
     reset()  forgets all functions and ends their workers; the server keeps serving.
     Also a context manager: `with LambdaServer(0) as server: ...`.
@@ -7695,8 +7700,9 @@ class LambdaServer:
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
-                 log_level=None, allow_hosts=(), allow_origins=()):
+                 log_level=None, allow_hosts=(), allow_origins=(), prestart=True):
         self.host = host
+        self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account)
@@ -7725,6 +7731,9 @@ class LambdaServer:
                                        kwargs={"poll_interval": 0.1},
                                        name=f"lambda_fake:{self.port}", daemon=True)
         self.thread.start()
+        if self.prestart:
+            for runtime in ("nodejs20.x", "python3.12"):
+                self.store.runner.prewarm(runtime, DEFAULT_MEMORY_MB, count=1)
         return self
 
     def stop(self):
@@ -7804,6 +7813,10 @@ OPTIONS = [
     ("--max-workers", "LAMBDA_FAKE_MAX_WORKERS", "16", "handler processes alive at most"),
     ("--idle-seconds", "LAMBDA_FAKE_IDLE_SECONDS", "300",
      "an idle handler process ends after this"),
+    ("--prestart", "LAMBDA_FAKE_PRESTART", "on",
+     "on: the runtimes' first environments boot as the server starts, so the first invoke does "
+     "not wait for them; off: when a runtime's first function is created (an idle server then "
+     "holds no handler process)"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
@@ -7838,6 +7851,8 @@ def parse_options(argv):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
+        elif option == "--prestart":
+            parser.add_argument(option, default=value, choices=("on", "off"), help=shown)
         else:
             kind = {"--max-workers": int, "--idle-seconds": float,
                     "--async-retry-delay": float}.get(option, str)
@@ -7868,7 +7883,7 @@ def main(argv=None):
                           log_level=args.log_level, max_workers=args.max_workers,
                           idle_seconds=args.idle_seconds,
                           async_retry_delay=args.async_retry_delay,
-                          verify_signatures=args.credentials,
+                          prestart=args.prestart == "on", verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:
         server.start()

@@ -590,8 +590,32 @@ def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leav
         assert wait_for(lambda: pool.count("loading", "busy", "idle") <= 1 and not alive(older))
 
 
-def test_the_housekeeper_outlives_a_spare_it_cannot_start():
+def test_a_started_server_boots_one_environment_per_runtime_and_the_first_invoke_uses_it():
     with LambdaServer(0) as fresh:
+        pool = fresh.store.runner.pool
+        assert wait_for(lambda: pool.count("spare", kind=("node", 128)) == 1
+                        and pool.count("spare", kind=("python", 0)) == 1)
+        time.sleep(0.1)
+        assert pool.count() == 2        # one of each, no more, until a function wants more
+        prestarted = pool.pids("spare")
+        lam = client_for(fresh)
+        create_function(lam, "first", code=b"exports.handler = async () => process.pid;")
+        out, pid = invoke_json(lam, "first", LogType="Tail")
+        assert pid in prestarted
+        assert "Init Duration" in base64.b64decode(out["LogResult"]).decode()
+
+
+def test_without_prestart_an_idle_server_holds_no_handler_process():
+    with LambdaServer(0, prestart=False) as lean:
+        time.sleep(0.3)
+        assert lean.store.runner.pool.count() == 0 and lean.store.runner.house.root is None
+        lam = client_for(lean)
+        create_function(lam, "first", code=b"exports.handler = async () => 7;")
+        assert invoke_json(lam, "first")[1] == 7
+
+
+def test_the_housekeeper_outlives_a_spare_it_cannot_start():
+    with LambdaServer(0, prestart=False) as fresh:
         runner = fresh.store.runner
         runner.prewarm("nodejs20.x", 128)
         runner.house.node = None        # gone before the housekeeper gets to it

@@ -359,9 +359,9 @@ class Server:
         self.process.log.close()
 
 
-def start_fake(procs):
+def start_fake(procs, *options):
     """lambda_fake as a user starts it, with this interpreter, answering /_parlel/health."""
-    argv = [sys.executable, FAKE_SCRIPT, "{port}", "--quiet"]
+    argv = [sys.executable, FAKE_SCRIPT, "{port}", "--quiet", *options]
     return Server(procs, argv, "/_parlel/health", graceful=True)
 
 
@@ -635,35 +635,43 @@ class Run:
 
 
 def bench_startup(run):
-    """Start-up to the first answer, and idle RSS, for the fake and the canned server."""
-    fake_ms, canned_ms, fake_rss, canned_rss, module_ms, module_rss = [], [], [], [], [], []
+    """Start-up to the first answer, and idle RSS (the server's own, and with the environments
+    it prestarts), for the fake and the canned server."""
+    names = ("canned", "fake", "module", "lean")
+    times, own, tree = ({name: [] for name in names} for _ in range(3))
     directory = cached_copy()
+    starters = {"canned": start_canned, "fake": start_fake,
+                "module": lambda procs: start_fake_module(procs, directory),
+                "lean": lambda procs: start_fake(procs, "--prestart", "off")}
     try:
         for _ in range(run.settings.rounds):
-            for starter, times, memory in (
-                    (start_canned, canned_ms, canned_rss),
-                    (start_fake, fake_ms, fake_rss),
-                    (lambda procs: start_fake_module(procs, directory), module_ms, module_rss)):
-                server = starter(run.procs)
+            for name in names:
+                server = starters[name](run.procs)
                 try:
-                    times.append(ms(server.ready))
+                    times[name].append(ms(server.ready))
                     time.sleep(0.5)         # idle: let any start-up work settle
-                    memory.append(tree_rss_mb(server.pid)[0])
+                    own[name].append(rss_kb(server.pid) / 1024)
+                    tree[name].append(tree_rss_mb(server.pid)[0])
                 finally:
                     server.stop()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     section = "start-up and idle memory"
-    run.figure(section, "start-up: spawn -> first health answer", "ms", fake_ms, canned_ms,
+    canned = times["canned"]
+    run.figure(section, "start-up: spawn -> first health answer", "ms", times["fake"], canned,
                "canned spawn", ("ratio", "<=", 1.5))
-    run.figure(section, "  python -m lambda_fake, bytecode cached", "ms", module_ms, canned_ms,
-               "canned spawn", ("ratio", "<=", 1.5))
-    run.figure(section, "RSS idle", "MB", fake_rss, canned_rss, "canned server RSS",
-               ("value", "<=", 30))
-    run.figure(section, "  python -m lambda_fake, bytecode cached", "MB", module_rss, canned_rss,
+    run.figure(section, "  --prestart off", "ms", times["lean"], canned, "canned spawn",
+               ("ratio", "<=", 1.5))
+    run.figure(section, "  python -m lambda_fake, bytecode cached", "ms", times["module"],
+               canned, "canned spawn", ("ratio", "<=", 1.5))
+    run.figure(section, "RSS idle, the server's own", "MB", own["fake"], own["canned"],
                "canned server RSS", ("value", "<=", 30))
-    run.reference("(b) canned server spawn -> first answer", "ms", canned_ms)
-    run.reference("canned server idle RSS", "MB", canned_rss)
+    run.figure(section, "  python -m lambda_fake, bytecode cached", "MB", own["module"],
+               own["canned"], "canned server RSS", ("value", "<=", 30))
+    run.figure(section, "  with its prestarted environments", "MB", tree["fake"])
+    run.figure(section, "  --prestart off, the whole tree", "MB", tree["lean"])
+    run.reference("(b) canned server spawn -> first answer", "ms", canned)
+    run.reference("canned server idle RSS", "MB", own["canned"])
 
 
 def bench_get_function(run):
@@ -1028,6 +1036,36 @@ def canned_test(client):
     return time.perf_counter() - started
 
 
+# A user's first test, in a process of its own: import boto3, make a client, create a function
+# and invoke it; it prints how long the invoke took, in seconds (boto3 included).
+BOTO3_FIRST_TEST = """
+import sys, time
+import boto3
+port, name, runtime, handler, code = sys.argv[1:6]
+client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+try:                        # boto3's own first-call costs (~40 ms) are not the server's
+    client.invoke(FunctionName="missing", Payload=b"{}")
+except client.exceptions.ResourceNotFoundException:
+    pass
+client.create_function(FunctionName=name, Runtime=runtime, Handler=handler,
+                       Role="arn:aws:iam::123456789012:role/bench", Code={"ZipFile": code.encode()})
+started = time.perf_counter()
+client.invoke(FunctionName=name, Payload=b'{"n": 1}')
+print(time.perf_counter() - started)
+"""
+
+
+def boto3_first_test(port, label):
+    """The first invoke a new boto3 process makes on a server just started (seconds)."""
+    runtime, handler, source = RUNTIMES[label]
+    done = subprocess.run([sys.executable, "-c", BOTO3_FIRST_TEST, str(port), "first", runtime,
+                           handler, source], capture_output=True, text=True, timeout=60)
+    if done.returncode:
+        raise RuntimeError(f"the boto3 first test failed: {done.stderr.strip()[-300:]}")
+    return float(done.stdout)
+
+
 def bench_per_test(run):
     """What one test of a suite costs: reset, create, the first invoke and two more, 40 tests
     back to back and again with a 50 ms pause; the first invoke after the server starts; the
@@ -1037,6 +1075,7 @@ def bench_per_test(run):
     per_test = {(label, pause): [] for label in RUNTIMES for pause in (0, 0.05)}
     first = {(label, pause): [] for label in RUNTIMES for pause in (0, 0.05)}
     after_start = {label: [] for label in RUNTIMES}
+    boto3_after_start = {label: [] for label in RUNTIMES}
     big_create, big_first = [], []
     floor = {0: [], 0.05: []}           # the canned floor, back to back and with the same pause
     big_zip = base64.b64encode(node_modules_zip(10)).decode()
@@ -1054,6 +1093,11 @@ def bench_per_test(run):
         finally:
             canned.stop()
         for label in RUNTIMES:
+            fake = start_fake(run.procs)            # a new server, and a test in a new process
+            try:
+                boto3_after_start[label].append(ms(boto3_first_test(fake.port, label)))
+            finally:
+                fake.stop()
             fake = start_fake(run.procs)            # a new server: its first invoke ever
             try:
                 client = Client(fake.port)
@@ -1095,6 +1139,8 @@ def bench_per_test(run):
                    first[(label, 0.05)], target=("value", "<=", 2.5))
         run.figure(section, f"{label} first invoke after the server starts", "ms",
                    after_start[label], target=("value", "<=", 5))
+        run.figure(section, "  in a new boto3 process, as a first test", "ms",
+                   boto3_after_start[label], target=("value", "<=", 5))
     run.figure(section, "CreateFunction, zip with 10 MB of node_modules", "ms", big_create)
     run.figure(section, "  its first invoke", "ms", big_first, target=("value", "<=", 30))
     run.reference("canned server: the five requests of one test, back to back", "ms", floor[0])
