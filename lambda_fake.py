@@ -1680,7 +1680,13 @@ def zygote(control):
 
 
 if __name__ == "__main__":
-    del sys.path[0]             # the workdir: handlers import from their own package only
+    # Started with -S: the standard library, and no site-packages of the server's interpreter.
+    # What Lambda's runtime ships besides (boto3 and its dependencies) is linked in
+    # python-runtime/, which comes before the standard library as /var/runtime does on Lambda;
+    # a handler's package and layers go before it. exit() and quit() as `site` would make them.
+    import site
+    site.setquit()
+    sys.path[0] = os.path.join(sys.path[0], "python-runtime")
     zygote(socket.socket(fileno=int(sys.argv[2])))
 '''
 
@@ -1827,7 +1833,7 @@ class Zygote:
         env = dict(bare_environment(), PYTHONDONTWRITEBYTECODE="1")
         with theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-s", "-u", os.path.join(root, "bootstrap.py"), "zygote",
+                [sys.executable, "-S", "-u", os.path.join(root, "bootstrap.py"), "zygote",
                  str(theirs.fileno())], cwd=root, env=env, pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
         self.control = ours
@@ -2476,6 +2482,59 @@ class Outcome:
 MIN_SHARED_MEMORY_BYTES = 1 << 30      # our own: /dev/shm holds unpacked code if it has this
 
 
+# What Lambda's Python runtimes ship besides the standard library, as module -> distribution: the
+# AWS SDK and what it needs. Handlers import these from the server interpreter's own copies.
+PYTHON_RUNTIME_MODULES = {"boto3": "boto3", "botocore": "botocore", "s3transfer": "s3transfer",
+                          "jmespath": "jmespath", "dateutil": "python_dateutil", "six": "six",
+                          "urllib3": "urllib3"}
+
+
+def link_python_runtime(directory):
+    """Fill `directory` with links to the server interpreter's copies of PYTHON_RUNTIME_MODULES
+    and their .dist-info metadata (importlib.metadata finds versions there). A module this
+    interpreter lacks stays missing, so a handler that imports it fails as on a runtime without
+    it: the server says so when it does."""
+    import importlib.util
+    os.makedirs(directory, exist_ok=True)
+    for module, distribution in PYTHON_RUNTIME_MODULES.items():
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or not os.path.isabs(spec.origin):
+            continue
+        source = (spec.submodule_search_locations[0] if spec.submodule_search_locations
+                  else spec.origin)
+        parent = os.path.dirname(source)
+        found = [source] + [os.path.join(parent, name) for name in os.listdir(parent)
+                            if name.startswith(distribution + "-") and name.endswith(".dist-info")]
+        for path in found:
+            try:
+                os.symlink(path, os.path.join(directory, os.path.basename(path)))
+            except FileExistsError:
+                pass
+
+
+def find_node_sdk(node, given=None):
+    """The node_modules directory whose @aws-sdk packages Node.js handlers can require and import
+    without bundling them, as Lambda's nodejs18.x and later runtimes ship the SDK v3: `given`
+    (or LAMBDA_FAKE_NODE_SDK), else npm's global packages beside this node
+    (<prefix>/lib/node_modules), or None when that has none. ValueError when the directory
+    named holds no @aws-sdk."""
+    named = given or os.environ.get("LAMBDA_FAKE_NODE_SDK")
+    if named:
+        if not os.path.isdir(os.path.join(named, "@aws-sdk")):
+            raise ValueError(f"{named} has no @aws-sdk directory: name the node_modules that "
+                             "holds the AWS SDK v3 packages")
+        return os.path.abspath(named)
+    if node:
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(node)))
+        directory = os.path.join(prefix, "lib", "node_modules")
+        if os.path.isdir(os.path.join(directory, "@aws-sdk")):
+            return directory
+    return None
+
+
 def workdir_base():
     """Where the temporary directory goes: /dev/shm when it has room (a node_modules is thousands
     of small files, which a memory file system writes several times faster than a disk), unless
@@ -2529,7 +2588,7 @@ class Housekeeper:
     environments, removes code unpacked before a reset, tops up the spares of the kinds wanted
     lately, and now and then retires environments idle for longer than idle_seconds."""
 
-    def __init__(self, pool):
+    def __init__(self, pool, node_sdk=None):
         self.pool = pool
         pool.on_retire = self.wake
         self.lock = threading.Lock()    # the workdir, the zygote and the lists below
@@ -2544,6 +2603,7 @@ class Housekeeper:
         self.made_code_root = None      # the last code_root() made
         self.rehearse_modules = False   # whether Node.js spares rehearse an ES module too
         self.node = shutil.which("node")
+        self.node_sdk = find_node_sdk(self.node, node_sdk)   # a node_modules with @aws-sdk
 
     def workdir(self):
         with self.lock:
@@ -2563,6 +2623,11 @@ class Housekeeper:
                                                       "    return event\n")):
                     with open(os.path.join(self.root, name), "w") as out:
                         out.write(source)
+                link_python_runtime(os.path.join(self.root, "python-runtime"))
+                if self.node_sdk:       # the SDK alone, not every global package
+                    os.makedirs(os.path.join(self.root, "node-runtime"))
+                    os.symlink(os.path.join(self.node_sdk, "@aws-sdk"),
+                               os.path.join(self.root, "node-runtime", "@aws-sdk"))
                 self.thread = threading.Thread(target=self.keep_house, daemon=True)
                 self.thread.start()
             return self.root
@@ -2574,6 +2639,12 @@ class Housekeeper:
         if path != self.made_code_root:
             try:
                 os.makedirs(path, exist_ok=True)
+                if self.node_sdk:       # found by walking up, from require() and import alike
+                    os.makedirs(os.path.join(path, "node_modules"), exist_ok=True)
+                    os.symlink(os.path.join(self.node_sdk, "@aws-sdk"),
+                               os.path.join(path, "node_modules", "@aws-sdk"))
+            except FileExistsError:
+                pass
             except OSError:             # the workdir went with a stop
                 raise LambdaError("ServiceException", 500, "The server is stopping") from None
             self.made_code_root = path
@@ -2701,9 +2772,9 @@ class Runner:
     a function into an environment on a cold start (a spare's, or a new process's), sends it the
     invocation, and gathers what comes back into an Outcome."""
 
-    def __init__(self, max_workers=16, idle_seconds=300):
+    def __init__(self, max_workers=16, idle_seconds=300, node_sdk=None):
         self.pool = Pool(max_workers, idle_seconds)
-        self.house = Housekeeper(self.pool)
+        self.house = Housekeeper(self.pool, node_sdk)
         self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
                                                     # error ended after their last answer
 
@@ -2968,15 +3039,20 @@ class Runner:
             "TMPDIR": tmp,
             "_HANDLER": job.handler,
         })
+        node_path = []                  # as Lambda's: the layers', then the runtime's SDK
         if opt:
             env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
             env["LD_LIBRARY_PATH"] = f"{opt}/lib"
             if job.runtime in NODE_RUNTIMES:
                 major = job.runtime[len("nodejs"):].split(".")[0]
-                env["NODE_PATH"] = (f"{opt}/nodejs/node{major}/node_modules:"
-                                    f"{opt}/nodejs/node_modules")
+                node_path += [f"{opt}/nodejs/node{major}/node_modules",
+                              f"{opt}/nodejs/node_modules"]
             else:
                 env["PYTHONPATH"] = f"{opt}/python/lib/{job.runtime}/site-packages:{opt}/python"
+        if job.runtime in NODE_RUNTIMES and self.house.node_sdk:
+            node_path.append(os.path.join(root, "node-runtime"))
+        if node_path:
+            env["NODE_PATH"] = ":".join(node_path)
         env.update(job.variables)
         return env
 
@@ -3181,14 +3257,39 @@ def explain_outcome(store, job, outcome):
         if isinstance(error, dict) and error.get("errorType") in ("Runtime.ImportModuleError",
                                                                   "Runtime.HandlerNotFound",
                                                                   "Runtime.MalformedHandlerName"):
+            message = str(error.get("errorMessage", "")).splitlines()[0]
             say(store, "warning",
                 f"function {job.function_name}: handler {job.handler!r} could not be loaded "
-                f"({error.get('errorMessage', '').splitlines()[0]}); check Handler "
-                "(file.export, e.g. index.handler) against the files in the package.",
+                f"({message}); {load_advice(store, job.runtime, message)}",
                 once=(job.function_name, job.key))
     if store.log_level == "debug":
         say(store, "debug",
             f"invoked {job.function_name}:{job.version} -> {outcome.function_error or 'Success'}")
+
+
+def load_advice(store, runtime, message):
+    """What to do about a handler that could not be loaded, from its error message."""
+    missing = re.search(r"No module named '([^'.]+)", message)
+    if missing and runtime in PYTHON_RUNTIMES:
+        name = missing.group(1)
+        if name in PYTHON_RUNTIME_MODULES:
+            return (f"{name} is part of Lambda's Python runtime, but the Python this server runs "
+                    f"with ({sys.executable}) does not have it: pip install boto3 there.")
+        return (f"Lambda's Python runtime has the standard library and boto3 only, and so do "
+                f"handlers here (not the server's site-packages): bundle {name} in the package "
+                "(pip install --target) or in a layer (python/).")
+    missing = re.search(r"Cannot find (?:module|package) '([^']+)'", message)
+    if missing and not missing.group(1).startswith((".", "/")) and runtime in NODE_RUNTIMES:
+        name = missing.group(1)
+        if name.startswith("@aws-sdk/"):
+            where = store.runner.house.node_sdk
+            found = f"({where} has no {name})" if where else "(none was found)"
+            return (f"Lambda's {runtime} runtime ships the AWS SDK v3; here handlers find it in "
+                    f"the global npm packages {found}: npm install -g {name}, or point "
+                    "LAMBDA_FAKE_NODE_SDK at a node_modules that has it, and restart.")
+        return (f"bundle {name} in the package's node_modules or in a layer "
+                "(nodejs/node_modules/).")
+    return "check Handler (file.export, e.g. index.handler) against the files in the package."
 
 
 def record_invocation(store, job, request_id, invocation_type, started, payload, outcome):
@@ -7700,13 +7801,13 @@ class LambdaServer:
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
-                 log_level=None, allow_hosts=(), allow_origins=(), prestart=True):
+                 log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None):
         self.host = host
         self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account)
-        self.store.runner = Runner(max_workers, idle_seconds)
+        self.store.runner = Runner(max_workers, idle_seconds, node_sdk)
         self.store.async_retry_delay = async_retry_delay
         if verify_signatures is not None:       # {access key id: secret}; off by default
             self.store.credentials = dict(verify_signatures)
@@ -7817,6 +7918,9 @@ OPTIONS = [
      "on: the runtimes' first environments boot as the server starts, so the first invoke does "
      "not wait for them; off: when a runtime's first function is created (an idle server then "
      "holds no handler process)"),
+    ("--node-sdk", "LAMBDA_FAKE_NODE_SDK", None,
+     "DIR : a node_modules holding the AWS SDK v3 (@aws-sdk/...), which Node.js handlers then "
+     "require and import without bundling it, as on Lambda (default: npm's global packages)"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
@@ -7847,7 +7951,7 @@ def parse_options(argv):
         elif option == "--verify-signatures":
             parser.add_argument(option, nargs="?", const="test:test", default=value,
                                 metavar="KEY:SECRET", help=shown)
-        elif option in ("--allow-host", "--allow-origin"):
+        elif option in ("--allow-host", "--allow-origin", "--node-sdk"):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
@@ -7866,6 +7970,9 @@ def parse_options(argv):
         parser.error(f"--region {args.region} is not a region name such as us-east-1")
     if not re.fullmatch(r"\d{12}", args.account_id):
         parser.error(f"--account-id {args.account_id} is not a 12-digit account id")
+    if args.node_sdk and not os.path.isdir(os.path.join(args.node_sdk, "@aws-sdk")):
+        parser.error(f"--node-sdk {args.node_sdk} has no @aws-sdk directory: name the "
+                     "node_modules that holds the AWS SDK v3 packages")
     args.credentials = None
     if args.verify_signatures:
         pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
@@ -7883,7 +7990,8 @@ def main(argv=None):
                           log_level=args.log_level, max_workers=args.max_workers,
                           idle_seconds=args.idle_seconds,
                           async_retry_delay=args.async_retry_delay,
-                          prestart=args.prestart == "on", verify_signatures=args.credentials,
+                          prestart=args.prestart == "on", node_sdk=args.node_sdk,
+                          verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:
         server.start()

@@ -1604,6 +1604,108 @@ def test_invoke_es_module_raw_source_and_zip_with_local_imports(lam):
     assert invoke_json(lam, "zipped", {"v": 5})[1] == 10
 
 
+def fake_node_sdk(directory):
+    """A node_modules holding a stand-in for an AWS SDK v3 client, and a package beside it."""
+    client = directory / "@aws-sdk" / "client-fake"
+    client.mkdir(parents=True)
+    (client / "package.json").write_text('{"name": "@aws-sdk/client-fake", "main": "index.js"}')
+    (client / "index.js").write_text("exports.origin = 'the runtime SDK';\n")
+    (directory / "left-pad").mkdir()
+    (directory / "left-pad" / "index.js").write_text("module.exports = 'global';\n")
+    return directory
+
+
+def test_node_handlers_require_and_import_the_sdk_the_runtime_ships(tmp_path):
+    sdk = fake_node_sdk(tmp_path / "prefix" / "node_modules")
+    with LambdaServer(0, node_sdk=str(sdk)) as server:
+        lam = client_for(server)
+        create_function(lam, "required", code=(
+            b"exports.handler = async () => require('@aws-sdk/client-fake').origin;"))
+        assert invoke_json(lam, "required")[1] == "the runtime SDK"
+        create_function(lam, "imported", code=(
+            b"import { origin } from '@aws-sdk/client-fake';\n"
+            b"export const handler = async () => origin;"))
+        assert invoke_json(lam, "imported")[1] == "the runtime SDK"
+        bundled = zip_of({"index.js": "exports.handler = async () => "
+                                      "require('@aws-sdk/client-fake').origin;",
+                          "node_modules/@aws-sdk/client-fake/index.js":
+                              "exports.origin = 'bundled';"})
+        create_function(lam, "bundled", code=bundled)
+        assert invoke_json(lam, "bundled")[1] == "bundled"          # the package's own first
+        source = tmp_path / "src"
+        source.mkdir()
+        (source / "index.js").write_text(
+            "exports.handler = async () => require('@aws-sdk/client-fake').origin;")
+        create_function(lam, "live", Code={"S3Bucket": "hot-reload", "S3Key": str(source)})
+        assert invoke_json(lam, "live")[1] == "the runtime SDK"      # outside the code root
+        create_function(lam, "beside", code=(
+            b"const pad = require('left-pad');\nexports.handler = async () => pad;"))
+        out, error = invoke_json(lam, "beside")                      # only the SDK is shipped
+        assert error["errorType"] == "Runtime.ImportModuleError", error
+    with pytest.raises(ValueError, match="has no @aws-sdk directory"):
+        LambdaServer(0, node_sdk=str(tmp_path))
+
+
+def test_without_an_sdk_a_node_handler_that_needs_it_fails_and_the_log_says_how_to_provide_it(
+        capfd):
+    with LambdaServer(0, prestart=False, log_level="warning") as server:
+        server.store.runner.house.node_sdk = None       # whatever this machine has installed
+        lam = client_for(server)
+        create_function(lam, "needs-sdk", code=(
+            b"const { S3Client } = require('@aws-sdk/client-s3');\n"
+            b"exports.handler = async () => 1;"))
+        out, error = invoke_json(lam, "needs-sdk")
+        create_function(lam, "needs-requests", Runtime="python3.12", Handler="app.handler",
+                        code=b"import requests\ndef handler(e, c):\n    return 1\n")
+        invoke_json(lam, "needs-requests")
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert "Cannot find module '@aws-sdk/client-s3'" in error["errorMessage"]
+    log = capfd.readouterr().err
+    assert "npm install -g @aws-sdk/client-s3, or point LAMBDA_FAKE_NODE_SDK" in log
+    assert "bundle requests in the package (pip install --target) or in a layer" in log
+
+
+def test_python_handlers_import_what_lambda_ships_and_not_the_servers_site_packages(lam):
+    source = (b"import importlib, importlib.metadata, sys\n"
+              b"def handler(event, context):\n"
+              b"    found = {}\n"
+              b"    for name in event['modules']:\n"
+              b"        try:\n"
+              b"            importlib.import_module(name)\n"
+              b"            found[name] = True\n"
+              b"        except ImportError:\n"
+              b"            found[name] = False\n"
+              b"    return {'found': found, 'boto3': importlib.metadata.version('boto3')}\n")
+    create_function(lam, "imports", code=source, Runtime="python3.12", Handler="app.handler")
+    shipped = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"]
+    server_only = ["pytest", "_pytest", "pluggy", "lambda_fake"]    # all importable here
+    out, seen = invoke_json(lam, "imports", {"modules": shipped + server_only})
+    assert seen["found"] == {**{name: True for name in shipped},
+                             **{name: False for name in server_only}}, seen
+    assert seen["boto3"] == boto3.__version__
+    create_function(lam, "needs-pytest", code=b"import pytest\ndef handler(e, c):\n    return 1\n",
+                    Runtime="python3.12", Handler="app.handler")
+    out, error = invoke_json(lam, "needs-pytest")
+    assert out["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert error["errorMessage"] == "Unable to import module 'app': No module named 'pytest'"
+
+
+def test_a_python_package_and_its_layers_come_before_the_runtimes_boto3(lam):
+    shadow = {"boto3/__init__.py": "__version__ = 'bundled'\n"}
+    create_function(lam, "bundled", Runtime="python3.12", Handler="app.handler",
+                    code=zip_of({"app.py": "import boto3\n"
+                                           "def handler(e, c):\n    return boto3.__version__\n",
+                                 **shadow}))
+    assert invoke_json(lam, "bundled")[1] == "bundled"
+    layer = lam.publish_layer_version(LayerName="sdk", Content={"ZipFile": zip_of(
+        {"python/boto3/__init__.py": "__version__ = 'from a layer'\n"})})
+    create_function(lam, "layered", Runtime="python3.12", Handler="app.handler",
+                    Layers=[layer["LayerVersionArn"]],
+                    code=b"import boto3\ndef handler(e, c):\n    return boto3.__version__\n")
+    assert invoke_json(lam, "layered")[1] == "from a layer"
+
+
 def test_invoke_python_handler(lam):
     source = (b"import os\n"
               b"def handler(event, context):\n"

@@ -244,5 +244,32 @@ await step("DeleteFunction", async () => {
   assert.deepEqual(list.Functions, []);
 });
 
+await step("handlers use the runtime's SDK v3 without bundling it (require and import)", async () => {
+  // The server was started with LAMBDA_FAKE_NODE_SDK naming the node_modules this SDK is in.
+  const call = "const lambda = new LambdaClient({ endpoint: process.env.AWS_ENDPOINT_URL_LAMBDA });\n"
+    + "const handler = async () => (await lambda.send(new ListFunctionsCommand({}))).Functions\n"
+    + "  .map((f) => f.FunctionName);\n";
+  const sources = {
+    "smoke-js-sdk-cjs": 'const { LambdaClient, ListFunctionsCommand } = require("@aws-sdk/client-lambda");\n'
+      + call + "exports.handler = handler;\n",
+    "smoke-js-sdk-esm": 'import { LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";\n'
+      + call + "export { handler };\n",
+  };
+  for (const [FunctionName, source] of Object.entries(sources)) {
+    await lambda.send(new CreateFunctionCommand({
+      FunctionName, Runtime: "nodejs20.x", Handler: "index.handler", Role: ROLE, Timeout: 30,
+      Code: { ZipFile: enc.encode(source) },
+    }));
+  }
+  for (const FunctionName of Object.keys(sources)) {
+    const out = await lambda.send(new InvokeCommand({ FunctionName }));
+    assert.equal(out.FunctionError, undefined, dec.decode(out.Payload));
+    assert.deepEqual(json(out.Payload).sort(), Object.keys(sources).sort());
+  }
+  for (const FunctionName of Object.keys(sources)) {
+    await lambda.send(new DeleteFunctionCommand({ FunctionName }));
+  }
+});
+
 lambda.destroy();
 console.log(`smoke_js: OK (${((Date.now() - started) / 1000).toFixed(1)}s)`);

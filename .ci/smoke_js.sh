@@ -39,12 +39,15 @@ echo "smoke_js.sh: @aws-sdk/client-lambda $SDK_VERSION"
 # --- smoke_js.mjs against a fake on a free port -----------------------------------------------------
 step "smoke_js.mjs"
 cp "$ROOT/.ci/smoke_js.mjs" "$WORK/smoke_js.mjs"
+export LAMBDA_FAKE_NODE_SDK="$WORK/node_modules"   # handlers find the SDK there, as on Lambda
 start_server 0
 rc=0
 in_work 180 node smoke_js.mjs "$ENDPOINT" || rc=$?
 [ "$rc" -ne 124 ] || fail "node smoke_js.mjs timed out after 180 s"
 [ "$rc" -eq 0 ] || fail "node smoke_js.mjs exited $rc"
 stop_server
+
+unset LAMBDA_FAKE_NODE_SDK
 
 # --- The README's JavaScript Quick Start, exactly as written -----------------------------------------
 step "README JavaScript Quick Start"
