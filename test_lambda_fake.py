@@ -5841,6 +5841,14 @@ def test_cli_debug_log_has_a_line_per_invocation_and_a_hint_for_a_bad_handler():
     assert "lambda_fake: invoked misnamed:$LATEST -> Unhandled" in log
 
 
+def test_cli_refuses_a_node_sdk_without_the_sdk_and_an_unknown_prestart(tmp_path):
+    for option, words in ((["--node-sdk", str(tmp_path)], "has no @aws-sdk directory"),
+                          (["--prestart", "maybe"], "invalid choice: 'maybe'")):
+        result = subprocess.run([sys.executable, lambda_fake.__file__, "0", *option],
+                                capture_output=True, text=True, timeout=10)
+        assert result.returncode == 2 and words in result.stderr, result.stderr
+
+
 def test_cli_says_when_node_is_missing(tmp_path):
     process, endpoint = start_cli("0", "--quiet", env={"PATH": str(tmp_path)})
     assert "node was not found on PATH" in stop_cli(process)
