@@ -2340,12 +2340,11 @@ class Pool:
     def spares_wanted(self, kind, wanted=SPARES_PER_KIND):
         """How many more spares of this kind to start now, to have `wanted` of it."""
         with self.lock:
-            spares = sum(1 for env in self.live if env.state in (STARTING, SPARE))
-            of_kind = sum(1 for env in self.live if env.state in (STARTING, SPARE)
-                          and env.kind == kind)
             if self.closed:
                 return 0
-            return max(0, min(wanted - of_kind, MAX_SPARES - spares))
+            spares = [env for env in self.live if env.state in (STARTING, SPARE)]
+            of_kind = sum(1 for env in spares if env.kind == kind)
+            return max(0, min(wanted - of_kind, MAX_SPARES - len(spares)))
 
     def starting(self, env):
         """A spare's process started: it boots (a Node.js spare rehearses). False once closed."""
@@ -2495,7 +2494,7 @@ def link_python_runtime(directory):
     interpreter lacks stays missing, so a handler that imports it fails as on a runtime without
     it: the server says so when it does."""
     import importlib.util
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory)
     for module, distribution in PYTHON_RUNTIME_MODULES.items():
         try:
             spec = importlib.util.find_spec(module)
@@ -2509,10 +2508,7 @@ def link_python_runtime(directory):
         found = [source] + [os.path.join(parent, name) for name in os.listdir(parent)
                             if name.startswith(distribution + "-") and name.endswith(".dist-info")]
         for path in found:
-            try:
-                os.symlink(path, os.path.join(directory, os.path.basename(path)))
-            except FileExistsError:
-                pass
+            os.symlink(path, os.path.join(directory, os.path.basename(path)))
 
 
 def find_node_sdk(node, given=None):
@@ -2635,14 +2631,14 @@ class Housekeeper:
     def code_root(self):
         """Where this generation's packages and layers are unpacked. A reset starts another
         generation, and the housekeeper removes the directory of the old one."""
-        path = os.path.join(self.workdir(), f"code-{self.pool.generation}")
+        root = self.workdir()
+        path = os.path.join(root, f"code-{self.pool.generation}")
         if path != self.made_code_root:
             try:
                 os.makedirs(path, exist_ok=True)
-                if self.node_sdk:       # found by walking up, from require() and import alike
-                    os.makedirs(os.path.join(path, "node_modules"), exist_ok=True)
-                    os.symlink(os.path.join(self.node_sdk, "@aws-sdk"),
-                               os.path.join(path, "node_modules", "@aws-sdk"))
+                if self.node_sdk:       # the packages in it find the SDK by walking up, from
+                    os.symlink(os.path.join(root, "node-runtime"),   # require() and import alike
+                               os.path.join(path, "node_modules"))
             except FileExistsError:
                 pass
             except OSError:             # the workdir went with a stop
@@ -7970,9 +7966,10 @@ def parse_options(argv):
         parser.error(f"--region {args.region} is not a region name such as us-east-1")
     if not re.fullmatch(r"\d{12}", args.account_id):
         parser.error(f"--account-id {args.account_id} is not a 12-digit account id")
-    if args.node_sdk and not os.path.isdir(os.path.join(args.node_sdk, "@aws-sdk")):
-        parser.error(f"--node-sdk {args.node_sdk} has no @aws-sdk directory: name the "
-                     "node_modules that holds the AWS SDK v3 packages")
+    try:
+        find_node_sdk(None, args.node_sdk)
+    except ValueError as error:
+        parser.error(f"--node-sdk {error}")
     args.credentials = None
     if args.verify_signatures:
         pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
