@@ -1949,6 +1949,8 @@ class Environment:
         self.signalled = False          # SIGKILL sent
         self.killed = False             # and the process waited for
         self.last_used = time.monotonic()
+        self.provision = None           # (function, qualifier) whose provisioned concurrency
+                                        # keeps it loaded: never reaped or trimmed
         os.set_blocking(request_fd, False)
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -2125,8 +2127,10 @@ class Pool:
     """Every execution environment of a server, by state, and the one owner of their states:
     each change goes through move(), under one lock. At most `max_environments` serve functions
     (loading, busy or idle; the least recently used idle one makes room), beside at most
-    MAX_SPARES spares, SPARES_PER_KIND of each kind. A reset (clear()) starts a new generation:
-    every environment that loaded a function ends, and the spares stay.
+    MAX_SPARES spares, SPARES_PER_KIND of each kind. Environments of provisioned concurrency
+    (env.provision) serve their function first, and stay until it is deleted: neither idle time
+    nor a trim ends them, and room for another function is made with them last. A reset (clear())
+    starts a new generation: every environment that loaded a function ends, and the spares stay.
 
     Counters for tests: count(), inflight_of(), pids().
     """
@@ -2145,6 +2149,8 @@ class Pool:
         self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
         self.closed = False             # set for good by close()
         self.on_retire = None           # called (under the lock) when an environment retires
+        self.on_lost = None             # called (under the lock) with the target of a provisioned
+                                        # environment that a crash or a timeout ended
 
     # -- The one place states change --------------------------------------------------------
 
@@ -2171,6 +2177,9 @@ class Pool:
             self.retiring.append(env)
             if self.on_retire is not None:
                 self.on_retire()
+        if (state in (RETIRING, DEAD) and env.provision and self.on_lost is not None
+                and not self.closed and env.generation == self.generation):
+            self.on_lost(env.provision)
         if state == DEAD:
             self.live.discard(env)
         else:
@@ -2217,14 +2226,15 @@ class Pool:
         with self.lock:
             self.inflight[function_name] -= 1
 
-    def acquire(self, key, kind):
+    def acquire(self, key, kind, reuse=True):
         """An environment for an invocation of `key`, as (environment, cold, generation): an idle
-        one, now busy; or a spare, now loading; or None, with room reserved for a new process
-        that the caller starts in that generation (see adopt). Idle environments of the
-        function's older code retire. At the cap, a spare of this kind comes in at once and the
-        least recently used idle environment leaves after the invocation (trim); without a
-        spare, that one makes room now; with nothing idle, this waits. A spare of this kind
-        still booting is waited for a moment rather than another process started beside it."""
+        one (a provisioned one first), now busy; or a spare, now loading; or None, with room
+        reserved for a new process that the caller starts in that generation (see adopt). Idle
+        environments of the function's older code retire. At the cap, a spare of this kind comes
+        in at once and the least recently used idle environment leaves after the invocation
+        (trim); without a spare, that one makes room now (a provisioned one last); with nothing
+        idle, this waits. A spare of this kind still booting is waited for a moment rather than
+        another process started beside it. With reuse False, never an idle one."""
         waited_for_spare = time.monotonic() + SPARE_WAIT_SECONDS
         with self.lock:
             for older in [env for k in self.idle if k[:2] == key[:2] and k != key
@@ -2233,7 +2243,8 @@ class Pool:
             while True:
                 if self.closed:
                     raise LambdaError("ServiceException", 500, "The server is stopping")
-                for env in reversed(self.idle.get(key, ())):
+                for env in sorted(reversed(self.idle.get(key, ()) if reuse else ()),
+                                  key=lambda env: env.provision is None):
                     if env.alive():
                         self.move(env, BUSY)
                         return env, False, self.generation
@@ -2255,7 +2266,9 @@ class Pool:
                         self.reserved += 1
                         return None, True, self.generation
                     if idle:
-                        self.move(min(idle, key=lambda env: env.last_used), RETIRING)
+                        leaving = min(idle, key=lambda env: (bool(env.provision), env.last_used))
+                        leaving.provision = None        # gives up its provisioned place
+                        self.move(leaving, RETIRING)
                         continue
                     self.lock.wait(0.5)
 
@@ -2321,17 +2334,46 @@ class Pool:
         env.kill()                      # the invocation's own thread: its owner
 
     def retire(self, function_name):
-        """The idle environments of a function (after an update or a delete) retire."""
+        """The idle environments of a function (after an update or a delete) retire, but those
+        of its provisioned concurrency (see unpin)."""
         with self.lock:
-            for env in [env for k in self.idle if k[0] == function_name for env in self.idle[k]]:
+            for env in [env for k in self.idle if k[0] == function_name for env in self.idle[k]
+                        if not env.provision]:
                 self.move(env, RETIRING)
+
+    def pinned(self, target=None, key=None):
+        """How many environments provisioned concurrency keeps: for one target and Job.key, or in
+        all. Caller holds self.lock."""
+        return sum(1 for env in self.live if env.provision and target in (None, env.provision)
+                   and key in (None, env.key))
+
+    def unpin(self, function_name, keep):
+        """The provisioned environments of a function whose (target, key) is not in `keep` are
+        provisioned no more: the idle ones retire, the busy ones after their invocation."""
+        with self.lock:
+            for env in list(self.live):
+                if env.provision and env.provision[0] == function_name and (
+                        (env.provision, env.key) not in keep):
+                    env.provision = None
+                    if env.state == IDLE:
+                        self.move(env, RETIRING)
+
+    def provisioned(self, env, target):
+        """A function loaded for provisioned concurrency: idle, kept for it. False when a reset
+        or a stop ended it meanwhile."""
+        with self.lock:
+            if env.state != BUSY:
+                return False
+            env.provision = target
+        self.release(env)
+        return True
 
     def trim(self):
         """Retire least recently used idle environments until within max_environments."""
         with self.lock:
             self.trim_due = False
-            idle = sorted((env for envs in self.idle.values() for env in envs),
-                          key=lambda env: env.last_used)
+            idle = sorted((env for envs in self.idle.values() for env in envs
+                           if not env.provision), key=lambda env: env.last_used)
             for env in idle[:max(0, self.serving() - self.max_environments)]:
                 self.move(env, RETIRING)
 
@@ -2379,7 +2421,7 @@ class Pool:
         with self.lock:
             limit = time.monotonic() - self.idle_seconds
             for env in [env for env in self.live if env.state in (IDLE, SPARE)
-                        and env.last_used < limit]:
+                        and env.last_used < limit and not env.provision]:
                 self.move(env, RETIRING)
 
     # -- Reset and stop ---------------------------------------------------------------------
@@ -2457,6 +2499,7 @@ class Job:
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
         self.durable_config = config.get("DurableConfig")
+        self.initialization = "on-demand"   # or "provisioned-concurrency": what loads it
 
 
 class Outcome:
@@ -2773,6 +2816,10 @@ class Runner:
         self.house = Housekeeper(self.pool, node_sdk)
         self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
                                                     # error ended after their last answer
+        self.provisions = {}            # (function, qualifier) -> [(Job, count)]: what
+                                        # provisioned concurrency keeps loaded (pool.lock)
+        self.provision_lock = threading.Lock()      # one top-up at a time
+        self.pool.on_lost = self.replace_provisioned
 
     @property
     def closed(self):
@@ -2975,6 +3022,78 @@ class Runner:
         except WorkerDied:
             return env, (time.monotonic() - started) * 1000, exit_error(None, env.process)
 
+    # -- Provisioned concurrency ------------------------------------------------------------
+
+    def provide(self, function_name, wanted):
+        """Make a function's provisioned concurrency what `wanted` says, (function, qualifier)
+        -> [(Job, count)]: environments no longer wanted are unpinned, and the missing ones are
+        loaded now, their init run before any invocation. Returns {target: init error payload}
+        for the targets whose init failed."""
+        wanted = {target: [(job, count) for job, count in jobs
+                           if count > 0 and not self.cannot_run(job)]
+                  for target, jobs in wanted.items()}
+        for job, _ in (item for jobs in wanted.values() for item in jobs):
+            if job.package.hot_dir:
+                job.key = job.key + (tree_stamp(job.package.hot_dir),)
+        keep = {(target, job.key) for target, jobs in wanted.items() for job, _ in jobs}
+        with self.pool.lock:
+            for target in [t for t in self.provisions if t[0] == function_name]:
+                del self.provisions[target]
+            self.provisions.update(wanted)
+        self.pool.unpin(function_name, keep)
+        failures = {}
+        for target in wanted:
+            error = self.top_up(target)
+            if error is not None:
+                failures[target] = error
+        return failures
+
+    def replace_provisioned(self, target):
+        """A crash or a timeout ended a provisioned environment: another is loaded in its place,
+        in the background. Called under pool.lock."""
+        if target in self.provisions:
+            threading.Thread(target=self.top_up, args=(target,), daemon=True).start()
+
+    def top_up(self, target):
+        """Load the environments a target misses, in parallel; at most max_environments are
+        provisioned in all. Returns the first init error payload, or None."""
+        with self.provision_lock:
+            with self.pool.lock:
+                jobs = list(self.provisions.get(target, ()))
+                room = self.pool.max_environments - self.pool.pinned()
+                missing = []
+                for job, count in jobs:
+                    wanted = min(count - self.pool.pinned(target, job.key), room)
+                    room -= max(0, wanted)
+                    missing += [job] * wanted
+            errors = [None] * len(missing)
+
+            def load_one(index, job):
+                errors[index] = self.load_provisioned(job, target)
+
+            threads = [threading.Thread(target=load_one, args=item, daemon=True)
+                       for item in enumerate(missing)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return next((error for error in errors if error is not None), None)
+
+    def load_provisioned(self, job, target):
+        """One environment loaded with the job's function and no invocation, idle and kept for
+        the target. Returns its init error payload, or None."""
+        try:
+            env, _, generation = self.pool.acquire(job.key, environment_kind(job.runtime,
+                                                                             job.memory), False)
+            env, _, error = self.load(job, LogBuffer("", job.version), env, generation, b"")
+        except LambdaError as failure:
+            return error_payload("Runtime.ImportModuleError", failure.message)
+        if error is not None:
+            self.pool.discard(env)
+            return error
+        self.pool.provisioned(env, target)
+        return None
+
     def time_out(self, job, request_id, log, started, env, init_ms):
         self.pool.discard(env)
         message = f"Task timed out after {job.timeout:.2f} seconds"
@@ -3022,7 +3141,7 @@ class Runner:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(job.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": job.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": job.initialization,
             "AWS_REGION": job.region,
             "AWS_DEFAULT_REGION": job.region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{job.runtime}",
@@ -3065,6 +3184,8 @@ class Runner:
         self.pool.retire(function_name)
 
     def clear(self):
+        with self.pool.lock:
+            self.provisions.clear()
         self.house.clear()
 
     def stop(self):
@@ -4282,6 +4403,7 @@ def delete_function(store, params, body):
             for attached in (function.policies, function.provisioned, function.event_invoke_configs,
                              function.runtime_management, function.scaling_configs):
                 attached.pop(qualifier, None)
+    provide_concurrency(store, name)
     store.runner.retire(name)
     return Reply(204)
 
@@ -4677,7 +4799,11 @@ def update_alias(store, params, body):
         alias["Description"] = body.get("Description", alias["Description"])
         set_routing(alias, routing)
         alias["RevisionId"] = new_revision_id()
-        return dict(alias)
+        provisioned = alias["Name"] in function.provisioned
+        reply = dict(alias)
+    if provisioned:                     # its provisioned concurrency follows it
+        provide_concurrency(store, name)
+    return reply
 
 
 def delete_alias(store, params, body):
@@ -4686,10 +4812,13 @@ def delete_alias(store, params, body):
     name, qualifier = function_target(store, params, namespaced=False, max_length=140)
     with store.lock:
         function = find_function(store, name)
+        provisioned = params["Name"] in function.provisioned
         if function.aliases.pop(params["Name"], None) is not None:
             for attached in (function.policies, function.provisioned, function.url_configs,
                              function.event_invoke_configs):
                 attached.pop(params["Name"], None)
+    if provisioned:
+        provide_concurrency(store, name)
     return Reply(204)
 
 
@@ -4993,6 +5122,36 @@ def provisioned_timestamp():
     return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime())
 
 
+def provide_concurrency(store, name):
+    """Load the environments a function's provisioned concurrency configs ask for, and end those
+    no longer asked for (after a change to the configs, to an alias, or a deletion). A config on
+    a weighted alias splits its count between the alias's versions by weight. A config whose
+    environments fail their init is FAILED, as on AWS."""
+    wanted = {}
+    with store.lock:
+        function = store.functions.get(name)
+        for qualifier, config in (function.provisioned.items() if function else ()):
+            alias = function.aliases.get(qualifier)
+            count = config["RequestedProvisionedConcurrentExecutions"]
+            split = {v: round(count * w) for v, w in routing_weights(alias or {}).items()}
+            split[alias["FunctionVersion"] if alias else qualifier] = count - sum(split.values())
+            jobs = wanted[(name, qualifier)] = []
+            for version, share in split.items():
+                job = Job(store, function, version, function.versions[version],
+                          function.packages[version], qualifier)
+                job.initialization = "provisioned-concurrency"
+                jobs.append((job, share))
+    failures = store.runner.provide(name, wanted)
+    with store.lock:
+        for (_, qualifier), error in failures.items():
+            config = function.provisioned.get(qualifier)
+            if config is not None:
+                config.update(Status="FAILED", StatusReason="FUNCTION_ERROR_INIT_FAILURE",
+                              AvailableProvisionedConcurrentExecutions=0)
+                say(store, "error", f"provisioned concurrency of {name}:{qualifier} failed its "
+                                    f"init: {error.decode('utf-8', 'replace')}")
+
+
 def put_provisioned_concurrency_config(store, params, body):
     """PutProvisionedConcurrencyConfig: READY at once (AWS allocates over minutes)."""
     check_body(body, PUT_PROVISIONED_CONCURRENCY)
@@ -5037,6 +5196,8 @@ def put_provisioned_concurrency_config(store, params, body):
                   "AllocatedProvisionedConcurrentExecutions": wanted,
                   "Status": "READY", "LastModified": provisioned_timestamp()}
         function.provisioned[qualifier] = config
+    provide_concurrency(store, name)
+    with store.lock:
         return dict(config)
 
 
@@ -5063,7 +5224,9 @@ def delete_provisioned_concurrency_config(store, params, body):
         if function is None:
             raise function_not_found(function_arn(store, name, qualifier))
         check_provisioned_target(store, function, qualifier)
-        function.provisioned.pop(qualifier, None)
+        provisioned = function.provisioned.pop(qualifier, None)
+    if provisioned:
+        provide_concurrency(store, name)
     return Reply(204)
 
 

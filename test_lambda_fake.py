@@ -2647,6 +2647,120 @@ def test_put_provisioned_concurrency_config_is_ready_at_once(lam):
                    "AvailableProvisionedConcurrentExecutions": 2, "Status": "READY"}
 
 
+# Provisioned concurrency is real: its environments load before any invoke, and serve first.
+PROVISIONED_PROBES = {
+    "nodejs20.x": zip_of({"index.js": (
+        "const loadedAt = Date.now() / 1000;\n"
+        "exports.handler = async (event) => {\n"
+        "  if (event.exit) process.exit(3);\n"
+        "  await new Promise((done) => setTimeout(done, (event.sleep || 0) * 1000));\n"
+        "  return {type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE, pid: process.pid,\n"
+        "          loadedAt};\n"
+        "};\n")}),
+    "python3.12": zip_of({"index.py": (
+        "import os, time\n"
+        "LOADED_AT = time.time()\n"
+        "def handler(event, context):\n"
+        "    if event.get('exit'):\n"
+        "        os._exit(3)\n"
+        "    time.sleep(event.get('sleep', 0))\n"
+        "    return {'type': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE'], 'pid': os.getpid(),\n"
+        "            'loadedAt': LOADED_AT}\n")}),
+}
+
+
+def provisioned_probe(lam, runtime, count=2, qualifier="live", name="fn"):
+    """A probe function with version 1, alias live -> 1, and `count` provisioned on `qualifier`."""
+    create_function(lam, name, Runtime=runtime, code=PROVISIONED_PROBES[runtime])
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    return lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier,
+                                                  ProvisionedConcurrentExecutions=count)
+
+
+def invoke_together(lam, count, event, **params):
+    """`count` invocations at once: their (response, payload) pairs."""
+    results = [None] * count
+
+    def call(index):
+        results[index] = invoke_json(lam, event=event, **params)
+
+    threads = [threading.Thread(target=call, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "python3.12"])
+def test_provisioned_environments_init_before_any_invoke_and_serve_first(lam, runtime):
+    assert provisioned_probe(lam, runtime, count=2)["Status"] == "READY"
+    put_at = time.time()
+    results = invoke_together(lam, 3, {"sleep": 0.3}, Qualifier="live", LogType="Tail")
+    provisioned = [payload for out, payload in results
+                   if payload["type"] == "provisioned-concurrency"]
+    assert len(provisioned) == 2 and len({p["pid"] for p in provisioned}) == 2, results
+    assert all(p["loadedAt"] < put_at for p in provisioned)
+    for out, payload in results:        # a third at once spills over to a cold on-demand one
+        assert ("Init Duration" in decoded_log(out)) == (payload["type"] == "on-demand")
+    for _ in range(2):                  # the version the alias names: the provisioned ones first
+        out, payload = invoke_json(lam, Qualifier="1")
+        assert payload["pid"] in {p["pid"] for p in provisioned}
+    assert invoke_json(lam)[1]["type"] == "on-demand"       # $LATEST has none
+
+
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "python3.12"])
+def test_a_provisioned_environment_that_crashes_is_replaced(lam, runtime):
+    provisioned_probe(lam, runtime, count=1, qualifier="1")
+    first = invoke_json(lam, Qualifier="1")[1]
+    out, _ = invoke_json(lam, event={"exit": True}, Qualifier="1")
+    assert out["FunctionError"] == "Unhandled"
+    assert wait_for(lambda: not alive(first["pid"]))
+    time.sleep(0.5)                                         # its replacement loads meanwhile
+    out, again = invoke_json(lam, Qualifier="1", LogType="Tail")
+    assert again["type"] == "provisioned-concurrency" and again["pid"] != first["pid"]
+    assert "Init Duration" not in decoded_log(out)
+
+
+def test_provisioned_environments_outlive_idle_time_and_end_with_their_config():
+    with LambdaServer(0, idle_seconds=0.2) as reaping:
+        lam = client_for(reaping)
+        provisioned_probe(lam, "python3.12", count=1)
+        pid = invoke_json(lam, Qualifier="live")[1]["pid"]
+        on_demand = invoke_json(lam)[1]["pid"]
+        assert wait_for(lambda: not alive(on_demand))       # the reaper ends $LATEST's
+        assert alive(pid)
+        assert invoke_json(lam, Qualifier="live")[1]["pid"] == pid
+        lam.delete_provisioned_concurrency_config(FunctionName="fn", Qualifier="live")
+        assert wait_for(lambda: not alive(pid))
+
+
+def test_provisioned_concurrency_follows_its_alias_to_another_version(lam):
+    provisioned_probe(lam, "python3.12", count=1)
+    before = invoke_json(lam, Qualifier="live")[1]["pid"]
+    change(lam, value=2)
+    lam.publish_version(FunctionName="fn")
+    lam.update_alias(FunctionName="fn", Name="live", FunctionVersion="2")
+    out, payload = invoke_json(lam, Qualifier="live", LogType="Tail")
+    assert payload["type"] == "provisioned-concurrency" and payload["pid"] != before
+    assert "Init Duration" not in decoded_log(out)
+    assert wait_for(lambda: not alive(before))
+
+
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "python3.12"])
+def test_provisioned_concurrency_whose_init_fails_is_failed(lam, runtime):
+    source = {"nodejs20.x": {"index.js": "throw new Error('no init');\n"},
+              "python3.12": {"index.py": "raise RuntimeError('no init')\n"}}[runtime]
+    create_function(lam, Runtime=runtime, code=zip_of(source))
+    lam.publish_version(FunctionName="fn")
+    out = lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                                 ProvisionedConcurrentExecutions=1)
+    assert (out["Status"], out["StatusReason"]) == ("FAILED", "FUNCTION_ERROR_INIT_FAILURE")
+    got = lam.get_provisioned_concurrency_config(FunctionName="fn", Qualifier="1")
+    assert got["Status"] == "FAILED" and got["AvailableProvisionedConcurrentExecutions"] == 0
+
+
 def test_get_provisioned_concurrency_config_of_an_alias(lam):
     with_versions(lam, 1)
     lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
