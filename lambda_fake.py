@@ -3539,14 +3539,23 @@ def log_tail(outcome):
 
 TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                       "application/x-www-form-urlencoded", "application/graphql")
-URL_ERRORS = {403: (b'{"Message":"Forbidden"}', "AccessDeniedException"),
-              429: (b'{"Message":"Too Many Requests"}', "TooManyRequestsException"),
-              502: (b'{"Message":"Internal Server Error"}', None)}
+# What a URL answers when it does not run the function, or the function fails, as AWS recorded
+# it: status, body, content type, x-amzn-ErrorType.
+URL_ERRORS = {
+    "no such url": (403, b'{"Message":null}', "application/json", "AccessDeniedException"),
+    "forbidden": (403, b'{"Message":"Forbidden. For troubleshooting Function URL authorization '
+                       b'issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}',
+                  "application/json", "AccessDeniedException"),
+    "too large": (413, b'{"Message":"Request Entity Too Large"}', "application/json", None),
+    "throttled": (429, b'{"Message":"Too Many Requests"}', "application/json",
+                  "TooManyRequestsException"),
+    "failed": (502, b"Internal Server Error", "text/plain; charset=utf-8", None),
+}
 
 
-def url_error(status):
-    body, code = URL_ERRORS[status]
-    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body)
+def url_error(name):
+    status, body, content_type, code = URL_ERRORS[name]
+    return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body, content_type)
 
 
 def host_name(host):
@@ -3609,11 +3618,11 @@ def function_url_event(store, url_id, request):
 def function_url_response(payload):
     """The HTTP response Lambda makes of a URL invocation's result: a {statusCode, headers, body,
     isBase64Encoded, cookies} object; a string as its text; any other JSON value, compact, as a
-    200 application/json body."""
+    200 application/json body; a result that is not JSON, as it is."""
     try:
         result = json.loads(payload)
     except ValueError:
-        return url_error(502)
+        return Reply(200, {}, payload, "application/json")
     if not isinstance(result, dict) or "statusCode" not in result:
         body = result if isinstance(result, str) else compact_json(result)
         return Reply(200, {}, body.encode(), "application/json")
@@ -3625,7 +3634,7 @@ def function_url_response(payload):
             body = compact_json(body)
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     except (TypeError, ValueError, AttributeError, binascii.Error):
-        return url_error(502)
+        return url_error("failed")
     content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
     reply = Reply(status, headers, data, content_type)
     reply.cookies = [str(c) for c in result.get("cookies") or []]
@@ -3658,13 +3667,23 @@ def cors_headers(cors, origin, preflight):
 
 
 def serve_function_url(store, url_id, request):
-    """Answer an HTTP request to a function URL (the fake's data plane for URLs)."""
+    """Answer an HTTP request to a function URL (the fake's data plane for URLs), its
+    x-amzn-RequestId the invocation's."""
+    request_id = new_uuid()
+    reply = answer_function_url(store, url_id, request, request_id)
+    reply.headers["x-amzn-RequestId"] = request_id
+    return reply
+
+
+def answer_function_url(store, url_id, request, request_id):
     with store.lock:
-        name, qualifier = store.function_urls.get(url_id, (None, None))
+        if url_id not in store.function_urls:
+            return url_error("no such url")
+        name, qualifier = store.function_urls[url_id]
         function = store.functions.get(name)
         config = function and function.url_configs.get(qualifier or "")
         if not config or (qualifier and qualifier not in function.aliases):
-            return url_error(403)
+            return url_error("forbidden")       # the alias it served was deleted
         config = copied(config)
     header_map = {k.lower(): v for k, v in request["headers"]}
     origin = header_map.get("origin")
@@ -3673,20 +3692,20 @@ def serve_function_url(store, url_id, request):
         return Reply(200, cors_headers(cors, origin, preflight=True), b"", "text/plain")
     if config["AuthType"] == "AWS_IAM" and not header_map.get("authorization", "").startswith(
             "AWS4-HMAC-SHA256 "):
-        return url_error(403)
+        return url_error("forbidden")
     payload = json.dumps(function_url_event(store, url_id, request)).encode()
     if len(payload) > MAX_SYNC_PAYLOAD_BYTES:
-        return Reply(413, {}, b'{"Message":"Request Entity Too Large"}')
+        return url_error("too large")
     extra = cors_headers(cors, origin, preflight=False) if cors else {}
     try:
         job = invocation_job(store, name, qualifier, payload)
         if config.get("InvokeMode") == "RESPONSE_STREAM":
-            return stream_function_url(store, job, payload, extra)
-        outcome = run_invocation(store, job, payload, new_uuid(),
-                                 invocation_type="FunctionUrl")
+            return stream_function_url(store, job, payload, extra, request_id)
+        outcome = run_invocation(store, job, payload, request_id, invocation_type="FunctionUrl")
     except LambdaError as error:
-        return url_error(429 if error.status == 429 else 502)
-    reply = url_error(502) if outcome.function_error else function_url_response(outcome.payload)
+        return url_error("throttled" if error.status == 429 else "failed")
+    reply = (url_error("failed") if outcome.function_error
+             else function_url_response(outcome.payload))
     reply.headers.update(extra)
     return reply
 
@@ -3694,7 +3713,7 @@ def serve_function_url(store, url_id, request):
 HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
 
 
-def stream_function_url(store, job, payload, extra_headers):
+def stream_function_url(store, job, payload, extra_headers, request_id):
     """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
     awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
     headers; other results are mapped as buffered URLs map them."""
@@ -3728,14 +3747,14 @@ def stream_function_url(store, job, payload, extra_headers):
             emit(data)
 
         try:
-            outcome = run_invocation(store, job, payload, new_uuid(),
+            outcome = run_invocation(store, job, payload, request_id,
                                      invocation_type="FunctionUrl", on_chunk=chunk)
         except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
-            mapped = url_error(429 if error.status == 429 else 502)
+            mapped = url_error("throttled" if error.status == 429 else "failed")
         else:
             if outcome.streamed and not outcome.function_error:
                 return
-            mapped = (url_error(502) if outcome.function_error
+            mapped = (url_error("failed") if outcome.function_error
                       else function_url_response(outcome.payload))
         reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
                                                            mapped.cookies)

@@ -3251,18 +3251,43 @@ def test_function_url_base64_response_body_is_decoded(server, lam):
     assert (status, body) == (200, b"\x00\xff") and ("Content-Type", "image/png") in headers
 
 
-def test_function_url_handler_error_is_502(server, lam):
-    create_function(lam, "broken", code=b"exports.handler = async () => { throw new Error('x'); };")
+URL_FORBIDDEN = (b'{"Message":"Forbidden. For troubleshooting Function URL authorization issues, '
+                 b'see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}')
+
+
+@pytest.mark.parametrize("runtime, handler, code", [
+    ("nodejs20.x", "index.handler", b"exports.handler = async () => { throw new Error('x'); };"),
+    ("python3.12", "app.handler", b"def handler(e, c):\n    raise ValueError('x')\n"),
+])
+def test_function_url_handler_error_is_502_internal_server_error(server, lam, runtime, handler,
+                                                                  code):
+    lam.create_function(FunctionName="broken", Runtime=runtime, Role=ROLE, Handler=handler,
+                        Code={"ZipFile": code})
     url = lam.create_function_url_config(FunctionName="broken", AuthType="NONE")["FunctionUrl"]
-    status, _, body = url_request(server, url)
-    assert (status, json.loads(body)) == (502, {"Message": "Internal Server Error"})
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (502, b"Internal Server Error")      # as AWS answers: plain text
+    assert not any(name == "x-amzn-ErrorType" for name, _ in headers)
+
+
+def test_function_url_result_that_is_not_json_is_sent_as_it_is():
+    reply = lambda_fake.function_url_response(b"{")         # as AWS answers a custom runtime's
+    assert (reply.status, reply.body) == (200, b"{")
+
+
+def test_function_url_replies_carry_the_invocations_request_id(server, lam):
+    create_function(lam, "web", code=b"exports.handler = async (e, context) => "
+                                     b"context.awsRequestId;")
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert status == 200 and ("x-amzn-RequestId", body.decode()) in headers
 
 
 def test_function_url_aws_iam_refuses_unsigned_requests(server, lam):
     create_function(lam, "private", code=b"exports.handler = async () => 'ok';")
     url = lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")["FunctionUrl"]
-    status, headers, _ = url_request(server, url)
-    assert status == 403 and ("x-amzn-ErrorType", "AccessDeniedException") in headers
+    status, headers, body = url_request(server, url)
+    assert (status, body) == (403, URL_FORBIDDEN)
+    assert ("x-amzn-ErrorType", "AccessDeniedException") in headers
     signed = {"Authorization": "AWS4-HMAC-SHA256 "
                                "Credential=test/20260101/us-east-1/lambda/aws4_request, "
                                "SignedHeaders=host, Signature=abc"}
@@ -3295,8 +3320,18 @@ def test_function_url_of_an_alias_runs_its_version_and_unknown_urls_are_403(serv
     url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
                                          AuthType="NONE")["FunctionUrl"]
     assert url_request(server, url)[2] == b"v1"       # a string result is sent as its text
+    lam.delete_alias(FunctionName="aliased", Name="live")
+    status, headers, body = url_request(server, url)  # its alias deleted: AWS's Forbidden
+    assert (status, body) == (403, URL_FORBIDDEN)
+    assert ("x-amzn-ErrorType", "AccessDeniedException") in headers
+    lam.create_alias(FunctionName="aliased", Name="live", FunctionVersion="1")
+    url = lam.create_function_url_config(FunctionName="aliased", Qualifier="live",
+                                         AuthType="NONE")["FunctionUrl"]
     lam.delete_function_url_config(FunctionName="aliased", Qualifier="live")
-    assert url_request(server, url)[0] == 403
+    status, headers, body = url_request(server, url)  # a URL that is not there
+    assert (status, body) == (403, b'{"Message":null}')
+    assert ("x-amzn-ErrorType", "AccessDeniedException") in headers
+    assert ("Content-Type", "application/json") in headers
 
 
 # ----------------------------------------------------------------------------------------------
