@@ -1356,6 +1356,7 @@ imports what an environment needs once, then forks a new environment for each re
 control socket FD: a process that loads one handler and answers the invocations sent on its
 request pipe."""
 import atexit
+import ctypes
 import gc
 import importlib
 import json
@@ -1498,7 +1499,13 @@ class Failure(Exception):
 
 def load(request):
     """The first message: the function's environment, task root and handler (an environment
-    starts generic, so that a forked spare serves a cold start quickly)."""
+    starts generic, so that a forked spare serves a cold start quickly), and the paths it sees
+    in a private mount namespace, when it has one."""
+    if request.get("paths"):
+        place_paths(request["paths"])
+        runtime = request["paths"]["runtime"]
+        sys.path[:] = ["/var/runtime" + entry[len(runtime):] if entry.startswith(runtime + "/")
+                       else entry for entry in sys.path]
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
@@ -1511,6 +1518,109 @@ def load(request):
 
 def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# Lambda's paths, where the kernel lets an environment have a mount namespace of its own (always
+# as root): its package at /var/task, its layers at /opt and the runtime at /var/runtime, all
+# read-only. /var and /opt are covered with new directories that keep the host's entries an
+# environment needs (all of /var's; of /opt's, those holding the interpreters and the SDK), so
+# nothing else changes. /tmp stays the host's (TMPDIR is the environment's own directory). An
+# environment is prepared as it boots (its namespace, and /var), and its function's paths are
+# placed as it loads. PATHS: what all share (from the server), or None without Lambda's paths.
+PATHS = json.loads(os.environ.get("LAMBDA_FAKE_PATHS") or "null")
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+CLONE_NEWNS = 0x20000
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def checked(result, what):
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
+
+
+def mount(source, target, flags, kind=None, options=None):
+    checked(libc.mount(source and source.encode(), target.encode(), kind and kind.encode(),
+                       flags, options and options.encode()), f"mount {target}")
+
+
+def cover(target, keep, add):
+    """Cover `target` with a read-only tmpfs holding the entries of the covered directory that
+    `keep` names (all when None) as they are, and `add`, name -> source: a directory or file to
+    bind read-only, a symlink ("->target"), or None for an empty directory (to mount on)."""
+    covered = os.open(target, os.O_PATH | os.O_DIRECTORY)    # still reaches what is covered
+    try:
+        names = [name for name in os.listdir(f"/proc/self/fd/{covered}")
+                 if keep is None or name in keep]
+        mount("tmpfs", target, 0, "tmpfs", "mode=755")
+        places = [(f"/proc/self/fd/{covered}/{name}", name, False) for name in names]
+        places += [(source, name, True) for name, source in add.items()]
+        for source, name, frozen in places:
+            path = os.path.join(target, name)
+            if source is None:
+                os.mkdir(path)
+                continue
+            if source.startswith("->") or os.path.islink(source):
+                os.symlink(source[2:] if source.startswith("->") else os.readlink(source), path)
+                continue
+            if os.path.isdir(source):
+                os.mkdir(path)
+            else:
+                open(path, "w").close()
+            mount(source, path, MS_BIND | MS_REC)
+            if frozen:
+                mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        mount(None, target, MS_REMOUNT | MS_RDONLY)
+    finally:
+        os.close(covered)
+
+
+def enter(pid):
+    namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+    try:
+        checked(libc.setns(namespace, CLONE_NEWNS), "setns")
+    finally:
+        os.close(namespace)
+
+
+def prepare_paths():
+    """As an environment boots, in its mount namespace: /var covered, with its mount points."""
+    cover("/var", None, dict(task=None, runtime=None, **PATHS["links"]))
+
+
+def place_paths(paths):
+    """As a function loads, in its environment's mount namespace: its package, the runtime and
+    its layers where Lambda has them."""
+    for name in ("task", "runtime"):
+        mount(paths[name], f"/var/{name}", MS_BIND | MS_REC)
+        mount(None, f"/var/{name}", MS_REMOUNT | MS_BIND | MS_RDONLY)
+    layers = paths["opt"]
+    cover("/opt", {path.split("/")[2] for path in PATHS["keep"] if path.startswith("/opt/")},
+          {name: os.path.join(layers, name) for name in (os.listdir(layers) if layers else ())})
+
+
+def give_paths(pid, paths, home):
+    """In the zygote, for a Node.js environment (which cannot mount): enter its mount namespace,
+    prepare it and place its function's paths, as `paths` asks, and come back to `home` (the
+    zygote's own namespace). The answer: "paths ok", or what failed."""
+    try:
+        waited = time.monotonic() + 2   # a new one may not have made its namespace yet
+        while os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.fstat(home).st_ino:
+            if time.monotonic() > waited:
+                raise OSError(f"process {pid} has no mount namespace of its own")
+            time.sleep(0.0005)
+        enter(pid)
+        if os.stat("/proc/self/ns/mnt").st_ino == os.fstat(home).st_ino:
+            raise OSError(f"process {pid} has no mount namespace of its own")     # never ours
+        if paths["prepare"]:
+            prepare_paths()
+        if paths.get("place"):
+            place_paths(paths["place"])
+        return b"paths ok"
+    except Exception as error:
+        return b"paths " + str(error).encode()[:200]
+    finally:
+        checked(libc.setns(home, CLONE_NEWNS), "setns")
 
 
 def serve():
@@ -1601,6 +1711,10 @@ def environment(request_fd, result_fd, output_fd):
         os.set_inheritable(result_fd, False)
         OUT, REQUESTS = result_fd, open(request_fd, "rb")
         sys.argv = [os.path.abspath(__file__)]
+        if PATHS:                       # a mount namespace of its own, for Lambda's paths
+            checked(libc.unshare(CLONE_NEWNS), "unshare")
+            mount(None, "/", MS_REC | MS_PRIVATE)
+            prepare_paths()
         rehearse()
         code = serve()
     except SystemExit as exit:
@@ -1618,7 +1732,8 @@ def zygote(control):
     """Fork an environment for each "fork" message (its three pipe ends come with it: requests,
     results, output), answer "pid <pid>", and report each "exit <pid> <status>" once it has
     ended every process the environment started (its process group, while the environment's
-    unreaped pid still holds the group's id). When the server closes the socket, end every
+    unreaped pid still holds the group's id); give a Node.js environment Lambda's paths for
+    each "paths <pid> <json>". When the server closes the socket, end every
     environment, and then itself."""
     children = set()
     wake_read, wake_write = os.pipe()
@@ -1648,6 +1763,7 @@ def zygote(control):
             children.discard(pid)
             report(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
 
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY) if PATHS else None
     gc.freeze()                 # a child's collections skip what it shares with the zygote
     try:
         while True:
@@ -1657,19 +1773,24 @@ def zygote(control):
                 reap()
             if control not in ready:
                 continue
-            message, fds, _, _ = socket.recv_fds(control, 64, 3)
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
             if not message:
                 return
-            if message == b"fork" and len(fds) == 3:
+            word, _, rest = message.partition(b" ")
+            if word == b"fork" and len(fds) == 3:
                 pid = os.fork()
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    for fd in (wake_read, wake_write, control.fileno()):
-                        os.close(fd)
+                    for fd in (wake_read, wake_write, control.fileno(), home):
+                        if fd is not None:
+                            os.close(fd)
                     environment(*fds)
                 children.add(pid)
                 report(b"pid %d" % pid)
+            elif word == b"paths":
+                target, _, paths = rest.partition(b" ")
+                report(give_paths(int(target), json.loads(paths), home))
             for fd in fds:
                 os.close(fd)
     finally:                    # the server is gone (or this failed): so is every environment
@@ -1828,17 +1949,19 @@ class Zygote:
     millisecond, where a new interpreter takes some 40. Closing its socket ends it and every
     environment it forked, so none outlives the server."""
 
-    def __init__(self, root):
+    def __init__(self, root, paths):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(bare_environment(), PYTHONDONTWRITEBYTECODE="1")
+        if paths:                       # what Lambda's paths need (see Housekeeper.paths)
+            env["LAMBDA_FAKE_PATHS"] = json.dumps(paths)
         with theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-S", "-u", os.path.join(root, "bootstrap.py"), "zygote",
                  str(theirs.fileno())], cwd=root, env=env, pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
         self.control = ours
-        self.fork_lock = threading.Lock()       # one fork at a time: a pid answers the last one
-        self.pids = queue.SimpleQueue()
+        self.fork_lock = threading.Lock()       # one request at a time: an answer is the last's
+        self.answers = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.children = {}                      # pid -> Forked, until its exit is reported
         self.exits = {}                         # exit codes reported before their Forked exists
@@ -1854,29 +1977,50 @@ class Zygote:
         request_read, request_write = os.pipe()
         result_read, result_write = os.pipe()
         output_read, output_write = os.pipe()
-        pid = None
         try:
-            with self.fork_lock:
-                socket.send_fds(self.control, [b"fork"],
-                                [request_read, result_write, output_write])
-                pid = self.pids.get(timeout=INIT_TIMEOUT_SECONDS)
-        except (OSError, queue.Empty):
-            pass
+            process = self.forked(self.request(b"fork", [request_read, result_write,
+                                                         output_write]), output_read)
+        except OSError:
+            for fd in (request_write, result_read, output_read):
+                os.close(fd)
+            raise
         finally:
             for fd in (request_read, result_write, output_write):
                 os.close(fd)
-        if pid is None:
-            for fd in (request_write, result_read, output_read):
-                os.close(fd)
-            self.process.kill()         # a late answer must not pass for the next fork's
-            raise OSError("the Python zygote did not fork")
-        process = Forked(pid, output_read)
+        return process, request_write, result_read
+
+    def give_paths(self, pid, paths):
+        """Give the Node.js environment `pid` Lambda's paths (see lambda_paths in the Python
+        runtime): the zygote enters its mount namespace, and comes back. Raises OSError when
+        that fails."""
+        answer = self.request(b"paths %d %s" % (pid, json.dumps(paths).encode()), [])
+        if answer != b"ok":
+            raise OSError(f"Lambda's paths could not be mounted: {answer.decode()}")
+
+    def request(self, message, fds):
+        """Send the zygote a request, and return its answer: the pid of a fork, or the text of
+        a paths answer."""
+        answer = None
+        try:
+            with self.fork_lock:
+                socket.send_fds(self.control, [message], fds)
+                answer = self.answers.get(timeout=INIT_TIMEOUT_SECONDS)
+        except (OSError, queue.Empty):
+            pass
+        if answer is None:
+            self.process.kill()         # a late answer must not pass for the next request's
+            raise OSError("the Python zygote did not answer")
+        return answer
+
+    def forked(self, pid, output_fd):
+        """The Forked of a new environment, its exit already noted if the zygote reported it."""
+        process = Forked(pid, output_fd)
         with self.lock:
             if pid in self.exits:
                 process.exited(self.exits.pop(pid))
             else:
                 self.children[pid] = process
-        return process, request_write, result_read
+        return process
 
     def listen(self):
         """Read the zygote's answers: the pid of each fork, the exit status of each environment."""
@@ -1889,7 +2033,9 @@ class Zygote:
                 break
             word, _, rest = message.partition(b" ")
             if word == b"pid":
-                self.pids.put(int(rest))
+                self.answers.put(int(rest))
+            elif word == b"paths":
+                self.answers.put(rest)
             elif word == b"exit":
                 pid, code = map(int, rest.split())
                 with self.lock:
@@ -1898,7 +2044,7 @@ class Zygote:
                         self.exits[pid] = code
                 if child is not None:
                     child.exited(code)
-        self.pids.put(None)
+        self.answers.put(None)
         with self.lock:                 # gone: end what it forked, as it would have
             orphans, self.children = list(self.children.values()), {}
         for child in orphans:
@@ -1949,6 +2095,7 @@ class Environment:
         self.signalled = False          # SIGKILL sent
         self.killed = False             # and the process waited for
         self.last_used = time.monotonic()
+        self.prepared = False           # a Node.js one's mount namespace, for Lambda's paths
         self.provision = None           # (function, qualifier) whose provisioned concurrency
                                         # keeps it loaded: never reaped or trimmed
         os.set_blocking(request_fd, False)
@@ -2321,8 +2468,8 @@ class Pool:
             else:
                 ended = False
                 self.move(env, IDLE)
-                if self.serving() > self.max_environments and not self.trim_due:
-                    self.trim()         # what the housekeeper's trim could not end
+                if self.serving() > self.max_environments:
+                    self.trim()         # the room a cold start at the cap took
         if ended:
             env.kill()
 
@@ -2331,6 +2478,7 @@ class Pool:
         with self.lock:
             if env.state != DEAD:
                 self.move(env, DEAD)
+            self.trim()                 # a cold start at the cap that failed: trim_due no more
         env.kill()                      # the invocation's own thread: its owner
 
     def retire(self, function_name):
@@ -2627,7 +2775,7 @@ class Housekeeper:
     environments, removes code unpacked before a reset, tops up the spares of the kinds wanted
     lately, and now and then retires environments idle for longer than idle_seconds."""
 
-    def __init__(self, pool, node_sdk=None):
+    def __init__(self, pool, node_sdk=None, lambda_paths=True):
         self.pool = pool
         pool.on_retire = self.wake
         self.lock = threading.Lock()    # the workdir, the zygote and the lists below
@@ -2643,6 +2791,8 @@ class Housekeeper:
         self.rehearse_modules = False   # whether Node.js spares rehearse an ES module too
         self.node = shutil.which("node")
         self.node_sdk = find_node_sdk(self.node, node_sdk)   # a node_modules with @aws-sdk
+        self.lambda_paths = lambda_paths    # wanted: then `paths` says whether it can be had
+        self.paths = None               # what lambda_paths needs: False when it cannot be had
 
     def workdir(self):
         with self.lock:
@@ -2694,19 +2844,55 @@ class Housekeeper:
         environment minimal until a load message brings the function's), or a fork of the
         zygote, which is started on first need. OSError when it cannot be had."""
         root = self.workdir()
-        if kind[0] == "node":
-            env = bare_environment()
-            heap_mb = max(64, kind[1] * 9 // 10)
-            argv = [self.node, f"--max-old-space-size={heap_mb}",
-                    os.path.join(root, "bootstrap.js")]
-            return Environment.spawn(kind, argv, env, root)
+        if kind[0] != "node":
+            return Environment(kind, *self.the_zygote().fork(), {})
+        env = bare_environment()
+        heap_mb = max(64, kind[1] * 9 // 10)
+        argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+        paths = self.path_settings()
+        if paths:                       # in a mount namespace of its own, for Lambda's paths
+            argv = [paths["unshare"], "--mount", "--propagation", "private", *argv]
+        return Environment.spawn(kind, argv, env, root)
+
+    def the_zygote(self):
+        """The Python zygote, started on first need. OSError once the server is stopping."""
+        root, paths = self.workdir(), self.path_settings()
         with self.lock:
             if self.pool.closed:
                 raise OSError("the server is stopping")
             if self.zygote is None or not self.zygote.alive():
-                self.zygote = Zygote(root)
-            zygote = self.zygote
-        return Environment(kind, *zygote.fork(), {})
+                self.zygote = Zygote(root, paths)
+            return self.zygote
+
+    def path_settings(self):
+        """What every environment's Lambda paths share, or False where the kernel does not let
+        this process make a mount namespace (or they were not wanted): the host paths to keep
+        under /opt (the interpreters, the runtime's libraries and the SDK), and the links /var
+        gets. Found out once, by trying, in a process of its own."""
+        with self.lock:
+            if self.paths is not None:
+                return self.paths
+        root = self.workdir()
+        unshare, mount = shutil.which("unshare"), shutil.which("mount")
+        settings = False
+        if self.lambda_paths and sys.platform.startswith("linux") and unshare and mount:
+            probe = subprocess.run([unshare, "--mount", "--propagation", "private", mount, "-t",
+                                    "tmpfs", "tmpfs", root], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if probe.returncode == 0:
+                runtime = os.path.join(root, "python-runtime")
+                keep = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
+                        *(os.readlink(os.path.join(runtime, name)) for name in os.listdir(runtime)),
+                        *(path for path in (self.node, self.node_sdk) if path)}
+                settings = {"unshare": unshare, "links": {},
+                            "keep": sorted({variant for path in keep for variant in
+                                            (os.path.abspath(path), os.path.realpath(path))})}
+                if self.node_sdk:
+                    settings["links"]["node_modules"] = "->/var/runtime/node-runtime"
+        with self.lock:
+            if self.paths is None:
+                self.paths = settings
+            return self.paths
 
     def want_spares(self, kind, count=SPARES_PER_KIND):
         """Keep `count` spares of this kind from now on (a function of that kind was created,
@@ -2733,7 +2919,8 @@ class Housekeeper:
             try:
                 if called:
                     time.sleep(HOUSEKEEPING_DELAY_SECONDS)  # the reply that called goes first
-                self.pool.trim()
+                if not self.pool.trim_due:     # else the invocation's end trims
+                    self.pool.trim()
                 for env in self.pool.take_retiring():
                     env.kill()
                 with self.lock:
@@ -2773,8 +2960,22 @@ class Housekeeper:
                     break
                 booting.append(env)
             for env in booting:
-                self.pool.booted(env, kind[0] != "node"
-                                 or env.rehearse(self.root or "", self.rehearse_modules))
+                self.pool.booted(env, self.boot(env))
+
+    def boot(self, env):
+        """Whether a new spare is ready to serve: a Node.js one rehearses, and its mount namespace
+        is prepared for Lambda's paths (a Python one does both itself)."""
+        if env.kind[0] != "node":
+            return True
+        if not env.rehearse(self.root or "", self.rehearse_modules):
+            return False
+        if self.path_settings():
+            try:
+                self.the_zygote().give_paths(env.process.pid, {"prepare": True})
+            except (OSError, LambdaError):
+                return False
+            env.prepared = True
+        return True
 
     def clear(self):
         """A reset: every environment that loaded a function is sent SIGKILL (the housekeeper
@@ -2811,9 +3012,9 @@ class Runner:
     a function into an environment on a cold start (a spare's, or a new process's), sends it the
     invocation, and gathers what comes back into an Outcome."""
 
-    def __init__(self, max_workers=16, idle_seconds=300, node_sdk=None):
+    def __init__(self, max_workers=16, idle_seconds=300, node_sdk=None, lambda_paths=True):
         self.pool = Pool(max_workers, idle_seconds)
-        self.house = Housekeeper(self.pool, node_sdk)
+        self.house = Housekeeper(self.pool, node_sdk, lambda_paths)
         self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
                                                     # error ended after their last answer
         self.provisions = {}            # (function, qualifier) -> [(Job, count)]: what
@@ -2990,10 +3191,24 @@ class Runner:
         except (OSError, TypeError):    # the workdir went with a stop
             self.pool.discard(env)
             raise reset from None
-        variables = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
+        header = {"load": True, "length": 0}
+        settings = self.house.path_settings()
+        if settings:                    # Lambda's paths, in the environment's mount namespace
+            header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
+            header["env"] = self.environment(job, "/var/runtime", "/var/task",
+                                             opt and "/opt", env.tmpdir)
+        else:
+            header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
         deadline = started + INIT_TIMEOUT_SECONDS
         try:
-            load = worker_message({"load": True, "env": variables, "length": 0}, b"")
+            if settings and env.kind[0] == "node":      # node cannot mount: the zygote does
+                try:
+                    self.house.the_zygote().give_paths(env.process.pid, {
+                        "prepare": not env.prepared, "place": header.pop("paths")})
+                except OSError as error:
+                    return (env, (time.monotonic() - started) * 1000,
+                            error_payload("Runtime.Unknown", f"lambda_fake: {error}"))
+            load = worker_message(header, b"")
             if not env.write(load + invocation, deadline):
                 raise WorkerDied()
             while True:
@@ -3129,7 +3344,8 @@ class Runner:
 
     def environment(self, job, root, code_dir, opt, tmp):
         """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only, and
-        TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is."""
+        TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is. The paths
+        given are those the environment sees."""
         stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
                   + os.urandom(16).hex())
         env = bare_environment()
@@ -7979,13 +8195,14 @@ class LambdaServer:
     def __init__(self, port=DEFAULT_PORT, host="127.0.0.1", region=DEFAULT_REGION,
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
-                 log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None):
+                 log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
+                 lambda_paths=True):
         self.host = host
         self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account)
-        self.store.runner = Runner(max_workers, idle_seconds, node_sdk)
+        self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.async_retry_delay = async_retry_delay
         if verify_signatures is not None:       # {access key id: secret}; off by default
             self.store.credentials = dict(verify_signatures)
@@ -8099,6 +8316,10 @@ OPTIONS = [
     ("--node-sdk", "LAMBDA_FAKE_NODE_SDK", None,
      "DIR : a node_modules holding the AWS SDK v3 (@aws-sdk/...), which Node.js handlers then "
      "require and import without bundling it, as on Lambda (default: npm's global packages)"),
+    ("--lambda-paths", "LAMBDA_FAKE_LAMBDA_PATHS", "on",
+     "on: where the kernel allows (Linux, as root), each environment sees its package at "
+     "/var/task, its layers at /opt and a /tmp of its own, in a mount namespace of its own; "
+     "off: the package and layers stay in the server's temporary directory"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
@@ -8133,7 +8354,7 @@ def parse_options(argv):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
-        elif option == "--prestart":
+        elif option in ("--prestart", "--lambda-paths"):
             parser.add_argument(option, default=value, choices=("on", "off"), help=shown)
         else:
             kind = {"--max-workers": int, "--idle-seconds": float,
@@ -8170,6 +8391,7 @@ def main(argv=None):
                           idle_seconds=args.idle_seconds,
                           async_retry_delay=args.async_retry_delay,
                           prestart=args.prestart == "on", node_sdk=args.node_sdk,
+                          lambda_paths=args.lambda_paths == "on",
                           verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:

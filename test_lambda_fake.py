@@ -368,6 +368,83 @@ def test_invoke_python_handler_imports_a_module_from_its_layer(lam):
     assert invoke_json(lam, "pylayered", {"n": "ada"})[1] == "py hi ada"
 
 
+# Lambda's paths: the package at /var/task, layers at /opt (where the kernel allows it).
+PATH_PROBES = {
+    "nodejs20.x": ("index.handler", {
+        "index.js": (
+            "const fs = require('fs');\n"
+            "exports.handler = async () => {\n"
+            "  let write;\n"
+            "  try { fs.writeFileSync('/var/task/x', '1'); write = 'wrote'; }\n"
+            "  catch (error) { write = error.code; }\n"
+            "  const module = await import('/opt/nodejs/node_modules/greet/index.mjs');\n"
+            "  return {cwd: process.cwd(), file: __filename,\n"
+            "    root: process.env.LAMBDA_TASK_ROOT, runtime: process.env.LAMBDA_RUNTIME_DIR,\n"
+            "    greet: require('/opt/nodejs/node_modules/greet')('ada'), esm: module.hello,\n"
+            "    tool: fs.readFileSync('/opt/bin/tool', 'utf8'), write,\n"
+            "    hostVar: fs.existsSync('/var/lib'), stack: new Error('here').stack};\n"
+            "};\n")}),
+    "python3.12": ("app.handler", {
+        "app.py": (
+            "import os, traceback, boto3\n"
+            "from greet import greet\n"
+            "def handler(event, context):\n"
+            "    try:\n"
+            "        open('/var/task/x', 'w')\n"
+            "        write = 'wrote'\n"
+            "    except OSError as error:\n"
+            "        write = error.strerror\n"
+            "    return {'cwd': os.getcwd(), 'file': __file__,\n"
+            "            'root': os.environ['LAMBDA_TASK_ROOT'],\n"
+            "            'runtime': os.environ['LAMBDA_RUNTIME_DIR'], 'greet': greet('ada'),\n"
+            "            'tool': open('/opt/bin/tool').read(), 'write': write,\n"
+            "            'hostVar': os.path.isdir('/var/lib'), 'boto3': boto3.__file__,\n"
+            "            'stack': ''.join(traceback.format_stack())}\n")}),
+}
+PATH_LAYER_ZIP = zip_of({"nodejs/node_modules/greet/index.js": "module.exports = (n) => 'hi ' + n;",
+                         "nodejs/node_modules/greet/index.mjs": "export const hello = 'esm';",
+                         "python/greet.py": "def greet(n):\n    return 'py hi ' + n\n",
+                         "bin/tool": "#!/bin/sh\necho tool\n"})
+
+
+def host_mounts_under(*tops):
+    with open("/proc/self/mountinfo") as mounts:
+        return [line for line in mounts if line.split()[4].startswith(tops)]
+
+
+@pytest.mark.parametrize("runtime", sorted(PATH_PROBES))
+def test_handlers_see_their_package_at_var_task_and_their_layers_at_opt(server, lam, runtime):
+    if not server.store.runner.house.path_settings():
+        pytest.skip("this kernel does not let the server make mount namespaces (not root?)")
+    before = host_mounts_under("/var", "/opt")
+    layer = lam.publish_layer_version(LayerName="greeter", Content={"ZipFile": PATH_LAYER_ZIP})
+    handler, files = PATH_PROBES[runtime]
+    lam.create_function(FunctionName="paths", Runtime=runtime, Role=ROLE, Handler=handler,
+                        Layers=[layer["LayerVersionArn"]], Code={"ZipFile": zip_of(files)})
+    seen = invoke_json(lam, "paths")[1]
+    assert (seen["cwd"], seen["root"], seen["runtime"]) == ("/var/task", "/var/task",
+                                                            "/var/runtime"), seen
+    assert seen["file"] == "/var/task/" + next(iter(files))
+    assert "/var/task/" + next(iter(files)) in seen["stack"]
+    assert seen["greet"].endswith("hi ada") and seen["tool"] == "#!/bin/sh\necho tool\n"
+    assert seen["write"] in ("EROFS", "Read-only file system")      # read-only, as on Lambda
+    assert seen["hostVar"] is True                  # the rest of /var is the host's
+    if runtime == "nodejs20.x":
+        assert seen["esm"] == "esm"                 # an ES module named by its /opt path
+    else:
+        assert seen["boto3"].startswith("/var/runtime/")
+    assert host_mounts_under("/var", "/opt") == before      # nothing mounted on the host
+
+
+def test_without_lambda_paths_the_package_stays_in_the_servers_directory():
+    with LambdaServer(0, lambda_paths=False) as plain:
+        lam = client_for(plain)
+        create_function(lam, "where", code=b"exports.handler = async () => "
+                                           b"[process.cwd(), process.env.LAMBDA_TASK_ROOT];")
+        cwd, root = invoke_json(lam, "where")[1]
+        assert cwd == root and root.startswith(plain.store.runner.house.root)
+
+
 def test_invoke_later_layers_override_earlier_ones(lam):
     first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": zip_of(
         {"nodejs/node_modules/which/index.js": "module.exports = 'one';"})})
@@ -582,7 +659,7 @@ def test_at_the_cap_a_cold_start_takes_the_spare_and_the_oldest_idle_worker_leav
                 b"exports.handler = async (e) => ({ pid: process.pid, older: alive(e.older) });"))
         pool = full.store.runner.pool
         older = invoke_json(lam, "older", {"older": 0})[1]["pid"]
-        assert wait_for(lambda: pool.count("spare") == 2)
+        assert wait_for(lambda: pool.count("spare", kind=("node", 128)) == 2)
         spares = pool.pids("spare")
         # a spare answers while the older worker still lives: nothing waited for an eviction
         newer = invoke_json(lam, "newer", {"older": older})[1]
@@ -5990,9 +6067,10 @@ def test_cli_debug_log_has_a_line_per_invocation_and_a_hint_for_a_bad_handler():
     assert "lambda_fake: invoked misnamed:$LATEST -> Unhandled" in log
 
 
-def test_cli_refuses_a_node_sdk_without_the_sdk_and_an_unknown_prestart(tmp_path):
+def test_cli_refuses_a_node_sdk_without_the_sdk_and_unknown_choices(tmp_path):
     for option, words in ((["--node-sdk", str(tmp_path)], "has no @aws-sdk directory"),
-                          (["--prestart", "maybe"], "invalid choice: 'maybe'")):
+                          (["--prestart", "maybe"], "invalid choice: 'maybe'"),
+                          (["--lambda-paths", "yes"], "invalid choice: 'yes'")):
         result = subprocess.run([sys.executable, lambda_fake.__file__, "0", *option],
                                 capture_output=True, text=True, timeout=10)
         assert result.returncode == 2 and words in result.stderr, result.stderr
