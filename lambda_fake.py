@@ -1583,17 +1583,19 @@ def enter(pid):
         os.close(namespace)
 
 
-def prepare_paths():
-    """As an environment boots, in its mount namespace: /var covered, with its mount points."""
-    cover("/var", None, dict(task=None, runtime=None, **PATHS["links"]))
+def prepare_paths(node=False):
+    """As an environment boots, in its mount namespace: /var covered, with its mount points (a
+    Node.js one's /var/node_modules too: see Runner.node_modules)."""
+    cover("/var", None, dict(task=None, runtime=None, **({"node_modules": None} if node else {})))
 
 
 def place_paths(paths):
     """As a function loads, in its environment's mount namespace: its package, the runtime and
     its layers where Lambda has them."""
-    for name in ("task", "runtime"):
-        mount(paths[name], f"/var/{name}", MS_BIND | MS_REC)
-        mount(None, f"/var/{name}", MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for name in ("task", "runtime", "node_modules"):
+        if paths.get(name):
+            mount(paths[name], f"/var/{name}", MS_BIND | MS_REC)
+            mount(None, f"/var/{name}", MS_REMOUNT | MS_BIND | MS_RDONLY)
     layers = paths["opt"]
     cover("/opt", {path.split("/")[2] for path in PATHS["keep"] if path.startswith("/opt/")},
           {name: os.path.join(layers, name) for name in (os.listdir(layers) if layers else ())})
@@ -1613,7 +1615,7 @@ def give_paths(pid, paths, home):
         if os.stat("/proc/self/ns/mnt").st_ino == os.fstat(home).st_ino:
             raise OSError(f"process {pid} has no mount namespace of its own")     # never ours
         if paths["prepare"]:
-            prepare_paths()
+            prepare_paths(node=True)
         if paths.get("place"):
             place_paths(paths["place"])
         return b"paths ok"
@@ -2867,8 +2869,8 @@ class Housekeeper:
     def path_settings(self):
         """What every environment's Lambda paths share, or False where the kernel does not let
         this process make a mount namespace (or they were not wanted): the host paths to keep
-        under /opt (the interpreters, the runtime's libraries and the SDK), and the links /var
-        gets. Found out once, by trying, in a process of its own."""
+        under /opt (the interpreters, the runtime's libraries and the SDK). Found out once, by
+        trying, in a process of its own."""
         with self.lock:
             if self.paths is not None:
                 return self.paths
@@ -2884,11 +2886,9 @@ class Housekeeper:
                 keep = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
                         *(os.readlink(os.path.join(runtime, name)) for name in os.listdir(runtime)),
                         *(path for path in (self.node, self.node_sdk) if path)}
-                settings = {"unshare": unshare, "links": {},
+                settings = {"unshare": unshare,
                             "keep": sorted({variant for path in keep for variant in
                                             (os.path.abspath(path), os.path.realpath(path))})}
-                if self.node_sdk:
-                    settings["links"]["node_modules"] = "->/var/runtime/node-runtime"
         with self.lock:
             if self.paths is None:
                 self.paths = settings
@@ -3195,6 +3195,8 @@ class Runner:
         settings = self.house.path_settings()
         if settings:                    # Lambda's paths, in the environment's mount namespace
             header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
+            if env.kind[0] == "node":
+                header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
             header["env"] = self.environment(job, "/var/runtime", "/var/task",
                                              opt and "/opt", env.tmpdir)
         else:
@@ -3339,6 +3341,40 @@ class Runner:
             for package in layers:
                 if package.is_zip:
                     extract_zip(package.data, staging)
+            settle(staging, target)
+        return target
+
+    def node_modules(self, opt, runtime):
+        """With Lambda's paths, the /var/node_modules of a Node.js function, which ES modules reach
+        by walking up from /var/task as CommonJS modules do: links to its layers' packages (in
+        NODE_PATH's order, the first of a name wins) and to the runtime's @aws-sdk, as Lambda's
+        nodejs18.x and later resolve ES module imports from layers. None when there is nothing."""
+        major = runtime[len("nodejs"):].split(".")[0]
+        sources = [("/var/runtime/node-runtime", os.path.join(self.house.root, "node-runtime"))]
+        if opt:
+            sources[:0] = [(f"/opt/{path}", os.path.join(opt, path)) for path in
+                           (f"nodejs/node{major}/node_modules", "nodejs/node_modules")]
+        found = [(seen, path, sorted(os.listdir(path))) for seen, path in sources
+                 if os.path.isdir(path)]
+        shared = {name for name, count in collections.Counter(
+            name for _, _, names in found for name in names if name.startswith("@")).items()
+            if count > 1}               # a scope in two places: merged package by package
+        links = {}                      # name (or @scope/name) -> where the function sees it
+        for seen, path, names in found:
+            for name in names:
+                for entry in ([f"{name}/{inner}" for inner in
+                               sorted(os.listdir(os.path.join(path, name)))]
+                              if name in shared else [name]):
+                    links.setdefault(entry, f"{seen}/{entry}")
+        if not links:
+            return None
+        target = os.path.join(self.house.root, "modules-" + hashlib.sha256(
+            json.dumps(sorted(links.items())).encode()).hexdigest()[:32])
+        if not os.path.isdir(target):
+            staging = tempfile.mkdtemp(dir=self.house.root)
+            for entry, seen in links.items():
+                os.makedirs(os.path.dirname(os.path.join(staging, entry)), exist_ok=True)
+                os.symlink(seen, os.path.join(staging, entry))
             settle(staging, target)
         return target
 

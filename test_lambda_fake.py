@@ -436,6 +436,25 @@ def test_handlers_see_their_package_at_var_task_and_their_layers_at_opt(server, 
     assert host_mounts_under("/var", "/opt") == before      # nothing mounted on the host
 
 
+def test_es_modules_import_a_layers_packages_by_name_as_on_nodejs18_and_later(server, lam):
+    if not server.store.runner.house.path_settings():
+        pytest.skip("this kernel does not let the server make mount namespaces (not root?)")
+    first = lam.publish_layer_version(LayerName="one", Content={"ZipFile": PATH_LAYER_ZIP})
+    second = lam.publish_layer_version(LayerName="two", Content={"ZipFile": zip_of({
+        "nodejs/node_modules/@acme/tool/index.js": "module.exports = 'acme';",
+        "nodejs/node20/node_modules/greet/index.js": "module.exports = () => 'node20 first';"})})
+    lam.create_function(FunctionName="esm", Runtime="nodejs20.x", Role=ROLE,
+                        Handler="index.handler",
+                        Layers=[first["LayerVersionArn"], second["LayerVersionArn"]],
+                        Code={"ZipFile": zip_of({"index.mjs": (
+                            "import greet from 'greet';\nimport tool from '@acme/tool';\n"
+                            "import { createRequire } from 'module';\n"
+                            "const where = createRequire(import.meta.url).resolve('greet');\n"
+                            "export const handler = async () => [greet('ada'), tool, where];\n")})})
+    assert invoke_json(lam, "esm")[1] == [
+        "node20 first", "acme", "/opt/nodejs/node20/node_modules/greet/index.js"]
+
+
 def test_without_lambda_paths_the_package_stays_in_the_servers_directory():
     with LambdaServer(0, lambda_paths=False) as plain:
         lam = client_for(plain)
