@@ -1711,9 +1711,10 @@ def fake_node_sdk(directory):
     return directory
 
 
-def test_node_handlers_require_and_import_the_sdk_the_runtime_ships(tmp_path):
+@pytest.mark.parametrize("lambda_paths", [True, False])
+def test_node_handlers_require_and_import_the_sdk_the_runtime_ships(tmp_path, lambda_paths):
     sdk = fake_node_sdk(tmp_path / "prefix" / "node_modules")
-    with LambdaServer(0, node_sdk=str(sdk)) as server:
+    with LambdaServer(0, node_sdk=str(sdk), lambda_paths=lambda_paths) as server:
         lam = client_for(server)
         create_function(lam, "required", code=(
             b"exports.handler = async () => require('@aws-sdk/client-fake').origin;"))
