@@ -1520,8 +1520,8 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-# Lambda's paths, where the kernel lets an environment have a mount namespace of its own (always
-# as root): its package at /var/task, its layers at /opt and the runtime at /var/runtime, all
+# Lambda's paths, where the kernel lets an environment have a mount namespace of its own (as
+# root, or in a user namespace of its own): its package at /var/task, its layers at /opt and the runtime at /var/runtime, all
 # read-only. /var and /opt are covered with new directories that keep the host's entries an
 # environment needs (all of /var's; of /opt's, those holding the interpreters and the SDK), so
 # nothing else changes. /tmp stays the host's (TMPDIR is the environment's own directory). An
@@ -1529,7 +1529,7 @@ def peak_kb():
 # placed as it loads. PATHS: what all share (from the server), or None without Lambda's paths.
 PATHS = json.loads(os.environ.get("LAMBDA_FAKE_PATHS") or "null")
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
-CLONE_NEWNS = 0x20000
+CLONE_NEWNS, CLONE_NEWUSER = 0x20000, 0x10000000
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -1575,12 +1575,25 @@ def cover(target, keep, add):
         os.close(covered)
 
 
-def enter(pid):
-    namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+def enter(pid, kind="mnt", flag=CLONE_NEWNS):
+    namespace = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
     try:
-        checked(libc.setns(namespace, CLONE_NEWNS), "setns")
+        checked(libc.setns(namespace, flag), "setns")
     finally:
         os.close(namespace)
+
+
+def own_namespace():
+    """A mount namespace of this process's own; without root, in a user namespace of its own
+    too, where this user is itself (PATHS["user"])."""
+    uid, gid = os.getuid(), os.getgid()
+    checked(libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if PATHS["user"] else 0)), "unshare")
+    if PATHS["user"]:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as file:
+                file.write(text)
+    mount(None, "/", MS_REC | MS_PRIVATE)
 
 
 def prepare_paths(node=False):
@@ -1604,25 +1617,44 @@ def place_paths(paths):
 def give_paths(pid, paths, home):
     """In the zygote, for a Node.js environment (which cannot mount): enter its mount namespace,
     prepare it and place its function's paths, as `paths` asks, and come back to `home` (the
-    zygote's own namespace). The answer: "paths ok", or what failed."""
+    zygote's own namespace); a user namespace cannot be left, so without root a child process
+    the zygote forks does it. The answer: "paths ok", or what failed."""
     try:
         waited = time.monotonic() + 2   # a new one may not have made its namespace yet
         while os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.fstat(home).st_ino:
             if time.monotonic() > waited:
                 raise OSError(f"process {pid} has no mount namespace of its own")
             time.sleep(0.0005)
-        enter(pid)
-        if os.stat("/proc/self/ns/mnt").st_ino == os.fstat(home).st_ino:
-            raise OSError(f"process {pid} has no mount namespace of its own")     # never ours
-        if paths["prepare"]:
-            prepare_paths(node=True)
-        if paths.get("place"):
-            place_paths(paths["place"])
-        return b"paths ok"
+        if not PATHS["user"]:
+            try:
+                arrange(pid, paths, home)
+            finally:
+                checked(libc.setns(home, CLONE_NEWNS), "setns")
+            return b"paths ok"
+        helper = os.fork()
+        if helper == 0:
+            code = 1
+            try:
+                enter(pid, "user", CLONE_NEWUSER)
+                arrange(pid, paths, home)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            os._exit(code)
+        status = os.waitpid(helper, 0)[1]
+        return b"paths ok" if status == 0 else b"paths failed in the process that mounts them"
     except Exception as error:
         return b"paths " + str(error).encode()[:200]
-    finally:
-        checked(libc.setns(home, CLONE_NEWNS), "setns")
+
+
+def arrange(pid, paths, home):
+    enter(pid)
+    if os.stat("/proc/self/ns/mnt").st_ino == os.fstat(home).st_ino:
+        raise OSError(f"process {pid} has no mount namespace of its own")     # never ours
+    if paths["prepare"]:
+        prepare_paths(node=True)
+    if paths.get("place"):
+        place_paths(paths["place"])
 
 
 def serve():
@@ -1714,8 +1746,7 @@ def environment(request_fd, result_fd, output_fd):
         OUT, REQUESTS = result_fd, open(request_fd, "rb")
         sys.argv = [os.path.abspath(__file__)]
         if PATHS:                       # a mount namespace of its own, for Lambda's paths
-            checked(libc.unshare(CLONE_NEWNS), "unshare")
-            mount(None, "/", MS_REC | MS_PRIVATE)
+            own_namespace()
             prepare_paths()
         rehearse()
         code = serve()
@@ -2853,7 +2884,7 @@ class Housekeeper:
         argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
         paths = self.path_settings()
         if paths:                       # in a mount namespace of its own, for Lambda's paths
-            argv = [paths["unshare"], "--mount", "--propagation", "private", *argv]
+            argv = [*paths["unshare"], *argv]
         return Environment.spawn(kind, argv, env, root)
 
     def the_zygote(self):
@@ -2868,9 +2899,11 @@ class Housekeeper:
 
     def path_settings(self):
         """What every environment's Lambda paths share, or False where the kernel does not let
-        this process make a mount namespace (or they were not wanted): the host paths to keep
-        under /opt (the interpreters, the runtime's libraries and the SDK). Found out once, by
-        trying, in a process of its own."""
+        this process make a mount namespace (or they were not wanted): how to start a process in
+        one (without root, in a user namespace too, where the user is itself), and the host
+        paths to keep under /opt (the interpreters, the runtime's libraries and the SDK). Found
+        out once, by trying, in a process of its own (mount(8) refuses users other than root,
+        so theirs only makes the namespaces)."""
         with self.lock:
             if self.paths is not None:
                 return self.paths
@@ -2878,15 +2911,19 @@ class Housekeeper:
         unshare, mount = shutil.which("unshare"), shutil.which("mount")
         settings = False
         if self.lambda_paths and sys.platform.startswith("linux") and unshare and mount:
-            probe = subprocess.run([unshare, "--mount", "--propagation", "private", mount, "-t",
-                                    "tmpfs", "tmpfs", root], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            user = os.geteuid() != 0    # then in a user namespace, where this user is itself
+            command = [unshare, *(["--user", "--map-current-user"] if user else []), "--mount",
+                       "--propagation", "private"]
+            probe = subprocess.run(command + (["true"] if user else [mount, "-t", "tmpfs",
+                                                                    "tmpfs", root]),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
             if probe.returncode == 0:
                 runtime = os.path.join(root, "python-runtime")
                 keep = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
                         *(os.readlink(os.path.join(runtime, name)) for name in os.listdir(runtime)),
                         *(path for path in (self.node, self.node_sdk) if path)}
-                settings = {"unshare": unshare,
+                settings = {"unshare": command, "user": user,
                             "keep": sorted({variant for path in keep for variant in
                                             (os.path.abspath(path), os.path.realpath(path))})}
         with self.lock:
@@ -8353,9 +8390,9 @@ OPTIONS = [
      "DIR : a node_modules holding the AWS SDK v3 (@aws-sdk/...), which Node.js handlers then "
      "require and import without bundling it, as on Lambda (default: npm's global packages)"),
     ("--lambda-paths", "LAMBDA_FAKE_LAMBDA_PATHS", "on",
-     "on: where the kernel allows (Linux, as root), each environment sees its package at "
-     "/var/task, its layers at /opt and a /tmp of its own, in a mount namespace of its own; "
-     "off: the package and layers stay in the server's temporary directory"),
+     "on: where the kernel allows (Linux: root, or user namespaces), each environment sees its "
+     "package at /var/task and its layers at /opt, in a mount namespace of its own; off: they "
+     "stay in the server's temporary directory"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
