@@ -116,6 +116,7 @@ TOTAL_CODE_STORAGE_BYTES = 80530636800 # "Function and layer storage: 75 GB"
 
 # Runtimes that run here, by family; every other runtime of the model is accepted and echoes.
 NODE_RUNTIMES = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
+CUSTOM_RUNTIMES = ("provided", "provided.al2", "provided.al2023")     # through the Runtime API
 PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
                    "python3.14")
 
@@ -2303,6 +2304,338 @@ class Environment:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
+# -- The Runtime API, for custom runtimes ------------------------------------------------------
+# A provided.* function's environment is its `bootstrap` executable, which asks for invocations
+# over HTTP (AWS_LAMBDA_RUNTIME_API). Each such environment gets a RuntimeApi of its own, on a
+# port of its own: in the server, it plays the part that the bootstraps above play in Node.js
+# and Python processes, reading the same messages and writing the same frames, so the Runner and
+# the Pool treat a custom runtime as any other environment. Status codes, error types and texts
+# are those of AWS's runtime interface emulator.
+
+RUNTIME_API_PREFIX = "/2018-06-01/runtime/"
+STATE_ERROR = ("State transition from {} to {} failed for runtime. Error: State transition is "
+               "not allowed")
+ERROR_TYPE = re.compile(r"(Runtime|Function)\.[A-Z][a-zA-Z]+")
+
+
+def runtime_error_type(header):
+    """The error type a runtime gave, as Lambda keeps it: Runtime.Unknown (or Function.Unknown)
+    unless it reads `Category.Reason`."""
+    header = header or ""
+    if ERROR_TYPE.search(header):
+        return header
+    return "Function.Unknown" if header.startswith("Function.") else "Runtime.Unknown"
+
+
+class RuntimeApi:
+    """The Runtime API of one custom-runtime environment. It reads the Runner's messages from
+    `requests` (a load, then invocations) and writes frames to `results`: I when the runtime
+    first asks for an invocation (or posts an init error), then R, E, or for a streamed response
+    T, C... and S. When the runtime's process ends, or the Runner closes its end, it closes."""
+
+    def __init__(self, requests, results):
+        self.requests = requests
+        self.results = results
+        self.lock = threading.Condition()
+        self.state = "Started"          # then Ready (waiting), Running (an invocation out)
+        self.waiting = None             # the invocation the runner sent, not yet asked for
+        self.current = None             # the invocation the runtime is working on
+        self.answered = None            # (request id, state) of the last one answered
+        self.closed = False
+        self.server = RuntimeApiServer(("127.0.0.1", 0), RuntimeApiHandler)
+        self.server.api = self
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        threading.Thread(target=self.read_requests, daemon=True).start()
+
+    def watch(self, process):
+        """Close once `process` (the bootstrap) has ended: the Runner then sees it gone."""
+        def wait():
+            try:
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                pass
+            self.close()
+        threading.Thread(target=wait, daemon=True).start()
+
+    def read_requests(self):
+        reader = open(self.requests, "rb")
+        try:
+            while line := reader.readline():
+                header = json.loads(line)
+                payload = reader.read(header["length"])
+                if "requestId" in header:
+                    with self.lock:
+                        self.waiting = (header, payload, time.time())
+                        self.lock.notify_all()
+        except (OSError, ValueError):
+            pass
+        finally:
+            reader.close()
+            self.close()
+
+    def send(self, kind, data):
+        """A frame to the Runner (dropped once closed)."""
+        with self.lock:
+            if self.closed:
+                return
+            frame = b"%s %d\n" % (kind, len(data)) + data
+            try:
+                while frame:
+                    frame = frame[os.write(self.results, frame):]
+            except OSError:
+                pass
+
+    def close(self):
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            os.close(self.results)
+            self.lock.notify_all()
+        threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+    # -- What the runtime asks ------------------------------------------------------------------
+
+    def next_invocation(self):
+        """GET .../invocation/next: the next invocation (header, payload), waited for; None once
+        closed. The first call ends the init phase; a call during an invocation gets it again."""
+        with self.lock:
+            if self.state == "Started":
+                self.state = "Ready"
+                init_done = True
+            else:
+                init_done = False
+        if init_done:
+            self.send(b"I", b"{}")
+        with self.lock:
+            if self.state == "Running" and self.current is not None:
+                return self.current
+            while self.waiting is None and not self.closed:
+                self.lock.wait()
+            if self.closed:
+                return None
+            self.current, self.waiting = self.waiting, None
+            self.state = "Running"
+            return self.current
+
+    def finish(self, request_id, target):
+        """Whether `request_id` may be answered now (as `target`: InvocationResponse or
+        InvocationErrorResponse): (status, error body) when it may not."""
+        with self.lock:
+            if self.current is not None and self.current[0]["requestId"] == request_id:
+                self.answered = (request_id, "RuntimeResponseSentState"
+                                 if target == "InvocationResponse"
+                                 else "RuntimeInvocationErrorResponseState")
+                self.current = None
+                self.state = "Ready"
+                return None
+            if self.answered and self.answered[0] == request_id:
+                return 403, runtime_api_error("InvalidStateTransition",
+                                              STATE_ERROR.format(self.answered[1], target))
+            return 400, runtime_api_error("InvalidRequestID", "Invalid request ID")
+
+    def init_error(self, body, error_type):
+        """POST .../init/error: the init failed (only before the first next)."""
+        with self.lock:
+            if self.state != "Started":
+                return 403, runtime_api_error("InvalidStateTransition",
+                                              STATE_ERROR.format(self.state, "InitError"))
+            self.state = "InitError"
+        self.send(b"I", runtime_error_body(body, error_type))
+        return 202, b'{"status":"OK"}\n'
+
+
+class RuntimeApiServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """Silent: a runtime that goes away mid-request (killed at a timeout) is no news."""
+
+
+def runtime_api_error(error_type, message):
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode() + b"\n"
+
+
+def runtime_error_body(body, error_type):
+    """The error an invoker gets from a runtime's error post: its body as it is (JSON or not;
+    an AWS error-cause document without its errorCause), or, when it is empty, one made of the
+    error type."""
+    if not body.strip():
+        return json.dumps({"errorType": error_type, "errorMessage": ""}).encode()
+    return body
+
+
+class RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
+    """One connection of a runtime to its RuntimeApi."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        """Silent: the runtime's own output is its log."""
+
+    def reply(self, status, body=b"", headers=(), content_type="application/json"):
+        self.send_response_only(status)
+        self.send_header("Date", self.date_time_string())
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def route(self):
+        """(what, request id) of the request's path, or None: next, response, error, init."""
+        path = self.path.partition("?")[0]
+        if not path.startswith(RUNTIME_API_PREFIX):
+            return None
+        parts = path[len(RUNTIME_API_PREFIX):].split("/")
+        if parts == ["invocation", "next"]:
+            return "next", None
+        if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+            return parts[2], urllib.parse.unquote(parts[1])
+        if parts == ["init", "error"]:
+            return "init", None
+        return None
+
+    def do_GET(self):
+        self.handle_request("GET")
+
+    def do_POST(self):
+        self.handle_request("POST")
+
+    def handle_request(self, method):
+        route = self.route()
+        if route is None:
+            self.reply(404, b"404 page not found\n", content_type="text/plain; charset=utf-8")
+            return
+        what, request_id = route
+        if (method == "GET") != (what == "next"):
+            self.close_connection = True
+            self.reply(405, headers=[("Allow", "GET" if what == "next" else "POST")])
+            return
+        api = self.server.api
+        if what == "next":
+            self.next_invocation(api)
+        elif what == "init":
+            self.reply(*api.init_error(self.read_body(), runtime_error_type(
+                self.headers.get("Lambda-Runtime-Function-Error-Type"))))
+        else:
+            self.answer(api, what, request_id)
+
+    def next_invocation(self, api):
+        invocation = api.next_invocation()
+        if invocation is None:          # the environment is ending
+            self.close_connection = True
+            return
+        header, payload, received = invocation
+        headers = [("Lambda-Runtime-Aws-Request-Id", header["requestId"]),
+                   ("Lambda-Runtime-Deadline-Ms", str(int(received * 1000) + header["timeoutMs"])),
+                   ("Lambda-Runtime-Invoked-Function-Arn", header["invokedFunctionArn"]),
+                   ("Lambda-Runtime-Trace-Id", header["traceId"])]
+        if header.get("clientContext") is not None:
+            headers.append(("Lambda-Runtime-Client-Context", json.dumps(header["clientContext"])))
+        self.reply(200, payload, headers)
+
+    def answer(self, api, what, request_id):
+        """POST .../invocation/{id}/response or /error."""
+        mode = self.headers.get("Lambda-Runtime-Function-Response-Mode")
+        if what == "response" and mode is not None and mode != "streaming":
+            self.read_body()
+            refused = api.finish(request_id, "InvocationResponse")
+            if refused is None:
+                api.send(b"E", json.dumps({"errorType": "Runtime.InvalidResponseModeHeader",
+                                           "errorMessage": "Invalid function response mode"})
+                         .encode())
+            self.reply(400, runtime_api_error("InvalidFunctionResponseMode",
+                                              "Invalid function response mode"))
+            return
+        if what == "response" and mode == "streaming":
+            self.stream(api, request_id)
+            return
+        body = self.read_body(limit=MAX_RESPONSE_BYTES)
+        refused = api.finish(request_id, "InvocationResponse" if what == "response"
+                             else "InvocationErrorResponse")
+        if refused is not None:
+            self.reply(*refused)
+        elif body is None:              # over the limit: the invocation fails, as on Lambda
+            self.close_connection = True
+            api.send(b"E", error_payload(
+                "Function.ResponseSizeTooLarge", "Response payload size exceeded maximum "
+                f"allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
+            self.reply(413, runtime_api_error(
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
+        else:
+            if what == "response":
+                api.send(b"R", body)
+            else:
+                api.send(b"E", runtime_error_body(body, runtime_error_type(
+                    self.headers.get("Lambda-Runtime-Function-Error-Type"))))
+            self.reply(202, b'{"status":"OK"}\n')
+
+    def stream(self, api, request_id):
+        """A streamed response: each chunk goes to the Runner as it comes; an error in the
+        trailers (its body base64-encoded) ends it as a function error."""
+        with api.lock:
+            current = api.current is not None and api.current[0]["requestId"] == request_id
+        if not current:
+            self.read_body()
+            self.reply(*api.finish(request_id, "InvocationResponse"))
+            return
+        api.send(b"T", self.headers.get("Content-Type", "application/octet-stream").encode())
+        trailers = {}
+        for chunk in self.read_chunks(trailers):
+            api.send(b"C", chunk)
+        api.finish(request_id, "InvocationResponse")
+        error_type = trailers.get("lambda-runtime-function-error-type")
+        if error_type:
+            try:
+                detail = json.loads(base64.b64decode(
+                    trailers.get("lambda-runtime-function-error-body", "")))
+            except ValueError:          # binascii.Error and JSON's errors alike
+                detail = {}
+            if not isinstance(detail, dict):
+                detail = {"errorMessage": str(detail)}
+            detail.setdefault("errorType", runtime_error_type(error_type))
+            api.send(b"E", json.dumps(detail).encode())
+        else:
+            api.send(b"S", b"")
+        self.reply(202, b'{"status":"OK"}\n')
+
+    def read_body(self, limit=None):
+        """The request body (Content-Length or chunked); None when it is over `limit`."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks, size = [], 0
+            for chunk in self.read_chunks({}):
+                size += len(chunk)
+                if limit is None or size <= limit:
+                    chunks.append(chunk)
+            return b"".join(chunks) if limit is None or size <= limit else None
+        length = int(self.headers.get("Content-Length") or 0)
+        if limit is None or length <= limit:
+            return self.rfile.read(length)
+        while length > 0:               # read and dropped: the runtime is told 413
+            data = self.rfile.read(min(length, 1 << 20))
+            if not data:
+                break
+            length -= len(data)
+        return None
+
+    def read_chunks(self, trailers):
+        """The chunks of a chunked body as they arrive; the trailers go into `trailers`."""
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while (line := self.rfile.readline(8192).strip()):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    trailers[name.strip().lower()] = value.strip()
+                return
+            chunk = self.rfile.read(size)
+            self.rfile.readline(1024)
+            yield chunk
+
+
 class Pool:
     """Every execution environment of a server, by state, and the one owner of their states:
     each change goes through move(), under one lock. At most `max_environments` serve functions
@@ -2796,7 +3129,10 @@ def remove_abandoned_workdirs(base):
 
 def environment_kind(runtime, memory):
     """What a spare must match to serve a function: the runtime family, and for Node.js the heap
-    limit (a process-wide flag) that MemorySize sets."""
+    limit (a process-wide flag) that MemorySize sets. A custom runtime has no spares: its
+    bootstrap starts with its function's environment."""
+    if runtime in CUSTOM_RUNTIMES:
+        return ("custom", 0)
     return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
 
 
@@ -3064,7 +3400,8 @@ class Runner:
         return self.pool.closed
 
     def runs_here(self, runtime):
-        return runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and bool(self.house.node))
+        return (runtime in PYTHON_RUNTIMES or (runtime in NODE_RUNTIMES and bool(self.house.node))
+                or (runtime in CUSTOM_RUNTIMES and os.name == "posix"))
 
     def prepare(self, package, runtime, handler):
         """Unpack a function's code as it arrives (CreateFunction, UpdateFunctionCode), so that
@@ -3094,6 +3431,10 @@ class Runner:
         if job.runtime in NODE_RUNTIMES:
             if self.house.node is None:
                 return "node was not found on PATH"
+        elif job.runtime in CUSTOM_RUNTIMES:
+            if not (job.package.is_zip or job.package.hot_dir):
+                return ("a custom runtime runs the bootstrap executable of a zip (or of a layer), "
+                        "and this code is not a zip")
         elif job.runtime not in PYTHON_RUNTIMES:
             return f"the runtime {job.runtime or '(none)'} cannot run here"
         if not (job.package.is_zip or job.package.hot_dir or job.package.is_text):
@@ -3146,6 +3487,9 @@ class Runner:
                 if error.code == "ServiceException":
                     raise
                 return self.finish(job, request_id, log, started, None, None,
+                                   error_payload(error.code, f"RequestId: {request_id} Error: "
+                                                             f"{error.message}")
+                                   if error.code.startswith("Runtime.") else
                                    error_payload("Runtime.ImportModuleError", error.message),
                                    "Unhandled")
             if init_error is not None:
@@ -3203,10 +3547,12 @@ class Runner:
         write as the load message (one round trip less), and is read once the function is
         loaded. Returns (environment, init ms, init error or None)."""
         reset = LambdaError("ServiceException", 500, "The server was reset during this invocation")
+        kind = environment_kind(job.runtime, job.memory)
         try:
             code_root = self.house.code_root()
             code_dir = unpack(job.package, code_root, job.runtime, job.handler)
             opt = self.layers_dir(code_root, job.layers)
+            bootstrap = find_bootstrap(code_dir, opt) if kind[0] == "custom" else None
         except BaseException:
             if env is None:
                 self.pool.unreserve()
@@ -3216,21 +3562,25 @@ class Runner:
         started = time.monotonic()
         if env is None:
             try:
-                env = self.house.launch(environment_kind(job.runtime, job.memory))
-            except OSError:
+                env = (self.start_custom(job, bootstrap, code_dir, opt) if kind[0] == "custom"
+                       else self.house.launch(kind))
+            except (OSError, TypeError):    # stopping (the workdir is gone), or cannot start
                 self.pool.unreserve()
                 raise reset from None
             if not self.pool.adopt(env, job.key, generation):
                 env.kill()
                 raise reset
-        try:
-            env.tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=self.house.root)
-        except (OSError, TypeError):    # the workdir went with a stop
-            self.pool.discard(env)
-            raise reset from None
+        if env.tmpdir is None:
+            try:
+                env.tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=self.house.root)
+            except (OSError, TypeError):    # the workdir went with a stop
+                self.pool.discard(env)
+                raise reset from None
         header = {"load": True, "length": 0}
         settings = self.house.path_settings()
-        if settings:                    # Lambda's paths, in the environment's mount namespace
+        if kind[0] == "custom":         # its environment is the process's own
+            header["env"] = {}
+        elif settings:                  # Lambda's paths, in the environment's mount namespace
             header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
             if env.kind[0] == "node":
                 header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
@@ -3275,6 +3625,56 @@ class Runner:
                     return env, init_ms, None
         except WorkerDied:
             return env, (time.monotonic() - started) * 1000, exit_error(None, env.process)
+
+    def start_custom(self, job, bootstrap, code_dir, opt):
+        """A custom runtime's environment: its bootstrap, started in its package's directory with
+        its function's environment and a RuntimeApi of its own (AWS_LAMBDA_RUNTIME_API). With
+        Lambda's paths, a shell holds it back until they are placed in its mount namespace."""
+        root = self.house.workdir()
+        tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=root)
+        settings = self.house.path_settings()
+        if settings:
+            variables = self.environment(job, "/var/runtime", "/var/task", opt and "/opt", tmpdir)
+        else:
+            variables = self.environment(job, root, code_dir, opt, tmpdir)
+        requests_read, requests_write = os.pipe()
+        results_read, results_write = os.pipe()
+        api = RuntimeApi(requests_read, results_write)
+        variables["AWS_LAMBDA_RUNTIME_API"] = api.address
+        gate = os.pipe() if settings else None
+        argv = [bootstrap]
+        if settings:                    # the bootstrap as the function sees it
+            seen = ("/var/task/bootstrap" if bootstrap.startswith(code_dir + os.sep)
+                    else "/opt/bootstrap")
+            argv = [*settings["unshare"], "/bin/sh", "-c",     # its stdin: the gate
+                    'read -r _ && cd /var/task && exec "$0" </dev/null', seen]
+        try:
+            process = Spawned(argv, cwd=code_dir, env=variables,
+                              stdin=gate[0] if gate else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+        except OSError:
+            os.close(requests_write)
+            os.close(results_read)
+            api.close()
+            raise
+        finally:
+            if gate:
+                os.close(gate[0])
+        env = Environment(("custom", 0), process, requests_write, results_read, variables)
+        env.tmpdir = tmpdir
+        api.watch(process)
+        if gate:
+            try:
+                self.house.the_zygote().give_paths(process.pid, {"prepare": True, "place": {
+                    "task": code_dir, "runtime": root, "opt": opt}})
+                os.write(gate[1], b"go\n")
+            except OSError:
+                env.kill()
+                raise
+            finally:
+                os.close(gate[1])
+        return env
 
     # -- Provisioned concurrency ------------------------------------------------------------
 
@@ -3463,7 +3863,7 @@ class Runner:
     def prewarm(self, runtime, memory, count=SPARES_PER_KIND):
         """Keep spares for functions of this runtime and memory from now on (see
         Housekeeper.want_spares), when such functions can run here."""
-        if not self.closed and self.runs_here(runtime):
+        if not self.closed and self.runs_here(runtime) and runtime not in CUSTOM_RUNTIMES:
             self.house.want_spares(environment_kind(runtime, memory), count)
 
     def retire(self, function_name):
@@ -3573,6 +3973,20 @@ SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
                 signal.SIGABRT: "aborted",
                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error",
                 signal.SIGILL: "illegal instruction", signal.SIGFPE: "floating point exception"}
+
+
+def find_bootstrap(code_dir, opt):
+    """A custom runtime's bootstrap: the package's, else a layer's; AWS's init error when there
+    is none, or when it is not executable."""
+    for folder, seen in ((code_dir, "/var/task"), (opt, "/opt")):
+        path = os.path.join(folder or "", "bootstrap")
+        if folder and os.path.isfile(path):
+            if not os.access(path, os.X_OK):
+                raise LambdaError("Runtime.InvalidEntrypoint", 200,
+                                  f"fork/exec {seen}/bootstrap: permission denied")
+            return path
+    raise LambdaError("Runtime.InvalidEntrypoint", 200,
+                      "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]")
 
 
 def exit_error(request_id, process):

@@ -6129,3 +6129,236 @@ def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=30, cwd=os.path.dirname(lambda_fake.__file__))
     assert result.stdout.strip() == "ok", result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Custom runtimes, through the Runtime API
+# ----------------------------------------------------------------------------------------------
+# A bootstrap written against the Runtime API alone (a tiny runtime client), in Python so that
+# every machine that runs these tests can run it. What an event asks of it, it does.
+
+CUSTOM_BOOTSTRAP = f"""#!{sys.executable}
+import http.client, json, os, sys, time
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+
+def call(method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection(API, timeout=30)
+    connection.request(method, "/2018-06-01/runtime" + path, body=body, headers=headers or {{}})
+    response = connection.getresponse()
+    answer = (response.status, dict(response.getheaders()), response.read())
+    connection.close()
+    return answer
+
+
+def probe(method, path, body=None):
+    status, _, answer = call(method, path, body)
+    return [status, answer.decode()]
+
+
+def stream(request_id, chunks, error=None):
+    connection = http.client.HTTPConnection(API, timeout=30)
+    connection.putrequest("POST", f"/2018-06-01/runtime/invocation/{{request_id}}/response")
+    for name, value in (("Lambda-Runtime-Function-Response-Mode", "streaming"),
+                        ("Transfer-Encoding", "chunked"), ("Content-Type", "text/plain"),
+                        ("Trailer", "Lambda-Runtime-Function-Error-Type, "
+                                    "Lambda-Runtime-Function-Error-Body")):
+        connection.putheader(name, value)
+    connection.endheaders()
+    for chunk in chunks:
+        connection.send(b"%x\\r\\n%s\\r\\n" % (len(chunk), chunk.encode()))
+        time.sleep(0.3)
+    trailer = b""
+    if error:
+        trailer = (b"Lambda-Runtime-Function-Error-Type: Function.Broke\\r\\n"
+                   b"Lambda-Runtime-Function-Error-Body: eyJlcnJvck1lc3NhZ2UiOiJtaWQtc3RyZWFtIn0=\\r\\n")
+    connection.send(b"0\\r\\n" + trailer + b"\\r\\n")
+    connection.getresponse().read()
+
+
+if os.environ.get("FAIL_INIT"):
+    print(call("POST", "/init/error", json.dumps({{"errorType": "Custom.Init",
+                                                   "errorMessage": "cannot start"}}),
+               {{"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"}})[0], flush=True)
+    sys.exit(1)
+print("bootstrap starting", flush=True)
+seen = {{}}
+while True:
+    status, headers, body = call("GET", "/invocation/next")
+    request_id = headers["Lambda-Runtime-Aws-Request-Id"]
+    event = json.loads(body)
+    if "rawPath" in event:              # from a function URL: what its request's body asks
+        event = json.loads(event.get("body") or "{{}}")
+    action = event.get("action")
+    print("invoked with", action, flush=True)
+    if action == "error":
+        call("POST", f"/invocation/{{request_id}}/error",
+             json.dumps({{"errorType": "Oops", "errorMessage": "it broke"}}),
+             {{"Lambda-Runtime-Function-Error-Type": "Function.Oops"}})
+        continue
+    if action == "exit":
+        sys.exit(3)
+    if action == "stream":
+        stream(request_id, event["chunks"], event.get("fail"))
+        continue
+    if action == "big":
+        seen["big"] = probe("POST", f"/invocation/{{request_id}}/response", b"x" * (7 << 20))
+        continue
+    time.sleep(event.get("sleep", 0))
+    if action == "probe":
+        seen["wrong id"] = probe("POST", "/invocation/not-an-id/response", b"{{}}")
+        seen["init error now"] = probe("POST", "/init/error", b"{{}}")
+        seen["unknown path"] = probe("GET", "/invocation/nothing")[0]
+        seen["wrong method"] = probe("POST", "/invocation/next")[0]
+    result = {{"pid": os.getpid(), "cwd": os.getcwd(), "headers": headers, "event": event,
+               "env": {{name: os.environ.get(name) for name in (
+                   "_HANDLER", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME", "GREETING",
+                   "AWS_LAMBDA_RUNTIME_API")}}, "seen": seen}}
+    seen["answered"] = probe("POST", f"/invocation/{{request_id}}/response", json.dumps(result))
+    seen["again"] = probe("POST", f"/invocation/{{request_id}}/response", b"{{}}")
+"""
+
+
+def custom_zip(files=None, executable=True):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in (files if files is not None
+                           else {"bootstrap": CUSTOM_BOOTSTRAP}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o755 if executable else 0o644) << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def create_custom(lam, name="custom", code=None, **overrides):
+    params = dict(FunctionName=name, Runtime="provided.al2023", Role=ROLE,
+                  Handler="function.handler", Code={"ZipFile": code or custom_zip()})
+    params.update(overrides)
+    return lam.create_function(**params)
+
+
+def test_a_custom_runtime_runs_its_bootstrap_through_the_runtime_api(server, lam):
+    create_custom(lam, Environment={"Variables": {"GREETING": "hello"}})
+    out, first = invoke_json(lam, "custom", {"n": 1}, LogType="Tail",
+                             ClientContext=base64.b64encode(b'{"custom": {"a": 1}}').decode())
+    assert "FunctionError" not in out, first
+    headers = first["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Lambda-Runtime-Aws-Request-Id"] == out["ResponseMetadata"]["RequestId"]
+    assert headers["Lambda-Runtime-Invoked-Function-Arn"] == arn("custom")
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0",
+                        headers["Lambda-Runtime-Trace-Id"])
+    assert 0 < int(headers["Lambda-Runtime-Deadline-Ms"]) - time.time() * 1000 <= 3000
+    assert json.loads(headers["Lambda-Runtime-Client-Context"])["custom"] == {"a": 1}
+    assert first["event"] == {"n": 1}
+    env = first["env"]
+    assert (env["_HANDLER"], env["GREETING"], env["AWS_LAMBDA_FUNCTION_NAME"]) == (
+        "function.handler", "hello", "custom")
+    assert first["cwd"] == env["LAMBDA_TASK_ROOT"]
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"])
+    log = decoded_log(out)
+    assert "bootstrap starting" in log and "invoked with None" in log and "Init Duration" in log
+    out, second = invoke_json(lam, "custom", {"n": 2}, LogType="Tail")
+    assert second["pid"] == first["pid"]            # warm: the bootstrap's loop goes on
+    assert "Init Duration" not in decoded_log(out)
+    assert second["seen"]["answered"] == [202, '{"status":"OK"}\n']
+    assert second["seen"]["again"][0] in (400, 403)     # answered once only
+
+
+def test_the_runtime_api_refuses_what_lambda_refuses(server, lam):
+    create_custom(lam)
+    invoke_json(lam, "custom", {})
+    seen = invoke_json(lam, "custom", {"action": "probe"})[1]["seen"]
+    assert seen["wrong id"] == [400, '{"errorMessage": "Invalid request ID", '
+                                     '"errorType": "InvalidRequestID"}\n']
+    status, body = seen["init error now"]
+    assert status == 403 and json.loads(body)["errorType"] == "InvalidStateTransition"
+    assert (seen["unknown path"], seen["wrong method"]) == (404, 405)
+
+
+def test_a_custom_runtimes_errors_are_function_errors(server, lam):
+    create_custom(lam)
+    out, payload = invoke_json(lam, "custom", {"action": "error"})
+    assert out["FunctionError"] == "Unhandled"
+    assert payload == {"errorType": "Oops", "errorMessage": "it broke"}
+    out, payload = invoke_json(lam, "custom", {"action": "big"})
+    assert out["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Function.ResponseSizeTooLarge"
+    seen = invoke_json(lam, "custom", {})[1]["seen"]
+    assert seen["big"][0] == 413 and "RequestEntityTooLarge" in seen["big"][1]
+    out, payload = invoke_json(lam, "custom", {"action": "exit"})
+    assert payload == {"errorType": "Runtime.ExitError", "errorMessage":
+                       f"RequestId: {out['ResponseMetadata']['RequestId']} Error: "
+                       "Runtime exited with error: exit status 3"}
+    assert "FunctionError" not in invoke_json(lam, "custom", {})[0]   # a new environment
+
+
+def test_a_custom_runtimes_init_error_and_a_missing_bootstrap(server, lam):
+    create_custom(lam, Environment={"Variables": {"FAIL_INIT": "1"}})
+    out, payload = invoke_json(lam, "custom", {})
+    assert out["FunctionError"] == "Unhandled"
+    assert payload == {"errorType": "Custom.Init", "errorMessage": "cannot start"}
+    create_custom(lam, "empty", code=custom_zip({"readme.txt": "no bootstrap"}))
+    out, payload = invoke_json(lam, "empty", {})
+    assert payload == {"errorType": "Runtime.InvalidEntrypoint", "errorMessage":
+                       f"RequestId: {out['ResponseMetadata']['RequestId']} Error: Couldn't find "
+                       "valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"}
+    create_custom(lam, "plain", code=custom_zip(executable=False))
+    payload = invoke_json(lam, "plain", {})[1]
+    assert payload["errorType"] == "Runtime.InvalidEntrypoint"
+    assert payload["errorMessage"].endswith("fork/exec /var/task/bootstrap: permission denied")
+
+
+def test_a_custom_runtimes_bootstrap_can_come_from_a_layer(server, lam):
+    layer = lam.publish_layer_version(LayerName="runtime", Content={"ZipFile": custom_zip()})
+    create_custom(lam, code=custom_zip({"function.sh": "echo"}),
+                  Layers=[layer["LayerVersionArn"]])
+    out, payload = invoke_json(lam, "custom", {"n": 5})
+    assert "FunctionError" not in out and payload["event"] == {"n": 5}
+
+
+def test_a_custom_runtime_times_out_and_runs_concurrently_in_separate_processes(server, lam):
+    create_custom(lam, Timeout=1)
+    out, payload = invoke_json(lam, "custom", {"sleep": 3})
+    assert payload["errorType"] == "Sandbox.Timedout"
+    results = invoke_together(lam, 2, {"sleep": 0.3}, name="custom")
+    pids = {payload["pid"] for _, payload in results}
+    assert len(pids) == 2
+    server.reset()
+    assert wait_for(lambda: not any(alive(pid) for pid in pids))
+
+
+def test_a_custom_runtime_streams_its_response_chunk_by_chunk(server, lam):
+    create_custom(lam)
+    url = lam.create_function_url_config(FunctionName="custom", AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    started = time.monotonic()
+    out = lam.invoke_with_response_stream(
+        FunctionName="custom", Payload=json.dumps({"action": "stream", "chunks": ["a", "b", "c"]}))
+    arrivals = []
+    for event in out["EventStream"]:
+        arrivals.append((round(time.monotonic() - started, 1), event))
+    chunks = [event["PayloadChunk"]["Payload"] for _, event in arrivals if "PayloadChunk" in event]
+    assert chunks == [b"a", b"b", b"c"]
+    times = [at for at, event in arrivals if "PayloadChunk" in event]
+    assert times[-1] - times[0] >= 0.4              # each as it was written, not all at the end
+    assert arrivals[-1][1]["InvokeComplete"].get("ErrorCode") is None
+    out = lam.invoke_with_response_stream(FunctionName="custom", Payload=json.dumps(
+        {"action": "stream", "chunks": ["a"], "fail": True}))
+    complete = [event for event in out["EventStream"] if "InvokeComplete" in event][0]
+    assert complete["InvokeComplete"]["ErrorCode"] == "Unhandled"
+    assert json.loads(complete["InvokeComplete"]["ErrorDetails"]) == {
+        "errorMessage": "mid-stream", "errorType": "Function.Broke"}
+    status, headers, body = url_request(server, url, "POST", "/", json.dumps(
+        {"action": "stream", "chunks": ["x", "y"]}).encode())
+    assert (status, body) == (200, b"xy") and ("Content-Type", "text/plain") in headers
+
+
+def test_a_custom_runtime_runs_without_lambda_paths_in_its_package_directory():
+    with LambdaServer(0, lambda_paths=False) as plain:
+        lam = client_for(plain)
+        create_custom(lam)
+        out, payload = invoke_json(lam, "custom", {"n": 1})
+        assert payload["event"] == {"n": 1}
+        assert payload["cwd"] == payload["env"]["LAMBDA_TASK_ROOT"] != "/var/task"
+        assert payload["cwd"].startswith(plain.store.runner.house.root)
