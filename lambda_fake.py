@@ -2470,6 +2470,7 @@ class RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
     """One connection of a runtime to its RuntimeApi."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # a reply's head and body go out at once: no 40 ms stall
 
     def log_message(self, format, *args):
         """Silent: the runtime's own output is its log."""

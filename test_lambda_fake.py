@@ -6362,3 +6362,19 @@ def test_a_custom_runtime_runs_without_lambda_paths_in_its_package_directory():
         assert payload["event"] == {"n": 1}
         assert payload["cwd"] == payload["env"]["LAMBDA_TASK_ROOT"] != "/var/task"
         assert payload["cwd"].startswith(plain.store.runner.house.root)
+
+
+def test_a_custom_runtime_has_versions_aliases_event_invokes_and_throttles():
+    with LambdaServer(0, async_retry_delay=0.05) as fresh:
+        lam = client_for(fresh)
+        create_custom(lam, Publish=True)
+        lam.create_alias(FunctionName="custom", Name="live", FunctionVersion="1")
+        out, payload = invoke_json(lam, "custom", {"n": 1}, Qualifier="live")
+        assert out["ExecutedVersion"] == "1" and payload["event"] == {"n": 1}
+        lam.invoke(FunctionName="custom", InvocationType="Event", Payload=b'{"action": "error"}')
+        assert wait_for(lambda: len(invocations_of(fresh, "custom")) == 1 + 3)  # 2 retries
+        lam.put_function_concurrency(FunctionName="custom", ReservedConcurrentExecutions=0)
+        assert_throttled(lambda: lam.invoke(FunctionName="custom", Payload=b"{}"))
+        pids = fresh.store.runner.pool.pids()
+        assert pids
+    assert not any(alive(pid) for pid in pids)          # stop() ended every bootstrap
