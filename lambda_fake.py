@@ -96,6 +96,8 @@ LOG_TAIL_BYTES = 4096                  # X-Amz-Log-Result holds the last 4 KB of
 LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at most 50 items a page
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
 INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
+DEBUG_TIMEOUT_SECONDS = 24 * 3600      # our own: what a debugged function's Timeout becomes
+DEBUG_PORTS = {"inspector": 9229, "debugpy": 5678, "pdb": 5678, "custom": 2345}   # first tried
 DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
 MAX_DURABLE_INVOCATION_FAILURES = 5    # a handler that keeps crashing fails its durable execution
@@ -338,6 +340,7 @@ class Store:
         self.credentials = None         # access key id -> secret when signatures are verified
         self.log_level = "info"         # of the server's own log on stderr (see LOG_LEVELS)
         self.warned = set()             # one-time warnings already given
+        self.debug = frozenset()        # names of the functions debugged ("*": all)
         self.generation = 0
         self.reset()
 
@@ -1515,6 +1518,42 @@ def load(request):
         if entry:
             sys.path.insert(0, entry)
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    if request.get("debug"):
+        debug(**request["debug"])
+
+
+def debug(port, wait, debugpy=None):
+    """A debugged function's environment: debugpy listening on 127.0.0.1:port when the server
+    found it (`debugpy` is where), else breakpoint() opens pdb for one client on that port. With
+    `wait`, it stops before the handler's module loads."""
+    if debugpy:
+        sys.path.append(debugpy)
+        import debugpy as client
+        client.listen(("127.0.0.1", port))
+        send(b"D", json.dumps({"kind": "debugpy", "port": port, "waiting": wait}).encode())
+        if wait:
+            client.wait_for_client()
+            send(b"D", json.dumps({"kind": "debugpy", "port": port, "waiting": False}).encode())
+            client.breakpoint()
+        return
+    sys.breakpointhook = lambda *args, **kwargs: remote_pdb(port, sys._getframe(1))
+    send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": False}).encode())
+    if wait:
+        remote_pdb(port, sys._getframe(2))
+
+
+def remote_pdb(port, frame):
+    """breakpoint() in a debugged environment: pdb, for the first client that connects to
+    127.0.0.1:port (`nc 127.0.0.1 PORT`); the invocation goes on when the session continues."""
+    import pdb
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": True}).encode())
+        connection, _ = listener.accept()
+    send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": False}).encode())
+    stream = connection.makefile("rw")
+    debugger = pdb.Pdb(stdin=stream, stdout=stream)
+    debugger.use_rawinput = False
+    debugger.set_trace(frame)
 
 
 def peak_kb():
@@ -2130,6 +2169,7 @@ class Environment:
         self.killed = False             # and the process waited for
         self.last_used = time.monotonic()
         self.prepared = False           # a Node.js one's mount namespace, for Lambda's paths
+        self.debug = None               # {kind, port, waiting, runtime} while debugged
         self.provision = None           # (function, qualifier) whose provisioned concurrency
                                         # keeps it loaded: never reaped or trimmed
         os.set_blocking(request_fd, False)
@@ -3015,6 +3055,7 @@ class Job:
         self.durable = None             # the DurableExecution this invocation runs, if any
         self.durable_config = config.get("DurableConfig")
         self.initialization = "on-demand"   # or "provisioned-concurrency": what loads it
+        self.debug = bool(store.debug & {"*", function.name})   # debugged: no Timeout
 
 
 class Outcome:
@@ -3128,13 +3169,16 @@ def remove_abandoned_workdirs(base):
         shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
-def environment_kind(runtime, memory):
+def environment_kind(runtime, memory, debug=False):
     """What a spare must match to serve a function: the runtime family, and for Node.js the heap
     limit (a process-wide flag) that MemorySize sets. A custom runtime has no spares: its
-    bootstrap starts with its function's environment."""
+    bootstrap starts with its function's environment; nor has a debugged Node.js function: its
+    process starts with the inspector."""
     if runtime in CUSTOM_RUNTIMES:
         return ("custom", 0)
-    return ("node", memory) if runtime in NODE_RUNTIMES else ("python", 0)
+    if runtime in NODE_RUNTIMES:
+        return ("node", memory, "debug") if debug else ("node", memory)
+    return ("python", 0)
 
 
 class Housekeeper:
@@ -3162,6 +3206,9 @@ class Housekeeper:
         self.node = shutil.which("node")
         self.node_sdk = find_node_sdk(self.node, node_sdk)   # a node_modules with @aws-sdk
         self.lambda_paths = lambda_paths    # wanted: then `paths` says whether it can be had
+        self.debug_break = False        # debugged environments stop before the handler loads
+        self.debug_ports = {}           # port -> the environment it was given to
+        self.debugpy_path = None        # where debugpy is linked, once looked for ("" if not)
         self.paths = None               # what lambda_paths needs: False when it cannot be had
 
     def workdir(self):
@@ -3219,10 +3266,50 @@ class Housekeeper:
         env = bare_environment()
         heap_mb = max(64, kind[1] * 9 // 10)
         argv = [self.node, f"--max-old-space-size={heap_mb}", os.path.join(root, "bootstrap.js")]
+        debug = None
+        if kind[-1] == "debug":         # a debugged function's: with the inspector
+            debug = {"kind": "inspector", "port": self.debug_port("inspector"), "waiting": False}
+            argv.insert(1, f"--inspect{'-brk' if self.debug_break else ''}"
+                           f"=127.0.0.1:{debug['port']}")
         paths = self.path_settings()
         if paths:                       # in a mount namespace of its own, for Lambda's paths
             argv = [*paths["unshare"], *argv]
-        return Environment.spawn(kind, argv, env, root)
+        made = Environment.spawn(kind, argv, env, root)
+        made.debug = debug
+        if debug:
+            self.debug_ports[debug["port"]] = made
+        return made
+
+    def debug_port(self, kind, env=None):
+        """A free port on 127.0.0.1 for a debugger of this kind, from the usual one upward, not
+        given to another live environment."""
+        with self.lock:
+            for port in range(DEBUG_PORTS[kind], DEBUG_PORTS[kind] + 1000):
+                holder = self.debug_ports.get(port)
+                if holder is not None and holder.alive():
+                    continue
+                try:
+                    with socket.create_server(("127.0.0.1", port)):
+                        pass
+                except OSError:
+                    continue
+                self.debug_ports[port] = env
+                return port
+        raise OSError(f"no free port for a {kind} debugger")
+
+    def debugpy(self):
+        """Where debugpy is linked for debugged Python environments, when the server's
+        interpreter has it; else None (they get pdb over TCP)."""
+        if self.debugpy_path is None:
+            import importlib.util
+            spec = importlib.util.find_spec("debugpy")
+            self.debugpy_path = ""
+            if spec is not None and spec.submodule_search_locations:
+                folder = os.path.join(self.workdir(), "python-debug")
+                os.makedirs(folder, exist_ok=True)
+                os.symlink(spec.submodule_search_locations[0], os.path.join(folder, "debugpy"))
+                self.debugpy_path = folder
+        return self.debugpy_path or None
 
     def the_zygote(self):
         """The Python zygote, started on first need. OSError once the server is stopping."""
@@ -3391,6 +3478,7 @@ class Runner:
         self.house = Housekeeper(self.pool, node_sdk, lambda_paths)
         self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
                                                     # error ended after their last answer
+        self.say = lambda text: sys.stderr.write(f"lambda_fake: {text}\n")   # the server's log
         self.provisions = {}            # (function, qualifier) -> [(Job, count)]: what
                                         # provisioned concurrency keeps loaded (pool.lock)
         self.provision_lock = threading.Lock()      # one top-up at a time
@@ -3470,7 +3558,7 @@ class Runner:
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
                                      client_context, payload)
-        kind = environment_kind(job.runtime, job.memory)
+        kind = environment_kind(job.runtime, job.memory, job.debug)
         while True:
             env, cold, generation = self.pool.acquire(job.key, kind)
             if cold:
@@ -3497,7 +3585,9 @@ class Runner:
                 self.pool.discard(env)
                 return self.finish(job, request_id, log, started, env, init_ms, init_error,
                                    "Unhandled")
-        deadline = time.monotonic() + job.timeout
+        deadline = time.monotonic() + (DEBUG_TIMEOUT_SECONDS if job.debug else job.timeout)
+        if job.debug:
+            log.append(b"lambda_fake: this function is debugged: its Timeout is suspended\n")
         chunks, content_type = [], None
         try:
             if not cold and not env.write(message, deadline):
@@ -3509,6 +3599,8 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
+                elif kind == b"D":          # a debugger's state
+                    env.debug.update(json.loads(data))
                 elif kind == b"C":
                     if on_chunk is not None:
                         on_chunk(data, content_type)
@@ -3548,7 +3640,7 @@ class Runner:
         write as the load message (one round trip less), and is read once the function is
         loaded. Returns (environment, init ms, init error or None)."""
         reset = LambdaError("ServiceException", 500, "The server was reset during this invocation")
-        kind = environment_kind(job.runtime, job.memory)
+        kind = environment_kind(job.runtime, job.memory, job.debug)
         try:
             code_root = self.house.code_root()
             code_dir = unpack(job.package, code_root, job.runtime, job.handler)
@@ -3589,7 +3681,9 @@ class Runner:
                                              opt and "/opt", env.tmpdir)
         else:
             header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
-        deadline = started + INIT_TIMEOUT_SECONDS
+        deadline = started + (DEBUG_TIMEOUT_SECONDS if job.debug else INIT_TIMEOUT_SECONDS)
+        if job.debug:
+            self.debug(job, env, header)
         try:
             if settings and env.kind[0] == "node":      # node cannot mount: the zygote does
                 try:
@@ -3612,6 +3706,8 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
+                elif kind == b"D":          # a debugger's state
+                    env.debug.update(json.loads(data))
                 elif kind == b"X":          # an error escaped the module while it loaded
                     return (env, (time.monotonic() - started) * 1000,
                             json.dumps(json.loads(data)["error"]).encode())
@@ -3626,6 +3722,40 @@ class Runner:
                     return env, init_ms, None
         except WorkerDied:
             return env, (time.monotonic() - started) * 1000, exit_error(None, env.process)
+
+    def debug(self, job, env, header):
+        """Start debugging a function's new environment: a Node.js one started with the inspector
+        (see Housekeeper.launch); a Python one gets debugpy (when the server's interpreter has
+        it) or pdb on breakpoint(), through its load message; a custom runtime's bootstrap got a
+        port in LAMBDA_FAKE_DEBUG_PORT. The server's log says how to attach."""
+        if env.kind[0] == "python":         # a spare, or a new fork: debugged from its load
+            kind = "debugpy" if self.house.debugpy() else "pdb"
+            env.debug = {"kind": kind, "port": self.house.debug_port(kind, env), "waiting": False}
+            header["debug"] = {"port": env.debug["port"], "wait": self.house.debug_break,
+                               "debugpy": self.house.debugpy()}
+        env.debug["runtime"] = job.runtime
+        port = env.debug["port"]
+        self.say(f"debugging {job.function_name}: " + {
+            "inspector": f"Node.js inspector on 127.0.0.1:{port}; attach from VS Code "
+                         f'({{"type": "node", "request": "attach", "port": {port}}}) '
+                         "or chrome://inspect",
+            "debugpy": f"debugpy on 127.0.0.1:{port}; attach from VS Code "
+                       f'({{"type": "debugpy", "request": "attach", "connect": '
+                       f'{{"host": "127.0.0.1", "port": {port}}}}})',
+            "pdb": f"breakpoint() opens pdb on 127.0.0.1:{port}; attach with: nc 127.0.0.1 {port}",
+            "custom": f"its bootstrap's debugger may listen on 127.0.0.1:{port} "
+                      "(LAMBDA_FAKE_DEBUG_PORT), e.g. dlv exec --headless "
+                      f"--listen=127.0.0.1:{port}",
+        }[env.debug["kind"]] + "; its Timeout is suspended")
+
+    def debugged(self):
+        """The environments being debugged, for GET /_parlel/debug."""
+        with self.pool.lock:
+            return sorted(({"function": env.key[0], "runtime": env.debug.get("runtime"),
+                            "port": env.debug["port"], "kind": env.debug["kind"],
+                            "waiting": env.debug.get("waiting", False)}
+                           for env in self.pool.live if env.debug and env.key),
+                          key=lambda entry: (entry["function"], entry["port"]))
 
     def start_custom(self, job, bootstrap, code_dir, opt):
         """A custom runtime's environment: its bootstrap, started in its package's directory with
@@ -3642,6 +3772,10 @@ class Runner:
         results_read, results_write = os.pipe()
         api = RuntimeApi(requests_read, results_write)
         variables["AWS_LAMBDA_RUNTIME_API"] = api.address
+        debug = None
+        if job.debug:                   # a port its own debugger may listen on
+            debug = {"kind": "custom", "port": self.house.debug_port("custom"), "waiting": False}
+            variables["LAMBDA_FAKE_DEBUG_PORT"] = str(debug["port"])
         gate = os.pipe() if settings else None
         argv = [bootstrap]
         if settings:                    # the bootstrap as the function sees it
@@ -3664,6 +3798,9 @@ class Runner:
                 os.close(gate[0])
         env = Environment(("custom", 0), process, requests_write, results_read, variables)
         env.tmpdir = tmpdir
+        env.debug = debug
+        if debug:
+            self.house.debug_ports[debug["port"]] = env
         api.watch(process)
         if gate:
             try:
@@ -3738,8 +3875,8 @@ class Runner:
         """One environment loaded with the job's function and no invocation, idle and kept for
         the target. Returns its init error payload, or None."""
         try:
-            env, _, generation = self.pool.acquire(job.key, environment_kind(job.runtime,
-                                                                             job.memory), False)
+            env, _, generation = self.pool.acquire(job.key, environment_kind(
+                job.runtime, job.memory, job.debug), False)
             env, _, error = self.load(job, LogBuffer("", job.version), env, generation, b"")
         except LambdaError as failure:
             return error_payload("Runtime.ImportModuleError", failure.message)
@@ -7481,6 +7618,11 @@ def parlel_health(store, params, body):
         return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
 
 
+def parlel_debug(store, params, body):
+    """GET /_parlel/debug: the environments being debugged, with the port to attach to."""
+    return store.runner.debugged()
+
+
 def reset_server(store):
     """Forget all state and end every environment that ran a function, for POST /_parlel/reset
     and LambdaServer.reset(). Spares, which never ran user code, stay ready."""
@@ -8042,6 +8184,8 @@ ROUTES = [
                parlel_logs, 200),
     ("GET",    "/_parlel/destinations",
                parlel_destinations, 200),
+    ("GET",    "/_parlel/debug",
+               parlel_debug, 200),
     ("GET",    "/_parlel/inspect",
                parlel_inspect, 200),
     ("GET",    "/_parlel/",
@@ -8684,13 +8828,16 @@ class LambdaServer:
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
                  log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
-                 lambda_paths=True):
+                 lambda_paths=True, debug=(), debug_break=False):
         self.host = host
         self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account)
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
+        self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
+        self.store.runner.house.debug_break = debug_break
+        self.store.runner.say = lambda text: say(self.store, "warning", text)
         self.store.async_retry_delay = async_retry_delay
         if verify_signatures is not None:       # {access key id: secret}; off by default
             self.store.credentials = dict(verify_signatures)
@@ -8808,6 +8955,13 @@ OPTIONS = [
      "on: where the kernel allows (Linux: root, or user namespaces), each environment sees its "
      "package at /var/task and its layers at /opt, in a mount namespace of its own; off: they "
      "stay in the server's temporary directory"),
+    ("--debug", "LAMBDA_FAKE_DEBUG", None,
+     "NAME,... : functions whose environments start with a debugger on 127.0.0.1 (* for all): "
+     "Node.js's inspector (9229 up), debugpy or pdb over TCP for Python (5678 up), a port in "
+     "LAMBDA_FAKE_DEBUG_PORT for custom runtimes (2345 up); their Timeout is suspended. A "
+     "debugger port runs any code it is sent"),
+    ("--debug-break", "LAMBDA_FAKE_DEBUG_BREAK", None,
+     "debugged environments stop before their handler loads, until a debugger attaches"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
      "seconds between retries of failed Event invocations"),
     ("--allow-host", "LAMBDA_FAKE_ALLOW_HOSTS", None,
@@ -8838,7 +8992,10 @@ def parse_options(argv):
         elif option == "--verify-signatures":
             parser.add_argument(option, nargs="?", const="test:test", default=value,
                                 metavar="KEY:SECRET", help=shown)
-        elif option in ("--allow-host", "--allow-origin", "--node-sdk"):
+        elif option == "--debug-break":
+            parser.add_argument(option, action="store_true",
+                                default=value not in (None, "", "0", "false"), help=shown)
+        elif option in ("--allow-host", "--allow-origin", "--node-sdk", "--debug"):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
@@ -8880,6 +9037,7 @@ def main(argv=None):
                           async_retry_delay=args.async_retry_delay,
                           prestart=args.prestart == "on", node_sdk=args.node_sdk,
                           lambda_paths=args.lambda_paths == "on",
+                          debug=args.debug or (), debug_break=args.debug_break,
                           verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:

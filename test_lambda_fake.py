@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 import zipfile
 
@@ -6378,3 +6379,78 @@ def test_a_custom_runtime_has_versions_aliases_event_invokes_and_throttles():
         pids = fresh.store.runner.pool.pids()
         assert pids
     assert not any(alive(pid) for pid in pids)          # stop() ended every bootstrap
+
+
+# ----------------------------------------------------------------------------------------------
+# Debugging handlers
+# ----------------------------------------------------------------------------------------------
+
+def listening_on_loopback_only(port):
+    """Whether every socket listening on `port` is bound to 127.0.0.1 (from /proc/net/tcp*)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hex_port = local.partition(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.append(address)
+    return bool(found) and all(address == "0100007F" for address in found)
+
+
+def test_a_debugged_node_function_has_the_inspector_and_no_timeout():
+    slow = b"exports.handler = async () => { await new Promise(r => setTimeout(r, 1500)); " \
+           b"return 'slow but done'; };"
+    with LambdaServer(0, debug="debugged") as debugging:
+        lam = client_for(debugging)
+        create_function(lam, "debugged", code=slow, Timeout=1)
+        create_function(lam, "plain", code=slow, Timeout=1)
+        out, payload = invoke_json(lam, "debugged", LogType="Tail")
+        assert payload == "slow but done"
+        assert "Timeout is suspended" in decoded_log(out)
+        assert invoke_json(lam, "plain")[1]["errorType"] == "Sandbox.Timedout"
+        listed = parlel_json(debugging, "/_parlel/debug")
+        assert listed == [{"function": "debugged", "runtime": "nodejs20.x", "kind": "inspector",
+                           "port": listed[0]["port"], "waiting": False}]
+        port = listed[0]["port"]
+        assert port >= 9229 and listening_on_loopback_only(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            targets = json.loads(answer.read())
+        assert targets and targets[0]["type"] == "node"
+
+
+def test_pdb_over_tcp_stops_a_debugged_python_handler_and_lets_it_go_on():
+    code = (b"def handler(event, context):\n    secret = event['n'] * 7\n    breakpoint()\n"
+            b"    return secret\n")
+    with LambdaServer(0, debug=["stepped"]) as debugging:
+        lam = client_for(debugging)
+        if debugging.store.runner.house.debugpy():
+            pytest.skip("the server's interpreter has debugpy, which then takes pdb's place")
+        lam.create_function(FunctionName="stepped", Runtime="python3.12", Role=ROLE,
+                            Handler="app.handler", Code={"ZipFile": code})
+        result = {}
+        caller = threading.Thread(target=lambda: result.update(
+            answer=invoke_json(lam, "stepped", {"n": 6})[1]))
+        caller.start()
+        waiting = []
+        assert wait_for(lambda: waiting.extend(
+            e for e in parlel_json(debugging, "/_parlel/debug") if e["waiting"]) or waiting)
+        assert (waiting[0]["function"], waiting[0]["kind"]) == ("stepped", "pdb")
+        assert listening_on_loopback_only(waiting[0]["port"])
+        with socket.create_connection(("127.0.0.1", waiting[0]["port"]), timeout=10) as session:
+            seen = b""
+            session.sendall(b"p secret\n")
+            while b"42" not in seen:
+                seen += session.recv(4096)
+            session.sendall(b"c\n")
+            caller.join(10)
+        assert result["answer"] == 42 and b"app.py" in seen
+        assert not parlel_json(debugging, "/_parlel/debug")[0]["waiting"]
+
+
+def test_the_debug_options_take_names_and_the_break_flag(monkeypatch):
+    args = lambda_fake.parse_options(["0", "--debug", "a,b", "--debug-break"])
+    assert (args.debug, args.debug_break) == ("a,b", True)
+    monkeypatch.setenv("LAMBDA_FAKE_DEBUG", "*")
+    args = lambda_fake.parse_options(["0"])
+    assert (args.debug, args.debug_break) == ("*", False)
