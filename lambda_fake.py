@@ -251,6 +251,10 @@ FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
 NAMESPACED_FUNCTION_NAME = re.compile(NAMESPACED_FUNCTION_NAME_PATTERN)
 
 
+CREDENTIAL_SCOPE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/")
+REGION_NAME = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+
+
 def function_arn(ctx, name, qualifier=None):
     arn = f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
@@ -281,11 +285,27 @@ def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
                         f"('{ctx.region}')")
     if match["partition"] not in (None, "aws"):
         raise not_found(f"Functions from partition '{match['partition']}' are not reachable here")
-    if account and account != ctx.account:
-        raise LambdaError("AccessDeniedException", 403,
-                          f"The function is in account {account}; this endpoint serves "
-                          f"{ctx.account}")
+    if account and account != ctx.account:     # (a request's path was routed: Stores.route)
+        raise LambdaError("AccessDeniedException", 403, None)   # AWS gives no message
     return match["name"], match["qualifier"]
+
+
+def allows(policy, account, action):
+    """Whether a resource policy lets another account take an action (lambda:Name)."""
+    return policy is not None and any(
+        statement.get("Effect", "Allow") == "Allow"
+        and statement.get("Action") in (action, "lambda:*")
+        and (statement.get("Principal") == "*"
+             or (statement.get("Principal") or {}).get("AWS") in (
+                 account, f"arn:aws:iam::{account}:root"))
+        for statement in policy.statements)
+
+
+def denied(account, action, arn):
+    return LambdaError("AccessDeniedException", 403,
+                       f"User: arn:aws:iam::{account}:root is not authorized to perform: {action} "
+                       f"on resource: {arn} because no resource-based policy allows the {action} "
+                       "action")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,6 +363,8 @@ class Store:
         self.debug = frozenset()        # names of the functions debugged ("*": all)
         self.generation = 0
         self.reset()
+        self.stores = None              # the Stores of every account and region it is among
+        Stores(self)                    # (alone, until Stores.get makes it one of many)
 
     def reset(self):
         """Forget every function and everything attached to it."""
@@ -361,6 +383,106 @@ class Store:
                                                                                 # destinations
         self.generation += 1                    # in-flight async retries stop when this changes
         self.callbacks = {}                     # callback id -> (execution ARN, operation id)
+
+
+class Stores:
+    """One Store per account and region, as AWS keeps them apart: a request's credentials say
+    which (see for_request). The server's own account and region come first, and give every
+    Store made later their settings and the Runner (one pool of environments for all)."""
+
+    SHARED = ("endpoint_url", "runner", "async_retry_delay", "credentials", "log_level", "warned",
+              "debug")
+
+    def __init__(self, default):
+        self.default = default
+        self.lock = threading.Lock()
+        self.stores = {(default.account, default.region): default}
+        default.stores = self
+
+    def get(self, account, region):
+        """The Store of an account and region, made on first use."""
+        store = self.stores.get((account, region))
+        if store is not None:
+            return store
+        with self.lock:
+            store = self.stores.get((account, region))
+            if store is None:
+                store = Store(region, account)
+                for name in self.SHARED:
+                    setattr(store, name, getattr(self.default, name))
+                store.stores = self
+                self.stores[(account, region)] = store
+            return store
+
+    def for_request(self, headers, query):
+        """The Store a request is for: the region of its SigV4 credential scope (the
+        Authorization header, or a presigned request's X-Amz-Credential), and the account its
+        access key id names when that is 12 digits (as LocalStack does); the server's own
+        account and region otherwise."""
+        scope = CREDENTIAL_SCOPE.search(headers.get("Authorization") or "")
+        if scope is None and "X-Amz-Credential" in query:
+            scope = CREDENTIAL_SCOPE.search("Credential=" + urllib.parse.unquote(
+                query.partition("X-Amz-Credential=")[2].partition("&")[0]))
+        if scope is None:
+            return self.default
+        key, region = scope["key"], scope["region"]
+        if not REGION_NAME.fullmatch(region):
+            return self.default
+        return self.get(key if re.fullmatch(r"\d{12}", key) else self.default.account, region)
+
+    def each(self):
+        with self.lock:
+            return list(self.stores.values())
+
+    def route(self, store, params, operation):
+        """The Store an operation on a function runs in: the caller's, or, when its FunctionName
+        is an ARN of another account in the same region whose resource policy lets the caller's
+        account take the action, that account's (AWS's AccessDeniedException otherwise)."""
+        match = FUNCTION_REF.fullmatch(params.get("FunctionName") or "")
+        if match is None or not match["account"] or match["account"] == store.account or (
+                match["region"] or store.region) != store.region:
+            return store
+        action = "lambda:" + {"invoke": "InvokeFunction", "invoke_with_response_stream":
+                              "InvokeFunction"}.get(operation.__name__, "".join(
+                                  word.capitalize() for word in operation.__name__.split("_")))
+        owner = self.stores.get((match["account"], store.region))
+        function = owner.functions.get(match["name"]) if owner else None
+        if function is None or not allows(function.policies.get(
+                params.get("Qualifier") or match["qualifier"] or ""), store.account, action):
+            arn = f"arn:aws:lambda:{store.region}:{match['account']}:function:{match['name']}"
+            raise denied(store.account, action,
+                         f"{arn}:{match['qualifier']}" if match["qualifier"] else arn)
+        return owner
+
+    def shared_layer(self, store, arn):
+        """A layer version of another account (`arn`) that its permissions let `store`'s account
+        use: (its Layer, its version number); AWS's AccessDeniedException when it is not there
+        or not shared. Read without the owner's lock (a dict lookup), which nothing here ever
+        holds together with another Store's."""
+        parts = arn.split(":")
+        owner = self.stores.get((parts[4], parts[3]))
+        layer = owner.layers.get(parts[6]) if owner else None
+        number = int(parts[7])
+        if layer is None or number not in layer.versions or not allows(
+                layer.policies.get(number), store.account, "lambda:GetLayerVersion"):
+            raise denied(store.account, "lambda:GetLayerVersion", arn)
+        return layer, number
+
+    def owner_of_url(self, url_id):
+        """The Store that holds a function URL (its id is unique across them), else the
+        server's own."""
+        for store in self.each():
+            if url_id in store.function_urls:
+                return store
+        return self.default
+
+    def reset(self):
+        """Every account and region forgets everything; only the server's own Store stays."""
+        for store in self.each():
+            with store.lock:
+                store.reset()
+        with self.lock:
+            self.stores = {(self.default.account, self.default.region): self.default}
 
 
 class Policy:
@@ -1561,10 +1683,10 @@ def peak_kb():
 
 
 # Lambda's paths, where the kernel lets an environment have a mount namespace of its own (as
-# root, or in a user namespace of its own): its package at /var/task, its layers at /opt and the runtime at /var/runtime, all
-# read-only. /var and /opt are covered with new directories that keep the host's entries an
-# environment needs (all of /var's; of /opt's, those holding the interpreters and the SDK), so
-# nothing else changes. /tmp stays the host's (TMPDIR is the environment's own directory). An
+# root, or in a user namespace of its own): its package at /var/task, its layers at /opt and the
+# runtime at /var/runtime, all read-only. /var and /opt are covered with new directories that
+# keep the host's entries an environment needs (all of /var's; of /opt's, those holding the
+# interpreters and the SDK), so nothing else changes. /tmp stays the host's (TMPDIR is the environment's own directory). An
 # environment is prepared as it boots (its namespace, and /var), and its function's paths are
 # placed as it loads. PATHS: what all share (from the server), or None without Lambda's paths.
 PATHS = json.loads(os.environ.get("LAMBDA_FAKE_PATHS") or "null")
@@ -1637,21 +1759,27 @@ def own_namespace():
 
 
 def prepare_paths(node=False):
-    """As an environment boots, in its mount namespace: /var covered, with its mount points (a
-    Node.js one's /var/node_modules too: see Runner.node_modules)."""
-    cover("/var", None, dict(task=None, runtime=None, **({"node_modules": None} if node else {})))
+    """As an environment boots, in its mount namespace: /var covered, with the runtime and the
+    mount point of the package (a Node.js one's /var/node_modules too: see
+    Runner.node_modules), and /opt covered, empty but for what the host keeps there."""
+    cover("/var", None, dict(task=None, runtime=PATHS["runtime"],
+                             **({"node_modules": None} if node else {})))
+    cover_opt({})
+
+
+def cover_opt(add):
+    cover("/opt", {path.split("/")[2] for path in PATHS["keep"] if path.startswith("/opt/")}, add)
 
 
 def place_paths(paths):
-    """As a function loads, in its environment's mount namespace: its package, the runtime and
-    its layers where Lambda has them."""
-    for name in ("task", "runtime", "node_modules"):
+    """As a function loads, in its environment's mount namespace: its package, and its layers,
+    where Lambda has them."""
+    for name in ("task", "node_modules"):
         if paths.get(name):
             mount(paths[name], f"/var/{name}", MS_BIND | MS_REC)
             mount(None, f"/var/{name}", MS_REMOUNT | MS_BIND | MS_RDONLY)
-    layers = paths["opt"]
-    cover("/opt", {path.split("/")[2] for path in PATHS["keep"] if path.startswith("/opt/")},
-          {name: os.path.join(layers, name) for name in (os.listdir(layers) if layers else ())})
+    if paths["opt"]:
+        cover_opt({name: os.path.join(paths["opt"], name) for name in os.listdir(paths["opt"])})
 
 
 def give_paths(pid, paths, home):
@@ -2686,7 +2814,8 @@ class Pool:
     nor a trim ends them, and room for another function is made with them last. A reset (clear())
     starts a new generation: every environment that loaded a function ends, and the spares stay.
 
-    Counters for tests: count(), inflight_of(), pids().
+    One pool serves every account and region: a function is named by its unqualified ARN here
+    (Job.key[0]). Counters for tests: count(), inflight_of(), pids().
     """
 
     def __init__(self, max_environments=16, idle_seconds=300):
@@ -2698,7 +2827,7 @@ class Pool:
         self.spares = {}                # kind -> [spare Environment]
         self.retiring = []              # to be ended by the housekeeper
         self.reserved = 0               # cold starts with room kept for a process not started yet
-        self.inflight = {}              # function name -> invocations under way
+        self.inflight = {}              # function ARN -> invocations under way
         self.generation = 0             # one per reset: older environments never serve again
         self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
         self.closed = False             # set for good by close()
@@ -3029,10 +3158,12 @@ class Job:
         self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
         self.log_group = config["LoggingConfig"]["LogGroup"]
         self.package = package
-        self.layers = []                # packages of this account's layers (others: on trust)
+        self.layers = []                # packages of its layers (another account's: as shared)
         for layer in config.get("Layers") or []:
             parts = layer["Arn"].split(":")
-            found = store.layers.get(parts[6]) if parts[4] == store.account else None
+            owner = store if parts[4] == store.account else store.stores.stores.get(
+                (parts[4], parts[3]))       # another account's, shared when it was configured
+            found = owner.layers.get(parts[6]) if owner else None
             package = found.packages.get(int(parts[7])) if found else None
             if package is not None:
                 self.layers.append(package)
@@ -3042,12 +3173,15 @@ class Job:
         if function.job_key[0] != memo:
             settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
                         [layer.hex for layer in self.layers]]
-            function.job_key = (memo, (function.name, version,
+            function.job_key = (memo, (function_arn(store, function.name), version,
                                        hashlib.sha256(json.dumps(settings).encode()).hexdigest()))
         self.key = function.job_key[1]
         self.invoked_arn = function_arn(store, function.name, qualifier)
         self.function_arn = function_arn(store, function.name, version)
         self.region = store.region
+        # A handler's SDK calls back as its own account: another account's key is its id.
+        default = store.stores.default.account
+        self.access_key = "test" if store.account == default else store.account
         self.endpoint_url = store.endpoint_url
         self.reserved = function.reserved_concurrency
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
@@ -3347,7 +3481,7 @@ class Housekeeper:
                 keep = {sys.prefix, sys.base_prefix, os.path.dirname(sys.executable),
                         *(os.readlink(os.path.join(runtime, name)) for name in os.listdir(runtime)),
                         *(path for path in (self.node, self.node_sdk) if path)}
-                settings = {"unshare": command, "user": user,
+                settings = {"unshare": command, "user": user, "runtime": root,
                             "keep": sorted({variant for path in keep for variant in
                                             (os.path.abspath(path), os.path.realpath(path))})}
         with self.lock:
@@ -3535,11 +3669,11 @@ class Runner:
         when the function's reserved concurrency is used up; handler faults are Outcomes. A
         streaming handler's chunks go to on_chunk as they come (or are gathered into the payload
         when there is none). After a cold start, the spare it used is replaced."""
-        self.pool.admit(job.function_name, job.reserved)
+        self.pool.admit(job.key[0], job.reserved)
         try:
             outcome = self.run(job, payload, request_id, client_context, on_chunk)
         finally:
-            self.pool.leave(job.function_name)
+            self.pool.leave(job.key[0])
         if outcome.cold:
             self.prewarm(job.runtime, job.memory)
         return outcome
@@ -3751,7 +3885,8 @@ class Runner:
     def debugged(self):
         """The environments being debugged, for GET /_parlel/debug."""
         with self.pool.lock:
-            return sorted(({"function": env.key[0], "runtime": env.debug.get("runtime"),
+            return sorted(({"function": env.key[0].rsplit(":", 1)[1],
+                            "runtime": env.debug.get("runtime"),
                             "port": env.debug["port"], "kind": env.debug["kind"],
                             "waiting": env.debug.get("waiting", False)}
                            for env in self.pool.live if env.debug and env.key),
@@ -3972,7 +4107,7 @@ class Runner:
             "AWS_REGION": job.region,
             "AWS_DEFAULT_REGION": job.region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{job.runtime}",
-            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_ACCESS_KEY_ID": job.access_key,
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_SESSION_TOKEN": "test",
             "AWS_ENDPOINT_URL_LAMBDA": job.endpoint_url,
@@ -4254,6 +4389,7 @@ def record_invocation(store, job, request_id, invocation_type, started, payload,
     """Keep a bounded record of an invocation, readable at GET /_parlel/logs."""
     record = Invocation(request_id, job.function_name, job.version, invocation_type, started,
                         payload, outcome)
+    record.account, record.region = store.account, store.region
     with store.lock:
         store.invocations.append(record)
 
@@ -4267,6 +4403,7 @@ class Invocation:
                  outcome):
         self.request_id = request_id
         self.function_name = function_name
+        self.account = self.region = None   # of its function, set by record_invocation
         self.version = version
         self.invocation_type = invocation_type
         self.started = started
@@ -4282,6 +4419,7 @@ class Invocation:
 
     def view(self):
         entry = {"requestId": self.request_id, "functionName": self.function_name,
+                 "account": self.account, "region": self.region,
                  "version": self.version, "invocationType": self.invocation_type,
                  "timestamp": iso_timestamp(self.started), "durationMs": self.duration_ms,
                  "status": self.status, "payload": self.payload.decode("utf-8", "replace")}
@@ -5264,7 +5402,7 @@ def delete_function(store, params, body):
                              function.runtime_management, function.scaling_configs):
                 attached.pop(qualifier, None)
     provide_concurrency(store, name)
-    store.runner.retire(name)
+    store.runner.retire(function_arn(store, name))
     return Reply(204)
 
 
@@ -5367,7 +5505,7 @@ def update_function_code(store, params, body):
         store.packages[package.hex] = package
         result = snapshot_latest(store, function) if body.get("Publish") else config
         result = dict(result)
-    store.runner.retire(name)
+    store.runner.retire(function_arn(store, name))
     store.runner.prewarm(result.get("Runtime"), result["MemorySize"])
     return result
 
@@ -5398,7 +5536,7 @@ def update_function_configuration(store, params, body):
             config["Layers"] = layers
         touch(config)
         result = dict(config)
-    store.runner.retire(name)
+    store.runner.retire(function_arn(store, name))
     store.runner.prewarm(result.get("Runtime"), result["MemorySize"])
     return result
 
@@ -5995,13 +6133,13 @@ def provide_concurrency(store, name):
             count = config["RequestedProvisionedConcurrentExecutions"]
             split = {v: round(count * w) for v, w in routing_weights(alias or {}).items()}
             split[alias["FunctionVersion"] if alias else qualifier] = count - sum(split.values())
-            jobs = wanted[(name, qualifier)] = []
+            jobs = wanted[(function_arn(store, name), qualifier)] = []
             for version, share in split.items():
                 job = Job(store, function, version, function.versions[version],
                           function.packages[version], qualifier)
                 job.initialization = "provisioned-concurrency"
                 jobs.append((job, share))
-    failures = store.runner.provide(name, wanted)
+    failures = store.runner.provide(function_arn(store, name), wanted)
     with store.lock:
         for (_, qualifier), error in failures.items():
             config = function.provisioned.get(qualifier)
@@ -6720,7 +6858,10 @@ def get_layer_version_by_arn(store, params, body):
     """GetLayerVersionByArn."""
     query_members(params, struct(("Arn",), Arn=LAYER_VERSION_ARN))
     parts = params["Arn"].split(":")
-    if parts[3] != store.region or parts[4] != store.account:
+    if parts[4] != store.account:
+        layer, number = store.stores.shared_layer(store, params["Arn"])
+        return copied(layer.versions[number])
+    if parts[3] != store.region:
         raise not_found("The resource you requested does not exist.")
     with store.lock:
         layer = find_layer_version(store, parts[6], int(parts[7]))
@@ -6853,14 +6994,14 @@ def remove_layer_version_permission(store, params, body):
 
 def check_function_layers(store, arns):
     """The Layers of a function configuration as AWS answers them: at most 5, each existing, one
-    version per layer. Layers of other accounts cannot be seen here and are taken on trust.
-    Caller holds store.lock."""
+    version per layer; another account's only when its permissions share it (see
+    Stores.shared_layer). Caller holds store.lock."""
     if len(arns) > 5:
         raise invalid_parameter("Cannot reference more than 5 layers.")
     seen, layers = {}, []
     for arn in arns:
         parts = arn.split(":")
-        if parts[3] != store.region:
+        if parts[3] != store.region and parts[4] == store.account:
             raise invalid_parameter("Layers are not in the same region as the function. Layers are "
                                     f"expected to be in region {store.region}.")
         base = ":".join(parts[:7])
@@ -6869,13 +7010,14 @@ def check_function_layers(store, arns):
                                     f"be referenced in the same function. {seen[base]} and {arn} "
                                     "are versions of the same layer.")
         seen[base] = arn
-        size = 0
         if parts[4] == store.account:
             layer = store.layers.get(parts[6])
             if layer is None or int(parts[7]) not in layer.versions:
                 raise invalid_parameter(f"Layer version {arn} does not exist.")
-            size = layer.versions[int(parts[7])]["Content"]["CodeSize"]
-        layers.append({"Arn": arn, "CodeSize": size})
+            number = int(parts[7])
+        else:
+            layer, number = store.stores.shared_layer(store, arn)
+        layers.append({"Arn": arn, "CodeSize": layer.versions[number]["Content"]["CodeSize"]})
     return layers
 
 
@@ -7612,10 +7754,15 @@ def get_account_settings(store, params, body):
 
 # -- Fake-only operations ----------------------------------------------------------------------
 
+def every_store(store):
+    """Every account's and region's Store, for the fake's own views (the server's own first)."""
+    return store.stores.each()
+
+
 def parlel_health(store, params, body):
-    """GET /_parlel/health: liveness and the number of functions."""
-    with store.lock:
-        return {"status": "ok", "service": "lambda", "functions": len(store.functions)}
+    """GET /_parlel/health: liveness and the number of functions, in every account and region."""
+    return {"status": "ok", "service": "lambda",
+            "functions": sum(len(each.functions) for each in every_store(store))}
 
 
 def parlel_debug(store, params, body):
@@ -7626,8 +7773,7 @@ def parlel_debug(store, params, body):
 def reset_server(store):
     """Forget all state and end every environment that ran a function, for POST /_parlel/reset
     and LambdaServer.reset(). Spares, which never ran user code, stay ready."""
-    with store.lock:
-        store.reset()
+    store.stores.reset()
     store.runner.clear()
 
 
@@ -7639,12 +7785,15 @@ def parlel_reset(store, params, body):
 
 def parlel_logs(store, params, body):
     """GET /_parlel/logs[/<function>]: recent invocations, oldest first, with their logs.
-    ?requestId=... narrows to one invocation."""
-    with store.lock:
-        entries = [e.view() for e in store.invocations
-                   if params.get("FunctionName") in (None, e.function_name)
-                   and params.get("requestId") in (None, e.request_id)]
-    return {"invocations": entries}
+    ?requestId=... narrows to one invocation. Every account and region's, each entry naming its
+    own."""
+    records = []
+    for each in every_store(store):
+        with each.lock:
+            records += [e for e in each.invocations
+                        if params.get("FunctionName") in (None, e.function_name)
+                        and params.get("requestId") in (None, e.request_id)]
+    return {"invocations": [e.view() for e in sorted(records, key=lambda e: e.started)]}
 
 
 # The inspector: one self-contained page (no external assets) that reads /_parlel/inspect.
@@ -7933,35 +8082,50 @@ def parlel_page(store, params, body):
 def parlel_inspect(store, params, body):
     """GET /_parlel/inspect: what the inspector page shows, in one document: each function with its
     versions, aliases, URLs and configuration, and the recent invocations."""
-    with store.lock:
-        functions = []
-        for name in store.function_names:
-            function = store.functions[name]
-            functions.append({
-                "FunctionName": name, "Configuration": dict(function.versions["$LATEST"]),
-                "Versions": sorted((v for v in function.versions if v != "$LATEST"), key=int),
-                "Aliases": [dict(function.aliases[a]) for a in sorted(function.aliases)],
-                "Urls": [dict(url_reply(c, "InvokeMode"), Qualifier=q or None)
-                         for q, c in sorted(function.url_configs.items())],
-                "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
-                "ReservedConcurrency": function.reserved_concurrency})
-        invocations = [e.view() for e in list(store.invocations)[-200:]]
+    functions, records = [], []
+    for each in every_store(store):
+        with each.lock:
+            functions += inspected_functions(each)
+            records += list(each.invocations)[-200:]
+    invocations = [e.view() for e in sorted(records, key=lambda e: e.started)[-200:]]
     return {"functions": functions, "invocations": invocations,
             "endpoint": store.endpoint_url,
             "region": store.region, "account": store.account, "version": __version__}
 
 
+def inspected_functions(store):
+    """The functions of one Store as the inspector shows them. Caller holds store.lock."""
+    functions = []
+    for name in store.function_names:
+        function = store.functions[name]
+        functions.append({
+            "FunctionName": name, "Account": store.account, "Region": store.region,
+            "Configuration": dict(function.versions["$LATEST"]),
+            "Versions": sorted((v for v in function.versions if v != "$LATEST"), key=int),
+            "Aliases": [dict(function.aliases[a]) for a in sorted(function.aliases)],
+            "Urls": [dict(url_reply(c, "InvokeMode"), Qualifier=q or None)
+                     for q, c in sorted(function.url_configs.items())],
+            "Tags": dict(store.tags.get(function_arn(store, name)) or {}),
+            "ReservedConcurrency": function.reserved_concurrency})
+    return functions
+
+
 def parlel_destinations(store, params, body):
     """GET /_parlel/destinations: what went to SQS, SNS, EventBridge or S3 destinations and
     dead-letter queues (Lambda destinations are invoked instead)."""
-    with store.lock:
-        return {"deliveries": [dict(d) for d in store.deliveries]}
+    deliveries = []
+    for each in every_store(store):
+        with each.lock:
+            deliveries += [dict(d) for d in each.deliveries]
+    return {"deliveries": deliveries}
 
 
 def parlel_code(store, params, body):
     """GET /_parlel/code/<sha>: the package bytes that GetFunction's Code.Location points at."""
-    with store.lock:
-        package = store.packages.get(params["Sha"])
+    package = None
+    for each in every_store(store):
+        with each.lock:
+            package = package or each.packages.get(params["Sha"])
     if package is None:
         raise not_found("No package with that CodeSha256 is stored")
     return Reply(200, {}, package.data, "application/zip" if package.is_zip else "text/plain")
@@ -8491,6 +8655,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "Access-Control-Request-Method" in self.headers):
                 result = Reply(204, self.server.sources.cors_headers(cors, self.headers), b"")
                 return self.answer(result, started)
+            store = self.server.stores.for_request(self.headers, query_text)
             query = {}
             for key, value in (urllib.parse.parse_qsl(query_text, keep_blank_values=True)
                                if query_text else ()):
@@ -8510,6 +8675,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     params[member] = value
             for key, value in query.items():
                 params.setdefault(key, value)
+            store = self.server.stores.route(store, params, handler)
             if handler not in RAW_BODY_OPERATIONS:
                 body = parse_json_body(body)
             result = handler(store, params, body)
@@ -8574,7 +8740,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         request = {"method": self.command, "path": urllib.parse.unquote(path), "query": query,
                    "headers": list(self.headers.items()), "body": body,
                    "source_ip": self.client_address[0], "port": self.server.server_address[1]}
-        return serve_function_url(self.server.store, url_id, request)
+        return serve_function_url(self.server.stores.owner_of_url(url_id), url_id, request)
 
     def read_body(self, handler):
         """The request body, read whole by Content-Length; a body over the limit is never read."""
@@ -8828,12 +8994,13 @@ class LambdaServer:
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
                  log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
-                 lambda_paths=True, debug=(), debug_break=False):
+                 lambda_paths=True, debug=(), debug_break=False, account_id=None):
         self.host = host
         self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
-        self.store = Store(region, account)
+        self.store = Store(region, account_id or account)   # the server's own account and region
+        self.stores = self.store.stores         # and every other one a request names
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
@@ -8854,6 +9021,7 @@ class LambdaServer:
     def start(self):
         self.httpd = FakeHTTPServer((self.host, self.port), Handler)
         self.httpd.store = self.store
+        self.httpd.stores = self.stores
         self.httpd.sources = self.sources
         self.httpd.connections = set()
         self.port = self.httpd.server_address[1]
@@ -8877,7 +9045,8 @@ class LambdaServer:
                 except OSError:
                     pass
             self.httpd = None
-        self.store.generation += 1
+        for store in self.stores.each():
+            store.generation += 1
         self.store.runner.stop()
 
     def reset(self):

@@ -109,8 +109,9 @@ def assert_error(call, code, status, fragment=""):
     error = caught.value.response
     assert error["Error"]["Code"] == code, error
     assert error["ResponseMetadata"]["HTTPStatusCode"] == status
-    assert fragment in error["Error"]["Message"], error["Error"]["Message"]
-    return error["Error"]["Message"]
+    message = error["Error"].get("Message") or ""      # AWS sends some errors without one
+    assert fragment in message, message
+    return message
 
 
 def invoke_json(lam, name="fn", event=None, **params):
@@ -501,7 +502,7 @@ def test_invoke_more_concurrent_than_reserved_is_throttled(server, lam, tmp_path
     lam.put_function_concurrency(FunctionName="one-at-a-time", ReservedConcurrentExecutions=1)
     first = threading.Thread(target=invoke_json, args=(lam, "one-at-a-time", {"gate": str(gate)}))
     first.start()
-    assert wait_for(lambda: server.store.runner.pool.inflight_of("one-at-a-time") == 1)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of(arn("one-at-a-time")) == 1)
     assert_error(lambda: lam.invoke(FunctionName="one-at-a-time",
                                     Payload=json.dumps({"gate": str(gate)})),
                  "TooManyRequestsException", 429, "Rate Exceeded.")
@@ -631,7 +632,7 @@ def test_concurrent_invokes_get_more_workers_and_warm_ones_are_reused(server, la
         invoke_json(lam, "parallel", {"gate": str(gate)})[1])) for _ in range(3)]
     for thread in threads:
         thread.start()
-    assert wait_for(lambda: server.store.runner.pool.inflight_of("parallel") == 3)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of(arn("parallel")) == 3)
     gate.write_text("open")
     for thread in threads:
         thread.join()
@@ -2011,7 +2012,7 @@ def test_a_streaming_client_that_goes_away_leaves_no_busy_worker_behind():
                 client.recv(1000)
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             pool = small.store.runner.pool
-            assert wait_for(lambda: not pool.inflight_of("long-stream"))
+            assert wait_for(lambda: not pool.inflight_of(arn("long-stream")))
         create_function(lam, "after", code=b"exports.handler = async () => 'served';")
         assert invoke_json(lam, "after")[1] == "served"         # the pool's one place is free
 
@@ -5771,7 +5772,7 @@ def test_busy_handler_never_stalls_the_server(server, lam):
     create_function(lam, "spinner", Timeout=2, code=b"exports.handler = () => { while (true) {} };")
     spinning = threading.Thread(target=invoke_json, args=(lam, "spinner"))
     spinning.start()
-    assert wait_for(lambda: server.store.runner.pool.inflight_of("spinner") == 1)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of(arn("spinner")) == 1)
     started = time.monotonic()
     assert raw(server, "GET", "/_parlel/health")[0] == 200
     assert time.monotonic() - started < 1
@@ -6003,7 +6004,7 @@ def test_reset_during_in_flight_invokes_leaves_a_healthy_server(server, lam):
         raw(server, "POST", "/2015-03-31/functions/slow/invocations", b"{}")[0])) for _ in range(3)]
     for thread in threads:
         thread.start()
-    assert wait_for(lambda: server.store.runner.pool.inflight_of("slow") == 3)
+    assert wait_for(lambda: server.store.runner.pool.inflight_of(arn("slow")) == 3)
     server.reset()
     for thread in threads:
         thread.join()
@@ -6454,3 +6455,97 @@ def test_the_debug_options_take_names_and_the_break_flag(monkeypatch):
     monkeypatch.setenv("LAMBDA_FAKE_DEBUG", "*")
     args = lambda_fake.parse_options(["0"])
     assert (args.debug, args.debug_break) == ("*", False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every region and account
+# ----------------------------------------------------------------------------------------------
+
+OTHER_ACCOUNT = "111111111111"
+WHERE_AM_I = (b"exports.handler = async (event, context) => ({arn: context.invokedFunctionArn, "
+              b"region: process.env.AWS_REGION, key: process.env.AWS_ACCESS_KEY_ID});")
+
+
+def client_in(server, region=REGION, account=None):
+    """A client of one region, and of one account when its access key id is that account's."""
+    return boto3.client("lambda", endpoint_url=server.endpoint_url, region_name=region,
+                        aws_access_key_id=account or "test", aws_secret_access_key="test",
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=30))
+
+
+def test_each_region_and_account_keeps_its_own_functions_with_its_own_arns(server, lam):
+    europe, other = client_in(server, "eu-west-1"), client_in(server, account=OTHER_ACCOUNT)
+    for client in (lam, europe, other):
+        create_function(client, "where", code=WHERE_AM_I)
+    made = europe.get_function(FunctionName="where")["Configuration"]
+    assert made["FunctionArn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:where"
+    assert other.get_function_configuration(FunctionName="where")["FunctionArn"] == (
+        f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:where")
+    seen = invoke_json(europe, "where")[1]
+    assert seen == {"arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:where",
+                    "region": "eu-west-1", "key": "test"}
+    assert invoke_json(other, "where")[1]["key"] == OTHER_ACCOUNT
+    europe.delete_function(FunctionName="where")
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["where"]
+    assert parlel_json(server, "/_parlel/health")["functions"] == 2
+    logs = parlel_json(server, "/_parlel/logs")["invocations"]
+    assert {(e["account"], e["region"]) for e in logs} == {
+        (ACCOUNT, "eu-west-1"), (OTHER_ACCOUNT, REGION)}
+    server.reset()
+    assert parlel_json(server, "/_parlel/health")["functions"] == 0
+    assert other.list_functions()["Functions"] == []
+
+
+def test_a_presigned_request_and_a_function_url_carry_their_region(server, lam):
+    europe = client_in(server, "eu-west-1")
+    create_function(europe, "where", code=WHERE_AM_I)
+    presigned = europe.generate_presigned_url("list_functions", ExpiresIn=60)
+    with urllib.request.urlopen(presigned, timeout=10) as answer:
+        assert [f["FunctionName"] for f in json.loads(answer.read())["Functions"]] == ["where"]
+    assert lam.list_functions()["Functions"] == []
+    url = europe.create_function_url_config(FunctionName="where", AuthType="NONE")["FunctionUrl"]
+    assert ".lambda-url.eu-west-1.localhost:" in url
+    assert json.loads(url_request(server, url)[2])["region"] == "eu-west-1"
+
+
+def test_an_arn_of_another_region_or_account_is_answered_as_aws_answers_it(server, lam):
+    other = client_in(server, account=OTHER_ACCOUNT)
+    create_function(other, "theirs", code=WHERE_AM_I)
+    create_function(lam, "mine", code=WHERE_AM_I)
+    message = assert_error(lambda: lam.get_function(
+        FunctionName=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:mine"),
+        "ResourceNotFoundException", 404)
+    assert message == f"Functions from 'eu-west-1' are not reachable in this region ('{REGION}')"
+    theirs = f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:theirs"
+    message = assert_error(lambda: lam.invoke(FunctionName=theirs), "AccessDeniedException", 403)
+    assert message == (f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: "
+                       f"lambda:InvokeFunction on resource: {theirs} because no resource-based "
+                       "policy allows the lambda:InvokeFunction action")
+    assert_error(lambda: lam.create_function(
+        FunctionName=f"arn:aws:lambda:{REGION}:{OTHER_ACCOUNT}:function:new", Runtime="nodejs20.x",
+        Role=ROLE, Handler="index.handler", Code={"ZipFile": WHERE_AM_I}),
+        "AccessDeniedException", 403)
+    other.add_permission(FunctionName="theirs", StatementId="share", Principal=ACCOUNT,
+                         Action="lambda:InvokeFunction")
+    assert invoke_json(lam, theirs)[1]["arn"] == theirs     # it runs in its own account
+    assert_error(lambda: lam.get_function(FunctionName=theirs), "AccessDeniedException", 403,
+                 "lambda:GetFunction")
+
+
+def test_a_layer_of_another_account_is_used_once_it_is_shared(server, lam):
+    other = client_in(server, account=OTHER_ACCOUNT)
+    layer = other.publish_layer_version(LayerName="greeter", Content={"ZipFile": LAYER_ZIP})
+    arn_of_it = layer["LayerVersionArn"]
+    assert f":{OTHER_ACCOUNT}:layer:greeter:1" in arn_of_it
+    code = b"const greet = require('greet'); exports.handler = async (e) => greet(e.n);"
+    message = assert_error(lambda: create_function(lam, "layered", code=code, Layers=[arn_of_it]),
+                           "AccessDeniedException", 403)
+    assert message == (f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: "
+                       f"lambda:GetLayerVersion on resource: {arn_of_it} because no "
+                       "resource-based policy allows the lambda:GetLayerVersion action")
+    assert_error(lambda: lam.get_layer_version_by_arn(Arn=arn_of_it), "AccessDeniedException", 403)
+    other.add_layer_version_permission(LayerName="greeter", VersionNumber=1, StatementId="all",
+                                       Action="lambda:GetLayerVersion", Principal=ACCOUNT)
+    create_function(lam, "layered", code=code, Layers=[arn_of_it])
+    assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
+    assert lam.get_layer_version_by_arn(Arn=arn_of_it)["Version"] == 1
