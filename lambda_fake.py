@@ -7971,6 +7971,7 @@ function fnCard(f) {
     .replace("+0000", " UTC");
   return h("article", { class: "fn", id: "fn-" + name, "aria-labelledby": "fnh-" + name },
     h("h3", { id: "fnh-" + name }, name, chip(c.State || "unknown", c.State || ""),
+      chip(`${f.Account} · ${f.Region}`),
       c.LastUpdateStatus && c.LastUpdateStatus !== "Successful"
         ? chip("update " + c.LastUpdateStatus, "Failed") : null),
     h("div", { class: "facts" }, h("b", {}, c.Runtime || c.PackageType || "—"), " · ",
@@ -7992,7 +7993,8 @@ function invRows(inv, i) {
                               onclick: () => toggle(key) }, isOpen ? "▾" : "▸")),
     h("td", { class: "mono" }, h("time", { datetime: inv.timestamp, title: inv.timestamp },
                                  (inv.timestamp || "").slice(11, 23))),
-    h("td", { class: "clip" }, h("a", { href: "#fn-" + inv.functionName }, inv.functionName)),
+    h("td", { class: "clip", title: `${inv.account} · ${inv.region}` },
+      h("a", { href: "#fn-" + inv.functionName }, inv.functionName)),
     h("td", { class: "mono" }, inv.version), h("td", {}, inv.invocationType),
     h("td", { class: "mono" }, inv.durationMs == null ? "—" : inv.durationMs.toFixed(1) + " ms"),
     h("td", {}, chip(inv.status, inv.status)),

@@ -6549,3 +6549,13 @@ def test_a_layer_of_another_account_is_used_once_it_is_shared(server, lam):
     create_function(lam, "layered", code=code, Layers=[arn_of_it])
     assert invoke_json(lam, "layered", {"n": "ada"})[1] == "hi ada"
     assert lam.get_layer_version_by_arn(Arn=arn_of_it)["Version"] == 1
+
+
+def test_the_servers_own_region_and_account_are_those_of_unsigned_and_test_key_requests():
+    with LambdaServer(0, region="eu-central-1", account_id="222222222222") as own:
+        lam = client_in(own, "eu-central-1")
+        made = create_function(lam, "where", code=WHERE_AM_I)
+        assert made["FunctionArn"] == "arn:aws:lambda:eu-central-1:222222222222:function:where"
+        status, _, body = raw(own, "GET", "/2015-03-31/functions/where")
+        assert status == 200 and json.loads(body)["Configuration"]["FunctionArn"] == (
+            made["FunctionArn"])
