@@ -285,7 +285,7 @@ def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
                         f"('{ctx.region}')")
     if match["partition"] not in (None, "aws"):
         raise not_found(f"Functions from partition '{match['partition']}' are not reachable here")
-    if account and account != ctx.account:     # (a request's path was routed: Stores.route)
+    if account and account != ctx.account:     # in a body (paths go through Stores.route)
         raise LambdaError("AccessDeniedException", 403, None)   # AWS gives no message
     return match["name"], match["qualifier"]
 
@@ -364,7 +364,6 @@ class Store:
         self.generation = 0
         self.reset()
         self.stores = None              # the Stores of every account and region it is among
-        Stores(self)                    # (alone, until Stores.get makes it one of many)
 
     def reset(self):
         """Forget every function and everything attached to it."""
@@ -1652,16 +1651,21 @@ def debug(port, wait, debugpy=None):
         sys.path.append(debugpy)
         import debugpy as client
         client.listen(("127.0.0.1", port))
-        send(b"D", json.dumps({"kind": "debugpy", "port": port, "waiting": wait}).encode())
+        debugger_state("debugpy", port, wait)
         if wait:
             client.wait_for_client()
-            send(b"D", json.dumps({"kind": "debugpy", "port": port, "waiting": False}).encode())
+            debugger_state("debugpy", port, False)
             client.breakpoint()
         return
     sys.breakpointhook = lambda *args, **kwargs: remote_pdb(port, sys._getframe(1))
-    send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": False}).encode())
+    debugger_state("pdb", port, False)
     if wait:
         remote_pdb(port, sys._getframe(2))
+
+
+def debugger_state(kind, port, waiting):
+    """Tell the server (GET /_parlel/debug) whether the debugger waits for a client."""
+    send(b"D", json.dumps({"kind": kind, "port": port, "waiting": waiting}).encode())
 
 
 def remote_pdb(port, frame):
@@ -1669,9 +1673,9 @@ def remote_pdb(port, frame):
     127.0.0.1:port (`nc 127.0.0.1 PORT`); the invocation goes on when the session continues."""
     import pdb
     with socket.create_server(("127.0.0.1", port)) as listener:
-        send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": True}).encode())
+        debugger_state("pdb", port, True)
         connection, _ = listener.accept()
-    send(b"D", json.dumps({"kind": "pdb", "port": port, "waiting": False}).encode())
+    debugger_state("pdb", port, False)
     stream = connection.makefile("rw")
     debugger = pdb.Pdb(stdin=stream, stdout=stream)
     debugger.use_rawinput = False
@@ -1729,12 +1733,18 @@ def cover(target, keep, add):
                 os.mkdir(path)
             else:
                 open(path, "w").close()
-            mount(source, path, MS_BIND | MS_REC)
             if frozen:
-                mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY)
+                bind_read_only(source, path)
+            else:
+                mount(source, path, MS_BIND | MS_REC)
         mount(None, target, MS_REMOUNT | MS_RDONLY)
     finally:
         os.close(covered)
+
+
+def bind_read_only(source, target):
+    mount(source, target, MS_BIND | MS_REC)
+    mount(None, target, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def enter(pid, kind="mnt", flag=CLONE_NEWNS):
@@ -1776,8 +1786,7 @@ def place_paths(paths):
     where Lambda has them."""
     for name in ("task", "node_modules"):
         if paths.get(name):
-            mount(paths[name], f"/var/{name}", MS_BIND | MS_REC)
-            mount(None, f"/var/{name}", MS_REMOUNT | MS_BIND | MS_RDONLY)
+            bind_read_only(paths[name], f"/var/{name}")
     if paths["opt"]:
         cover_opt({name: os.path.join(paths["opt"], name) for name in os.listdir(paths["opt"])})
 
@@ -1797,7 +1806,8 @@ def give_paths(pid, paths, home):
             try:
                 arrange(pid, paths, home)
             finally:
-                checked(libc.setns(home, CLONE_NEWNS), "setns")
+                if libc.setns(home, CLONE_NEWNS) != 0:
+                    os._exit(70)        # never fork environments in another's namespace
             return b"paths ok"
         helper = os.fork()
         if helper == 0:
@@ -2371,6 +2381,9 @@ class Environment:
                 if len(self.frames) >= end:
                     data = bytes(self.frames[newline + 1:end])
                     del self.frames[:end]
+                    if kind == b"D" and self.debug is not None:     # its debugger's state
+                        self.debug.update(json.loads(data))
+                        continue
                     return kind, data
             fd = self.fd                # read once: kill() may set it to None meanwhile
             if fd is None:
@@ -2505,6 +2518,7 @@ class RuntimeApi:
         self.requests = requests
         self.results = results
         self.lock = threading.Condition()
+        self.write_lock = threading.Lock()  # frames go out whole, and never to a closed pipe
         self.state = "Started"          # then Ready (waiting), Running (an invocation out)
         self.waiting = None             # the invocation the runner sent, not yet asked for
         self.current = None             # the invocation the runtime is working on
@@ -2544,10 +2558,10 @@ class RuntimeApi:
 
     def send(self, kind, data):
         """A frame to the Runner (dropped once closed)."""
-        with self.lock:
+        frame = b"%s %d\n" % (kind, len(data)) + data
+        with self.write_lock:
             if self.closed:
                 return
-            frame = b"%s %d\n" % (kind, len(data)) + data
             try:
                 while frame:
                     frame = frame[os.write(self.results, frame):]
@@ -2559,9 +2573,14 @@ class RuntimeApi:
             if self.closed:
                 return
             self.closed = True
-            os.close(self.results)
             self.lock.notify_all()
-        threading.Thread(target=self.server.shutdown, daemon=True).start()
+        with self.write_lock:
+            os.close(self.results)
+        threading.Thread(target=self.stop_serving, daemon=True).start()
+
+    def stop_serving(self):
+        self.server.shutdown()
+        self.server.server_close()
 
     # -- What the runtime asks ------------------------------------------------------------------
 
@@ -2860,7 +2879,7 @@ class Pool:
             self.retiring.append(env)
             if self.on_retire is not None:
                 self.on_retire()
-        if (state in (RETIRING, DEAD) and env.provision and self.on_lost is not None
+        if (state == DEAD and env.provision and self.on_lost is not None
                 and not self.closed and env.generation == self.generation):
             self.on_lost(env.provision)
         if state == DEAD:
@@ -2909,7 +2928,7 @@ class Pool:
         with self.lock:
             self.inflight[function_name] -= 1
 
-    def acquire(self, key, kind, reuse=True):
+    def acquire(self, key, kind, reuse=True, patience=None):
         """An environment for an invocation of `key`, as (environment, cold, generation): an idle
         one (a provisioned one first), now busy; or a spare, now loading; or None, with room
         reserved for a new process that the caller starts in that generation (see adopt). Idle
@@ -2917,8 +2936,10 @@ class Pool:
         in at once and the least recently used idle environment leaves after the invocation
         (trim); without a spare, that one makes room now (a provisioned one last); with nothing
         idle, this waits. A spare of this kind still booting is waited for a moment rather than
-        another process started beside it. With reuse False, never an idle one."""
+        another process started beside it. With reuse False, never an idle one; with
+        `patience`, a ServiceException once that many seconds have passed with no room."""
         waited_for_spare = time.monotonic() + SPARE_WAIT_SECONDS
+        given_up = None if patience is None else time.monotonic() + patience
         with self.lock:
             for older in [env for k in self.idle if k[:2] == key[:2] and k != key
                           for env in self.idle[k]]:
@@ -2953,6 +2974,8 @@ class Pool:
                         leaving.provision = None        # gives up its provisioned place
                         self.move(leaving, RETIRING)
                         continue
+                    if given_up is not None and time.monotonic() > given_up:
+                        raise LambdaError("ServiceException", 500, "No room for an environment")
                     self.lock.wait(0.5)
 
     def claim(self, env, key):
@@ -3014,7 +3037,7 @@ class Pool:
         with self.lock:
             if env.state != DEAD:
                 self.move(env, DEAD)
-            self.trim()                 # a cold start at the cap that failed: trim_due no more
+            self.trim()                 # (also ends the trim a failed cold start at the cap owed)
         env.kill()                      # the invocation's own thread: its owner
 
     def retire(self, function_name):
@@ -3029,7 +3052,7 @@ class Pool:
         """How many environments provisioned concurrency keeps: for one target and Job.key, or in
         all. Caller holds self.lock."""
         return sum(1 for env in self.live if env.provision and target in (None, env.provision)
-                   and key in (None, env.key))
+                   and key in (None, env.key) and env.state in (LOADING, BUSY, IDLE))
 
     def unpin(self, function_name, keep):
         """The provisioned environments of a function whose (target, key) is not in `keep` are
@@ -3191,6 +3214,10 @@ class Job:
         self.initialization = "on-demand"   # or "provisioned-concurrency": what loads it
         self.debug = bool(store.debug & {"*", function.name})   # debugged: no Timeout
 
+    def allowed(self, seconds):
+        """How long its init or invocation may take: `seconds`, or a day when it is debugged."""
+        return DEBUG_TIMEOUT_SECONDS if self.debug else seconds
+
 
 class Outcome:
     """The result of one invocation: payload bytes, function error kind, its LogBuffer (or None),
@@ -3315,6 +3342,17 @@ def environment_kind(runtime, memory, debug=False):
     return ("python", 0)
 
 
+class PortHeld:
+    """A debugger port given out for an environment that does not exist yet."""
+
+    @staticmethod
+    def alive():
+        return True
+
+
+PORT_HELD = PortHeld()
+
+
 class Housekeeper:
     """Where environments come from and where they go. It keeps the temporary directory (the
     bootstraps, and the code unpacked in this generation), starts environments (a `node` process,
@@ -3411,12 +3449,13 @@ class Housekeeper:
         made = Environment.spawn(kind, argv, env, root)
         made.debug = debug
         if debug:
-            self.debug_ports[debug["port"]] = made
+            self.hold_debug_port(debug["port"], made)
         return made
 
     def debug_port(self, kind, env=None):
         """A free port on 127.0.0.1 for a debugger of this kind, from the usual one upward, not
-        given to another live environment."""
+        given to another live environment; held for `env`, or until hold_debug_port() names
+        the environment it was for."""
         with self.lock:
             for port in range(DEBUG_PORTS[kind], DEBUG_PORTS[kind] + 1000):
                 holder = self.debug_ports.get(port)
@@ -3427,9 +3466,13 @@ class Housekeeper:
                         pass
                 except OSError:
                     continue
-                self.debug_ports[port] = env
+                self.debug_ports[port] = env or PORT_HELD
                 return port
         raise OSError(f"no free port for a {kind} debugger")
+
+    def hold_debug_port(self, port, env):
+        with self.lock:
+            self.debug_ports[port] = env
 
     def debugpy(self):
         """Where debugpy is linked for debugged Python environments, when the server's
@@ -3441,7 +3484,10 @@ class Housekeeper:
             if spec is not None and spec.submodule_search_locations:
                 folder = os.path.join(self.workdir(), "python-debug")
                 os.makedirs(folder, exist_ok=True)
-                os.symlink(spec.submodule_search_locations[0], os.path.join(folder, "debugpy"))
+                try:
+                    os.symlink(spec.submodule_search_locations[0], os.path.join(folder, "debugpy"))
+                except FileExistsError:     # another thread's, a moment ago
+                    pass
                 self.debugpy_path = folder
         return self.debugpy_path or None
 
@@ -3719,7 +3765,7 @@ class Runner:
                 self.pool.discard(env)
                 return self.finish(job, request_id, log, started, env, init_ms, init_error,
                                    "Unhandled")
-        deadline = time.monotonic() + (DEBUG_TIMEOUT_SECONDS if job.debug else job.timeout)
+        deadline = time.monotonic() + job.allowed(job.timeout)
         if job.debug:
             log.append(b"lambda_fake: this function is debugged: its Timeout is suspended\n")
         chunks, content_type = [], None
@@ -3733,8 +3779,6 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
-                elif kind == b"D":          # a debugger's state
-                    env.debug.update(json.loads(data))
                 elif kind == b"C":
                     if on_chunk is not None:
                         on_chunk(data, content_type)
@@ -3791,9 +3835,11 @@ class Runner:
             try:
                 env = (self.start_custom(job, bootstrap, code_dir, opt) if kind[0] == "custom"
                        else self.house.launch(kind))
-            except (OSError, TypeError):    # stopping (the workdir is gone), or cannot start
+            except BaseException as error:
                 self.pool.unreserve()
-                raise reset from None
+                if isinstance(error, (OSError, TypeError)):     # stopping (the workdir is
+                    raise reset from None                       # gone), or cannot start
+                raise
             if not self.pool.adopt(env, job.key, generation):
                 env.kill()
                 raise reset
@@ -3803,23 +3849,17 @@ class Runner:
             except (OSError, TypeError):    # the workdir went with a stop
                 self.pool.discard(env)
                 raise reset from None
-        header = {"load": True, "length": 0}
-        settings = self.house.path_settings()
-        if kind[0] == "custom":         # its environment is the process's own
-            header["env"] = {}
-        elif settings:                  # Lambda's paths, in the environment's mount namespace
-            header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
-            if env.kind[0] == "node":
-                header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
-            header["env"] = self.environment(job, "/var/runtime", "/var/task",
-                                             opt and "/opt", env.tmpdir)
-        else:
-            header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
-        deadline = started + (DEBUG_TIMEOUT_SECONDS if job.debug else INIT_TIMEOUT_SECONDS)
-        if job.debug:
-            self.debug(job, env, header)
         try:
-            if settings and env.kind[0] == "node":      # node cannot mount: the zygote does
+            header = self.load_header(job, env, code_dir, opt)
+        except (OSError, TypeError):    # the workdir went with a stop, or no debugger port
+            self.pool.discard(env)
+            raise reset from None
+        except BaseException:
+            self.pool.discard(env)
+            raise
+        deadline = started + job.allowed(INIT_TIMEOUT_SECONDS)
+        try:
+            if "paths" in header and env.kind[0] == "node":     # node cannot mount: the zygote
                 try:
                     self.house.the_zygote().give_paths(env.process.pid, {
                         "prepare": not env.prepared, "place": header.pop("paths")})
@@ -3840,8 +3880,6 @@ class Runner:
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
-                elif kind == b"D":          # a debugger's state
-                    env.debug.update(json.loads(data))
                 elif kind == b"X":          # an error escaped the module while it loaded
                     return (env, (time.monotonic() - started) * 1000,
                             json.dumps(json.loads(data)["error"]).encode())
@@ -3897,54 +3935,55 @@ class Runner:
         its function's environment and a RuntimeApi of its own (AWS_LAMBDA_RUNTIME_API). With
         Lambda's paths, a shell holds it back until they are placed in its mount namespace."""
         root = self.house.workdir()
-        tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=root)
         settings = self.house.path_settings()
-        if settings:
-            variables = self.environment(job, "/var/runtime", "/var/task", opt and "/opt", tmpdir)
-        else:
-            variables = self.environment(job, root, code_dir, opt, tmpdir)
-        requests_read, requests_write = os.pipe()
-        results_read, results_write = os.pipe()
-        api = RuntimeApi(requests_read, results_write)
-        variables["AWS_LAMBDA_RUNTIME_API"] = api.address
         debug = None
         if job.debug:                   # a port its own debugger may listen on
             debug = {"kind": "custom", "port": self.house.debug_port("custom"), "waiting": False}
+        tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=root)
+        variables = (self.environment(job, "/var/runtime", "/var/task", opt and "/opt", tmpdir)
+                     if settings else self.environment(job, root, code_dir, opt, tmpdir))
+        if debug:
             variables["LAMBDA_FAKE_DEBUG_PORT"] = str(debug["port"])
-        gate = os.pipe() if settings else None
-        argv = [bootstrap]
-        if settings:                    # the bootstrap as the function sees it
+        requests_read, requests_write = os.pipe()
+        results_read, results_write = os.pipe()
+        api = RuntimeApi(requests_read, results_write)     # its ends are the RuntimeApi's
+        variables["AWS_LAMBDA_RUNTIME_API"] = api.address
+        argv, gate = [bootstrap], (None, None)
+        if settings:                    # the bootstrap as the function sees it, behind a gate
+            gate = os.pipe()
             seen = ("/var/task/bootstrap" if bootstrap.startswith(code_dir + os.sep)
                     else "/opt/bootstrap")
             argv = [*settings["unshare"], "/bin/sh", "-c",     # its stdin: the gate
                     'read -r _ && cd /var/task && exec "$0" </dev/null', seen]
         try:
             process = Spawned(argv, cwd=code_dir, env=variables,
-                              stdin=gate[0] if gate else subprocess.DEVNULL,
+                              stdin=gate[0] if settings else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
-        except OSError:
-            os.close(requests_write)
-            os.close(results_read)
+        except BaseException:
+            for fd in (requests_write, results_read, gate[1]):
+                if fd is not None:
+                    os.close(fd)
             api.close()
+            shutil.rmtree(tmpdir, ignore_errors=True)
             raise
         finally:
-            if gate:
+            if gate[0] is not None:
                 os.close(gate[0])
         env = Environment(("custom", 0), process, requests_write, results_read, variables)
         env.tmpdir = tmpdir
         env.debug = debug
         if debug:
-            self.house.debug_ports[debug["port"]] = env
+            self.house.hold_debug_port(debug["port"], env)
         api.watch(process)
-        if gate:
+        if settings:
             try:
                 self.house.the_zygote().give_paths(process.pid, {"prepare": True, "place": {
                     "task": code_dir, "runtime": root, "opt": opt}})
                 os.write(gate[1], b"go\n")
-            except OSError:
+            except OSError as error:
                 env.kill()
-                raise
+                raise LambdaError("Runtime.Unknown", 200, f"lambda_fake: {error}") from None
             finally:
                 os.close(gate[1])
         return env
@@ -4011,15 +4050,36 @@ class Runner:
         the target. Returns its init error payload, or None."""
         try:
             env, _, generation = self.pool.acquire(job.key, environment_kind(
-                job.runtime, job.memory, job.debug), False)
+                job.runtime, job.memory, job.debug), False, patience=INIT_TIMEOUT_SECONDS)
             env, _, error = self.load(job, LogBuffer("", job.version), env, generation, b"")
         except LambdaError as failure:
-            return error_payload("Runtime.ImportModuleError", failure.message)
+            if failure.code == "ServiceException":      # a reset, a stop, or no room: not an
+                return None                             # init error of its function
+            return error_payload(failure.code if failure.code.startswith("Runtime.")
+                                 else "Runtime.ImportModuleError", failure.message)
         if error is not None:
             self.pool.discard(env)
             return error
         self.pool.provisioned(env, target)
         return None
+
+    def load_header(self, job, env, code_dir, opt):
+        """The header of a load message: the function's environment as the environment sees
+        it, with Lambda's paths the paths to place in its namespace, and its debugger's."""
+        header = {"load": True, "length": 0}
+        if env.kind[0] == "custom":     # its environment is the process's own
+            header["env"] = {}
+        elif self.house.path_settings():    # Lambda's paths, in its mount namespace
+            header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
+            if env.kind[0] == "node":
+                header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
+            header["env"] = self.environment(job, "/var/runtime", "/var/task",
+                                             opt and "/opt", env.tmpdir)
+        else:
+            header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
+        if job.debug:
+            self.debug(job, env, header)
+        return header
 
     def time_out(self, job, request_id, log, started, env, init_ms):
         self.pool.discard(env)
@@ -4537,6 +4597,11 @@ def url_error(name):
     return Reply(status, {"x-amzn-ErrorType": code} if code else {}, body, content_type)
 
 
+def url_error_for(error):
+    """What a URL answers when its invocation could not run: a throttle, or a failure."""
+    return url_error("throttled" if error.status == 429 else "failed")
+
+
 def host_name(host):
     """The name in a Host header, lowercase, without its port: `127.0.0.1`, `[::1]`, `localhost`."""
     host = host.lower()
@@ -4682,7 +4747,7 @@ def answer_function_url(store, url_id, request, request_id):
             return stream_function_url(store, job, payload, extra, request_id)
         outcome = run_invocation(store, job, payload, request_id, invocation_type="FunctionUrl")
     except LambdaError as error:
-        return url_error("throttled" if error.status == 429 else "failed")
+        return url_error_for(error)
     reply = (url_error("failed") if outcome.function_error
              else function_url_response(outcome.payload))
     reply.headers.update(extra)
@@ -4729,7 +4794,7 @@ def stream_function_url(store, job, payload, extra_headers, request_id):
             outcome = run_invocation(store, job, payload, request_id,
                                      invocation_type="FunctionUrl", on_chunk=chunk)
         except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
-            mapped = url_error("throttled" if error.status == 429 else "failed")
+            mapped = url_error_for(error)
         else:
             if outcome.streamed and not outcome.function_error:
                 return
@@ -9002,7 +9067,7 @@ class LambdaServer:
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account_id or account)   # the server's own account and region
-        self.stores = self.store.stores         # and every other one a request names
+        self.stores = Stores(self.store)        # and every other one a request names
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
