@@ -3608,11 +3608,17 @@ class Housekeeper:
         is prepared for Lambda's paths (a Python one does both itself)."""
         if env.kind[0] != "node":
             return True
+        zygote = None
+        if self.path_settings():
+            try:                        # it boots while the node process rehearses
+                zygote = self.the_zygote()
+            except (OSError, LambdaError):
+                return False
         if not env.rehearse(self.root or "", self.rehearse_modules):
             return False
-        if self.path_settings():
+        if zygote is not None:
             try:
-                self.the_zygote().give_paths(env.process.pid, {"prepare": True})
+                zygote.give_paths(env.process.pid, {"prepare": True})
             except (OSError, LambdaError):
                 return False
             env.prepared = True
