@@ -5217,7 +5217,7 @@ def apply_configuration(store, config, body):
 
 def set_code(config, package):
     config["CodeSha256"] = package.sha256
-    config["CodeSize"] = package.size
+    config["CodeSize"] = 0 if config.get("PackageType") == "Image" else package.size
 
 
 def touch(config):
@@ -5573,6 +5573,7 @@ def update_function_code(store, params, body):
             config["Architectures"] = list(body["Architectures"])
         touch(config)
         function.packages["$LATEST"] = package
+        function.published = None       # new code, the same or not: the next publish is new
         store.packages[package.hex] = package
         result = snapshot_latest(store, function) if body.get("Publish") else config
         result = dict(result)
@@ -6714,6 +6715,8 @@ def create_event_source_mapping(store, params, body):
         for member, value in body.items():
             if member not in ("FunctionName", "Enabled", "Tags") and value is not None:
                 mapping[member] = value
+        if mapping.get("FilterCriteria") == {}:     # AWS leaves an empty one out
+            del mapping["FilterCriteria"]
         check_esm_settings(kind, mapping)
         for other in store.event_source_mappings.values():
             if same_event_source(other, mapping) and other["FunctionArn"].split(":")[6] == name:
@@ -6842,7 +6845,7 @@ PUBLISH_LAYER_VERSION = struct(
     Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
                    S3ObjectVersion=text(1, 1024),
                    S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")), ZipFile=blob()),
-    CompatibleRuntimes=list_of(text(enum=USABLE_RUNTIMES), 0, 15, flat=True),
+    CompatibleRuntimes=list_of(text(enum=RUNTIMES), 0, 15, flat=True),    # deprecated ones too
     CompatibleArchitectures=ARCHITECTURE_LIST)
 LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(),
                            MaxItems=integer(1, 50),
@@ -6898,9 +6901,9 @@ def publish_layer_version(store, params, body):
                               "CodeSha256": package.sha256, "CodeSize": package.size},
                   "LayerArn": layer_arn(store, name),
                   "LayerVersionArn": layer_arn(store, name, number),
-                  "Description": body.get("Description", ""),
                   "CreatedDate": iso_timestamp(zone="+0000"), "Version": number}
-        for member in ("CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+        for member in ("Description", "CompatibleRuntimes", "CompatibleArchitectures",
+                       "LicenseInfo"):                  # AWS leaves out those not given
             if body.get(member) is not None:
                 record[member] = body[member]
         layer.versions[number] = record

@@ -3964,9 +3964,9 @@ def test_publish_layer_version_returns_201_with_an_integer_version(lam):
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ({}, {"Description": ""}),
-    ({"CompatibleRuntimes": [], "CompatibleArchitectures": []},
-     {"Description": "", "CompatibleRuntimes": [], "CompatibleArchitectures": []})])
+    ({}, {}),                           # AWS leaves a Description that was not given out
+    ({"CompatibleRuntimes": [], "CompatibleArchitectures": [], "Description": "a"},
+     {"Description": "a", "CompatibleRuntimes": [], "CompatibleArchitectures": []})])
 def test_publish_layer_version_optional_members_only_when_given(lam, overrides, expected):
     out = publish_layer(lam, **overrides)
     optional = {"Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"}
@@ -6559,3 +6559,30 @@ def test_the_servers_own_region_and_account_are_those_of_unsigned_and_test_key_r
         status, _, body = raw(own, "GET", "/2015-03-31/functions/where")
         assert status == 200 and json.loads(body)["Configuration"]["FunctionArn"] == (
             made["FunctionArn"])
+
+
+# Shapes and validation as AWS recorded them (AWS-verified suites).
+
+def test_each_update_of_the_code_publishes_a_new_version_even_with_the_same_code(lam):
+    assert create_function(lam, code=CODE, Publish=True)["Version"] == "1"
+    for expected in ("2", "3"):
+        out = lam.update_function_code(FunctionName="fn", ZipFile=CODE, Publish=True)
+        assert out["Version"] == expected
+    assert lam.publish_version(FunctionName="fn")["Version"] == "3"    # nothing new since
+
+
+def test_a_layer_may_name_deprecated_runtimes_as_compatible(lam):
+    deprecated = ["nodejs12.x", "python3.7", "java8", "go1.x", "provided"]
+    out = publish_layer(lam, CompatibleRuntimes=deprecated)
+    assert out["CompatibleRuntimes"] == deprecated
+
+
+def test_an_empty_filter_criteria_is_left_out_and_an_image_function_has_no_code_size(lam):
+    create_function(lam, code=CODE)
+    mapping = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=QUEUE,
+                                              FilterCriteria={})
+    assert "FilterCriteria" not in mapping
+    assert "FilterCriteria" not in lam.get_event_source_mapping(UUID=mapping["UUID"])
+    image = lam.create_function(FunctionName="img", PackageType="Image", Role=ROLE, Code={
+        "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/repo:latest"})
+    assert image["CodeSize"] == 0
