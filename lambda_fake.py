@@ -361,6 +361,7 @@ class Store:
         self.log_level = "info"         # of the server's own log on stderr (see LOG_LEVELS)
         self.warned = set()             # one-time warnings already given
         self.debug = frozenset()        # names of the functions debugged ("*": all)
+        self.strict_aws = False         # AWS's error shapes, not the spec's (see error_reply)
         self.generation = 0
         self.reset()
         self.stores = None              # the Stores of every account and region it is among
@@ -390,7 +391,7 @@ class Stores:
     Store made later their settings and the Runner (one pool of environments for all)."""
 
     SHARED = ("endpoint_url", "runner", "async_retry_delay", "credentials", "log_level", "warned",
-              "debug")
+              "debug", "strict_aws")
 
     def __init__(self, default):
         self.default = default
@@ -8760,7 +8761,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         if result is not None else b"")
                 result = Reply(status, {}, data)
         except LambdaError as error:
-            result = error_reply(error)
+            result = error_reply(error, store.strict_aws)
         except Exception:
             import traceback            # here only, as socketserver does: it costs start-up time
             traceback.print_exc(file=sys.stderr)
@@ -8888,7 +8889,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if started:
                 self.close_connection = True
                 return
-            failed = error_reply(error)
+            failed = error_reply(error, self.server.store.strict_aws)
             if "x-amzn-RequestId" in reply.headers:
                 failed.headers["x-amzn-RequestId"] = reply.headers["x-amzn-RequestId"]
             reply.status = failed.status        # for the request's log line
@@ -8900,10 +8901,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Silent: dispatch writes its own one line per request unless quiet."""
 
 
-def error_reply(error):
+# The errors of the API model whose text member is `message`; the others' is `Message`.
+LOWERCASE_MESSAGE_ERRORS = frozenset((
+    "AliasLimitExceededException", "CapacityProviderLimitExceededException",
+    "CodeArtifactUserDeletedException", "CodeArtifactUserFailedException",
+    "CodeArtifactUserPendingException", "CodeStorageExceededException",
+    "FunctionVersionsPerCapacityProviderLimitExceededException", "InvalidParameterValueException",
+    "InvalidRequestContentException", "ModeNotSupportedException", "PolicyLengthExceededException",
+    "PreconditionFailedException", "ProvisionedConcurrencyConfigNotFoundException",
+    "RequestTooLargeException", "ResourceConflictException", "ResourceNotReadyException",
+    "RuntimeAliasDeletedException", "RuntimeVersionDeletedException",
+    "SerializedRequestEntityTooLargeException", "TooManyRequestsException",
+    "UnsupportedMediaTypeException"))
+
+
+def error_reply(error, strict=False):
     """A LambdaError as AWS answers it: x-amzn-errortype, and {"__type", "message"} (with any
-    extra members, such as a throttle's Reason)."""
-    data = json.dumps({"__type": error.code, "message": error.message, **error.extra}).encode()
+    extra members, such as a throttle's Reason); strictly (--strict-aws), the members of the
+    error's shape in the API model instead: `Type` (User, or Service for a ServiceException)
+    and its text as `Message` or `message`, as AWS sends them."""
+    if strict:
+        text = "message" if error.code in LOWERCASE_MESSAGE_ERRORS else "Message"
+        body = {"__type": error.code,
+                "Type": "Service" if error.code == "ServiceException" else "User",
+                text: error.message, **error.extra}
+    else:
+        body = {"__type": error.code, "message": error.message, **error.extra}
+    data = json.dumps(body).encode()
     return Reply(error.status, dict(error.headers, **{"x-amzn-errortype": error.code}), data)
 
 
@@ -9070,13 +9094,15 @@ class LambdaServer:
                  account=DEFAULT_ACCOUNT_ID, quiet=True, max_workers=16, idle_seconds=300,
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
                  log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
-                 lambda_paths=True, debug=(), debug_break=False, account_id=None):
+                 lambda_paths=True, debug=(), debug_break=False, account_id=None,
+                 strict_aws=False):
         self.host = host
         self.prestart = prestart
         self.port = port
         self.sources = RequestSources(names_of(allow_hosts), names_of(allow_origins), host)
         self.store = Store(region, account_id or account)   # the server's own account and region
         self.stores = Stores(self.store)        # and every other one a request names
+        self.store.strict_aws = strict_aws
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
@@ -9148,7 +9174,8 @@ if "pytest" in sys.modules:
     @pytest.fixture(scope="session")
     def lambda_fake_session():
         """One lambda_fake server for the whole test session, on a free port."""
-        with LambdaServer(0) as server:
+        strict = os.environ.get("LAMBDA_FAKE_STRICT_AWS", "") not in ("", "0", "false")
+        with LambdaServer(0, strict_aws=strict) as server:
             yield server
 
     @pytest.fixture
@@ -9205,6 +9232,9 @@ OPTIONS = [
      "Node.js's inspector (9229 up), debugpy or pdb over TCP for Python (5678 up), a port in "
      "LAMBDA_FAKE_DEBUG_PORT for custom runtimes (2345 up); their Timeout is suspended. A "
      "debugger port runs any code it is sent"),
+    ("--strict-aws", "LAMBDA_FAKE_STRICT_AWS", None,
+     "error bodies as AWS sends them: each error's members in the API model's casing (Type, "
+     "Message or message), not the spec's {__type, message}"),
     ("--debug-break", "LAMBDA_FAKE_DEBUG_BREAK", None,
      "debugged environments stop before their handler loads, until a debugger attaches"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
@@ -9237,7 +9267,7 @@ def parse_options(argv):
         elif option == "--verify-signatures":
             parser.add_argument(option, nargs="?", const="test:test", default=value,
                                 metavar="KEY:SECRET", help=shown)
-        elif option == "--debug-break":
+        elif option in ("--debug-break", "--strict-aws"):
             parser.add_argument(option, action="store_true",
                                 default=value not in (None, "", "0", "false"), help=shown)
         elif option in ("--allow-host", "--allow-origin", "--node-sdk", "--debug"):
@@ -9283,6 +9313,7 @@ def main(argv=None):
                           prestart=args.prestart == "on", node_sdk=args.node_sdk,
                           lambda_paths=args.lambda_paths == "on",
                           debug=args.debug or (), debug_break=args.debug_break,
+                          strict_aws=args.strict_aws,
                           verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:

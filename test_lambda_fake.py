@@ -6454,7 +6454,9 @@ def test_the_debug_options_take_names_and_the_break_flag(monkeypatch):
     assert (args.debug, args.debug_break) == ("a,b", True)
     monkeypatch.setenv("LAMBDA_FAKE_DEBUG", "*")
     args = lambda_fake.parse_options(["0"])
-    assert (args.debug, args.debug_break) == ("*", False)
+    assert (args.debug, args.debug_break, args.strict_aws) == ("*", False, False)
+    monkeypatch.setenv("LAMBDA_FAKE_STRICT_AWS", "1")
+    assert lambda_fake.parse_options(["0"]).strict_aws is True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -6586,3 +6588,34 @@ def test_an_empty_filter_criteria_is_left_out_and_an_image_function_has_no_code_
     image = lam.create_function(FunctionName="img", PackageType="Image", Role=ROLE, Code={
         "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/repo:latest"})
     assert image["CodeSize"] == 0
+
+
+def test_strict_aws_error_bodies_carry_each_error_shapes_members_as_the_model_names_them():
+    model = botocore.loaders.Loader().load_service_model("lambda", "service-2")
+    shapes = {name: shape for name, shape in model["shapes"].items() if shape.get("exception")}
+    assert len(shapes) > 50
+    for name, shape in shapes.items():
+        status = shape.get("error", {}).get("httpStatusCode", 400)
+        body = json.loads(lambda_fake.error_reply(
+            lambda_fake.LambdaError(name, status, "what went wrong"), strict=True).body)
+        text = "message" if "message" in shape["members"] else "Message"
+        assert body[text] == "what went wrong", name
+        assert body["Type"] == ("Service" if name == "ServiceException" else "User")
+        assert set(body) - {"__type"} <= set(shape["members"]), name
+        plain = json.loads(lambda_fake.error_reply(
+            lambda_fake.LambdaError(name, status, "what went wrong")).body)
+        assert plain == {"__type": name, "message": "what went wrong"}     # the spec's default
+
+
+def test_a_strict_aws_server_answers_errors_as_aws_and_botocore_reads_their_members():
+    with LambdaServer(0, strict_aws=True) as strict:
+        lam = client_for(strict)
+        with pytest.raises(ClientError) as caught:
+            lam.get_function(FunctionName="missing")
+        answer = caught.value.response
+        assert (answer["Error"]["Code"], answer["Type"]) == ("ResourceNotFoundException", "User")
+        assert answer["Message"] == f"Function not found: {arn('missing')}"
+        create_function(lam, code=CODE)
+        with pytest.raises(ClientError) as caught:
+            create_function(lam, code=CODE)
+        assert caught.value.response["message"].startswith("Function already exist")
