@@ -97,6 +97,7 @@ LIST_PAGE_SIZE = 50                    # ListFunctions and friends answer at mos
 MAX_LOG_BYTES_PER_INVOKE = 1024 * 1024 # our own cap on one invocation's captured output
 INIT_TIMEOUT_SECONDS = 10              # Lambda gives the init phase 10 s of its own
 DEBUG_TIMEOUT_SECONDS = 24 * 3600      # our own: what a debugged function's Timeout becomes
+DEFAULT_SETTLE_SECONDS = 0.2           # our own: how long a change takes with --strict-aws
 DEBUG_PORTS = {"inspector": 9229, "debugpy": 5678, "pdb": 5678, "custom": 2345}   # first tried
 DEFAULT_ASYNC_RETRY_DELAY_SECONDS = 0.5  # between async retries (AWS waits 1 then 2 minutes)
 DEFAULT_DURABLE_TIMEOUT_SECONDS = 86400  # a durable execution's ExecutionTimeout when none is set
@@ -361,7 +362,8 @@ class Store:
         self.log_level = "info"         # of the server's own log on stderr (see LOG_LEVELS)
         self.warned = set()             # one-time warnings already given
         self.debug = frozenset()        # names of the functions debugged ("*": all)
-        self.strict_aws = False         # AWS's error shapes, not the spec's (see error_reply)
+        self.strict_aws = False         # AWS's error shapes and lifecycle, not the spec's
+        self.settle_seconds = DEFAULT_SETTLE_SECONDS    # strictly, how long a change takes
         self.generation = 0
         self.reset()
         self.stores = None              # the Stores of every account and region it is among
@@ -391,7 +393,7 @@ class Stores:
     Store made later their settings and the Runner (one pool of environments for all)."""
 
     SHARED = ("endpoint_url", "runner", "async_retry_delay", "credentials", "log_level", "warned",
-              "debug", "strict_aws")
+              "debug", "strict_aws", "settle_seconds")
 
     def __init__(self, default):
         self.default = default
@@ -4361,6 +4363,7 @@ def invocation_job(store, ref, qualifier=None, payload=b"{}", invocation_type="R
     qualifier = qualifier or qualified
     with store.lock:
         function = find_function(store, name, qualifier or "$LATEST")
+        check_settled(store, function, "invoke")
         version, config, alias = find_version(store, function, qualifier)
         if alias:
             version = pick_weighted_version(function.aliases[alias], version)
@@ -5256,7 +5259,8 @@ def package_from_request(code, raw_source):
 
 
 VOLATILE_MEMBERS = ("RevisionId", "LastModified", "Version", "FunctionArn", "State",
-                    "LastUpdateStatus")
+                    "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
+                    "LastUpdateStatusReasonCode")
 
 
 def fingerprint(config):
@@ -5287,6 +5291,65 @@ def snapshot_latest(store, function, description=None):
     function.packages[number] = function.packages["$LATEST"]
     latest["RevisionId"] = new_revision_id()        # publishing is a change to $LATEST too
     return snapshot
+
+
+# -- The lifecycle in strict AWS mode ----------------------------------------------------------
+# AWS creates and updates a function asynchronously: it answers Pending (a create) or InProgress
+# (an update), and the function becomes Active / Successful moments later, each change with a new
+# RevisionId; an update or a publish before then is refused. With --strict-aws so does this server,
+# after store.settle_seconds; by default, as the spec says, a function is Active at once.
+
+CHANGING = {True: {"State": "Pending", "StateReason": "The function is being created.",
+                   "StateReasonCode": "Creating"},
+            False: {"LastUpdateStatus": "InProgress",
+                    "LastUpdateStatusReason": "The function is being created.",    # AWS's text
+                    "LastUpdateStatusReasonCode": "Creating"}}
+SETTLED = {"State": "Active", "LastUpdateStatus": "Successful"}
+
+
+def begin_change(store, function, creating):
+    """Strictly, $LATEST answers as AWS's does while it is being created or updated, until it
+    settles. Caller holds store.lock."""
+    if not store.strict_aws:
+        return
+    latest = function.versions["$LATEST"]
+    latest.update(CHANGING[creating])
+    if creating:
+        latest.pop("LastUpdateStatus", None)
+    timer = threading.Timer(store.settle_seconds, settle_change, (store, function))
+    timer.daemon = True
+    timer.start()
+
+
+def settle_change(store, function):
+    """The change is done: $LATEST (and a version published meanwhile) Active and Successful,
+    with a new RevisionId."""
+    with store.lock:
+        if store.functions.get(function.name) is not function:
+            return                      # deleted, or a reset, meanwhile
+        for config in function.versions.values():
+            if config is function.versions["$LATEST"] or config.get("State") == "Pending":
+                for member in (*CHANGING[True], *CHANGING[False]):
+                    config.pop(member, None)
+                config.update(SETTLED, RevisionId=new_revision_id())
+
+
+def check_settled(store, function, operation):
+    """Strictly, what AWS answers an operation ("invoke", "update", "publish") on a function that
+    has not settled. Caller holds store.lock."""
+    if not store.strict_aws:
+        return
+    latest = function.versions["$LATEST"]
+    arn = function_arn(store, function.name)
+    if latest.get("State") == "Pending":
+        if operation == "invoke":
+            raise conflict("The operation cannot be performed at this time. The function is "
+                           "currently in the following state: Pending")
+        raise conflict(f"The operation cannot be performed at this time. The resource {arn} is "
+                       "currently in the following state: 'Pending'. StateReasonCode: 'Creating'")
+    if latest.get("LastUpdateStatus") == "InProgress" and operation != "invoke":
+        raise conflict("The operation cannot be performed at this time. An update is in "
+                       f"progress for resource: {arn}")
 
 
 # -- Helpers shared by the operations ----------------------------------------------------------
@@ -5404,6 +5467,7 @@ def create_function(store, params, body):
         store.functions[name] = function
         bisect.insort(store.function_names, name)
         store.packages[package.hex] = package
+        begin_change(store, function, creating=True)
         if body.get("Publish"):
             # ARN unqualified
             result = dict(config, Version=snapshot_latest(store, function)["Version"])
@@ -5562,6 +5626,7 @@ def update_function_code(store, params, body):
         function = find_function(store, name)
         config = function.versions["$LATEST"]
         check_revision(body.get("RevisionId"), config["RevisionId"])
+        check_settled(store, function, "update")
         if config["PackageType"] == "Image" and not package.s3_location:
             raise invalid_parameter("Please provide ImageUri when updating a function with "
                                     "packageType of Image.")
@@ -5576,6 +5641,7 @@ def update_function_code(store, params, body):
         function.packages["$LATEST"] = package
         function.published = None       # new code, the same or not: the next publish is new
         store.packages[package.hex] = package
+        begin_change(store, function, creating=False)
         result = snapshot_latest(store, function) if body.get("Publish") else config
         result = dict(result)
     store.runner.retire(function_arn(store, name))
@@ -5598,6 +5664,7 @@ def update_function_configuration(store, params, body):
         function = find_function(store, name)
         config = function.versions["$LATEST"]
         check_revision(body.get("RevisionId"), config["RevisionId"])
+        check_settled(store, function, "update")
         if config["PackageType"] == "Zip" and (body.get("Runtime") == ""
                                                or body.get("Handler") == ""):
             raise invalid_parameter("Runtime and Handler are mandatory parameters for functions "
@@ -5608,6 +5675,7 @@ def update_function_configuration(store, params, body):
         if layers is not None:
             config["Layers"] = layers
         touch(config)
+        begin_change(store, function, creating=False)
         result = dict(config)
     store.runner.retire(function_arn(store, name))
     store.runner.prewarm(result.get("Runtime"), result["MemorySize"])
@@ -5766,6 +5834,7 @@ def publish_version(store, params, body):
         function = find_function(store, name)
         latest = function.versions["$LATEST"]
         check_revision(body.get("RevisionId"), latest["RevisionId"])
+        check_settled(store, function, "publish")
         if body.get("CodeSha256") is not None and body["CodeSha256"] != latest["CodeSha256"]:
             raise invalid_parameter(
                 f"CodeSHA256 ({body['CodeSha256']}) is different from current CodeSHA256 in "
@@ -6269,7 +6338,22 @@ def put_provisioned_concurrency_config(store, params, body):
         function.provisioned[qualifier] = config
     provide_concurrency(store, name)
     with store.lock:
+        if not store.strict_aws or config["Status"] != "READY":
+            return dict(config)
+        settled = dict(config)          # strictly, AWS's allocation takes a moment
+        config.update(Status="IN_PROGRESS", AllocatedProvisionedConcurrentExecutions=0,
+                      AvailableProvisionedConcurrentExecutions=0)
+        timer = threading.Timer(store.settle_seconds, settle_allocation, (store, config, settled))
+        timer.daemon = True
+        timer.start()
         return dict(config)
+
+
+def settle_allocation(store, config, settled):
+    """Strictly: provisioned concurrency allocated, READY (unless replaced meanwhile)."""
+    with store.lock:
+        if config["Status"] == "IN_PROGRESS":
+            config.update(settled)
 
 
 def get_provisioned_concurrency_config(store, params, body):
@@ -9095,7 +9179,7 @@ class LambdaServer:
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
                  log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
                  lambda_paths=True, debug=(), debug_break=False, account_id=None,
-                 strict_aws=False):
+                 strict_aws=False, settle_seconds=DEFAULT_SETTLE_SECONDS):
         self.host = host
         self.prestart = prestart
         self.port = port
@@ -9103,6 +9187,7 @@ class LambdaServer:
         self.store = Store(region, account_id or account)   # the server's own account and region
         self.stores = Stores(self.store)        # and every other one a request names
         self.store.strict_aws = strict_aws
+        self.store.settle_seconds = settle_seconds
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
@@ -9233,8 +9318,11 @@ OPTIONS = [
      "LAMBDA_FAKE_DEBUG_PORT for custom runtimes (2345 up); their Timeout is suspended. A "
      "debugger port runs any code it is sent"),
     ("--strict-aws", "LAMBDA_FAKE_STRICT_AWS", None,
-     "error bodies as AWS sends them: each error's members in the API model's casing (Type, "
-     "Message or message), not the spec's {__type, message}"),
+     "AWS's details where the spec differs: error bodies with each error's members in the API "
+     "model's casing (Type, Message or message), and functions Pending or InProgress for a "
+     "moment after a create or an update"),
+    ("--settle-seconds", "LAMBDA_FAKE_SETTLE_SECONDS", str(DEFAULT_SETTLE_SECONDS),
+     "with --strict-aws: how long a create, an update or an allocation stays in progress"),
     ("--debug-break", "LAMBDA_FAKE_DEBUG_BREAK", None,
      "debugged environments stop before their handler loads, until a debugger attaches"),
     ("--async-retry-delay", "LAMBDA_FAKE_ASYNC_RETRY_DELAY", str(DEFAULT_ASYNC_RETRY_DELAY_SECONDS),
@@ -9277,7 +9365,7 @@ def parse_options(argv):
         elif option in ("--prestart", "--lambda-paths"):
             parser.add_argument(option, default=value, choices=("on", "off"), help=shown)
         else:
-            kind = {"--max-workers": int, "--idle-seconds": float,
+            kind = {"--max-workers": int, "--idle-seconds": float, "--settle-seconds": float,
                     "--async-retry-delay": float}.get(option, str)
             parser.add_argument(option, type=kind, default=kind(value), help=shown)
     parser.add_argument("--quiet", action="store_true",
@@ -9313,7 +9401,7 @@ def main(argv=None):
                           prestart=args.prestart == "on", node_sdk=args.node_sdk,
                           lambda_paths=args.lambda_paths == "on",
                           debug=args.debug or (), debug_break=args.debug_break,
-                          strict_aws=args.strict_aws,
+                          strict_aws=args.strict_aws, settle_seconds=args.settle_seconds,
                           verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:

@@ -6619,3 +6619,57 @@ def test_a_strict_aws_server_answers_errors_as_aws_and_botocore_reads_their_memb
         with pytest.raises(ClientError) as caught:
             create_function(lam, code=CODE)
         assert caught.value.response["message"].startswith("Function already exist")
+
+
+def test_strictly_a_function_is_pending_then_active_and_an_update_in_progress_then_successful():
+    with LambdaServer(0, strict_aws=True, settle_seconds=0.3) as strict:
+        lam = client_for(strict)
+        made = create_function(lam, code=CODE)
+        assert (made["State"], made["StateReason"], made["StateReasonCode"]) == (
+            "Pending", "The function is being created.", "Creating")
+        assert "LastUpdateStatus" not in made
+        message = assert_error(lambda: lam.invoke(FunctionName="fn"),
+                               "ResourceConflictException", 409)
+        assert message == ("The operation cannot be performed at this time. The function is "
+                           "currently in the following state: Pending")
+        assert_error(lambda: lam.update_function_code(FunctionName="fn", ZipFile=CODE),
+                     "ResourceConflictException", 409, "currently in the following state: "
+                                                       "'Pending'. StateReasonCode: 'Creating'")
+        lam.get_waiter("function_active_v2").wait(FunctionName="fn",
+                                                  WaiterConfig={"Delay": 1})
+        active = lam.get_function(FunctionName="fn")["Configuration"]
+        assert (active["State"], active["LastUpdateStatus"]) == ("Active", "Successful")
+        assert "StateReason" not in active and active["RevisionId"] != made["RevisionId"]
+        updated = lam.update_function_configuration(FunctionName="fn", Timeout=9)
+        assert (updated["LastUpdateStatus"], updated["LastUpdateStatusReasonCode"]) == (
+            "InProgress", "Creating")
+        message = assert_error(lambda: lam.publish_version(FunctionName="fn"),
+                               "ResourceConflictException", 409)
+        assert message == ("The operation cannot be performed at this time. An update is in "
+                           f"progress for resource: {arn('fn')}")
+        lam.get_waiter("function_updated_v2").wait(FunctionName="fn",
+                                                   WaiterConfig={"Delay": 1})
+        done = lam.get_function_configuration(FunctionName="fn")
+        assert done["LastUpdateStatus"] == "Successful" and "LastUpdateStatusReason" not in done
+        assert done["RevisionId"] != updated["RevisionId"]
+        version = lam.publish_version(FunctionName="fn")["Version"]
+        lam.get_waiter("published_version_active").wait(
+            FunctionName="fn", Qualifier=version, WaiterConfig={"Delay": 1})
+        assert "FunctionError" not in invoke_json(lam, Qualifier=version)[0]
+        provisioned = lam.put_provisioned_concurrency_config(
+            FunctionName="fn", Qualifier=version, ProvisionedConcurrentExecutions=1)
+        assert provisioned["Status"] == "IN_PROGRESS"
+        assert provisioned["AvailableProvisionedConcurrentExecutions"] == 0
+        assert wait_for(lambda: lam.get_provisioned_concurrency_config(
+            FunctionName="fn", Qualifier=version)["Status"] == "READY")
+
+
+def test_by_default_the_waiters_find_functions_active_at_once(lam):
+    made = create_function(lam, code=CODE, Publish=True)
+    assert (made["State"], made["LastUpdateStatus"]) == ("Active", "Successful")
+    once = {"Delay": 1, "MaxAttempts": 1}           # each must succeed at its first look
+    lam.get_waiter("function_active_v2").wait(FunctionName="fn", WaiterConfig=once)
+    lam.update_function_configuration(FunctionName="fn", Timeout=9)
+    lam.get_waiter("function_updated_v2").wait(FunctionName="fn", WaiterConfig=once)
+    lam.get_waiter("published_version_active").wait(FunctionName="fn", Qualifier="1",
+                                                    WaiterConfig=once)
