@@ -6,7 +6,8 @@ import { Buffer } from "node:buffer";
 import {
   LambdaClient, LambdaServiceException,
   CreateFunctionCommand, GetFunctionCommand, InvokeCommand, DeleteFunctionCommand, ListFunctionsCommand,
-  LogType, paginateListFunctions, waitUntilFunctionActiveV2,
+  LogType, paginateListFunctions, waitUntilFunctionActiveV2, waitUntilFunctionUpdatedV2,
+  waitUntilPublishedVersionActive, UpdateFunctionConfigurationCommand, PublishVersionCommand,
   ResourceNotFoundException, ResourceConflictException,
 } from "@aws-sdk/client-lambda";
 
@@ -114,6 +115,29 @@ async function expectError(promise, ErrorClass, status) {
   assert.equal(caught.$fault, "client");
   assert.ok(caught.message, `${ErrorClass.name} has no message`);
   return caught;
+}
+
+// Against a server started with --strict-aws (`node smoke_js.mjs URL --strict`): the SDK's waiters
+// through AWS's lifecycle, Pending then Active, InProgress then Successful; nothing else.
+if (process.argv[3] === "--strict") {
+  await step("strict: waiters through Pending, InProgress and a new version", async () => {
+    const FunctionName = "smoke-js-strict";
+    const made = await lambda.send(new CreateFunctionCommand({
+      FunctionName, Runtime: "nodejs20.x", Handler: "index.handler", Role: ROLE,
+      Code: { ZipFile: new TextEncoder().encode("exports.handler = async () => 1;") },
+    }));
+    assert.equal(made.State, "Pending");
+    const waiting = { client: lambda, maxWaitTime: 30, minDelay: 1, maxDelay: 1 };
+    assert.equal((await waitUntilFunctionActiveV2(waiting, { FunctionName })).state, "SUCCESS");
+    const updated = await lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName, Timeout: 9 }));
+    assert.equal(updated.LastUpdateStatus, "InProgress");
+    assert.equal((await waitUntilFunctionUpdatedV2(waiting, { FunctionName })).state, "SUCCESS");
+    const { Version } = await lambda.send(new PublishVersionCommand({ FunctionName }));
+    const published = await waitUntilPublishedVersionActive(waiting, { FunctionName, Qualifier: Version });
+    assert.equal(published.state, "SUCCESS");
+  });
+  console.log("smoke_js: OK (strict)");
+  process.exit(0);
 }
 
 const ZIP_FN = "smoke-js-zip", SRC_FN = "smoke-js-src", PY_FN = "smoke-js-py", ERR_FN = "smoke-js-thrower";

@@ -47,6 +47,13 @@ in_work 180 node smoke_js.mjs "$ENDPOINT" || rc=$?
 [ "$rc" -eq 0 ] || fail "node smoke_js.mjs exited $rc"
 stop_server
 
+step "smoke_js.mjs --strict: the SDK's waiters through AWS's lifecycle"
+LAMBDA_FAKE_STRICT_AWS=1 start_server 0
+rc=0
+in_work 120 node smoke_js.mjs "$ENDPOINT" --strict || rc=$?
+[ "$rc" -eq 0 ] || fail "node smoke_js.mjs --strict exited $rc"
+stop_server
+
 unset LAMBDA_FAKE_NODE_SDK
 
 # --- The README's JavaScript Quick Start, exactly as written -----------------------------------------
