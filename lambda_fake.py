@@ -261,20 +261,24 @@ def function_arn(ctx, name, qualifier=None):
     return f"{arn}:{qualifier}" if qualifier else arn
 
 
-def parse_function_ref(ctx, ref, namespaced=True, max_length=170):
-    """(name, qualifier or None) of a FunctionName in any of its forms; raises AWS's errors.
+def parse_function_ref(ctx, ref, namespaced=True, max_length=170, also=()):
+    """(name, qualifier or None) of a FunctionName in any of its forms; raises AWS's errors, with
+    `also` (a Qualifier's) in the same ValidationException.
 
     Operations that create or change a function take the model's FunctionName shape (140 chars, no
-    dots); those that read, invoke or delete take NamespacedFunctionName."""
+    dots); those that read, invoke or delete take NamespacedFunctionName, whose length AWS reports
+    only when its pattern holds."""
     pattern = NAMESPACED_FUNCTION_NAME if namespaced else FUNCTION_NAME
     problems = []
-    if len(ref) > max_length:
+    matches = pattern.fullmatch(ref)
+    if len(ref) > max_length and (matches or not namespaced):
         problems.append(constraint_text(
             ref, "functionName", f"Member must have length less than or equal to {max_length}"))
-    if not pattern.fullmatch(ref):
+    if not matches:
         problems.append(constraint_text(
             ref, "functionName",
             f"Member must satisfy regular expression pattern: {pattern.pattern}"))
+    problems += also
     match = FUNCTION_REF.fullmatch(ref)
     if problems or match is None:
         raise validation_error(problems or [constraint_text(
@@ -844,8 +848,11 @@ def check_value(value, spec, path, problems):
                                             + ", ".join(spec.member.enum) + "]"))
     elif spec.kind == "list":
         if any(constraint_failures(item, spec.member) for item in value):
+            described = describe(spec.member)
+            if "Member must not be null" not in described:  # a list's member may not be (as AWS
+                described.append("Member must not be null")   # recorded for Layers)
             problems.append(constraint_text(shown, path, "Member must satisfy constraint: ["
-                                            + ", ".join(describe(spec.member)) + "]"))
+                                            + ", ".join(described) + "]"))
         if spec.member.kind == "structure":
             for index, item in enumerate(value):
                 check_value(item, spec.member, f"{path}.{index + 1}.member", problems)
@@ -5356,8 +5363,9 @@ def check_settled(store, function, operation):
 
 def function_target(store, params, namespaced=True, max_length=170):
     """(name, qualifier) from the FunctionName path label and an optional Qualifier argument."""
-    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length)
     given = params.get("Qualifier")
+    name, qualifier = parse_function_ref(store, params["FunctionName"], namespaced, max_length,
+                                         also=qualifier_problems(given) if given else ())
     if given is not None:
         check_qualifier(given)
         if qualifier and qualifier != given:
@@ -5368,6 +5376,12 @@ def function_target(store, params, namespaced=True, max_length=170):
 
 
 def check_qualifier(qualifier):
+    problems = qualifier_problems(qualifier)
+    if problems:
+        raise validation_error(problems)
+
+
+def qualifier_problems(qualifier):
     problems = []
     if len(qualifier) > 128:
         problems.append(constraint_text(qualifier, "qualifier",
@@ -5376,8 +5390,7 @@ def check_qualifier(qualifier):
         problems.append(constraint_text(qualifier, "qualifier",
                                         "Member must satisfy regular expression pattern: "
                                         f"{QUALIFIER_PATTERN}"))
-    if problems:
-        raise validation_error(problems)
+    return problems
 
 
 def query_members(params, spec, integers=()):

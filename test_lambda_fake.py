@@ -6673,3 +6673,27 @@ def test_by_default_the_waiters_find_functions_active_at_once(lam):
     lam.get_waiter("function_updated_v2").wait(FunctionName="fn", WaiterConfig=once)
     lam.get_waiter("published_version_active").wait(FunctionName="fn", Qualifier="1",
                                                     WaiterConfig=once)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lam, name, qualifier: lam.get_function(FunctionName=name, Qualifier=qualifier),
+    lambda lam, name, qualifier: lam.invoke(FunctionName=name, Qualifier=qualifier),
+    lambda lam, name, qualifier: lam.delete_function(FunctionName=name, Qualifier=qualifier)])
+def test_an_invalid_name_and_an_invalid_qualifier_are_reported_together_as_aws_did(server, call):
+    lam = unchecked_client(server)
+    name = f"arn:aws:lambda:invalid-region:{ACCOUNT}:function:my-function-" + "a" * 170
+    message = assert_error(lambda: call(lam, name, "a" * 129), "ValidationException", 400)
+    assert message.startswith("2 validation errors detected: ")
+    errors = message[len("2 validation errors detected: "):].split("; Value")
+    assert any(error.endswith("at 'qualifier' failed to satisfy constraint: Member must have "
+                              "length less than or equal to 128") for error in errors)
+    assert any(error.endswith("(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")    # the pattern
+               for error in errors)
+    assert "length less than or equal to 170" not in message    # only once the pattern holds
+
+
+def test_a_layer_arn_without_a_version_gets_awss_constraint_list(lam):
+    create_function(lam, code=CODE)
+    message = assert_error(lambda: lam.update_function_configuration(
+        FunctionName="fn", Layers=[f"{LAYERS}:lib"]), "ValidationException", 400)
+    assert message.endswith(":[a-zA-Z0-9-_]+), Member must not be null]")
