@@ -5414,11 +5414,14 @@ def query_members(params, spec, integers=()):
 
 # -- Functions ---------------------------------------------------------------------------------
 
+# A code signing config's ARN, as CreateFunction and the code signing operations check it.
+CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)"
+                                r"))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
 CREATE_FUNCTION = struct(
     ("FunctionName", "Role", "Code"),
     FunctionName=text(1, 140, pattern=FUNCTION_NAME_PATTERN), Code=FUNCTION_CODE, Publish=boolean(),
     PackageType=text(enum=("Zip", "Image")), Tags=TAGS,
-    CodeSigningConfigArn=text(0, 200), Architectures=ARCHITECTURES,
+    CodeSigningConfigArn=CSC_ARN, Architectures=ARCHITECTURES,
     PublishTo=text(enum=("LATEST_PUBLISHED",)), TenancyConfig=TENANCY_CONFIG,
     _parlelHandler=text(), **CONFIGURATION_MEMBERS)
 
@@ -7279,8 +7282,6 @@ def list_tags(store, params, body):
 
 # -- Code signing ------------------------------------------------------------------------------
 
-CSC_ARN = text(0, 200, pattern=(r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)"
-                                r"))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"))
 CSC_PATH = struct(CodeSigningConfigArn=CSC_ARN)
 ALLOWED_PUBLISHERS = struct(("SigningProfileVersionArns",), SigningProfileVersionArns=list_of(text(
     0, 10000,

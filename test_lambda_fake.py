@@ -6125,6 +6125,24 @@ def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
     assert "2 passed" in result.stdout
 
 
+def test_the_pytest_plugin_starts_a_strict_server_when_asked(tmp_path):
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["lambda_fake"]\n')
+    (tmp_path / "test_user.py").write_text(
+        "def test_strict(lambda_client):\n"
+        "    made = lambda_client.create_function(FunctionName='f', Runtime='python3.12', "
+        "Handler='app.handler',\n"
+        "        Role='arn:aws:iam::123456789012:role/r', Code={'ZipFile': b'x = 1'})\n"
+        "    assert made['State'] == 'Pending'\n"
+        "    lambda_client.get_waiter('function_active_v2').wait(FunctionName='f',\n"
+        "        WaiterConfig={'Delay': 1})\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__),
+               LAMBDA_FAKE_STRICT_AWS="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
+
+
 def test_importing_lambda_fake_without_pytest_stays_standard_library_only():
     code = ("import sys, lambda_fake; assert 'pytest' not in sys.modules; "
             "assert not hasattr(lambda_fake, 'lambda_client'); print('ok')")
@@ -6697,3 +6715,14 @@ def test_a_layer_arn_without_a_version_gets_awss_constraint_list(lam):
     message = assert_error(lambda: lam.update_function_configuration(
         FunctionName="fn", Layers=[f"{LAYERS}:lib"]), "ValidationException", 400)
     assert message.endswith(":[a-zA-Z0-9-_]+), Member must not be null]")
+
+
+def test_a_malformed_code_signing_config_arn_is_the_same_validation_error_everywhere(server, lam):
+    create_function(lam, code=CODE)
+    unchecked = unchecked_client(server)
+    messages = [assert_error(call, "ValidationException", 400) for call in (
+        lambda: create_function(unchecked, "other", code=CODE, CodeSigningConfigArn="bad-arn"),
+        lambda: unchecked.put_function_code_signing_config(FunctionName="fn",
+                                                           CodeSigningConfigArn="bad-arn"))]
+    assert messages[0] == messages[1]
+    assert "Value 'bad-arn' at 'codeSigningConfigArn'" in messages[0]
