@@ -230,6 +230,8 @@ def java_text(value):
     """A value as AWS's (Java) error messages print it: lists as [a, b], maps as {k=v}."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     if isinstance(value, list):
         return "[" + ", ".join(java_text(item) for item in value) + "]"
     if isinstance(value, dict):
@@ -847,7 +849,7 @@ def check_value(value, spec, path, problems):
             problems.append(constraint_text(shown, path, "Member must satisfy enum value set: ["
                                             + ", ".join(spec.member.enum) + "]"))
     elif spec.kind == "list":
-        if any(constraint_failures(item, spec.member) for item in value):
+        if any(item is None or constraint_failures(item, spec.member) for item in value):
             described = describe(spec.member)
             if "Member must not be null" not in described:  # a list's member may not be (as AWS
                 described.append("Member must not be null")   # recorded for Layers)
@@ -860,11 +862,11 @@ def check_value(value, spec, path, problems):
         for key, item in value.items():
             check_value(key, spec.key, path, [])      # raises on a wrong type
             check_value(item, spec.member, path, [])
-            if spec.member.kind == "double":
+            if spec.member.kind == "double" and item is not None:
                 value[key] = float(item)                # Java prints doubles as 2.0
         for label, member, items in (("keys", spec.key, value.keys()),
                                      ("value", spec.member, value.values())):
-            if any(constraint_failures(item, member) for item in items):
+            if any(item is None or constraint_failures(item, member) for item in items):
                 problems.append(constraint_text(shown, path,
                                                 f"Map {label} must satisfy constraint: ["
                                                 + ", ".join(describe(member)) + "]"))

@@ -6726,3 +6726,18 @@ def test_a_malformed_code_signing_config_arn_is_the_same_validation_error_everyw
                                                            CodeSigningConfigArn="bad-arn"))]
     assert messages[0] == messages[1]
     assert "Value 'bad-arn' at 'codeSigningConfigArn'" in messages[0]
+
+
+def test_a_null_layer_is_a_validation_error_not_a_crash(server, lam):
+    create_function(lam, code=CODE)
+    for layers in ([None], [None, f"{LAYERS}:lib:1"]):
+        status, code, body = raw_error(server, "PUT", "/2015-03-31/functions/fn/configuration",
+                                       {"Layers": layers})
+        assert (status, code) == (400, "ValidationException")
+        assert body["message"].startswith(f"1 validation error detected: Value '[null") and \
+            body["message"].endswith("Member must not be null]")
+    for member in ({"Environment": {"Variables": {"A": None}}}, {"Architectures": [None]},
+                   {"VpcConfig": {"SubnetIds": [None]}}):
+        status, code, _ = raw_error(server, "PUT", "/2015-03-31/functions/fn/configuration",
+                                    member)
+        assert (status, code) == (400, "ValidationException"), member
