@@ -187,6 +187,15 @@ await step("waitUntilFunctionActiveV2", async () => {
   }
 });
 
+await step("waitUntilFunctionUpdatedV2 and waitUntilPublishedVersionActive (Active at once)", async () => {
+  const waiting = { client: lambda, maxWaitTime: 30, minDelay: 1, maxDelay: 1 };
+  await lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: ZIP_FN, Timeout: 9 }));
+  assert.equal((await waitUntilFunctionUpdatedV2(waiting, { FunctionName: ZIP_FN })).state, "SUCCESS");
+  const { Version } = await lambda.send(new PublishVersionCommand({ FunctionName: ZIP_FN }));
+  const published = await waitUntilPublishedVersionActive(waiting, { FunctionName: ZIP_FN, Qualifier: Version });
+  assert.equal(published.state, "SUCCESS");
+});
+
 await step("GetFunction: Code.Location serves the zip uploaded", async () => {
   const out = await lambda.send(new GetFunctionCommand({ FunctionName: ZIP_FN }));
   assert.equal(out.Configuration.State, "Active");
