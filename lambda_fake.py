@@ -370,6 +370,8 @@ class Store:
         self.debug = frozenset()        # names of the functions debugged ("*": all)
         self.strict_aws = False         # AWS's error shapes and lifecycle, not the spec's
         self.settle_seconds = DEFAULT_SETTLE_SECONDS    # strictly, how long a change takes
+        self.aws_endpoints = {}         # AWS_ENDPOINT_URL(_<SERVICE>) -> URL: other local services
+        self.aws_credentials = ("test", "test")         # what requests to them are signed with
         self.generation = 0
         self.reset()
         self.stores = None              # the Stores of every account and region it is among
@@ -399,7 +401,7 @@ class Stores:
     Store made later their settings and the Runner (one pool of environments for all)."""
 
     SHARED = ("endpoint_url", "runner", "async_retry_delay", "credentials", "log_level", "warned",
-              "debug", "strict_aws", "settle_seconds")
+              "debug", "strict_aws", "settle_seconds", "aws_endpoints", "aws_credentials")
 
     def __init__(self, default):
         self.default = default
@@ -2313,6 +2315,7 @@ class Environment:
         self.poller = select.poll()
         self.poller.register(result_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
+        self.draining = False           # a chunk read and not yet kept
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.Lock()
         self.signalled = False          # SIGKILL sent
@@ -2350,11 +2353,28 @@ class Environment:
         """Collect what the process writes to its real stdout/stderr, keeping the last part."""
         stream = self.process.stdout
         while chunk := stream.read1(1 << 16):
+            self.draining = True
             with self.stray_lock:
                 self.stray += chunk
                 if len(self.stray) > MAX_LOG_BYTES_PER_INVOKE:
                     del self.stray[:len(self.stray) - MAX_LOG_BYTES_PER_INVOKE]
+            self.draining = False
         stream.close()
+
+    def drained(self, patience=0.05):
+        """Wait a moment at most until what the process has written so far is in `stray`: a
+        custom runtime logs only there, and its answer may come before its output is read."""
+        import termios
+        waited = time.monotonic() + patience
+        count = bytearray(4)
+        while time.monotonic() < waited:
+            try:
+                fcntl.ioctl(self.process.stdout.fileno(), termios.FIONREAD, count)
+            except (OSError, ValueError):   # closed: all of it was read
+                return
+            if not int.from_bytes(count, sys.byteorder) and not self.draining:
+                return
+            time.sleep(0.001)
 
     def take_stray(self):
         with self.stray_lock:
@@ -3217,6 +3237,7 @@ class Job:
         # A handler's SDK calls back as its own account: another account's key is its id.
         default = store.stores.default.account
         self.access_key = "test" if store.account == default else store.account
+        self.aws_endpoints = store.aws_endpoints        # other local AWS services
         self.endpoint_url = store.endpoint_url
         self.reserved = function.reserved_concurrency
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
@@ -4109,6 +4130,8 @@ class Runner:
 
     def finish(self, job, request_id, log, started, env, init_ms, payload, error, status=None):
         """Close the log (its END and REPORT lines) and wrap up the Outcome."""
+        if env is not None and env.kind[0] == "custom":
+            env.drained()
         if env is not None and env.stray:
             log.append(env.take_stray())
         log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
@@ -4173,6 +4196,7 @@ class Runner:
         stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
                   + os.urandom(16).hex())
         env = bare_environment()
+        env.update(job.aws_endpoints)   # other local AWS services, as the server was given them
         env.update({
             "PATH": f"{opt}/bin:{env['PATH']}" if opt else env["PATH"],
             "TZ": ":UTC",
@@ -5094,6 +5118,81 @@ def run_chained_invoke(store, execution, op_id, function_name, payload):
         execution.wake.set()
 
 
+# -- Other local AWS services ------------------------------------------------------------------
+# Where the SDKs' own variables name other (local) AWS services, AWS_ENDPOINT_URL and
+# AWS_ENDPOINT_URL_<SERVICE>, the fake reads code from S3 there, and handlers get the same
+# variables, so their SDK clients reach the same services. Unset, nothing of this happens.
+
+ENDPOINT_VARIABLE = re.compile(r"AWS_ENDPOINT_URL(_[A-Z0-9_]+)?")
+
+
+def other_endpoints(environ, given=None):
+    """{variable: URL} of the other AWS services: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
+    from the environment, then `given` ({service or "": URL}); never ..._LAMBDA, which is this
+    server."""
+    found = {name: url for name, url in environ.items() if ENDPOINT_VARIABLE.fullmatch(name)}
+    for service, url in (given or {}).items():
+        found["AWS_ENDPOINT_URL" + (f"_{service.upper()}" if service else "")] = url
+    found.pop("AWS_ENDPOINT_URL_LAMBDA", None)
+    return found
+
+
+def endpoint_of(store, service):
+    """The URL of a service ("S3") where its requests go, or None (then they do not happen)."""
+    return (store.aws_endpoints.get(f"AWS_ENDPOINT_URL_{service}")
+            or store.aws_endpoints.get("AWS_ENDPOINT_URL"))
+
+
+def aws_request(store, service, method, url, body=b""):
+    """(status, body) of a request to another AWS service, SigV4-signed as the SDKs sign it (in
+    this server's region, with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else test)."""
+    import urllib.error
+    import urllib.request
+    parsed = urllib.parse.urlsplit(url)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    payload = hashlib.sha256(body).hexdigest()
+    headers = {"host": parsed.netloc, "x-amz-content-sha256": payload, "x-amz-date": stamp}
+    signed = ";".join(sorted(headers))
+    query = "&".join(sorted(f"{urllib.parse.quote(k, safe='-_.~')}="
+                            f"{urllib.parse.quote(v, safe='-_.~')}" for k, v in
+                            urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)))
+    canonical = "\n".join([method, parsed.path or "/", query,
+                           "".join(f"{name}:{headers[name]}\n" for name in sorted(headers)),
+                           signed, payload])
+    scope = f"{stamp[:8]}/{store.region}/{service.lower()}/aws4_request"
+    key, secret = store.aws_credentials
+    headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders="
+                                f"{signed}, Signature="
+                                f"{sigv4_signature(secret, scope, stamp, canonical)}")
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def s3_package(store, bucket, key, version=None):
+    """The Package of an S3 object, read where AWS_ENDPOINT_URL(_S3) says; AWS's error when it
+    is not there."""
+    endpoint = endpoint_of(store, "S3").rstrip("/")
+    url = (f"{endpoint}/{urllib.parse.quote(bucket, safe='')}/{urllib.parse.quote(key, safe='/~')}"
+           + (f"?versionId={urllib.parse.quote(version, safe='')}" if version else ""))
+    try:
+        status, data = aws_request(store, "S3", "GET", url)
+    except OSError as error:
+        raise LambdaError("ServiceException", 500,
+                          f"lambda_fake could not reach S3 at {endpoint}: {error}") from None
+    if status != 200:
+        code, message = (re.search(rb"<%s>(.*?)</%s>" % (tag, tag), data, re.S)
+                         for tag in (b"Code", b"Message"))
+        raise invalid_parameter(
+            "Error occurred while GetObject. S3 Error Code: "
+            f"{code[1].decode() if code else status}. S3 Error Message: "
+            f"{message[1].decode() if message else ''}")
+    return take_package(data)
+
+
 # ----------------------------------------------------------------------------------------------
 # 10. Operations
 # ----------------------------------------------------------------------------------------------
@@ -5239,8 +5338,9 @@ def touch(config):
     config["RevisionId"] = new_revision_id()
 
 
-def package_from_request(code, raw_source):
-    """The Package a request uploads: Code.ZipFile, an S3 object, an image, or _parlelHandler."""
+def package_from_request(store, code, raw_source):
+    """The Package a request uploads: Code.ZipFile, an S3 object (read from S3 when its endpoint
+    is set, else only its location is kept), an image, or _parlelHandler."""
     if raw_source is not None:
         return take_package(raw_source.encode("utf-8"))
     sources = [member for member in ("ZipFile", "S3Bucket", "ImageUri")
@@ -5262,6 +5362,8 @@ def package_from_request(code, raw_source):
                 raise invalid_parameter(f"With S3Bucket {HOT_RELOAD_BUCKET}, S3Key must be the "
                                         "absolute path of a local directory holding the code.")
             return Package(code["S3Key"].encode(), hot_dir=os.path.normpath(code["S3Key"]))
+        if endpoint_of(store, "S3"):
+            return s3_package(store, code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"))
         location = f"{code['S3Bucket']}/{code['S3Key']}"
         return Package(location.encode(), s3_location=location)
     return Package(code["ImageUri"].encode(), s3_location=code["ImageUri"])
@@ -5453,7 +5555,7 @@ def create_function(store, params, body):
     check_environment(body.get("Environment"))
     if len(body.get("Tags") or {}) > MAX_TAGS:
         raise invalid_parameter("Number of tags exceeds resource tag limit.")
-    package = package_from_request(body["Code"], body.get("_parlelHandler"))
+    package = package_from_request(store, body["Code"], body.get("_parlelHandler"))
     config = {
         "FunctionName": name, "FunctionArn": function_arn(store, name),
         "Role": body["Role"], "CodeSize": 0, "Description": "",
@@ -5634,7 +5736,7 @@ def update_function_code(store, params, body):
     name, qualifier = function_target(store, params, namespaced=False, max_length=140)
     if qualifier:
         raise invalid_parameter("Qualifier is not supported for UpdateFunctionCode.")
-    package = package_from_request(body, body.get("_parlelHandler"))
+    package = package_from_request(store, body, body.get("_parlelHandler"))
     with store.lock:
         config = find_function(store, name).versions["$LATEST"]
         runtime, handler = config.get("Runtime"), config.get("Handler", "")
@@ -6991,6 +7093,9 @@ def publish_layer_version(store, params, body):
         if not package.is_zip:
             raise invalid_parameter("Could not unzip uploaded file. Please check your file, then "
                                     "try to upload again.")
+    elif content.get("S3Bucket") and content.get("S3Key") and endpoint_of(store, "S3"):
+        package = s3_package(store, content["S3Bucket"], content["S3Key"],
+                             content.get("S3ObjectVersion"))
     elif content.get("S3Bucket") and content.get("S3Key"):
         location = f"{content['S3Bucket']}/{content['S3Key']}"
         package = Package(location.encode(), s3_location=location)
@@ -9099,17 +9204,22 @@ def check_signature(credentials, method, target, headers, body):
         match["signed"],
         headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()])
     scope = f"{match['date']}/{match['region']}/{match['service']}/aws4_request"
-    to_sign = (f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n"
-               f"{hashlib.sha256(canonical.encode()).hexdigest()}")
-    key = f"AWS4{secret}".encode()
-    for part in (match["date"], match["region"], match["service"], "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    expected = sigv4_signature(secret, scope, stamp, canonical)
     if not hmac.compare_digest(expected, match["signature"]):
         raise LambdaError("InvalidSignatureException", 403,
                           "The request signature we calculated does not match the signature you "
                           "provided. Check your AWS Secret Access Key and signing method. Consult "
                           "the service documentation for details.")
+
+
+def sigv4_signature(secret, scope, stamp, canonical):
+    """The Signature Version 4 of a canonical request; `scope` is date/region/service/aws4_request."""
+    to_sign = (f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n"
+               f"{hashlib.sha256(canonical.encode()).hexdigest()}")
+    key = f"AWS4{secret}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 def normalized_path(path):
@@ -9195,7 +9305,7 @@ class LambdaServer:
                  async_retry_delay=DEFAULT_ASYNC_RETRY_DELAY_SECONDS, verify_signatures=None,
                  log_level=None, allow_hosts=(), allow_origins=(), prestart=True, node_sdk=None,
                  lambda_paths=True, debug=(), debug_break=False, account_id=None,
-                 strict_aws=False, settle_seconds=DEFAULT_SETTLE_SECONDS):
+                 strict_aws=False, settle_seconds=DEFAULT_SETTLE_SECONDS, aws_endpoints=None):
         self.host = host
         self.prestart = prestart
         self.port = port
@@ -9204,6 +9314,9 @@ class LambdaServer:
         self.stores = Stores(self.store)        # and every other one a request names
         self.store.strict_aws = strict_aws
         self.store.settle_seconds = settle_seconds
+        self.store.aws_endpoints = other_endpoints(os.environ, aws_endpoints)
+        self.store.aws_credentials = (os.environ.get("AWS_ACCESS_KEY_ID") or "test",
+                                      os.environ.get("AWS_SECRET_ACCESS_KEY") or "test")
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
@@ -9324,6 +9437,10 @@ OPTIONS = [
     ("--node-sdk", "LAMBDA_FAKE_NODE_SDK", None,
      "DIR : a node_modules holding the AWS SDK v3 (@aws-sdk/...), which Node.js handlers then "
      "require and import without bundling it, as on Lambda (default: npm's global packages)"),
+    ("--aws-endpoint", "LAMBDA_FAKE_AWS_ENDPOINTS", None,
+     "SERVICE=URL,... : other (local) AWS services, as S3=http://127.0.0.1:5000 (a bare URL: all); "
+     "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> in the environment count too. Code is read "
+     "from S3 there, and handlers get them"),
     ("--lambda-paths", "LAMBDA_FAKE_LAMBDA_PATHS", "on",
      "on: where the kernel allows (Linux: root, or user namespaces), each environment sees its "
      "package at /var/task and its layers at /opt, in a mount namespace of its own; off: they "
@@ -9374,7 +9491,8 @@ def parse_options(argv):
         elif option in ("--debug-break", "--strict-aws"):
             parser.add_argument(option, action="store_true",
                                 default=value not in (None, "", "0", "false"), help=shown)
-        elif option in ("--allow-host", "--allow-origin", "--node-sdk", "--debug"):
+        elif option in ("--allow-host", "--allow-origin", "--node-sdk", "--debug",
+                        "--aws-endpoint"):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
         elif option == "--log-level":
             parser.add_argument(option, default=value, choices=LOG_LEVELS, help=shown)
@@ -9397,6 +9515,16 @@ def parse_options(argv):
         find_node_sdk(None, args.node_sdk)
     except ValueError as error:
         parser.error(f"--node-sdk {error}")
+    args.aws_endpoints = {}
+    for pair in (args.aws_endpoint or "").split(","):
+        service, _, url = pair.rpartition("=") if "=" in pair.split("://")[0] else ("", "", pair)
+        if not pair:
+            continue
+        if not re.fullmatch(r"https?://[^\s/]+/?", url) or not re.fullmatch(r"[A-Za-z0-9_]*",
+                                                                              service):
+            parser.error(f"--aws-endpoint takes SERVICE=URL pairs (S3=http://127.0.0.1:5000): "
+                         f"{pair}")
+        args.aws_endpoints[service.upper()] = url
     args.credentials = None
     if args.verify_signatures:
         pairs = [pair.partition(":") for pair in args.verify_signatures.split(",") if pair]
@@ -9418,6 +9546,7 @@ def main(argv=None):
                           lambda_paths=args.lambda_paths == "on",
                           debug=args.debug or (), debug_break=args.debug_break,
                           strict_aws=args.strict_aws, settle_seconds=args.settle_seconds,
+                          aws_endpoints=args.aws_endpoints,
                           verify_signatures=args.credentials,
                           allow_hosts=args.allow_host or (), allow_origins=args.allow_origin or ())
     try:

@@ -6741,3 +6741,58 @@ def test_a_null_layer_is_a_validation_error_not_a_crash(server, lam):
         status, code, _ = raw_error(server, "PUT", "/2015-03-31/functions/fn/configuration",
                                     member)
         assert (status, code) == (400, "ValidationException"), member
+
+
+# ----------------------------------------------------------------------------------------------
+# Other local AWS services (moto's server), where moto is installed
+# ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto server on a free port (these tests are skipped where moto is not installed)."""
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (.ci/run installs "
+                                              "it in a virtual environment of its own)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 30)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_code_from_s3_is_read_from_the_local_s3_and_handlers_reach_it(moto_endpoint):
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket="code")
+    package = zip_of({"app.py": (
+        "import os, boto3\n"
+        "def handler(event, context):\n"
+        "    s3 = boto3.client('s3')\n"
+        "    return {'endpoint': os.environ.get('AWS_ENDPOINT_URL_S3'),\n"
+        "            'buckets': [b['Name'] for b in s3.list_buckets()['Buckets']]}\n")})
+    s3.put_object(Bucket="code", Key="fn.zip", Body=package)
+    with LambdaServer(0, aws_endpoints={"S3": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        made = lam.create_function(FunctionName="from-s3", Runtime="python3.12", Role=ROLE,
+                                   Handler="app.handler",
+                                   Code={"S3Bucket": "code", "S3Key": "fn.zip"})
+        assert (made["CodeSha256"], made["CodeSize"]) == (sha256_b64(package), len(package))
+        assert invoke_json(lam, "from-s3")[1] == {"endpoint": moto_endpoint, "buckets": ["code"]}
+        for bucket, key, code, text in (("nothing", "fn.zip", "NoSuchBucket",
+                                         "The specified bucket does not exist"),
+                                        ("code", "nothing.zip", "NoSuchKey",
+                                         "The specified key does not exist.")):
+            message = assert_error(lambda: lam.update_function_code(
+                FunctionName="from-s3", S3Bucket=bucket, S3Key=key),
+                "InvalidParameterValueException", 400)
+            assert message == (f"Error occurred while GetObject. S3 Error Code: {code}. "
+                               f"S3 Error Message: {text}")
+        layer = lam.publish_layer_version(LayerName="from-s3", Content={
+            "S3Bucket": "code", "S3Key": "fn.zip"})
+        assert layer["Content"]["CodeSha256"] == sha256_b64(package)
