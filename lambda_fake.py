@@ -372,6 +372,7 @@ class Store:
         self.settle_seconds = DEFAULT_SETTLE_SECONDS    # strictly, how long a change takes
         self.aws_endpoints = {}         # AWS_ENDPOINT_URL(_<SERVICE>) -> URL: other local services
         self.aws_credentials = ("test", "test")         # what requests to them are signed with
+        self.log_shipper = None         # a LogShipper, when CloudWatch Logs has an endpoint
         self.generation = 0
         self.reset()
         self.stores = None              # the Stores of every account and region it is among
@@ -401,7 +402,8 @@ class Stores:
     Store made later their settings and the Runner (one pool of environments for all)."""
 
     SHARED = ("endpoint_url", "runner", "async_retry_delay", "credentials", "log_level", "warned",
-              "debug", "strict_aws", "settle_seconds", "aws_endpoints", "aws_credentials")
+              "debug", "strict_aws", "settle_seconds", "aws_endpoints", "aws_credentials",
+              "log_shipper")
 
     def __init__(self, default):
         self.default = default
@@ -2316,6 +2318,7 @@ class Environment:
         self.poller.register(result_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
         self.draining = False           # a chunk read and not yet kept
+        self.log_stream = None          # AWS_LAMBDA_LOG_STREAM_NAME of its function
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.Lock()
         self.signalled = False          # SIGKILL sent
@@ -3265,6 +3268,7 @@ class Outcome:
         self.echo_reason = None         # why the payload was echoed instead of run
         self.cold = False               # whether an environment was loaded for this invocation
         self.content_type = None        # what it set with responseStream.setContentType()
+        self.log_stream = None          # its environment's log stream (CloudWatch Logs)
 
     @property
     def log(self):
@@ -4011,6 +4015,7 @@ class Runner:
                 os.close(gate[0])
         env = Environment(("custom", 0), process, requests_write, results_read, variables)
         env.tmpdir = tmpdir
+        env.log_stream = variables["AWS_LAMBDA_LOG_STREAM_NAME"]
         env.debug = debug
         if debug:
             self.house.hold_debug_port(debug["port"], env)
@@ -4118,6 +4123,7 @@ class Runner:
             header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
         if job.debug:
             self.debug(job, env, header)
+        env.log_stream = header["env"].get("AWS_LAMBDA_LOG_STREAM_NAME") or env.log_stream
         return header
 
     def time_out(self, job, request_id, log, started, env, init_ms):
@@ -4139,6 +4145,7 @@ class Runner:
                   init_ms=init_ms, status=status)
         outcome = Outcome(payload, error, log, job.version)
         outcome.cold = init_ms is not None
+        outcome.log_stream = env.log_stream if env is not None else None
         return outcome
 
     def layers_dir(self, root, layers):
@@ -4426,6 +4433,7 @@ def run_invocation(store, job, payload, request_id, context=None, invocation_typ
                                       "errorType": "Function.ResponseSizeTooLarge"}).encode()
         outcome.function_error = "Unhandled"
     record_invocation(store, job, request_id, invocation_type, started, payload, outcome)
+    ship_logs(store, job, outcome)
     explain_outcome(store, job, outcome)
     return outcome
 
@@ -5143,9 +5151,10 @@ def endpoint_of(store, service):
             or store.aws_endpoints.get("AWS_ENDPOINT_URL"))
 
 
-def aws_request(store, service, method, url, body=b""):
+def aws_request(store, service, method, url, body=b"", extra=None):
     """(status, body) of a request to another AWS service, SigV4-signed as the SDKs sign it (in
-    this server's region, with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else test)."""
+    this server's region, with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else test), with
+    `extra` headers."""
     import urllib.error
     import urllib.request
     parsed = urllib.parse.urlsplit(url)
@@ -5164,12 +5173,90 @@ def aws_request(store, service, method, url, body=b""):
     headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders="
                                 f"{signed}, Signature="
                                 f"{sigv4_signature(secret, scope, stamp, canonical)}")
-    request = urllib.request.Request(url, data=body or None, method=method, headers=headers)
+    request = urllib.request.Request(url, data=body or None, method=method,
+                                     headers=dict(headers, **(extra or {})))
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+class LogShipper:
+    """Invocation logs on their way to CloudWatch Logs (AWS_ENDPOINT_URL(_LOGS)), into the
+    function's log group and its environment's stream, as Lambda names them: queued as each
+    invocation ends, and sent in batches by one thread a moment later, so that a slow or absent
+    endpoint never slows or fails an invoke. What cannot be sent is dropped, and the server's log
+    says so once."""
+
+    BATCH_SECONDS = 0.2
+
+    def __init__(self):
+        self.queue = queue.Queue(maxsize=10000)
+        self.made = set()               # (group, stream) created already
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def stop(self):
+        self.queue.put(None)
+
+    def add(self, store, group, stream, text):
+        """One invocation's log lines, each an event stamped now."""
+        now = int(time.time() * 1000)
+        try:
+            self.queue.put_nowait((store, group, stream, [
+                {"timestamp": now, "message": line} for line in text.splitlines() if line]))
+        except queue.Full:
+            say(store, "warning", "CloudWatch Logs is not keeping up: invocation logs dropped",
+                once="logs-full")
+
+    def run(self):
+        while True:
+            batch = [self.queue.get()]
+            if batch[0] is None:        # stop()
+                return
+            time.sleep(self.BATCH_SECONDS)
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            batch = [item for item in batch if item is not None]
+            streams = {}
+            for store, group, stream, events in batch:
+                streams.setdefault((store, group, stream), []).extend(events)
+            for (store, group, stream), events in streams.items():
+                try:
+                    self.send(store, group, stream, events)
+                except (OSError, ValueError, LambdaError) as error:
+                    say(store, "warning", f"invocation logs could not be sent to CloudWatch Logs "
+                                          f"({error}); they stay in LogType Tail and "
+                                          "/_parlel/logs", once="logs-down")
+
+    def send(self, store, group, stream, events):
+        endpoint = endpoint_of(store, "LOGS").rstrip("/") + "/"
+        if (group, stream) not in self.made:
+            for action, body in (("CreateLogGroup", {"logGroupName": group}),
+                                 ("CreateLogStream", {"logGroupName": group,
+                                                      "logStreamName": stream})):
+                status, answer = self.call(store, endpoint, action, body)
+                if status != 200 and b"ResourceAlreadyExists" not in answer:
+                    raise LambdaError("ServiceException", 500, f"{action}: HTTP {status}")
+            self.made.add((group, stream))
+        status, _ = self.call(store, endpoint, "PutLogEvents", {
+            "logGroupName": group, "logStreamName": stream, "logEvents": events})
+        if status != 200:
+            raise LambdaError("ServiceException", 500, f"PutLogEvents: HTTP {status}")
+
+    @staticmethod
+    def call(store, endpoint, action, body):
+        return aws_request(store, "LOGS", "POST", endpoint, json.dumps(body).encode(), {
+            "X-Amz-Target": f"Logs_20140328.{action}",
+            "Content-Type": "application/x-amz-json-1.1"})
+
+
+def ship_logs(store, job, outcome):
+    """Send an invocation's log to CloudWatch Logs when an endpoint for it is set."""
+    if store.log_shipper is not None and outcome.log_buffer is not None:
+        stream = outcome.log_stream or (time.strftime("%Y/%m/%d/", time.gmtime())
+                                        + f"[{job.version}]" + os.urandom(16).hex())
+        store.log_shipper.add(store, job.log_group, stream, outcome.log)
 
 
 def s3_package(store, bucket, key, version=None):
@@ -9317,6 +9404,8 @@ class LambdaServer:
         self.store.aws_endpoints = other_endpoints(os.environ, aws_endpoints)
         self.store.aws_credentials = (os.environ.get("AWS_ACCESS_KEY_ID") or "test",
                                       os.environ.get("AWS_SECRET_ACCESS_KEY") or "test")
+        if endpoint_of(self.store, "LOGS"):
+            self.store.log_shipper = LogShipper()
         self.store.runner = Runner(max_workers, idle_seconds, node_sdk, lambda_paths)
         self.store.debug = frozenset(name.strip() for name in names_of(debug or ()) if name.strip())
         self.store.runner.house.debug_break = debug_break
@@ -9363,6 +9452,8 @@ class LambdaServer:
             self.httpd = None
         for store in self.stores.each():
             store.generation += 1
+        if self.store.log_shipper is not None:
+            self.store.log_shipper.stop()
         self.store.runner.stop()
 
     def reset(self):

@@ -6796,3 +6796,37 @@ def test_code_from_s3_is_read_from_the_local_s3_and_handlers_reach_it(moto_endpo
         layer = lam.publish_layer_version(LayerName="from-s3", Content={
             "S3Bucket": "code", "S3Key": "fn.zip"})
         assert layer["Content"]["CodeSha256"] == sha256_b64(package)
+
+
+def test_invocation_logs_reach_the_local_cloudwatch_logs_and_a_dead_one_slows_nothing(
+        moto_endpoint):
+    logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+    with LambdaServer(0, aws_endpoints={"LOGS": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "talker", code=b"exports.handler = async () => { "
+                                             b"console.log('hello logs'); return 1; };")
+        request_id = lam.invoke(FunctionName="talker")["ResponseMetadata"]["RequestId"]
+
+        def messages():
+            try:
+                return [e["message"] for e in logs.filter_log_events(
+                    logGroupName="/aws/lambda/talker")["events"]]
+            except logs.exceptions.ResourceNotFoundException:
+                return []
+        assert wait_for(lambda: any(m.startswith("REPORT") for m in messages()))
+        seen = messages()
+        assert seen[0] == f"START RequestId: {request_id} Version: $LATEST"
+        assert any("hello logs" in m for m in seen) and any(m.startswith("END") for m in seen)
+        streams = logs.describe_log_streams(logGroupName="/aws/lambda/talker")["logStreams"]
+        assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}",
+                            streams[0]["logStreamName"])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with LambdaServer(0, aws_endpoints={"LOGS": nowhere}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "talker", code=CODE)
+        for _ in range(3):              # the logs go nowhere; the invokes are as ever
+            out, _ = invoke_json(lam, "talker", {"n": 2})
+            assert "FunctionError" not in out
