@@ -4616,6 +4616,56 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
             store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
                                      "functionArn": job.function_arn, "requestId": request_id,
                                      "message": message})
+        deliver_elsewhere(store, arn, message, condition, job.function_arn)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def sqs_delivery(endpoint, arn, text, condition, function):
+    queue_url = f"{endpoint}/{arn.split(':')[4]}/{arn.split(':')[5]}"
+    return urllib.parse.urlencode({"Action": "SendMessage", "Version": "2012-11-05",
+                                   "QueueUrl": queue_url, "MessageBody": text}).encode(), FORM
+
+
+def sns_delivery(endpoint, arn, text, condition, function):
+    return urllib.parse.urlencode({"Action": "Publish", "Version": "2010-03-31",
+                                   "TopicArn": arn, "Message": text}).encode(), FORM
+
+
+def eventbridge_delivery(endpoint, arn, text, condition, function):
+    outcome = "Success" if condition == "Success" else "Failure"
+    return json.dumps({"Entries": [{
+        "Source": "lambda", "Resources": [function], "EventBusName": arn, "Detail": text,
+        "DetailType": f"Lambda Function Invocation Result - {outcome}"}]}).encode(), {
+        "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
+
+
+# A destination's service (from its ARN) -> the suffix of its endpoint variable, the name its
+# requests are signed for, and the request body and headers that deliver a record there.
+DELIVERY_SERVICES = {"sqs": ("SQS", "sqs", sqs_delivery), "sns": ("SNS", "sns", sns_delivery),
+                     "events": ("EVENTBRIDGE", "events", eventbridge_delivery)}
+DELIVERY_ATTEMPTS = 3                  # our own: a local service that is down is tried again
+
+
+def deliver_elsewhere(store, arn, message, condition, function):
+    """Send a destination record (or a dead-letter event) to SQS, SNS or EventBridge when that
+    service has an endpoint, tried a few times; the server's log says when it could not be."""
+    variable, signing_name, delivery = DELIVERY_SERVICES.get(arn.split(":")[2], (None, None, None))
+    endpoint = variable and endpoint_of(store, variable)
+    if not endpoint:
+        return
+    endpoint = endpoint.rstrip("/")
+    body, headers = delivery(endpoint, arn, json.dumps(message), condition, function)
+    for attempt in range(DELIVERY_ATTEMPTS):
+        try:
+            if aws_request(store, signing_name, "POST", endpoint + "/", body, headers)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2 * 2 ** attempt)
+    say(store, "warning", f"the destination {arn} could not be reached at {endpoint}; the "
+                          "record is at /_parlel/destinations")
 
 
 def log_tail(outcome):

@@ -6830,3 +6830,25 @@ def test_invocation_logs_reach_the_local_cloudwatch_logs_and_a_dead_one_slows_no
         for _ in range(3):              # the logs go nowhere; the invokes are as ever
             out, _ = invoke_json(lam, "talker", {"n": 2})
             assert "FunctionError" not in out
+
+
+def test_a_destination_record_reaches_the_local_sqs(moto_endpoint):
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    queue_url = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    with LambdaServer(0, async_retry_delay=0.05, aws_endpoints={"SQS": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "fails",
+                        code=b"exports.handler = async () => { throw new Error('nope'); };")
+        lam.put_function_event_invoke_config(
+            FunctionName="fails", MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {
+                "Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:failures"}})
+        lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b'{"x": 1}')
+        received = []
+        assert wait_for(lambda: received.extend(sqs.receive_message(
+            QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])) or received)
+        record = json.loads(received[0]["Body"])
+        assert record["requestContext"]["condition"] == "RetriesExhausted"
+        assert record["requestPayload"] == {"x": 1}
+        assert record["responsePayload"]["errorMessage"] == "nope"
