@@ -385,6 +385,7 @@ class Store:
         self.tags = {}                  # resource ARN -> {key: value}
         self.layers = {}                # layer name -> {version number: LayerVersion}
         self.event_source_mappings = {}         # UUID -> EventSourceMappingConfiguration
+        self.pollers = {}                       # UUID -> the token of its SQS poller
         self.code_signing_configs = {}          # ARN -> CodeSigningConfig
         self.capacity_providers = {}            # name -> CapacityProvider
         self.function_urls = {}                 # url id -> (function name, qualifier)
@@ -5309,6 +5310,78 @@ def ship_logs(store, job, outcome):
         store.log_shipper.add(store, job.log_group, stream, outcome.log)
 
 
+def sqs_call(store, action, body):
+    """A request to SQS (its JSON protocol), and its parsed answer; {} when it failed."""
+    endpoint = endpoint_of(store, "SQS").rstrip("/") + "/"
+    status, answer = aws_request(store, "sqs", "POST", endpoint, json.dumps(body).encode(), {
+        "X-Amz-Target": f"AmazonSQS.{action}", "Content-Type": "application/x-amz-json-1.0"})
+    return json.loads(answer or b"{}") if status == 200 else {}
+
+
+def start_polling(store, mapping):
+    """Poll an enabled SQS event source mapping's queue when SQS has an endpoint (one thread
+    per mapping; it ends when the mapping is disabled, updated, deleted, or the server is reset
+    or stopped). Caller holds store.lock."""
+    store.pollers.pop(mapping["UUID"], None)    # an earlier poller of it ends
+    if (mapping["State"] != "Enabled" or not endpoint_of(store, "SQS")
+            or ":sqs:" not in mapping.get("EventSourceArn", "")):
+        return
+    store.pollers[mapping["UUID"]] = poller = object()
+    threading.Thread(target=poll_sqs, args=(store, mapping, poller, store.generation),
+                     daemon=True).start()
+
+
+def poll_sqs(store, mapping, poller, generation):
+    """Lambda's SQS poller: receive up to BatchSize messages (waiting up to the batching
+    window), invoke the function with them as Lambda's SQS event, and delete those it
+    handled: all of them, or with ReportBatchItemFailures all but the batchItemFailures it
+    returned; the others come back after their visibility timeout, as on AWS."""
+    arn = mapping["EventSourceArn"]
+    queue_url = (endpoint_of(store, "SQS").rstrip("/")
+                 + f"/{arn.split(':')[4]}/{arn.split(':')[5]}")
+    def current():
+        return (store.generation == generation and store.pollers.get(mapping["UUID"]) is poller
+                and not store.runner.closed)
+
+    while current():
+        try:
+            received = sqs_call(store, "ReceiveMessage", {
+                "QueueUrl": queue_url, "MaxNumberOfMessages": min(10, mapping["BatchSize"]),
+                "WaitTimeSeconds": 1, "MessageSystemAttributeNames": ["All"],
+                "MessageAttributeNames": ["All"]}).get("Messages", [])
+        except (OSError, ValueError):
+            time.sleep(1)
+            continue
+        if not received or not current():
+            continue
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"], "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs",
+                    "eventSourceARN": arn, "awsRegion": store.region} for m in received]
+        payload = json.dumps({"Records": records}).encode()
+        try:
+            outcome = run_invocation(store, invocation_job(store, mapping["FunctionArn"], None,
+                                                           payload), payload, new_uuid())
+        except LambdaError:             # gone, or throttled: the messages come back
+            continue
+        handled = set() if outcome.function_error else {r["messageId"] for r in records}
+        if handled and "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", ()):
+            try:
+                failures = json.loads(outcome.payload).get("batchItemFailures") or []
+                handled -= {failure["itemIdentifier"] for failure in failures}
+            except (ValueError, AttributeError, TypeError, KeyError):
+                handled = set()         # an answer Lambda cannot read fails the whole batch
+        entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
+                   for index, record in enumerate(records) if record["messageId"] in handled]
+        if entries:
+            try:
+                sqs_call(store, "DeleteMessageBatch", {"QueueUrl": queue_url,
+                                                       "Entries": entries})
+            except (OSError, ValueError):
+                pass
+
+
 def s3_package(store, bucket, key, version=None):
     """The Package of an S3 object, read where AWS_ENDPOINT_URL(_S3) says; AWS's error when it
     is not there."""
@@ -7066,6 +7139,7 @@ def create_event_source_mapping(store, params, body):
         store.event_source_mappings[esm_uuid] = mapping
         if body.get("Tags"):
             store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
+        start_polling(store, mapping)
         return dict(mapping, State="Creating")
 
 
@@ -7130,6 +7204,7 @@ def update_event_source_mapping(store, params, body):
         updated["LastModified"] = time.time()
         mapping.clear()
         mapping.update(updated)
+        start_polling(store, mapping)
         return dict(mapping, State=transition)
 
 
@@ -7139,6 +7214,7 @@ def delete_event_source_mapping(store, params, body):
         mapping = find_event_source_mapping(store, params)
         del store.event_source_mappings[mapping["UUID"]]
         store.tags.pop(mapping["EventSourceMappingArn"], None)
+        store.pollers.pop(mapping["UUID"], None)
         return dict(mapping, State="Deleting")
 
 

@@ -6852,3 +6852,35 @@ def test_a_destination_record_reaches_the_local_sqs(moto_endpoint):
         assert record["requestContext"]["condition"] == "RetriesExhausted"
         assert record["requestPayload"] == {"x": 1}
         assert record["responsePayload"]["errorMessage"] == "nope"
+
+
+def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endpoint):
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION,
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    queue_url = sqs.create_queue(QueueName="jobs-in", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"]
+    with LambdaServer(0, aws_endpoints={"SQS": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        lam.create_function(FunctionName="worker", Runtime="python3.12", Role=ROLE,
+                            Handler="app.handler", Code={"ZipFile": (
+                                b"def handler(event, context):\n"
+                                b"    return {'batchItemFailures': [\n"
+                                b"        {'itemIdentifier': r['messageId']}\n"
+                                b"        for r in event['Records'] if r['body'] == 'fail']}\n")})
+        mapping = lam.create_event_source_mapping(
+            FunctionName="worker", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs-in",
+            BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+        for body in ("a", "fail", "b"):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+        def left():
+            attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            return sum(int(v) for v in attributes["Attributes"].values())
+        assert wait_for(lambda: invocations_of(fake, "worker") and left() == 1, 20)
+        event = json.loads(invocations_of(fake, "worker")[0]["payload"])
+        assert {r["eventSource"] for r in event["Records"]} == {"aws:sqs"}
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        seen = len(invocations_of(fake, "worker"))
+        time.sleep(2.5)                 # the failed one comes back each second; nobody polls
+        assert len(invocations_of(fake, "worker")) <= seen + 1 and left() == 1
