@@ -427,6 +427,10 @@ class Stores:
                 self.stores[(account, region)] = store
             return store
 
+    def existing(self, account, region):
+        """The Store of an account and region, or None when none has been made."""
+        return self.stores.get((account, region))
+
     def for_request(self, headers, query):
         """The Store a request is for: the region of its SigV4 credential scope (the
         Authorization header, or a presigned request's X-Amz-Credential), and the account its
@@ -444,6 +448,7 @@ class Stores:
         return self.get(key if re.fullmatch(r"\d{12}", key) else self.default.account, region)
 
     def each(self):
+        """Every account's and region's Store, the server's own first."""
         with self.lock:
             return list(self.stores.values())
 
@@ -458,7 +463,7 @@ class Stores:
         action = "lambda:" + {"invoke": "InvokeFunction", "invoke_with_response_stream":
                               "InvokeFunction"}.get(operation.__name__, "".join(
                                   word.capitalize() for word in operation.__name__.split("_")))
-        owner = self.stores.get((match["account"], store.region))
+        owner = self.existing(match["account"], store.region)
         function = owner.functions.get(match["name"]) if owner else None
         if function is None or not allows(function.policies.get(
                 params.get("Qualifier") or match["qualifier"] or ""), store.account, action):
@@ -473,7 +478,7 @@ class Stores:
         or not shared. Read without the owner's lock (a dict lookup), which nothing here ever
         holds together with another Store's."""
         parts = arn.split(":")
-        owner = self.stores.get((parts[4], parts[3]))
+        owner = self.existing(parts[4], parts[3])
         layer = owner.layers.get(parts[6]) if owner else None
         number = int(parts[7])
         if layer is None or number not in layer.versions or not allows(
@@ -1707,9 +1712,10 @@ def peak_kb():
 # root, or in a user namespace of its own): its package at /var/task, its layers at /opt and the
 # runtime at /var/runtime, all read-only. /var and /opt are covered with new directories that
 # keep the host's entries an environment needs (all of /var's; of /opt's, those holding the
-# interpreters and the SDK), so nothing else changes. /tmp stays the host's (TMPDIR is the environment's own directory). An
-# environment is prepared as it boots (its namespace, and /var), and its function's paths are
-# placed as it loads. PATHS: what all share (from the server), or None without Lambda's paths.
+# interpreters and the SDK), so nothing else changes. /tmp stays the host's (TMPDIR is the
+# environment's own directory). An environment is prepared as it boots (its namespace, and
+# /var), and its function's paths are placed as it loads. PATHS: what all share (from the
+# server), or None without Lambda's paths.
 PATHS = json.loads(os.environ.get("LAMBDA_FAKE_PATHS") or "null")
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 CLONE_NEWNS, CLONE_NEWUSER = 0x20000, 0x10000000
@@ -1815,7 +1821,7 @@ def give_paths(pid, paths, home):
     the zygote forks does it. The answer: "paths ok", or what failed."""
     try:
         waited = time.monotonic() + 2   # a new one may not have made its namespace yet
-        while os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.fstat(home).st_ino:
+        while in_namespace(pid, home):
             if time.monotonic() > waited:
                 raise OSError(f"process {pid} has no mount namespace of its own")
             time.sleep(0.0005)
@@ -1842,9 +1848,14 @@ def give_paths(pid, paths, home):
         return b"paths " + str(error).encode()[:200]
 
 
+def in_namespace(pid, namespace):
+    """Whether process `pid` is in the mount namespace open as the descriptor `namespace`."""
+    return os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.fstat(namespace).st_ino
+
+
 def arrange(pid, paths, home):
     enter(pid)
-    if os.stat("/proc/self/ns/mnt").st_ino == os.fstat(home).st_ino:
+    if in_namespace("self", home):
         raise OSError(f"process {pid} has no mount namespace of its own")     # never ours
     if paths["prepare"]:
         prepare_paths(node=True)
@@ -2180,7 +2191,7 @@ class Zygote:
     def __init__(self, root, paths):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(bare_environment(), PYTHONDONTWRITEBYTECODE="1")
-        if paths:                       # what Lambda's paths need (see Housekeeper.paths)
+        if paths:                       # what Lambda's paths need (see Housekeeper.path_settings)
             env["LAMBDA_FAKE_PATHS"] = json.dumps(paths)
         with theirs:
             self.process = subprocess.Popen(
@@ -2218,9 +2229,9 @@ class Zygote:
         return process, request_write, result_read
 
     def give_paths(self, pid, paths):
-        """Give the Node.js environment `pid` Lambda's paths (see lambda_paths in the Python
-        runtime): the zygote enters its mount namespace, and comes back. Raises OSError when
-        that fails."""
+        """Give the Node.js environment `pid` Lambda's paths (see give_paths in
+        PYTHON_BOOTSTRAP): the zygote enters its mount namespace, and comes back. Raises OSError
+        when that fails."""
         answer = self.request(b"paths %d %s" % (pid, json.dumps(paths).encode()), [])
         if answer != b"ok":
             raise OSError(f"Lambda's paths could not be mounted: {answer.decode()}")
@@ -3220,8 +3231,7 @@ class Job:
         self.layers = []                # packages of its layers (another account's: as shared)
         for layer in config.get("Layers") or []:
             parts = layer["Arn"].split(":")
-            owner = store if parts[4] == store.account else store.stores.stores.get(
-                (parts[4], parts[3]))       # another account's, shared when it was configured
+            owner = store.stores.existing(parts[4], parts[3])   # or another account's, shared
             found = owner.layers.get(parts[6]) if owner else None
             package = found.packages.get(int(parts[7])) if found else None
             if package is not None:
@@ -3249,7 +3259,8 @@ class Job:
         self.durable = None             # the DurableExecution this invocation runs, if any
         self.durable_config = config.get("DurableConfig")
         self.initialization = "on-demand"   # or "provisioned-concurrency": what loads it
-        self.debug = bool(store.debug & {"*", function.name})   # debugged: no Timeout
+        self.debug = bool(store.debug) and ("*" in store.debug or function.name in store.debug)
+        self.kind = environment_kind(self.runtime, self.memory, self.debug)  # what may serve it
 
     def allowed(self, seconds):
         """How long its init or invocation may take: `seconds`, or a day when it is debugged."""
@@ -3782,9 +3793,8 @@ class Runner:
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
                                      client_context, payload)
-        kind = environment_kind(job.runtime, job.memory, job.debug)
         while True:
-            env, cold, generation = self.pool.acquire(job.key, kind)
+            env, cold, generation = self.pool.acquire(job.key, job.kind)
             if cold:
                 break
             ending, lines = env.news()
@@ -3800,10 +3810,7 @@ class Runner:
                 if error.code == "ServiceException":
                     raise
                 return self.finish(job, request_id, log, started, None, None,
-                                   error_payload(error.code, f"RequestId: {request_id} Error: "
-                                                             f"{error.message}")
-                                   if error.code.startswith("Runtime.") else
-                                   error_payload("Runtime.ImportModuleError", error.message),
+                                   load_error_payload(error, f"RequestId: {request_id} Error: "),
                                    "Unhandled")
             if init_error is not None:
                 self.pool.discard(env)
@@ -3862,7 +3869,7 @@ class Runner:
         write as the load message (one round trip less), and is read once the function is
         loaded. Returns (environment, init ms, init error or None)."""
         reset = LambdaError("ServiceException", 500, "The server was reset during this invocation")
-        kind = environment_kind(job.runtime, job.memory, job.debug)
+        kind = job.kind
         try:
             code_root = self.house.code_root()
             code_dir = unpack(job.package, code_root, job.runtime, job.handler)
@@ -3984,8 +3991,7 @@ class Runner:
         if job.debug:                   # a port its own debugger may listen on
             debug = {"kind": "custom", "port": self.house.debug_port("custom"), "waiting": False}
         tmpdir = tempfile.mkdtemp(prefix="tmp-", dir=root)
-        variables = (self.environment(job, "/var/runtime", "/var/task", opt and "/opt", tmpdir)
-                     if settings else self.environment(job, root, code_dir, opt, tmpdir))
+        variables = self.environment(job, code_dir, opt, tmpdir)
         if debug:
             variables["LAMBDA_FAKE_DEBUG_PORT"] = str(debug["port"])
         requests_read, requests_write = os.pipe()
@@ -4094,14 +4100,13 @@ class Runner:
         """One environment loaded with the job's function and no invocation, idle and kept for
         the target. Returns its init error payload, or None."""
         try:
-            env, _, generation = self.pool.acquire(job.key, environment_kind(
-                job.runtime, job.memory, job.debug), False, patience=INIT_TIMEOUT_SECONDS)
+            env, _, generation = self.pool.acquire(job.key, job.kind, False,
+                                                   patience=INIT_TIMEOUT_SECONDS)
             env, _, error = self.load(job, LogBuffer("", job.version), env, generation, b"")
         except LambdaError as failure:
             if failure.code == "ServiceException":      # a reset, a stop, or no room: not an
                 return None                             # init error of its function
-            return error_payload(failure.code if failure.code.startswith("Runtime.")
-                                 else "Runtime.ImportModuleError", failure.message)
+            return load_error_payload(failure)
         if error is not None:
             self.pool.discard(env)
             return error
@@ -4111,17 +4116,13 @@ class Runner:
     def load_header(self, job, env, code_dir, opt):
         """The header of a load message: the function's environment as the environment sees
         it, with Lambda's paths the paths to place in its namespace, and its debugger's."""
-        header = {"load": True, "length": 0}
-        if env.kind[0] == "custom":     # its environment is the process's own
-            header["env"] = {}
-        elif self.house.path_settings():    # Lambda's paths, in its mount namespace
-            header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
-            if env.kind[0] == "node":
-                header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
-            header["env"] = self.environment(job, "/var/runtime", "/var/task",
-                                             opt and "/opt", env.tmpdir)
-        else:
-            header["env"] = self.environment(job, self.house.root, code_dir, opt, env.tmpdir)
+        header = {"load": True, "length": 0, "env": {}}    # a custom runtime's: its process's
+        if env.kind[0] != "custom":
+            header["env"] = self.environment(job, code_dir, opt, env.tmpdir)
+            if self.house.path_settings():      # Lambda's paths, in its mount namespace
+                header["paths"] = {"task": code_dir, "runtime": self.house.root, "opt": opt}
+                if env.kind[0] == "node":
+                    header["paths"]["node_modules"] = self.node_modules(opt, job.runtime)
         if job.debug:
             self.debug(job, env, header)
         env.log_stream = header["env"].get("AWS_LAMBDA_LOG_STREAM_NAME") or env.log_stream
@@ -4197,12 +4198,14 @@ class Runner:
             settle(staging, target)
         return target
 
-    def environment(self, job, root, code_dir, opt, tmp):
+    def environment(self, job, code_dir, opt, tmp):
         """The sandbox's environment: Lambda's variables, the function's, PATH and HOME only, and
-        TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is. The paths
-        given are those the environment sees."""
-        stream = (time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{job.version}]"
-                  + os.urandom(16).hex())
+        TMPDIR: a temporary directory of this environment's own, as Lambda's /tmp is. Its paths
+        are those the environment sees: Lambda's, where it has them."""
+        root = self.house.root
+        if self.house.path_settings():
+            root, code_dir, opt = "/var/runtime", "/var/task", opt and "/opt"
+        stream = new_log_stream(job.version)
         env = bare_environment()
         env.update(job.aws_endpoints)   # other local AWS services, as the server was given them
         env.update({
@@ -4346,9 +4349,22 @@ def report_line(request_id, duration_ms, memory_mb, used_mb, init_ms, status):
     return line
 
 
+def new_log_stream(version):
+    """A log stream's name, as Lambda names an environment's: date/[version]random."""
+    return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]" + os.urandom(16).hex()
+
+
 def error_payload(error_type, message):
     return json.dumps({"errorType": error_type, "errorMessage": message},
                       separators=(",", ":")).encode()
+
+
+def load_error_payload(error, prefix=""):
+    """The error payload of a function its environment could not load (a LambdaError): the
+    runtime's own error, its message after `prefix`, or else Runtime.ImportModuleError."""
+    if error.code.startswith("Runtime."):
+        return error_payload(error.code, prefix + error.message)
+    return error_payload("Runtime.ImportModuleError", error.message)
 
 
 # How Lambda (whose runtime manager is written in Go) names the signal that ended a runtime.
@@ -5233,6 +5249,15 @@ def aws_request(store, service, method, url, body=b"", extra=None):
         return error.code, error.read()
 
 
+def aws_json_request(store, service, target, version, body):
+    """(status, body) of a call to another AWS service's JSON protocol (its `version`) at its
+    endpoint: the operation `target` (X-Amz-Target) with the JSON `body`."""
+    return aws_request(store, service, "POST", endpoint_of(store, service).rstrip("/") + "/",
+                       json.dumps(body).encode(), {
+                           "X-Amz-Target": target,
+                           "Content-Type": f"application/x-amz-json-{version}"})
+
+
 class LogShipper:
     """Invocation logs on their way to CloudWatch Logs (AWS_ENDPOINT_URL(_LOGS)), into the
     function's log group and its environment's stream, as Lambda names them: queued as each
@@ -5281,40 +5306,34 @@ class LogShipper:
                                           "/_parlel/logs", once="logs-down")
 
     def send(self, store, group, stream, events):
-        endpoint = endpoint_of(store, "LOGS").rstrip("/") + "/"
         if (group, stream) not in self.made:
             for action, body in (("CreateLogGroup", {"logGroupName": group}),
                                  ("CreateLogStream", {"logGroupName": group,
                                                       "logStreamName": stream})):
-                status, answer = self.call(store, endpoint, action, body)
+                status, answer = self.call(store, action, body)
                 if status != 200 and b"ResourceAlreadyExists" not in answer:
                     raise LambdaError("ServiceException", 500, f"{action}: HTTP {status}")
             self.made.add((group, stream))
-        status, _ = self.call(store, endpoint, "PutLogEvents", {
+        status, _ = self.call(store, "PutLogEvents", {
             "logGroupName": group, "logStreamName": stream, "logEvents": events})
         if status != 200:
             raise LambdaError("ServiceException", 500, f"PutLogEvents: HTTP {status}")
 
     @staticmethod
-    def call(store, endpoint, action, body):
-        return aws_request(store, "LOGS", "POST", endpoint, json.dumps(body).encode(), {
-            "X-Amz-Target": f"Logs_20140328.{action}",
-            "Content-Type": "application/x-amz-json-1.1"})
+    def call(store, action, body):
+        return aws_json_request(store, "LOGS", f"Logs_20140328.{action}", "1.1", body)
 
 
 def ship_logs(store, job, outcome):
     """Send an invocation's log to CloudWatch Logs when an endpoint for it is set."""
     if store.log_shipper is not None and outcome.log_buffer is not None:
-        stream = outcome.log_stream or (time.strftime("%Y/%m/%d/", time.gmtime())
-                                        + f"[{job.version}]" + os.urandom(16).hex())
+        stream = outcome.log_stream or new_log_stream(job.version)
         store.log_shipper.add(store, job.log_group, stream, outcome.log)
 
 
 def sqs_call(store, action, body):
     """A request to SQS (its JSON protocol), and its parsed answer; {} when it failed."""
-    endpoint = endpoint_of(store, "SQS").rstrip("/") + "/"
-    status, answer = aws_request(store, "sqs", "POST", endpoint, json.dumps(body).encode(), {
-        "X-Amz-Target": f"AmazonSQS.{action}", "Content-Type": "application/x-amz-json-1.0"})
+    status, answer = aws_json_request(store, "SQS", f"AmazonSQS.{action}", "1.0", body)
     return json.loads(answer or b"{}") if status == 200 else {}
 
 
@@ -5637,7 +5656,12 @@ def begin_change(store, function, creating):
     latest.update(CHANGING[creating])
     if creating:
         latest.pop("LastUpdateStatus", None)
-    timer = threading.Timer(store.settle_seconds, settle_change, (store, function))
+    after_settling(store, settle_change, store, function)
+
+
+def after_settling(store, call, *args):
+    """Strictly: call(*args) once AWS's asynchronous work would be done (store.settle_seconds)."""
+    timer = threading.Timer(store.settle_seconds, call, args)
     timer.daemon = True
     timer.start()
 
@@ -6673,9 +6697,7 @@ def put_provisioned_concurrency_config(store, params, body):
         settled = dict(config)          # strictly, AWS's allocation takes a moment
         config.update(Status="IN_PROGRESS", AllocatedProvisionedConcurrentExecutions=0,
                       AvailableProvisionedConcurrentExecutions=0)
-        timer = threading.Timer(store.settle_seconds, settle_allocation, (store, config, settled))
-        timer.daemon = True
-        timer.start()
+        after_settling(store, settle_allocation, store, config, settled)
         return dict(config)
 
 
@@ -6776,6 +6798,13 @@ def url_reply(config, *members):
     return reply
 
 
+def url_as_read(config):
+    """A FunctionUrlConfig as GetFunctionUrlConfig and ListFunctionUrlConfigs answer it: its
+    InvokeMode BUFFERED until it is set."""
+    return dict(url_reply(config, "LastModifiedTime"),
+                InvokeMode=config.get("InvokeMode", "BUFFERED"))
+
+
 def find_url_function(store, name, qualifier):
     """The function (and alias) a URL operation names; AWS words its absence its own way."""
     function = store.functions.get(name)
@@ -6819,12 +6848,11 @@ def find_url_config(store, name, qualifier):
 
 
 def get_function_url_config(store, params, body):
-    """GetFunctionUrlConfig: InvokeMode reads BUFFERED until it is set."""
+    """GetFunctionUrlConfig."""
     name, qualifier = url_target(store, params)
     with store.lock:
         config = find_url_config(store, name, qualifier)
-        return dict(url_reply(config, "LastModifiedTime"),
-                    InvokeMode=config.get("InvokeMode", "BUFFERED"))
+        return url_as_read(config)
 
 
 def update_function_url_config(store, params, body):
@@ -6861,8 +6889,7 @@ def list_function_url_configs(store, params, body):
     name, _ = url_target(store, params)        # a qualifier is checked, then not used
     with store.lock:
         function = find_url_function(store, name, None)
-        items = [dict(url_reply(c, "LastModifiedTime"), InvokeMode=c.get("InvokeMode", "BUFFERED"))
-                 for _, c in sorted(function.url_configs.items())]
+        items = [url_as_read(config) for _, config in sorted(function.url_configs.items())]
     return paginate(items, query.get("Marker"), query.get("MaxItems") or 50, "FunctionUrlConfigs",
                     "NextMarker")
 
@@ -8247,15 +8274,10 @@ def get_account_settings(store, params, body):
 
 # -- Fake-only operations ----------------------------------------------------------------------
 
-def every_store(store):
-    """Every account's and region's Store, for the fake's own views (the server's own first)."""
-    return store.stores.each()
-
-
 def parlel_health(store, params, body):
     """GET /_parlel/health: liveness and the number of functions, in every account and region."""
     return {"status": "ok", "service": "lambda",
-            "functions": sum(len(each.functions) for each in every_store(store))}
+            "functions": sum(len(each.functions) for each in store.stores.each())}
 
 
 def parlel_debug(store, params, body):
@@ -8281,7 +8303,7 @@ def parlel_logs(store, params, body):
     ?requestId=... narrows to one invocation. Every account and region's, each entry naming its
     own."""
     records = []
-    for each in every_store(store):
+    for each in store.stores.each():
         with each.lock:
             records += [e for e in each.invocations
                         if params.get("FunctionName") in (None, e.function_name)
@@ -8578,7 +8600,7 @@ def parlel_inspect(store, params, body):
     """GET /_parlel/inspect: what the inspector page shows, in one document: each function with its
     versions, aliases, URLs and configuration, and the recent invocations."""
     functions, records = [], []
-    for each in every_store(store):
+    for each in store.stores.each():
         with each.lock:
             functions += inspected_functions(each)
             records += list(each.invocations)[-200:]
@@ -8609,7 +8631,7 @@ def parlel_destinations(store, params, body):
     """GET /_parlel/destinations: what went to SQS, SNS, EventBridge or S3 destinations and
     dead-letter queues (Lambda destinations are invoked instead)."""
     deliveries = []
-    for each in every_store(store):
+    for each in store.stores.each():
         with each.lock:
             deliveries += [dict(d) for d in each.deliveries]
     return {"deliveries": deliveries}
@@ -8618,7 +8640,7 @@ def parlel_destinations(store, params, body):
 def parlel_code(store, params, body):
     """GET /_parlel/code/<sha>: the package bytes that GetFunction's Code.Location points at."""
     package = None
-    for each in every_store(store):
+    for each in store.stores.each():
         with each.lock:
             package = package or each.packages.get(params["Sha"])
     if package is None:
@@ -9487,7 +9509,12 @@ def parse_json_body(data):
 
 def names_of(value):
     """A list of names from a list, or from a comma-separated string (as options give them)."""
-    return [name for name in value.split(",")] if isinstance(value, str) else list(value)
+    return value.split(",") if isinstance(value, str) else list(value)
+
+
+def switched_on(value):
+    """Whether an environment variable's value turns a switch on: set, and not 0 or false."""
+    return (value or "") not in ("", "0", "false")
 
 
 class FakeHTTPServer(http.server.ThreadingHTTPServer):
@@ -9605,7 +9632,7 @@ if "pytest" in sys.modules:
     @pytest.fixture(scope="session")
     def lambda_fake_session():
         """One lambda_fake server for the whole test session, on a free port."""
-        strict = os.environ.get("LAMBDA_FAKE_STRICT_AWS", "") not in ("", "0", "false")
+        strict = switched_on(os.environ.get("LAMBDA_FAKE_STRICT_AWS"))
         with LambdaServer(0, strict_aws=strict) as server:
             yield server
 
@@ -9707,7 +9734,7 @@ def parse_options(argv):
                                 metavar="KEY:SECRET", help=shown)
         elif option in ("--debug-break", "--strict-aws"):
             parser.add_argument(option, action="store_true",
-                                default=value not in (None, "", "0", "false"), help=shown)
+                                default=switched_on(value), help=shown)
         elif option in ("--allow-host", "--allow-origin", "--node-sdk", "--debug",
                         "--aws-endpoint"):
             parser.add_argument(option, default=value, metavar=text.split(" ")[0], help=shown)
@@ -9720,7 +9747,7 @@ def parse_options(argv):
                     "--async-retry-delay": float}.get(option, str)
             parser.add_argument(option, type=kind, default=kind(value), help=shown)
     parser.add_argument("--quiet", action="store_true",
-                        default=os.environ.get("LAMBDA_FAKE_QUIET", "") not in ("", "0", "false"),
+                        default=switched_on(os.environ.get("LAMBDA_FAKE_QUIET")),
                         help="no line per request; the same as --log-level warning (env "
                              "LAMBDA_FAKE_QUIET)")
     args = parser.parse_args(argv)

@@ -6103,9 +6103,19 @@ def test_cli_says_when_node_is_missing(tmp_path):
     assert "node was not found on PATH" in stop_cli(process)
 
 
+def run_users_suite(directory, tests, **variables):
+    """Run a user's test file, `tests`, with pytest and this plugin, in a process of its own."""
+    (directory / "conftest.py").write_text('pytest_plugins = ["lambda_fake"]\n')
+    (directory / "test_user.py").write_text(tests)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__), **variables)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(directory)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=directory)
+
+
 def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["lambda_fake"]\n')
-    (tmp_path / "test_user.py").write_text(
+    result = run_users_suite(
+        tmp_path,
         "import json\n"
         "def test_user(lambda_client):\n"
         "    lambda_client.create_function(FunctionName='f', Runtime='python3.12', "
@@ -6117,29 +6127,20 @@ def test_pytest_plugin_fixtures_run_a_users_test(tmp_path):
         "def test_reset_between_tests(lambda_server):\n"
         "    import boto3\n"
         "    assert boto3.client('lambda').list_functions()['Functions'] == []\n")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
 
 def test_the_pytest_plugin_starts_a_strict_server_when_asked(tmp_path):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["lambda_fake"]\n')
-    (tmp_path / "test_user.py").write_text(
+    result = run_users_suite(
+        tmp_path,
         "def test_strict(lambda_client):\n"
         "    made = lambda_client.create_function(FunctionName='f', Runtime='python3.12', "
         "Handler='app.handler',\n"
         "        Role='arn:aws:iam::123456789012:role/r', Code={'ZipFile': b'x = 1'})\n"
         "    assert made['State'] == 'Pending'\n"
         "    lambda_client.get_waiter('function_active_v2').wait(FunctionName='f',\n"
-        "        WaiterConfig={'Delay': 1})\n")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(lambda_fake.__file__),
-               LAMBDA_FAKE_STRICT_AWS="1")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+        "        WaiterConfig={'Delay': 1})\n", LAMBDA_FAKE_STRICT_AWS="1")
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
 
 
