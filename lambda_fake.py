@@ -2329,7 +2329,6 @@ class Environment:
         self.poller = select.poll()
         self.poller.register(result_fd, select.POLLIN)
         self.stray = bytearray()        # output written around the runtime: native, children
-        self.draining = False           # a chunk read and not yet kept
         self.log_stream = None          # AWS_LAMBDA_LOG_STREAM_NAME of its function
         self.stray_lock = threading.Lock()
         self.kill_lock = threading.Lock()
@@ -2365,31 +2364,42 @@ class Environment:
         return cls(kind, process, request_write, result_read, env)
 
     def _drain(self):
-        """Collect what the process writes to its real stdout/stderr, keeping the last part."""
+        """Collect what the process writes to its real stdout/stderr as it comes."""
         stream = self.process.stdout
-        while chunk := stream.read1(1 << 16):
-            self.draining = True
-            with self.stray_lock:
-                self.stray += chunk
-                if len(self.stray) > MAX_LOG_BYTES_PER_INVOKE:
-                    del self.stray[:len(self.stray) - MAX_LOG_BYTES_PER_INVOKE]
-            self.draining = False
-        stream.close()
+        os.set_blocking(stream.fileno(), False)
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLIN)
+        while True:
+            poller.poll()
+            if self.read_output() is False:
+                break
+        with self.stray_lock:
+            stream.close()
 
-    def drained(self, patience=0.05):
-        """Wait a moment at most until what the process has written so far is in `stray`: a
-        custom runtime logs only there, and its answer may come before its output is read."""
-        import termios
-        waited = time.monotonic() + patience
-        count = bytearray(4)
-        while time.monotonic() < waited:
+    def read_output(self):
+        """Move what the process has written to its stdout/stderr so far into `stray`, keeping
+        the last part: True when something was read, None when nothing was there, False once the
+        pipe is closed. Reading and keeping go together, under stray_lock, so that once this
+        returns None everything written before is in `stray`."""
+        with self.stray_lock:
             try:
-                fcntl.ioctl(self.process.stdout.fileno(), termios.FIONREAD, count)
-            except (OSError, ValueError):   # closed: all of it was read
-                return
-            if not int.from_bytes(count, sys.byteorder) and not self.draining:
-                return
-            time.sleep(0.001)
+                chunk = os.read(self.process.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                return None
+            except (OSError, ValueError):   # closed
+                return False
+            if not chunk:
+                return False
+            self.stray += chunk
+            if len(self.stray) > MAX_LOG_BYTES_PER_INVOKE:
+                del self.stray[:len(self.stray) - MAX_LOG_BYTES_PER_INVOKE]
+            return True
+
+    def drained(self):
+        """Bring into `stray` all the process has written so far: a custom runtime logs only
+        there, and its answer may come before its output has been read."""
+        while self.read_output():
+            pass
 
     def take_stray(self):
         with self.stray_lock:
