@@ -1204,17 +1204,50 @@ function send(kind, data, extra) {
   for (let off = 0; off < frame.length; ) off += fs.writeSync(OUT, frame, off);
 }
 
-// Console output becomes log lines as the Node.js runtime writes them (newlines become \r).
+// Console output becomes log lines as the Node.js runtime writes them: tab-separated text (its
+// newlines become \r), or with LoggingConfig's JSON format one JSON object a line, the levels
+// below AWS_LAMBDA_LOG_LEVEL left out.
+const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+let logJson = false, logFloor = 0;
 function log(level, args) {
+  if (logJson) return send("L", jsonLogLine(level, args) + "\n");
   const id = current ? current.id : "undefined";
   const message = util.format(...args).replace(/\n/g, "\r");
   send("L", `${new Date().toISOString()}\t${id}\t${level}\t${message}\n`);
 }
-console.log = console.info = (...args) => log("INFO", args);
-console.warn = (...args) => log("WARN", args);
-console.error = (...args) => log("ERROR", args);
-console.debug = (...args) => log("DEBUG", args);
-console.trace = (...args) => log("TRACE", args);
+function errorFields(err) {
+  return { errorType: err.name, errorMessage: err.message,
+           stackTrace: typeof err.stack === "string" ? err.stack.split("\n") : err.stack };
+}
+function jsonLogLine(level, args) {
+  const line = { timestamp: new Date().toISOString(), level };
+  if (current) line.requestId = current.id;
+  if (args.length === 1) {
+    line.message = args[0] instanceof Error ? errorFields(args[0]) : args[0];
+  } else {
+    line.message = util.format(...args);
+    const err = args.find((arg) => arg instanceof Error);
+    if (err) Object.assign(line, errorFields(err));
+  }
+  try {
+    return JSON.stringify(line, (key, value) => value instanceof Error
+      ? Object.assign(errorFields(value), value) : value);
+  } catch (e) {             // circular: the message as text
+    line.message = util.format(...args);
+    return JSON.stringify(line);
+  }
+}
+function setLogging(format, level) {
+  logJson = format === "JSON";
+  logFloor = logJson ? Math.max(0, LOG_LEVELS.indexOf(level || "INFO")) : 0;
+  for (const [method, name] of [["log", "INFO"], ["info", "INFO"], ["warn", "WARN"],
+                                ["error", "ERROR"], ["debug", "DEBUG"], ["trace", "TRACE"],
+                                ["fatal", "FATAL"]]) {
+    console[method] = LOG_LEVELS.indexOf(name) < logFloor ? () => {}
+                                                          : (...args) => log(name, args);
+  }
+}
+setLogging("Text");
 for (const stream of [process.stdout, process.stderr]) {
   stream.write = (chunk, encoding, done) => {
     send("L", typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
@@ -1327,7 +1360,9 @@ function invoke(request, payload) {
     const peak = process.resourceUsage().maxRSS;
     if (err != null) {
       const record = errorRecord(err);
-      log("ERROR", ["Invoke Error \t" + JSON.stringify(
+      if (logJson) log("ERROR", [{ errorType: record.errorType,
+                                   errorMessage: record.errorMessage, stackTrace: record.trace }]);
+      else log("ERROR", ["Invoke Error \t" + JSON.stringify(
         { errorType: record.errorType, errorMessage: record.errorMessage, stack: record.trace })]);
       send("E", JSON.stringify(record), peak);
     } else {
@@ -1433,6 +1468,7 @@ process.on("beforeExit", () => {
 function load(request) {
   for (const name of Object.keys(process.env)) delete process.env[name];
   Object.assign(process.env, request.env);
+  setLogging(process.env.AWS_LAMBDA_LOG_FORMAT, process.env.AWS_LAMBDA_LOG_LEVEL);
   TASK_ROOT = request.env.LAMBDA_TASK_ROOT;
   process.chdir(TASK_ROOT);
   const paths = `${process.env.HOME}:${process.env.NODE_PATH}`;
@@ -1545,6 +1581,32 @@ class LogStream:
 
     def isatty(self):
         return False
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one JSON line, as the Python runtime writes it with LoggingConfig's
+    JSON format: its fields, then the exception's, then what `extra` gave."""
+
+    PLAIN = set(vars(logging.makeLogRecord({}))) | {"aws_request_id", "message", "asctime"}
+
+    @staticmethod
+    def now(seconds=None):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+    def format(self, record):
+        line = {"timestamp": self.now(record.created), "level": record.levelname,
+                "message": record.getMessage(), "logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line.update(stackTrace=traceback.format_tb(error.__traceback__),
+                        errorType=type(error).__name__, errorMessage=str(error))
+        line["requestId"] = record.aws_request_id
+        if record.exc_info:
+            line["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        line.update((key, value) for key, value in vars(record).items()
+                    if key not in self.PLAIN)
+        return json.dumps({key: value for key, value in line.items() if value is not None},
+                          default=str, ensure_ascii=False) + "\n"
 
 
 class RequestIdFilter(logging.Filter):
@@ -1869,14 +1931,20 @@ def serve():
     global current_id
     sys.stdout = sys.stderr = LogStream()
     log_handler = logging.StreamHandler(sys.stdout)
-    log_handler.setFormatter(logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-        "%Y-%m-%dT%H:%M:%S"))
-    log_handler.formatter.converter = time.gmtime
     log_handler.terminator = ""
     log_handler.addFilter(RequestIdFilter())
     logging.getLogger().addHandler(log_handler)
     load(json.loads(REQUESTS.readline()))
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON":
+        log_handler.setFormatter(JsonFormatter())
+        level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        logging.getLogger().setLevel({"TRACE": "DEBUG", "WARN": "WARNING",
+                                      "FATAL": "CRITICAL"}.get(level, level))
+    else:
+        log_handler.setFormatter(logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S"))
+        log_handler.formatter.converter = time.gmtime
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except Failure as failure:
@@ -1901,8 +1969,14 @@ def serve():
             if os.getpid() != environment_pid:
                 os._exit(1)             # a process the handler forked: it never answers
             frames = stack_trace(traceback.extract_tb(error.__traceback__)[1:])
-            print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call last):\n"
-                  + "".join(frames), end="")
+            if isinstance(log_handler.formatter, JsonFormatter):
+                print(json.dumps({"timestamp": JsonFormatter.now(), "log_level": "ERROR",
+                                  "errorMessage": str(error), "errorType": type(error).__name__,
+                                  "requestId": current_id, "stackTrace": frames},
+                                 ensure_ascii=False))
+            else:
+                print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call "
+                      "last):\n" + "".join(frames), end="")
             send(b"E", error_record(error, request_id=current_id), peak_kb())
             continue
         if os.getpid() != environment_pid:
@@ -3237,6 +3311,13 @@ class Job:
         self.timeout = config["Timeout"]
         self.variables = dict((config.get("Environment") or {}).get("Variables") or {})
         self.log_group = config["LoggingConfig"]["LogGroup"]
+        logging_config = config["LoggingConfig"]
+        self.log_format = logging_config.get("LogFormat") or "Text"
+        self.application_log_level = self.system_log_level = None       # Text: no levels
+        if self.log_format == "JSON":
+            self.application_log_level = logging_config.get("ApplicationLogLevel", "INFO")
+            self.system_log_level = logging_config.get("SystemLogLevel", "INFO")
+        self.role = config.get("Role")
         self.package = package
         self.layers = []                # packages of its layers (another account's: as shared)
         for layer in config.get("Layers") or []:
@@ -3251,7 +3332,7 @@ class Job:
         memo = (version, config["RevisionId"])
         if function.job_key[0] != memo:
             settings = [package.hex, self.runtime, self.handler, self.memory, self.variables,
-                        [layer.hex for layer in self.layers]]
+                        [layer.hex for layer in self.layers], self.application_log_level]
             function.job_key = (memo, (function_arn(store, function.name), version,
                                        hashlib.sha256(json.dumps(settings).encode()).hexdigest()))
         self.key = function.job_key[1]
@@ -3791,7 +3872,7 @@ class Runner:
 
     def run(self, job, payload, request_id, client_context, on_chunk, retried=False):
         started = time.monotonic()
-        log = LogBuffer(request_id, job.version)
+        log = LogBuffer(request_id, job.version, job.system_log_level, job.key[0])
         reason = self.cannot_run(job)
         if reason:
             log.append(f"lambda_fake: echoing the payload because {reason}\n".encode())
@@ -4152,6 +4233,7 @@ class Runner:
             env.drained()
         if env is not None and env.stray:
             log.append(env.take_stray())
+        log.failed = error is not None
         log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
                   memory_mb=job.memory, used_mb=env.max_memory_mb() if env else 0,
                   init_ms=init_ms, status=status)
@@ -4226,6 +4308,7 @@ class Runner:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(job.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": job.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_LOG_FORMAT": job.log_format,
             "AWS_LAMBDA_INITIALIZATION_TYPE": job.initialization,
             "AWS_REGION": job.region,
             "AWS_DEFAULT_REGION": job.region,
@@ -4239,6 +4322,8 @@ class Runner:
             "TMPDIR": tmp,
             "_HANDLER": job.handler,
         })
+        if job.application_log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = job.application_log_level
         node_path = []                  # as Lambda's: the layers', then the runtime's SDK
         if opt:
             env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
@@ -4296,9 +4381,13 @@ class LogBuffer:
     with its START, END and REPORT lines, is made when text() is called: most invocations are
     never asked for their log."""
 
-    def __init__(self, request_id, version):
+    def __init__(self, request_id, version, system_level=None, function_arn=None):
         self.request_id = request_id
         self.version = version
+        self.system_level = system_level    # with LoggingConfig's JSON format (else None)
+        self.function_arn = function_arn
+        self.started = time.time()
+        self.failed = False
         self.head = bytearray()
         self.tail = collections.deque()
         self.tail_size = 0
@@ -4333,18 +4422,58 @@ class LogBuffer:
     def close(self, **figures):
         """Record what the REPORT line says: duration_ms, memory_mb, used_mb, init_ms, status."""
         self.report = figures
+        self.ended = time.time()
 
     def text(self):
         """The log as it reads (made anew on each call: a copy kept here would double the memory
         of the invocation records that hold the buffer)."""
         note = (f"\n[lambda_fake: {self.dropped} bytes of output left out]\n".encode()
                 if self.dropped else b"")
-        lines = [f"START RequestId: {self.request_id} Version: {self.version}\n",
-                 (bytes(self.head) + note + b"".join(self.tail)).decode("utf-8", "replace")]
+        output = (bytes(self.head) + note + b"".join(self.tail)).decode("utf-8", "replace")
+        if self.system_level:
+            return self.json_text(output)
+        lines = [f"START RequestId: {self.request_id} Version: {self.version}\n", output]
         if self.report is not None:
             lines.append(f"END RequestId: {self.request_id}\n"
                          f"{report_line(self.request_id, **self.report)}\n")
         return "".join(lines)
+
+    def json_text(self, output):
+        """The log with LoggingConfig's JSON format: Lambda's platform.start and platform.report
+        lines (as JSON), those below the SystemLogLevel left out, around the output."""
+        shown = SYSTEM_LOG_LEVELS.index(self.system_level)
+        lines = []
+        if shown <= SYSTEM_LOG_LEVELS.index("INFO"):
+            lines.append(platform_line(self.started, "platform.start", {
+                "requestId": self.request_id, "functionArn": self.function_arn,
+                "version": self.version}))
+        lines.append(output)
+        if self.report is not None:
+            status = self.report["status"] or ("error" if self.failed else "success")
+            if shown <= SYSTEM_LOG_LEVELS.index("INFO" if status == "success" else "WARN"):
+                lines.append(platform_line(self.ended, "platform.report", {
+                    "requestId": self.request_id, "metrics": report_metrics(**self.report),
+                    "status": status}))
+        return "".join(lines)
+
+
+SYSTEM_LOG_LEVELS = ["DEBUG", "INFO", "WARN"]
+
+
+def platform_line(seconds, kind, record):
+    """One of Lambda's own log lines in the JSON log format."""
+    return json.dumps({"time": iso_timestamp(seconds), "type": kind, "record": record},
+                      separators=(",", ":")) + "\n"
+
+
+def report_metrics(duration_ms, memory_mb, used_mb, init_ms, status):
+    """platform.report's metrics: the REPORT line's figures."""
+    metrics = {"durationMs": round(duration_ms, 3),
+               "billedDurationMs": max(1, int(duration_ms + 0.999999)),
+               "memorySizeMB": memory_mb, "maxMemoryUsedMB": used_mb}
+    if init_ms is not None:
+        metrics["initDurationMs"] = round(init_ms, 3)
+    return metrics
 
 
 def report_line(request_id, duration_ms, memory_mb, used_mb, init_ms, status):
@@ -4643,50 +4772,62 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
             store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
                                      "functionArn": job.function_arn, "requestId": request_id,
                                      "message": message})
-        deliver_elsewhere(store, arn, message, condition, job.function_arn)
+        deliver_elsewhere(store, arn, message, condition, job.function_arn,
+                          f"aws/lambda/async/{job.function_name}")
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def sqs_delivery(endpoint, arn, text, condition, function):
+def sqs_delivery(endpoint, arn, text, condition, function, place):
     queue_url = f"{endpoint}/{arn.split(':')[4]}/{arn.split(':')[5]}"
-    return urllib.parse.urlencode({"Action": "SendMessage", "Version": "2012-11-05",
-                                   "QueueUrl": queue_url, "MessageBody": text}).encode(), FORM
+    return "POST", endpoint + "/", urllib.parse.urlencode({
+        "Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": queue_url,
+        "MessageBody": text}).encode(), FORM
 
 
-def sns_delivery(endpoint, arn, text, condition, function):
-    return urllib.parse.urlencode({"Action": "Publish", "Version": "2010-03-31",
-                                   "TopicArn": arn, "Message": text}).encode(), FORM
+def sns_delivery(endpoint, arn, text, condition, function, place):
+    return "POST", endpoint + "/", urllib.parse.urlencode({
+        "Action": "Publish", "Version": "2010-03-31", "TopicArn": arn,
+        "Message": text}).encode(), FORM
 
 
-def eventbridge_delivery(endpoint, arn, text, condition, function):
+def eventbridge_delivery(endpoint, arn, text, condition, function, place):
     outcome = "Success" if condition == "Success" else "Failure"
-    return json.dumps({"Entries": [{
+    return "POST", endpoint + "/", json.dumps({"Entries": [{
         "Source": "lambda", "Resources": [function], "EventBusName": arn, "Detail": text,
         "DetailType": f"Lambda Function Invocation Result - {outcome}"}]}).encode(), {
         "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
 
 
-# A destination's service (from its ARN) -> the suffix of its endpoint variable, the name its
-# requests are signed for, and the request body and headers that deliver a record there.
-DELIVERY_SERVICES = {"sqs": ("SQS", "sqs", sqs_delivery), "sns": ("SNS", "sns", sns_delivery),
-                     "events": ("EVENTBRIDGE", "events", eventbridge_delivery)}
+def s3_delivery(endpoint, arn, text, condition, function, place):
+    """An object in the bucket, its key as Lambda names it: `place` (aws/lambda/async/<function>
+    or aws/lambda/<mapping UUID>/<shard>), the date, the time and a UUID."""
+    key = f"{place}/{time.strftime('%Y/%m/%d/%Y-%m-%dT%H.%M.%S', time.gmtime())}-{new_uuid()}"
+    return "PUT", f"{endpoint}/{arn.split(':')[5]}/{key}", text.encode(), {
+        "Content-Type": "application/json"}
+
+
+# A destination's service (from its ARN) -> the suffix of its endpoint variable, and the
+# request (method, URL, body, headers) that delivers a record there.
+DELIVERY_SERVICES = {"sqs": ("SQS", sqs_delivery), "sns": ("SNS", sns_delivery),
+                     "events": ("EVENTBRIDGE", eventbridge_delivery), "s3": ("S3", s3_delivery)}
 DELIVERY_ATTEMPTS = 3                  # our own: a local service that is down is tried again
 
 
-def deliver_elsewhere(store, arn, message, condition, function):
-    """Send a destination record (or a dead-letter event) to SQS, SNS or EventBridge when that
-    service has an endpoint, tried a few times; the server's log says when it could not be."""
-    variable, signing_name, delivery = DELIVERY_SERVICES.get(arn.split(":")[2], (None, None, None))
+def deliver_elsewhere(store, arn, message, condition, function, place):
+    """Send a destination record (or a dead-letter event) to SQS, SNS, EventBridge or S3 when
+    that service has an endpoint, tried a few times; the server's log says when it could not
+    be."""
+    variable, delivery = DELIVERY_SERVICES.get(arn.split(":")[2], (None, None))
     endpoint = variable and endpoint_of(store, variable)
     if not endpoint:
         return
     endpoint = endpoint.rstrip("/")
-    body, headers = delivery(endpoint, arn, json.dumps(message), condition, function)
+    request = delivery(endpoint, arn, json.dumps(message), condition, function, place)
     for attempt in range(DELIVERY_ATTEMPTS):
         try:
-            if aws_request(store, signing_name, "POST", endpoint + "/", body, headers)[0] == 200:
+            if aws_request(store, variable, *request)[0] == 200:
                 return
         except OSError:
             pass
@@ -5228,10 +5369,14 @@ def endpoint_of(store, service):
             or store.aws_endpoints.get("AWS_ENDPOINT_URL"))
 
 
+SIGNING_NAMES = {"EVENTBRIDGE": "events", "DYNAMODB_STREAMS": "dynamodb"}   # else lowercase
+
+
 def aws_request(store, service, method, url, body=b"", extra=None):
-    """(status, body) of a request to another AWS service, SigV4-signed as the SDKs sign it (in
-    this server's region, with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else test), with
-    `extra` headers."""
+    """(status, body) of a request to another AWS service (`service`: the suffix of its endpoint
+    variable, "S3", "DYNAMODB_STREAMS"), SigV4-signed as the SDKs sign it (in this server's
+    region, with its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else test), with `extra`
+    headers."""
     import urllib.error
     import urllib.request
     parsed = urllib.parse.urlsplit(url)
@@ -5245,7 +5390,8 @@ def aws_request(store, service, method, url, body=b"", extra=None):
     canonical = "\n".join([method, parsed.path or "/", query,
                            "".join(f"{name}:{headers[name]}\n" for name in sorted(headers)),
                            signed, payload])
-    scope = f"{stamp[:8]}/{store.region}/{service.lower()}/aws4_request"
+    signing_name = SIGNING_NAMES.get(service, service.lower())
+    scope = f"{stamp[:8]}/{store.region}/{signing_name}/aws4_request"
     key, secret = store.aws_credentials
     headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders="
                                 f"{signed}, Signature="
@@ -5341,74 +5487,355 @@ def ship_logs(store, job, outcome):
         store.log_shipper.add(store, job.log_group, stream, outcome.log)
 
 
+# -- Event source pollers ----------------------------------------------------------------------
+# An enabled mapping whose source has an endpoint is polled by a thread of its own, as Lambda's
+# pollers do: SQS queues, Kinesis streams and DynamoDB streams. It runs while it is its mapping's
+# current Poller: disabling, updating or deleting the mapping, and reset() and stop(), end it.
+
+class Poller:
+    """One mapping's poller: the mapping's State follows it (Creating, Enabling and Updating
+    become Enabled once it runs; Disabling becomes Disabled once it has ended)."""
+
+    def __init__(self, store, mapping):
+        self.store = store
+        self.mapping = mapping
+        self.generation = store.generation
+
+    def current(self):
+        return (self.store.generation == self.generation and not self.store.runner.closed
+                and self.store.pollers.get(self.mapping["UUID"]) is self)
+
+    def running(self):
+        with self.store.lock:
+            if self.current():
+                self.mapping["State"] = "Enabled"
+
+    def ended(self):
+        with self.store.lock:
+            if (self.mapping["State"] == "Disabling"
+                    and self.mapping["UUID"] not in self.store.pollers):
+                self.mapping["State"] = "Disabled"
+
+    def invoke(self, event):
+        """Invoke the mapping's function with an event (or event(job)); its Outcome, or None
+        when it could not run (gone, or throttled)."""
+        try:
+            job = invocation_job(self.store, self.mapping["FunctionArn"])
+            payload = json.dumps(event(job) if callable(event) else event).encode()
+            return run_invocation(self.store, job, payload, new_uuid())
+        except LambdaError as error:
+            say(self.store, "warning", f"the event source mapping {self.mapping['UUID']} could not "
+                                       f"invoke its function ({error.code}: {error.message}); its "
+                                       "batch is tried again", once=f"poll {error.code}")
+            return None
+
+    def processed(self, outcome):
+        """LastProcessingResult after a batch, as streams show it."""
+        with self.store.lock:
+            if "LastProcessingResult" in self.mapping:
+                self.mapping["LastProcessingResult"] = (
+                    "OK" if outcome is not None and not outcome.function_error
+                    else "PROBLEM: Function call failed")
+
+
+def start_polling(store, mapping, enabled):
+    """Start (or restart) a mapping's poller when it is enabled and its source has an endpoint,
+    else settle its State. Caller holds store.lock."""
+    earlier = store.pollers.pop(mapping["UUID"], None)     # an earlier poller of it ends
+    kind = mapping.get("EventSourceArn", "::").split(":")[2]
+    source = POLLED_SOURCES.get(kind)
+    if enabled and source and endpoint_of(store, source[0]):
+        store.pollers[mapping["UUID"]] = poller = Poller(store, mapping)
+        for _ in range(source[2](store, mapping)):
+            threading.Thread(target=keep_polling, args=(poller, source[1]), daemon=True).start()
+    elif not (earlier and mapping["State"] == "Disabling"):  # else Disabled when it ends
+        mapping["State"] = "Enabled" if enabled else "Disabled"
+
+
+def keep_polling(poller, poll):
+    try:
+        poll(poller)
+    finally:
+        poller.ended()
+
+
 def sqs_call(store, action, body):
     """A request to SQS (its JSON protocol), and its parsed answer; {} when it failed."""
     status, answer = aws_json_request(store, "SQS", f"AmazonSQS.{action}", "1.0", body)
     return json.loads(answer or b"{}") if status == 200 else {}
 
 
-def start_polling(store, mapping):
-    """Poll an enabled SQS event source mapping's queue when SQS has an endpoint (one thread
-    per mapping; it ends when the mapping is disabled, updated, deleted, or the server is reset
-    or stopped). Caller holds store.lock."""
-    store.pollers.pop(mapping["UUID"], None)    # an earlier poller of it ends
-    if (mapping["State"] != "Enabled" or not endpoint_of(store, "SQS")
-            or ":sqs:" not in mapping.get("EventSourceArn", "")):
-        return
-    store.pollers[mapping["UUID"]] = poller = object()
-    threading.Thread(target=poll_sqs, args=(store, mapping, poller, store.generation),
-                     daemon=True).start()
+SQS_POLLERS = 5                         # Lambda starts five long polls at once per SQS queue
+MAX_BATCH_BYTES = 6 * 1024 * 1024       # an invocation's payload limit ends a batch
 
 
-def poll_sqs(store, mapping, poller, generation):
-    """Lambda's SQS poller: receive up to BatchSize messages (waiting up to the batching
+def sqs_pollers(store, mapping):
+    """How many batches of a queue may run at once: ScalingConfig.MaximumConcurrency, else as
+    many as Lambda starts with; never more than the environments the server may run."""
+    wanted = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or SQS_POLLERS
+    return max(1, min(wanted, store.runner.pool.max_environments))
+
+
+def poll_sqs(poller):
+    """Lambda's SQS poller: gather up to BatchSize messages (waiting up to the batching
     window), invoke the function with them as Lambda's SQS event, and delete those it
     handled: all of them, or with ReportBatchItemFailures all but the batchItemFailures it
     returned; the others come back after their visibility timeout, as on AWS."""
+    store, mapping = poller.store, poller.mapping
     arn = mapping["EventSourceArn"]
     queue_url = (endpoint_of(store, "SQS").rstrip("/")
                  + f"/{arn.split(':')[4]}/{arn.split(':')[5]}")
-    def current():
-        return (store.generation == generation and store.pollers.get(mapping["UUID"]) is poller
-                and not store.runner.closed)
-
-    while current():
+    poller.running()
+    while poller.current():
         try:
-            received = sqs_call(store, "ReceiveMessage", {
-                "QueueUrl": queue_url, "MaxNumberOfMessages": min(10, mapping["BatchSize"]),
-                "WaitTimeSeconds": 1, "MessageSystemAttributeNames": ["All"],
-                "MessageAttributeNames": ["All"]}).get("Messages", [])
+            received = gather_messages(poller, queue_url)
         except (OSError, ValueError):
             time.sleep(1)
             continue
-        if not received or not current():
+        if not received or not poller.current():
             continue
         records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
                     "body": m["Body"], "attributes": m.get("Attributes", {}),
                     "messageAttributes": m.get("MessageAttributes", {}),
                     "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs",
                     "eventSourceARN": arn, "awsRegion": store.region} for m in received]
-        payload = json.dumps({"Records": records}).encode()
-        try:
-            outcome = run_invocation(store, invocation_job(store, mapping["FunctionArn"], None,
-                                                           payload), payload, new_uuid())
-        except LambdaError:             # gone, or throttled: the messages come back
-            continue
-        handled = set() if outcome.function_error else {r["messageId"] for r in records}
-        if handled and "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", ()):
-            try:
-                failures = json.loads(outcome.payload).get("batchItemFailures") or []
-                handled -= {failure["itemIdentifier"] for failure in failures}
-            except (ValueError, AttributeError, TypeError, KeyError):
-                handled = set()         # an answer Lambda cannot read fails the whole batch
+        outcome = poller.invoke({"Records": records})
+        handled = failed_from(outcome, mapping, [r["messageId"] for r in records])
         entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-                   for index, record in enumerate(records) if record["messageId"] in handled]
+                   for index, record in enumerate(records) if index in handled]
         if entries:
             try:
                 sqs_call(store, "DeleteMessageBatch", {"QueueUrl": queue_url,
                                                        "Entries": entries})
             except (OSError, ValueError):
                 pass
+
+
+def gather_messages(poller, queue_url):
+    """One batch of messages: until BatchSize, the batching window's end or 6 MB, whichever
+    comes first (with no window, what one long poll brings)."""
+    mapping = poller.mapping
+    window = mapping.get("MaximumBatchingWindowInSeconds") or 0
+    deadline = time.monotonic() + window
+    batch, size = [], 0
+    while poller.current() and len(batch) < mapping["BatchSize"] and size < MAX_BATCH_BYTES:
+        left = deadline - time.monotonic()
+        if batch and left <= 0:
+            break
+        received = sqs_call(poller.store, "ReceiveMessage", {
+            "QueueUrl": queue_url, "MaxNumberOfMessages": min(10, mapping["BatchSize"] - len(batch)),
+            "WaitTimeSeconds": max(0, min(1, int(left + 0.999))) if batch else 1,
+            "MessageSystemAttributeNames": ["All"], "MessageAttributeNames": ["All"]}).get(
+            "Messages", [])
+        batch += received
+        size += sum(len(m["Body"]) for m in received)
+        if not batch or not window:
+            break
+    return batch
+
+
+def failed_from(outcome, mapping, identifiers):
+    """The indexes of a batch's items the function handled: none when it failed or could not
+    run; with ReportBatchItemFailures, all but those its batchItemFailures name (for a stream,
+    all before the first it names), and none when that answer cannot be read."""
+    if outcome is None or outcome.function_error:
+        return set()
+    everything = set(range(len(identifiers)))
+    if "ReportBatchItemFailures" not in mapping.get("FunctionResponseTypes", ()):
+        return everything
+    try:
+        answer = json.loads(outcome.payload)
+        failures = (answer or {}).get("batchItemFailures") or [] if isinstance(
+            answer, (dict, type(None))) else None
+        named = [failure["itemIdentifier"] for failure in failures]
+        positions = [identifiers.index(name) for name in named]
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return set()                    # an answer Lambda cannot read fails the whole batch
+    if mapping["EventSourceArn"].split(":")[2] == "sqs":
+        return everything - set(positions)
+    return set(range(min(positions, default=len(identifiers))))
+
+
+# Kinesis and DynamoDB Streams: each shard is read in order from StartingPosition; a batch the
+# function fails is retried (MaximumRetryAttempts, -1 for ever, bisected with
+# BisectBatchOnFunctionError, from the first failed record with ReportBatchItemFailures) until
+# it succeeds, runs out of tries or grows too old (MaximumRecordAgeInSeconds); then its
+# description goes to the OnFailure destination and the shard moves on.
+STREAM_APIS = {"kinesis": ("KINESIS", "Kinesis_20131202", "1.1"),
+               "dynamodb": ("DYNAMODB_STREAMS", "DynamoDBStreams_20120810", "1.0")}
+STREAM_IDLE_SECONDS = 0.25              # between reads of a stream that had nothing new
+STREAM_RETRY_SECONDS = 0.2              # before a failed batch is tried again (AWS: at once)
+
+
+def stream_call(store, kind, action, body):
+    variable, prefix, version = STREAM_APIS[kind]
+    status, answer = aws_json_request(store, variable, f"{prefix}.{action}", version, body)
+    if status != 200:
+        raise OSError(f"{action}: HTTP {status}: {answer[:300].decode('utf-8', 'replace')}")
+    return json.loads(answer)
+
+
+def stream_named(kind, arn):
+    """The part of a request that names the stream."""
+    return {"StreamName": arn.split("/", 1)[1]} if kind == "kinesis" else {"StreamArn": arn}
+
+
+def shard_iterators(poller, kind):
+    """{shard id: iterator} at the mapping's StartingPosition, for every shard."""
+    store, mapping = poller.store, poller.mapping
+    named = stream_named(kind, mapping["EventSourceArn"])
+    if kind == "kinesis":
+        shards = stream_call(store, kind, "ListShards", named)["Shards"]
+    else:
+        shards = stream_call(store, kind, "DescribeStream", named)["StreamDescription"]["Shards"]
+    iterators = {}
+    for shard in shards:
+        request = dict(named, ShardId=shard["ShardId"],
+                       ShardIteratorType=mapping["StartingPosition"])
+        if mapping["StartingPosition"] == "AT_TIMESTAMP":
+            request["Timestamp"] = mapping.get("StartingPositionTimestamp")
+        iterators[shard["ShardId"]] = stream_call(store, kind, "GetShardIterator",
+                                                  request)["ShardIterator"]
+    return iterators
+
+
+def poll_stream(poller):
+    """Read every shard of a Kinesis or DynamoDB stream in turn, gathering each shard's records
+    into batches (BatchSize, or what the batching window has gathered) and handing them over."""
+    store, mapping = poller.store, poller.mapping
+    kind = mapping["EventSourceArn"].split(":")[2]
+    iterators, gathered, first_at = None, {}, {}
+    while poller.current():
+        try:
+            if iterators is None:
+                iterators = shard_iterators(poller, kind)
+                poller.running()
+            quiet = True
+            for shard, iterator in list(iterators.items()):
+                answer = stream_call(store, kind, "GetRecords", {
+                    "ShardIterator": iterator,
+                    "Limit": mapping["BatchSize"] - len(gathered.get(shard, ()))})
+                if answer.get("NextShardIterator"):
+                    iterators[shard] = answer["NextShardIterator"]
+                else:
+                    del iterators[shard]                    # a closed shard, read to its end
+                if answer.get("Records"):
+                    quiet = False
+                    gathered.setdefault(shard, []).extend(answer["Records"])
+                    first_at.setdefault(shard, time.monotonic())
+        except (OSError, ValueError, KeyError, TypeError):
+            with store.lock:
+                mapping["LastProcessingResult"] = "PROBLEM: Could not read the event source"
+            time.sleep(1)
+            continue
+        window = mapping.get("MaximumBatchingWindowInSeconds") or 0
+        for shard in list(gathered):
+            if (len(gathered[shard]) >= mapping["BatchSize"]
+                    or time.monotonic() - first_at[shard] >= window):
+                records = gathered.pop(shard)
+                del first_at[shard]
+                handle_stream_batch(poller, kind, shard, records)
+        if quiet:
+            time.sleep(STREAM_IDLE_SECONDS)
+
+
+def stream_event(poller, kind, shard, records, role):
+    """Lambda's event for a batch of stream records."""
+    store, arn = poller.store, poller.mapping["EventSourceArn"]
+    if kind == "dynamodb":
+        return {"Records": [dict(record, eventSourceARN=arn) for record in records]}
+    return {"Records": [{
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": record["PartitionKey"],
+                    "sequenceNumber": record["SequenceNumber"], "data": record["Data"],
+                    "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"]},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": f"{shard}:{record['SequenceNumber']}", "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": role, "awsRegion": store.region, "eventSourceARN": arn}
+        for record in records]}
+
+
+def sequence_number(kind, record):
+    return record["SequenceNumber"] if kind == "kinesis" else record["dynamodb"]["SequenceNumber"]
+
+
+def arrival(kind, record):
+    """When a stream record arrived (epoch seconds)."""
+    value = (record.get("ApproximateArrivalTimestamp") if kind == "kinesis"
+             else record["dynamodb"].get("ApproximateCreationDateTime"))
+    return float(value) if isinstance(value, (int, float)) else time.time()
+
+
+def handle_stream_batch(poller, kind, shard, records):
+    """Invoke with a shard's batch until it is handled, retried as the mapping says."""
+    mapping = poller.mapping
+    pending = [(records, 0)]            # (records, retries so far), in the shard's order
+    while pending and poller.current():
+        batch, retries = pending.pop(0)
+        event = {}
+        outcome = poller.invoke(lambda job: event.setdefault(
+            "event", stream_event(poller, kind, shard, batch, job.role)))
+        poller.processed(outcome)
+        handled = failed_from(outcome, mapping, [sequence_number(kind, r) for r in batch])
+        rest = batch[len(handled):]
+        if not rest:
+            continue
+        max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
+        max_retries = mapping.get("MaximumRetryAttempts", -1)
+        if outcome is None:             # throttled: tried again, and not counted
+            pending.insert(0, (rest, retries))
+        elif max_age != -1 and time.time() - arrival(kind, rest[0]) > max_age:
+            stream_failure(poller, kind, shard, rest, outcome, retries + 1, "RecordAgeExceeded",
+                           event)
+        elif (outcome.function_error and mapping.get("BisectBatchOnFunctionError")
+              and len(rest) > 1):       # halves do not use up the retries
+            half = len(rest) // 2
+            pending[:0] = [(rest[:half], retries), (rest[half:], retries)]
+            continue
+        elif max_retries != -1 and retries >= max_retries:
+            stream_failure(poller, kind, shard, rest, outcome, retries + 1,
+                           "RetryAttemptsExhausted", event)
+        else:
+            pending.insert(0, (rest, retries + 1))
+        time.sleep(STREAM_RETRY_SECONDS)
+
+
+def stream_failure(poller, kind, shard, records, outcome, attempts, condition, event):
+    """Send the description of a batch that was given up on (`event` holds the event it was
+    last invoked with) to the OnFailure destination."""
+    store, mapping = poller.store, poller.mapping
+    target = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if not target:
+        return
+    stamps = [iso_timestamp(arrival(kind, record)) for record in records]
+    record = {"requestContext": {"requestId": new_uuid(), "functionArn": mapping["FunctionArn"],
+                                 "condition": condition, "approximateInvokeCount": attempts},
+              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+              "version": "1.0", "timestamp": iso_timestamp(),
+              ("KinesisBatchInfo" if kind == "kinesis" else "DDBStreamBatchInfo"): {
+                  "shardId": shard, "startSequenceNumber": sequence_number(kind, records[0]),
+                  "endSequenceNumber": sequence_number(kind, records[-1]),
+                  "approximateArrivalOfFirstRecord": stamps[0],
+                  "approximateArrivalOfLastRecord": stamps[-1], "batchSize": len(records),
+                  "streamArn": mapping["EventSourceArn"]}}
+    if outcome is not None:
+        record["responseContext"]["executedVersion"] = outcome.version
+        if outcome.function_error:
+            record["responseContext"]["functionError"] = outcome.function_error
+    if target.split(":")[2] == "s3":   # S3 keeps the event too
+        record["payload"] = json.dumps(event.get("event"))
+    with store.lock:
+        store.deliveries.append({"destination": target, "timestamp": iso_timestamp(),
+                                 "functionArn": mapping["FunctionArn"],
+                                 "requestId": record["requestContext"]["requestId"],
+                                 "message": record})
+    deliver_elsewhere(store, target, record, condition, mapping["FunctionArn"],
+                      f"aws/lambda/{mapping['UUID']}/{shard}")
+
+
+# A polled source's kind -> the suffix of its endpoint variable, its poll, how many pollers.
+POLLED_SOURCES = {"sqs": ("SQS", poll_sqs, sqs_pollers),
+                  "kinesis": ("KINESIS", poll_stream, lambda store, mapping: 1),
+                  "dynamodb": ("DYNAMODB_STREAMS", poll_stream, lambda store, mapping: 1)}
 
 
 def s3_package(store, bucket, key, version=None):
@@ -7144,7 +7571,7 @@ def create_event_source_mapping(store, params, body):
                    "EventSourceMappingArn": f"arn:aws:lambda:{store.region}:{store.account}:"
                                             f"event-source-mapping:{esm_uuid}",
                    "FunctionArn": function_arn(store, name, qualifier), "LastModified": time.time(),
-                   "State": "Enabled" if body.get("Enabled", True) else "Disabled",
+                   "State": "Creating",
                    "StateTransitionReason": ("User action" if kind in STREAM_SOURCES
                                              else "USER_INITIATED")}
         if body.get("EventSourceArn"):
@@ -7176,8 +7603,8 @@ def create_event_source_mapping(store, params, body):
         store.event_source_mappings[esm_uuid] = mapping
         if body.get("Tags"):
             store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
-        start_polling(store, mapping)
-        return dict(mapping, State="Creating")
+        start_polling(store, mapping, body.get("Enabled", True))
+        return dict(copied(mapping), State="Creating")
 
 
 def same_event_source(a, b):
@@ -7232,17 +7659,16 @@ def update_event_source_mapping(store, params, body):
                 updated[member] = value
         kind = event_source_kind(updated)
         check_esm_settings(kind, updated)
-        transition = "Updating"
-        if body.get("Enabled") is not None:
-            enabled = body["Enabled"]
-            if enabled != (mapping["State"] == "Enabled"):
-                transition = "Enabling" if enabled else "Disabling"
-            updated["State"] = "Enabled" if enabled else "Disabled"
+        was_enabled = mapping["State"] not in ("Disabled", "Disabling")
+        enabled = was_enabled if body.get("Enabled") is None else body["Enabled"]
+        updated["State"] = ("Updating" if enabled == was_enabled
+                            else "Enabling" if enabled else "Disabling")
         updated["LastModified"] = time.time()
         mapping.clear()
         mapping.update(updated)
-        start_polling(store, mapping)
-        return dict(mapping, State=transition)
+        state = mapping["State"]
+        start_polling(store, mapping, enabled)
+        return dict(mapping, State=state)
 
 
 def delete_event_source_mapping(store, params, body):

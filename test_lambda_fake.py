@@ -5151,6 +5151,60 @@ def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
     assert "raise ValueError('nope')" in log
 
 
+def json_lines(log):
+    """A JSON-format log's lines, each parsed (a plain print's line stays text)."""
+    lines = []
+    for line in log.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            lines.append(line)
+    return lines
+
+
+def test_the_json_log_format_writes_platform_lines_and_the_runtimes_json(lam):
+    lam.create_function(
+        FunctionName="pyjson", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO"}, Code={"ZipFile": (
+            b"import logging, os\n"
+            b"def handler(event, context):\n"
+            b"    print('plain', os.environ['AWS_LAMBDA_LOG_FORMAT'],\n"
+            b"          os.environ['AWS_LAMBDA_LOG_LEVEL'])\n"
+            b"    logging.getLogger().debug('below the level')\n"
+            b"    logging.getLogger('orders').info('hi', extra={'order': 7})\n"
+            b"    raise ValueError('bad')\n")})
+    out = lam.invoke(FunctionName="pyjson", LogType="Tail")
+    start, plain, info, error, report = json_lines(decoded_log(out))
+    request_id = out["ResponseMetadata"]["RequestId"]
+    assert (start["type"], start["record"]["requestId"], start["record"]["version"]) == (
+        "platform.start", request_id, "$LATEST")
+    assert plain == "plain JSON INFO"
+    assert {key: info[key] for key in ("level", "message", "logger", "requestId", "order")} == {
+        "level": "INFO", "message": "hi", "logger": "orders", "requestId": request_id,
+        "order": 7}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", info["timestamp"])
+    assert (error["log_level"], error["errorType"], error["errorMessage"]) == (
+        "ERROR", "ValueError", "bad")
+    assert report["type"] == "platform.report" and report["record"]["status"] == "error"
+    assert report["record"]["metrics"]["memorySizeMB"] == 128
+    create_function(lam, "jsjson", LoggingConfig={
+        "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"},
+        code=b"exports.handler = async (e) => { console.info('below the level'); "
+             b"console.warn('careful', 2); console.error({nested: [1]}); "
+             b"console.error(new TypeError('typed')); return 1; };")
+    out = lam.invoke(FunctionName="jsjson", LogType="Tail")
+    request_id = out["ResponseMetadata"]["RequestId"]
+    warned, nested, typed = json_lines(decoded_log(out))    # a success: no platform line at WARN
+    assert {key: warned[key] for key in ("level", "requestId", "message")} == {
+        "level": "WARN", "requestId": request_id, "message": "careful 2"}
+    assert nested["message"] == {"nested": [1]}
+    assert (typed["message"]["errorType"], typed["message"]["errorMessage"]) == (
+        "TypeError", "typed")
+    lam.update_function_configuration(FunctionName="jsjson", LoggingConfig={"LogFormat": "Text"})
+    log = decoded_log(lam.invoke(FunctionName="jsjson", LogType="Tail"))
+    assert log.startswith("START RequestId: ") and "\tINFO\tbelow the level" in log
+
+
 # ----------------------------------------------------------------------------------------------
 # Route table
 # ----------------------------------------------------------------------------------------------
@@ -6769,6 +6823,52 @@ def moto_endpoint():
         process.wait(10)
 
 
+def test_requests_to_other_services_are_signed_as_botocore_signs_them():
+    """moto checks no signature; LocalStack and MinIO do: each request the fake sends must carry
+    the Authorization botocore's own SigV4 signer computes for it."""
+    import http.server
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    seen = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def answer(self):
+            seen.append((self.command, self.path, self.headers, self.rfile.read(
+                int(self.headers.get("Content-Length") or 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        do_GET = do_PUT = do_POST = answer
+
+        def log_message(self, *args):
+            pass
+    recorder = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{recorder.server_port}"
+    store = lambda_fake.Store(region="eu-west-2")
+    store.aws_endpoints = {"AWS_ENDPOINT_URL": endpoint}
+    store.aws_credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    try:
+        for service, signer, name, method, path, body in (
+                ("SQS", SigV4Auth, "sqs", "POST", "/", b'{"QueueUrl": "q"}'),
+                ("DYNAMODB_STREAMS", SigV4Auth, "dynamodb", "POST", "/", b"{}"),
+                ("EVENTBRIDGE", SigV4Auth, "events", "POST", "/", b"{}"),
+                ("S3", S3SigV4Auth, "s3", "GET", "/code/fn%20v1.zip?versionId=a%2Fb&x=1", b""),
+                ("S3", S3SigV4Auth, "s3", "PUT", "/bucket/aws/lambda/a.json", b"{}")):
+            status, _ = lambda_fake.aws_request(store, service, method, endpoint + path, body)
+            assert status == 200
+            _, got_path, headers, got_body = seen.pop()
+            assert (got_path, got_body) == (path, body)
+            request = AWSRequest(method=method, url=endpoint + path, data=body, headers={
+                "X-Amz-Content-SHA256": headers["x-amz-content-sha256"]})
+            request.context["timestamp"] = headers["x-amz-date"]
+            signer(Credentials(*store.aws_credentials), name, "eu-west-2").add_auth(request)
+            assert headers["Authorization"] == request.headers["Authorization"], service
+    finally:
+        recorder.shutdown()
+
+
 def test_code_from_s3_is_read_from_the_local_s3_and_handlers_reach_it(moto_endpoint):
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
                       aws_access_key_id="test", aws_secret_access_key="test")
@@ -6887,3 +6987,205 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
         seen = len(invocations_of(fake, "worker"))
         time.sleep(2.5)                 # the failed one comes back each second; nobody polls
         assert len(invocations_of(fake, "worker")) <= seen + 1 and left() == 1
+
+
+def moto_client(service, endpoint):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def iso_seconds(stamp):
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def enabled_soon(lam, mapping):
+    """A new mapping is Creating until its poller runs, then Enabled."""
+    assert mapping["State"] == "Creating"
+    assert wait_for(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"]
+                    == "Enabled")
+
+
+def test_a_mapping_of_the_local_kinesis_bisects_a_failing_batch_and_sends_what_failed_to_s3(
+        moto_endpoint):
+    kinesis, s3 = moto_client("kinesis", moto_endpoint), moto_client("s3", moto_endpoint)
+    kinesis.create_stream(StreamName="clicks", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="clicks")["StreamDescription"]["StreamARN"]
+    s3.create_bucket(Bucket="failed-clicks")
+    with LambdaServer(0, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "clicks", Runtime="python3.12", Handler="app.handler", code=(
+            b"import base64\n"
+            b"def handler(event, context):\n"
+            b"    seen = [base64.b64decode(r['kinesis']['data']).decode()\n"
+            b"            for r in event['Records']]\n"
+            b"    if 'bad' in seen:\n"
+            b"        raise ValueError('bad click')\n"
+            b"    return seen\n"))
+        mapping = lam.create_event_source_mapping(
+            FunctionName="clicks", EventSourceArn=stream, StartingPosition="LATEST", BatchSize=4,
+            MaximumBatchingWindowInSeconds=1, BisectBatchOnFunctionError=True,
+            MaximumRetryAttempts=1,
+            DestinationConfig={"OnFailure": {"Destination": "arn:aws:s3:::failed-clicks"}})
+        enabled_soon(lam, mapping)
+        for data in ("a", "b", "bad", "c"):
+            kinesis.put_record(StreamName="clicks", Data=data.encode(), PartitionKey="p")
+
+        def objects():
+            return s3.list_objects_v2(Bucket="failed-clicks").get("Contents", [])
+        assert wait_for(lambda: objects() and len(invocations_of(fake, "clicks")) >= 6, 20)
+        batches = [[base64.b64decode(r["kinesis"]["data"]).decode()
+                    for r in json.loads(i["payload"])["Records"]]
+                   for i in invocations_of(fake, "clicks")]
+        # the batch fails, its halves are tried (not a retry), 'bad' once more, then it is given up
+        assert batches == [["a", "b", "bad", "c"], ["a", "b"], ["bad", "c"], ["bad"], ["bad"],
+                           ["c"]]
+        first = json.loads(invocations_of(fake, "clicks")[0]["payload"])["Records"][0]
+        assert (first["eventSource"], first["eventName"], first["eventSourceARN"],
+                first["invokeIdentityArn"]) == ("aws:kinesis", "aws:kinesis:record", stream, ROLE)
+        assert first["eventID"] == f"shardId-000000000000:{first['kinesis']['sequenceNumber']}"
+        (found,) = objects()
+        assert re.fullmatch(rf"aws/lambda/{mapping['UUID']}/shardId-000000000000/"
+                            r"\d{4}/\d\d/\d\d/\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d-[0-9a-f-]{36}",
+                            found["Key"])
+        record = json.loads(s3.get_object(Bucket="failed-clicks", Key=found["Key"])["Body"].read())
+        assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        assert record["requestContext"]["approximateInvokeCount"] == 2
+        assert record["responseContext"]["functionError"] == "Unhandled"
+        assert record["KinesisBatchInfo"]["batchSize"] == 1
+        assert record["KinesisBatchInfo"]["streamArn"] == stream
+        assert [r["kinesis"]["data"] for r in json.loads(record["payload"])["Records"]] == [
+            base64.b64encode(b"bad").decode()]
+        assert lam.get_event_source_mapping(UUID=mapping["UUID"])[
+            "LastProcessingResult"] == "OK"
+        assert lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)[
+            "State"] == "Disabling"
+        assert wait_for(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"]
+                        == "Disabled")
+
+
+def test_a_mapping_of_the_local_dynamodb_stream_retries_from_the_first_reported_failure(
+        moto_endpoint):
+    dynamodb, sqs = moto_client("dynamodb", moto_endpoint), moto_client("sqs", moto_endpoint)
+    stream = dynamodb.create_table(
+        TableName="orders", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST", StreamSpecification={
+            "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})[
+        "TableDescription"]["LatestStreamArn"]
+    queue_url = sqs.create_queue(QueueName="order-failures")["QueueUrl"]
+    for key in ("1", "2", "3"):
+        dynamodb.put_item(TableName="orders", Item={"id": {"S": key}})
+    with LambdaServer(0, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "orders", Runtime="python3.12", Handler="app.handler", code=(
+            b"def handler(event, context):\n"
+            b"    failed = [r['dynamodb']['SequenceNumber'] for r in event['Records']\n"
+            b"              if r['dynamodb']['Keys']['id']['S'] == '2']\n"
+            b"    return {'batchItemFailures': [{'itemIdentifier': n} for n in failed]}\n"))
+        mapping = lam.create_event_source_mapping(
+            FunctionName="orders", EventSourceArn=stream, StartingPosition="TRIM_HORIZON",
+            BatchSize=10, MaximumRetryAttempts=1, FunctionResponseTypes=[
+                "ReportBatchItemFailures"], DestinationConfig={"OnFailure": {
+                    "Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:order-failures"}})
+        enabled_soon(lam, mapping)
+        received = []
+        assert wait_for(lambda: received.extend(sqs.receive_message(
+            QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])) or received, 20)
+        keys = [[r["dynamodb"]["Keys"]["id"]["S"] for r in json.loads(i["payload"])["Records"]]
+                for i in invocations_of(fake, "orders")]
+        assert keys == [["1", "2", "3"], ["2", "3"]]      # from the first failure on, once more
+        first = json.loads(invocations_of(fake, "orders")[0]["payload"])["Records"][0]
+        assert (first["eventSource"], first["eventName"], first["eventSourceARN"]) == (
+            "aws:dynamodb", "INSERT", stream)
+        record = json.loads(received[0]["Body"])
+        info = record["DDBStreamBatchInfo"]
+        assert (info["batchSize"], info["streamArn"], record["requestContext"]["condition"]) == (
+            2, stream, "RetryAttemptsExhausted")
+        assert "functionError" not in record["responseContext"] and "payload" not in record
+
+
+def test_a_mapping_of_the_local_sqs_gathers_a_batch_over_its_window_and_keeps_to_its_concurrency(
+        moto_endpoint):
+    sqs = moto_client("sqs", moto_endpoint)
+    queue_url = sqs.create_queue(QueueName="gathered")["QueueUrl"]
+    busy_url = sqs.create_queue(QueueName="busy")["QueueUrl"]
+    with LambdaServer(0, aws_endpoints={"SQS": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "gather", code=b"exports.handler = async (e) => e.Records.length;")
+        create_function(lam, "slow", code=b"exports.handler = async (e) => "
+                                          b"new Promise(r => setTimeout(() => r(1), 600));")
+        for number in range(25):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=str(number))
+        gathered = lam.create_event_source_mapping(
+            FunctionName="gather", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:gathered",
+            BatchSize=25, MaximumBatchingWindowInSeconds=2,
+            ScalingConfig={"MaximumConcurrency": 2})   # two pollers: one gathers more than 10
+        enabled_soon(lam, gathered)
+        assert wait_for(lambda: sum(json.loads(i["response"]) for i in invocations_of(
+            fake, "gather") if "response" in i) == 25, 20), [
+            (i.get("response"), i["status"]) for i in invocations_of(fake, "gather")]
+        assert max(json.loads(i["response"]) for i in invocations_of(fake, "gather")) > 10
+        for number in range(8):
+            sqs.send_message(QueueUrl=busy_url, MessageBody=str(number))
+        lam.create_event_source_mapping(
+            FunctionName="slow", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:busy",
+            BatchSize=1, ScalingConfig={"MaximumConcurrency": 2})
+        assert wait_for(lambda: len(invocations_of(fake, "slow")) == 8, 30)
+        spans = [(iso_seconds(i["timestamp"]),
+                  iso_seconds(i["timestamp"]) + i["durationMs"] / 1000)
+                 for i in invocations_of(fake, "slow")]
+        overlapping = max(sum(start <= moment < end for start, end in spans)
+                          for moment, _ in spans)
+        assert overlapping == 2
+
+
+def test_destinations_reach_the_local_sns_eventbridge_and_s3(moto_endpoint):
+    sqs, sns = moto_client("sqs", moto_endpoint), moto_client("sns", moto_endpoint)
+    events, s3 = moto_client("events", moto_endpoint), moto_client("s3", moto_endpoint)
+    urls = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("via-sns", "via-bus")}
+    topic = sns.create_topic(Name="results")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs",
+                  Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:via-sns",
+                  Attributes={"RawMessageDelivery": "true"})
+    events.put_rule(Name="results", EventPattern=json.dumps({"source": ["lambda"]}))
+    events.put_targets(Rule="results", Targets=[{
+        "Id": "q", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:via-bus"}])
+    s3.create_bucket(Bucket="async-failures")
+    with LambdaServer(0, async_retry_delay=0.05, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "ok", code=b"exports.handler = async (e) => ({ doubled: e.n * 2 });")
+        create_function(lam, "broken", code=b"exports.handler = async () => { throw new "
+                                            b"Error('broken'); };")
+        lam.put_function_event_invoke_config(FunctionName="ok", DestinationConfig={
+            "OnSuccess": {"Destination": topic}})
+        lam.put_function_event_invoke_config(FunctionName="broken", MaximumRetryAttempts=0,
+                                             DestinationConfig={"OnFailure": {
+                                                 "Destination": "arn:aws:s3:::async-failures"}})
+        lam.invoke(FunctionName="ok", InvocationType="Event", Payload=b'{"n": 4}')
+        lam.invoke(FunctionName="broken", InvocationType="Event", Payload=b'{"n": 5}')
+
+        def first(url):
+            received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+            return received and json.loads(received[0]["Body"])
+        by_sns = {}
+        assert wait_for(lambda: by_sns.update(first(urls["via-sns"]) or {}) or by_sns, 20)
+        assert by_sns["requestContext"]["condition"] == "Success"
+        assert by_sns["responsePayload"] == {"doubled": 8}
+        lam.put_function_event_invoke_config(FunctionName="ok", DestinationConfig={
+            "OnSuccess": {"Destination": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"}})
+        lam.invoke(FunctionName="ok", InvocationType="Event", Payload=b'{"n": 6}')
+        by_bus = {}
+        assert wait_for(lambda: by_bus.update(first(urls["via-bus"]) or {}) or by_bus, 20)
+        assert (by_bus["source"], by_bus["detail-type"]) == (
+            "lambda", "Lambda Function Invocation Result - Success")
+        assert by_bus["detail"]["responsePayload"] == {"doubled": 12}
+        assert by_bus["resources"] == [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ok:$LATEST"]
+        stored = []
+        assert wait_for(lambda: stored.extend(s3.list_objects_v2(Bucket="async-failures").get(
+            "Contents", [])) or stored, 20)
+        assert re.fullmatch(r"aws/lambda/async/broken/\d{4}/\d\d/\d\d/"
+                            r"\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d-[0-9a-f-]{36}", stored[0]["Key"])
+        record = json.loads(s3.get_object(Bucket="async-failures", Key=stored[0]["Key"])[
+            "Body"].read())
+        assert record["requestContext"]["condition"] == "RetriesExhausted"
+        assert record["requestPayload"] == {"n": 5}

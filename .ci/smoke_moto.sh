@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 python -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "moto[server]" "boto3>=1.44.5" pytest
-"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -k "local_s3 or local_cloudwatch or local_sqs" test_lambda_fake.py
+"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -k "the_local_" test_lambda_fake.py
 echo "smoke_moto: ok"
 
 # The README's "With other local AWS services" example, run as written against moto's server and
