@@ -44,6 +44,7 @@ import hmac
 import http.server
 import io
 import json
+import operator
 import os
 import queue
 import random
@@ -385,7 +386,8 @@ class Store:
         self.tags = {}                  # resource ARN -> {key: value}
         self.layers = {}                # layer name -> {version number: LayerVersion}
         self.event_source_mappings = {}         # UUID -> EventSourceMappingConfiguration
-        self.pollers = {}                       # UUID -> the token of its SQS poller
+        self.pollers = {}                       # UUID -> its running Poller
+        self.checkpoints = {}                   # UUID -> {shard: last sequence number handled}
         self.code_signing_configs = {}          # ARN -> CodeSigningConfig
         self.capacity_providers = {}            # name -> CapacityProvider
         self.function_urls = {}                 # url id -> (function name, qualifier)
@@ -5599,14 +5601,18 @@ def poll_sqs(poller):
                     "messageAttributes": m.get("MessageAttributes", {}),
                     "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs",
                     "eventSourceARN": arn, "awsRegion": store.region} for m in received]
-        outcome = poller.invoke({"Records": records})
-        handled = failed_from(outcome, mapping, [r["messageId"] for r in records])
-        entries = [{"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-                   for index, record in enumerate(records) if index in handled]
-        if entries:
+        kept = [record for record in records if passes_filters(
+            mapping, dict(record, body=json_or_text(record["body"])))]
+        done = [record for record in records if record not in kept]     # deleted unseen
+        if kept:
+            outcome = poller.invoke({"Records": kept})
+            handled = failed_from(outcome, mapping, [record["messageId"] for record in kept])
+            done += [kept[index] for index in sorted(handled)]
+        for start in range(0, len(done), 10):       # ten at most per request
             try:
-                sqs_call(store, "DeleteMessageBatch", {"QueueUrl": queue_url,
-                                                       "Entries": entries})
+                sqs_call(store, "DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": [
+                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
+                    for index, record in enumerate(done[start:start + 10])]})
             except (OSError, ValueError):
                 pass
 
@@ -5681,18 +5687,24 @@ def stream_named(kind, arn):
 
 
 def shard_iterators(poller, kind):
-    """{shard id: iterator} at the mapping's StartingPosition, for every shard."""
+    """{shard id: iterator} for every shard: after the last record handled, as Lambda keeps its
+    place across a disable or an update, else at the mapping's StartingPosition."""
     store, mapping = poller.store, poller.mapping
     named = stream_named(kind, mapping["EventSourceArn"])
     if kind == "kinesis":
         shards = stream_call(store, kind, "ListShards", named)["Shards"]
     else:
         shards = stream_call(store, kind, "DescribeStream", named)["StreamDescription"]["Shards"]
+    with store.lock:
+        handled = dict(store.checkpoints.get(mapping["UUID"], {}))
     iterators = {}
     for shard in shards:
         request = dict(named, ShardId=shard["ShardId"],
                        ShardIteratorType=mapping["StartingPosition"])
-        if mapping["StartingPosition"] == "AT_TIMESTAMP":
+        if shard["ShardId"] in handled:
+            request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                           StartingSequenceNumber=handled[shard["ShardId"]])
+        elif mapping["StartingPosition"] == "AT_TIMESTAMP":
             request["Timestamp"] = mapping.get("StartingPositionTimestamp")
         iterators[shard["ShardId"]] = stream_call(store, kind, "GetShardIterator",
                                                   request)["ShardIterator"]
@@ -5754,6 +5766,14 @@ def stream_event(poller, kind, shard, records, role):
         for record in records]}
 
 
+def filter_view(kind, record):
+    """A stream record as FilterCriteria see it: a Kinesis record's data (its JSON, else its
+    text), a DynamoDB record whole."""
+    if kind == "dynamodb":
+        return record
+    return {"data": json_or_text(base64.b64decode(record["Data"]).decode("utf-8", "replace"))}
+
+
 def sequence_number(kind, record):
     return record["SequenceNumber"] if kind == "kinesis" else record["dynamodb"]["SequenceNumber"]
 
@@ -5768,7 +5788,8 @@ def arrival(kind, record):
 def handle_stream_batch(poller, kind, shard, records):
     """Invoke with a shard's batch until it is handled, retried as the mapping says."""
     mapping = poller.mapping
-    pending = [(records, 0)]            # (records, retries so far), in the shard's order
+    kept = [record for record in records if passes_filters(mapping, filter_view(kind, record))]
+    pending = [(kept, 0)] if kept else []   # (records, retries so far), in the shard's order
     while pending and poller.current():
         batch, retries = pending.pop(0)
         event = {}
@@ -5776,27 +5797,41 @@ def handle_stream_batch(poller, kind, shard, records):
             "event", stream_event(poller, kind, shard, batch, job.role)))
         poller.processed(outcome)
         handled = failed_from(outcome, mapping, [sequence_number(kind, r) for r in batch])
+        if handled:
+            checkpoint(poller, shard, sequence_number(kind, batch[len(handled) - 1]))
         rest = batch[len(handled):]
         if not rest:
             continue
         max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
         max_retries = mapping.get("MaximumRetryAttempts", -1)
+        given_up = None
         if outcome is None:             # throttled: tried again, and not counted
             pending.insert(0, (rest, retries))
         elif max_age != -1 and time.time() - arrival(kind, rest[0]) > max_age:
-            stream_failure(poller, kind, shard, rest, outcome, retries + 1, "RecordAgeExceeded",
-                           event)
+            given_up = "RecordAgeExceeded"
         elif (outcome.function_error and mapping.get("BisectBatchOnFunctionError")
               and len(rest) > 1):       # halves do not use up the retries
             half = len(rest) // 2
             pending[:0] = [(rest[:half], retries), (rest[half:], retries)]
-            continue
         elif max_retries != -1 and retries >= max_retries:
-            stream_failure(poller, kind, shard, rest, outcome, retries + 1,
-                           "RetryAttemptsExhausted", event)
+            given_up = "RetryAttemptsExhausted"
         else:
             pending.insert(0, (rest, retries + 1))
-        time.sleep(STREAM_RETRY_SECONDS)
+        if given_up:
+            stream_failure(poller, kind, shard, rest, outcome, retries + 1, given_up, event)
+            checkpoint(poller, shard, sequence_number(kind, rest[-1]))
+        elif pending and pending[0][0] is rest:
+            time.sleep(STREAM_RETRY_SECONDS)        # the same records again, a moment later
+    if not pending:                     # all handled, given up on, or filtered out
+        checkpoint(poller, shard, sequence_number(kind, records[-1]))
+
+
+def checkpoint(poller, shard, number):
+    """Remember that a shard was handled up to the record `number` (and given up on are
+    handled too: the shard moves on)."""
+    with poller.store.lock:
+        if poller.current():
+            poller.store.checkpoints.setdefault(poller.mapping["UUID"], {})[shard] = number
 
 
 def stream_failure(poller, kind, shard, records, outcome, attempts, condition, event):
@@ -7525,10 +7560,121 @@ def event_source_kind(body):
 def check_filters(filters):
     for entry in (filters or {}).get("Filters") or []:
         try:
-            if not isinstance(json.loads(entry.get("Pattern") or ""), dict):
+            pattern = json.loads(entry.get("Pattern") or "")
+            if not isinstance(pattern, dict) or not valid_pattern(pattern):
                 raise ValueError
         except ValueError:
             raise invalid_parameter("Invalid filter pattern definition.") from None
+
+
+# Event filtering: a mapping's FilterCriteria patterns, in the EventBridge rule syntax Lambda
+# uses, keep the records that match any of them; the others never reach the function.
+FILTER_OPERATORS = {
+    "prefix": lambda arg, v: isinstance(v, str) and isinstance(arg, str) and v.startswith(arg),
+    "suffix": lambda arg, v: isinstance(v, str) and isinstance(arg, str) and v.endswith(arg),
+    "equals-ignore-case": lambda arg, v: isinstance(v, str) and isinstance(arg, str)
+    and v.lower() == arg.lower(),
+    "wildcard": lambda arg, v: isinstance(v, str) and isinstance(arg, str) and re.fullmatch(
+        ".*".join(re.escape(part) for part in arg.split("*")), v, re.S) is not None,
+    "anything-but": lambda arg, v: not anything_but_excludes(arg, v),
+    "numeric": lambda arg, v: (isinstance(v, (int, float)) and not isinstance(v, bool)
+                               and all(NUMERIC_TESTS[arg[i]](v, arg[i + 1])
+                                       for i in range(0, len(arg), 2))),
+}
+NUMERIC_TESTS = {"=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+                 ">=": operator.ge}
+
+
+def anything_but_excludes(arg, value):
+    """Whether anything-but's argument (values, or one operator such as prefix) names a value."""
+    if isinstance(arg, dict):
+        (name, inner), = arg.items()
+        return FILTER_OPERATORS[name](inner, value)
+    return any(same_value(value, excluded) for excluded in (arg if isinstance(arg, list)
+                                                               else [arg]))
+
+
+def same_value(a, b):
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def valid_pattern(pattern):
+    """Whether a filter pattern is made of what the syntax allows: nested objects ending in
+    lists of values or of known operators ($or: a list of patterns)."""
+    for key, rule in pattern.items():
+        if key == "$or":
+            if not (isinstance(rule, list) and rule and all(
+                    isinstance(p, dict) and valid_pattern(p) for p in rule)):
+                return False
+        elif isinstance(rule, dict):
+            if not rule or not valid_pattern(rule):
+                return False
+        elif not isinstance(rule, list) or not rule or not all(valid_rule(r) for r in rule):
+            return False
+    return True
+
+
+def valid_rule(rule):
+    if not isinstance(rule, dict):
+        return not isinstance(rule, list)
+    if len(rule) != 1:
+        return False
+    (operator, arg), = rule.items()
+    if operator == "exists":
+        return isinstance(arg, bool)
+    if operator == "numeric":
+        return (isinstance(arg, list) and len(arg) in (2, 4) and all(
+            arg[i] in NUMERIC_TESTS and isinstance(arg[i + 1], (int, float))
+            and not isinstance(arg[i + 1], bool) for i in range(0, len(arg), 2)))
+    if operator == "anything-but" and isinstance(arg, dict):
+        return len(arg) == 1 and next(iter(arg)) in ("prefix", "suffix", "equals-ignore-case")
+    return operator in FILTER_OPERATORS
+
+
+def pattern_matches(pattern, value):
+    """Whether a JSON value (an object) matches a filter pattern."""
+    for key, rule in pattern.items():
+        if key == "$or":
+            if not any(pattern_matches(option, value) for option in rule):
+                return False
+            continue
+        present = isinstance(value, dict) and key in value
+        field = value.get(key) if present else None
+        if isinstance(rule, dict):
+            if not (present and pattern_matches(rule, field)):
+                return False
+        elif not any(rule_matches(r, field, present) for r in rule):
+            return False
+    return True
+
+
+def rule_matches(rule, field, present):
+    """One value or operator of a pattern's list against a field (each of it, if a list)."""
+    if isinstance(rule, dict) and "exists" in rule:
+        return present == rule["exists"]
+    if not present:
+        return False
+    values = field if isinstance(field, list) else [field]
+    if isinstance(rule, dict):
+        (operator, arg), = rule.items()
+        return any(FILTER_OPERATORS[operator](arg, v) for v in values)
+    return any(same_value(v, rule) for v in values)
+
+
+def passes_filters(mapping, record):
+    """Whether a record (as its filters see it) reaches the function: no FilterCriteria, or a
+    match with any of its patterns."""
+    filters = (mapping.get("FilterCriteria") or {}).get("Filters") or []
+    patterns = [json.loads(entry["Pattern"]) for entry in filters if entry.get("Pattern")]
+    return not patterns or any(pattern_matches(pattern, record) for pattern in patterns)
+
+
+def json_or_text(text):
+    """A record's body or data as a filter sees it: its JSON value, or the text as it is."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
 
 
 def check_esm_settings(kind, mapping):
@@ -7678,6 +7824,7 @@ def delete_event_source_mapping(store, params, body):
         del store.event_source_mappings[mapping["UUID"]]
         store.tags.pop(mapping["EventSourceMappingArn"], None)
         store.pollers.pop(mapping["UUID"], None)
+        store.checkpoints.pop(mapping["UUID"], None)
         return dict(mapping, State="Deleting")
 
 

@@ -3754,13 +3754,50 @@ def test_create_event_source_mapping_kinesis_at_timestamp_is_accepted(lam):
     assert out["StartingPosition"] == "AT_TIMESTAMP"
 
 
-@pytest.mark.parametrize("pattern", ["not json", "{\"body\": ", "null", "[1, 2]"])
+@pytest.mark.parametrize("pattern", ["not json", "{\"body\": ", "null", "[1, 2]",
+                                     '{"body": "order"}', '{"body": []}',
+                                     '{"body": [{"nearly": "x"}]}', '{"n": [{"numeric": [">"]}]}',
+                                     '{"$or": {"a": [1]}}', '{"a": [{"exists": "yes"}]}'])
 def test_create_event_source_mapping_invalid_filter_pattern(lam, pattern):
     create_function(lam)
     criteria = {"Filters": [{"Pattern": pattern}]}
     message = assert_error(lambda: create_mapping(lam, FilterCriteria=criteria),
                            "InvalidParameterValueException", 400)
     assert message == "Invalid filter pattern definition."
+
+
+@pytest.mark.parametrize("pattern, record, matches", [
+    ({"body": {"kind": ["order"]}}, {"body": {"kind": "order"}}, True),
+    ({"body": {"kind": ["order"]}}, {"body": {"kind": "refund"}}, False),
+    ({"body": {"kind": ["order"]}}, {"body": "kind: order"}, False),
+    ({"body": ["plain text"]}, {"body": "plain text"}, True),
+    ({"a": [1]}, {"a": True}, False),                    # true is not 1
+    ({"a": [None]}, {"a": None}, True), ({"a": [None]}, {}, False),
+    ({"a": [""]}, {"a": ""}, True),
+    ({"tags": ["x"]}, {"tags": ["w", "x"]}, True),       # a list matches by any member
+    ({"a": [{"prefix": "ord"}]}, {"a": "order"}, True),
+    ({"a": [{"suffix": "er"}]}, {"a": "order"}, True),
+    ({"a": [{"equals-ignore-case": "ORDER"}]}, {"a": "order"}, True),
+    ({"a": [{"wildcard": "o*r"}]}, {"a": "order"}, True),
+    ({"a": [{"wildcard": "o*x"}]}, {"a": "order"}, False),
+    ({"a": [{"anything-but": ["x", "y"]}]}, {"a": "z"}, True),
+    ({"a": [{"anything-but": "z"}]}, {"a": "z"}, False),
+    ({"a": [{"anything-but": {"prefix": "or"}}]}, {"a": "order"}, False),
+    ({"n": [{"numeric": [">", 0, "<=", 5]}]}, {"n": 5}, True),
+    ({"n": [{"numeric": [">", 0, "<=", 5]}]}, {"n": 6}, False),
+    ({"n": [{"numeric": ["=", 5]}]}, {"n": "5"}, False),
+    ({"a": [{"exists": True}]}, {"a": 0}, True),
+    ({"a": [{"exists": False}]}, {"b": 0}, True),
+    ({"a": [{"exists": False}]}, {"a": 0}, False),
+    ({"$or": [{"a": [1]}, {"b": [2]}]}, {"b": 2}, True),
+    ({"$or": [{"a": [1]}, {"b": [2]}]}, {"b": 3}, False),
+    ({"dynamodb": {"NewImage": {"state": {"S": ["paid"]}}}, "eventName": ["INSERT", "MODIFY"]},
+     {"eventName": "MODIFY", "dynamodb": {"NewImage": {"state": {"S": "paid"}}}}, True),
+])
+def test_filter_patterns_match_as_lambda_matches_them(pattern, record, matches):
+    mapping = {"FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]}}
+    lambda_fake.check_filters(mapping["FilterCriteria"])    # each is a valid pattern
+    assert lambda_fake.passes_filters(mapping, record) is matches
 
 
 def test_create_event_source_mapping_valid_filter_is_echoed(lam):
@@ -7061,6 +7098,14 @@ def test_a_mapping_of_the_local_kinesis_bisects_a_failing_batch_and_sends_what_f
             "State"] == "Disabling"
         assert wait_for(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"]
                         == "Disabled")
+        kinesis.put_record(StreamName="clicks", Data=b"d", PartitionKey="p")
+        assert lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)[
+            "State"] == "Enabling"
+        assert wait_for(lambda: len(invocations_of(fake, "clicks")) == 7)
+        time.sleep(0.5)                 # it goes on from where it was: 'd' alone, once
+        assert [base64.b64decode(r["kinesis"]["data"]) for r in json.loads(
+            invocations_of(fake, "clicks")[-1]["payload"])["Records"]] == [b"d"]
+        assert len(invocations_of(fake, "clicks")) == 7
 
 
 def test_a_mapping_of_the_local_dynamodb_stream_retries_from_the_first_reported_failure(
@@ -7189,3 +7234,45 @@ def test_destinations_reach_the_local_sns_eventbridge_and_s3(moto_endpoint):
             "Body"].read())
         assert record["requestContext"]["condition"] == "RetriesExhausted"
         assert record["requestPayload"] == {"n": 5}
+
+
+def test_mappings_of_the_local_sqs_and_kinesis_pass_only_what_their_filters_match(
+        moto_endpoint):
+    sqs, kinesis = moto_client("sqs", moto_endpoint), moto_client("kinesis", moto_endpoint)
+    queue_url = sqs.create_queue(QueueName="filtered")["QueueUrl"]
+    kinesis.create_stream(StreamName="filtered", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="filtered")["StreamDescription"]["StreamARN"]
+    orders = {"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"]}})}]}
+    with LambdaServer(0, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "orders", code=b"exports.handler = async (e) => e.Records.length;")
+        create_function(lam, "big", code=b"exports.handler = async (e) => e.Records.length;")
+        sqs_mapping = lam.create_event_source_mapping(
+            FunctionName="orders", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:filtered",
+            FilterCriteria=orders)
+        stream_mapping = lam.create_event_source_mapping(
+            FunctionName="big", EventSourceArn=stream, StartingPosition="TRIM_HORIZON",
+            FilterCriteria={"Filters": [{"Pattern": json.dumps(
+                {"data": {"amount": [{"numeric": [">=", 100]}]}})}]})
+        for mapping in (sqs_mapping, stream_mapping):
+            enabled_soon(lam, mapping)
+        for body in ({"kind": "order"}, {"kind": "refund"}, "not json", {"kind": "order"}):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+        for amount in (5, 150, 99, 100):
+            kinesis.put_record(StreamName="filtered", PartitionKey="p",
+                               Data=json.dumps({"amount": amount}).encode())
+
+        def left():
+            return sum(int(v) for v in sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])[
+                "Attributes"].values())
+        def amounts():
+            return [json.loads(base64.b64decode(r["kinesis"]["data"]))["amount"]
+                    for i in invocations_of(fake, "big")
+                    for r in json.loads(i["payload"])["Records"]]
+        assert wait_for(lambda: left() == 0 and len(amounts()) == 2, 20)
+        bodies = [json.loads(r["body"]) for i in invocations_of(fake, "orders")
+                  for r in json.loads(i["payload"])["Records"]]
+        assert bodies == [{"kind": "order"}, {"kind": "order"}]     # the rest deleted unseen
+        time.sleep(0.5)
+        assert amounts() == [150, 100]
