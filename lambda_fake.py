@@ -4719,7 +4719,11 @@ def deliver_event(store, job, payload, request_id):
     max_age = job.async_config.get("MaximumEventAgeInSeconds", 21600)
     queued = time.monotonic()
     attempts = 0
+    outcome = None
     while True:
+        if job.reserved == 0:           # it can never run: Lambda gives up at once
+            condition = "ZeroReservedConcurrency"
+            break
         try:
             attempts += 1
             outcome = run_invocation(store, job, payload, request_id, invocation_type="Event")
@@ -4738,7 +4742,8 @@ def deliver_event(store, job, payload, request_id):
         time.sleep(store.async_retry_delay)
         if store.generation != generation:
             return                      # the server was reset or stopped meanwhile
-    send_to_destinations(store, job, payload, request_id, outcome, condition, max(attempts, 1))
+    send_to_destinations(store, job, payload, request_id, outcome, condition,
+                         attempts if condition == "ZeroReservedConcurrency" else max(attempts, 1))
 
 
 def send_to_destinations(store, job, payload, request_id, outcome, condition, attempts):
@@ -4750,8 +4755,9 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
     record = {"version": "1.0", "timestamp": iso_timestamp(),
               "requestContext": {"requestId": request_id, "functionArn": job.function_arn,
                                  "condition": condition, "approximateInvokeCount": attempts},
-              "requestPayload": json.loads(payload),
-              "responseContext": {"statusCode": 200, "executedVersion": job.version}}
+              "requestPayload": json.loads(payload)}
+    if condition != "ZeroReservedConcurrency":      # else it never ran
+        record["responseContext"] = {"statusCode": 200, "executedVersion": job.version}
     if outcome is not None:
         if outcome.function_error:
             record["responseContext"]["functionError"] = outcome.function_error
@@ -5561,6 +5567,44 @@ def keep_polling(poller, poll):
         poller.ended()
 
 
+def queue_url_of(store, arn):
+    """An SQS queue's URL at the local SQS endpoint."""
+    return endpoint_of(store, "SQS").rstrip("/") + f"/{arn.split(':')[4]}/{arn.split(':')[5]}"
+
+
+def probe_event_source(store, kind, arn):
+    """What the local service says of a new mapping's source: (AWS's error for a source that
+    is not there, or None; an SQS queue's visibility timeout, or None). A service with no
+    endpoint, or one that does not answer, is not asked."""
+    source = POLLED_SOURCES.get(kind)
+    if source is None or not endpoint_of(store, source[0]):
+        return None, None
+    if kind == "sqs":
+        request = ("AmazonSQS.GetQueueAttributes", "1.0", {
+            "QueueUrl": queue_url_of(store, arn), "AttributeNames": ["VisibilityTimeout"]})
+    else:
+        _, prefix, version = STREAM_APIS[kind]
+        action = "DescribeStreamSummary" if kind == "kinesis" else "DescribeStream"
+        request = (f"{prefix}.{action}", version, stream_named(kind, arn))
+    try:
+        status, answer = aws_json_request(store, source[0], *request)
+        answer = json.loads(answer or b"{}")
+    except (OSError, ValueError):
+        return None, None
+    if status == 200:
+        visibility = (answer.get("Attributes") or {}).get("VisibilityTimeout")
+        return None, int(visibility) if visibility else None
+    missing = answer.get("__type", "").split("#")[-1]
+    if missing == "QueueDoesNotExist":
+        return invalid_parameter(
+            "Error occurred while ReceiveMessage. SQS Error Code: "
+            "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: "
+            f"{answer.get('message') or answer.get('Message')}"), None
+    if missing == "ResourceNotFoundException":
+        return invalid_parameter(f"Stream not found: {arn}"), None
+    return None, None
+
+
 def sqs_call(store, action, body):
     """A request to SQS (its JSON protocol), and its parsed answer; {} when it failed."""
     status, answer = aws_json_request(store, "SQS", f"AmazonSQS.{action}", "1.0", body)
@@ -5585,8 +5629,7 @@ def poll_sqs(poller):
     returned; the others come back after their visibility timeout, as on AWS."""
     store, mapping = poller.store, poller.mapping
     arn = mapping["EventSourceArn"]
-    queue_url = (endpoint_of(store, "SQS").rstrip("/")
-                 + f"/{arn.split(':')[4]}/{arn.split(':')[5]}")
+    queue_url = queue_url_of(store, arn)
     poller.running()
     while poller.current():
         try:
@@ -7699,10 +7742,17 @@ def create_event_source_mapping(store, params, body):
         raise invalid_parameter("Unsupported DestinationConfig parameter for given event source "
                                 "mapping type.")
     name, qualifier = parse_function_ref(store, body["FunctionName"], max_length=256)
+    missing, visibility = probe_event_source(store, kind, body.get("EventSourceArn"))
     with store.lock:
         function = store.functions.get(name)
         if function is None or not function.has_qualifier(qualifier):
             raise invalid_parameter("Function does not exist")
+        if missing is not None:
+            raise missing
+        timeout = find_version(store, function, qualifier)[1]["Timeout"]
+        if visibility is not None and visibility < timeout:
+            raise invalid_parameter(f"Queue visibility timeout: {visibility} seconds is less than "
+                                    f"Function timeout: {timeout} seconds")
         if kind in STREAM_SOURCES and not body.get("StartingPosition"):
             raise invalid_parameter("1 validation error detected: Value null at 'startingPosition' "
                                     "failed to satisfy constraint: Member must not be null.")

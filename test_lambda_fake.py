@@ -894,6 +894,24 @@ def test_invoke_event_failure_goes_to_the_dead_letter_queue():
         assert (delivery["destination"], delivery["message"]) == (queue, {"order": 5})
 
 
+def test_an_event_for_a_function_reserved_at_zero_goes_to_its_failure_destination_unrun(
+        server, lam):
+    create_function(lam, "stopped", code=b"exports.handler = async () => 1;")
+    lam.put_function_concurrency(FunctionName="stopped", ReservedConcurrentExecutions=0)
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:unrun"
+    lam.put_function_event_invoke_config(
+        FunctionName="stopped", DestinationConfig={"OnFailure": {"Destination": queue}})
+    out = lam.invoke(FunctionName="stopped", InvocationType="Event", Payload=b'{"n": 1}')
+    assert out["StatusCode"] == 202
+    assert wait_for(lambda: parlel_json(server, "/_parlel/destinations")["deliveries"])
+    record = parlel_json(server, "/_parlel/destinations")["deliveries"][0]["message"]
+    assert record["requestContext"]["condition"] == "ZeroReservedConcurrency"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["requestPayload"] == {"n": 1}
+    assert "responseContext" not in record and "responsePayload" not in record
+    assert invocations_of(server, "stopped") == []
+
+
 def test_parlel_logs_keep_each_invocation_with_its_log(server, lam):
     create_function(lam, "logged",
                     code=b"exports.handler = async (e) => { console.log('saw', e.n); return 2; };")
@@ -7002,7 +7020,7 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
     with LambdaServer(0, aws_endpoints={"SQS": moto_endpoint}) as fake:
         lam = client_for(fake)
         lam.create_function(FunctionName="worker", Runtime="python3.12", Role=ROLE,
-                            Handler="app.handler", Code={"ZipFile": (
+                            Handler="app.handler", Timeout=1, Code={"ZipFile": (
                                 b"def handler(event, context):\n"
                                 b"    return {'batchItemFailures': [\n"
                                 b"        {'itemIdentifier': r['messageId']}\n"
@@ -7276,3 +7294,28 @@ def test_mappings_of_the_local_sqs_and_kinesis_pass_only_what_their_filters_matc
         assert bodies == [{"kind": "order"}, {"kind": "order"}]     # the rest deleted unseen
         time.sleep(0.5)
         assert amounts() == [150, 100]
+
+
+def test_a_mapping_of_the_local_sqs_or_streams_needs_its_source_as_aws_does(moto_endpoint):
+    sqs = moto_client("sqs", moto_endpoint)
+    sqs.create_queue(QueueName="short", Attributes={"VisibilityTimeout": "2"})
+    with LambdaServer(0, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "consumer", Timeout=5)
+        for source, message in (
+                (f"arn:aws:sqs:{REGION}:{ACCOUNT}:nowhere",
+                 "Error occurred while ReceiveMessage. SQS Error Code: "
+                 "AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: "
+                 "The specified queue does not exist."),
+                (f"arn:aws:sqs:{REGION}:{ACCOUNT}:short",
+                 "Queue visibility timeout: 2 seconds is less than Function timeout: 5 seconds"),
+                (f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/nowhere",
+                 f"Stream not found: arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/nowhere"),
+                (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/stream/2026-01-01T00:00:00.000",
+                 f"Stream not found: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/stream/"
+                 "2026-01-01T00:00:00.000")):
+            extra = {} if ":sqs:" in source else {"StartingPosition": "LATEST"}
+            assert assert_error(lambda: lam.create_event_source_mapping(
+                FunctionName="consumer", EventSourceArn=source, **extra),
+                "InvalidParameterValueException", 400) == message
+        assert lam.list_event_source_mappings()["EventSourceMappings"] == []
