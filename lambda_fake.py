@@ -5537,13 +5537,13 @@ class Poller:
                                        "batch is tried again", once=f"poll {error.code}")
             return None
 
-    def processed(self, outcome):
-        """LastProcessingResult after a batch, as streams show it."""
+    def processed(self, ran):
+        """LastProcessingResult after a batch (whether the function ran it), as streams show
+        it."""
         with self.store.lock:
             if "LastProcessingResult" in self.mapping:
-                self.mapping["LastProcessingResult"] = (
-                    "OK" if outcome is not None and not outcome.function_error
-                    else "PROBLEM: Function call failed")
+                self.mapping["LastProcessingResult"] = ("OK" if ran
+                                                        else "PROBLEM: Function call failed")
 
 
 def start_polling(store, mapping, enabled):
@@ -5671,8 +5671,9 @@ def gather_messages(poller, queue_url):
         left = deadline - time.monotonic()
         if batch and left <= 0:
             break
+        wanted = min(10, mapping["BatchSize"] - len(batch))
         received = sqs_call(poller.store, "ReceiveMessage", {
-            "QueueUrl": queue_url, "MaxNumberOfMessages": min(10, mapping["BatchSize"] - len(batch)),
+            "QueueUrl": queue_url, "MaxNumberOfMessages": wanted,
             "WaitTimeSeconds": max(0, min(1, int(left + 0.999))) if batch else 1,
             "MessageSystemAttributeNames": ["All"], "MessageAttributeNames": ["All"]}).get(
             "Messages", [])
@@ -5729,10 +5730,12 @@ def stream_named(kind, arn):
     return {"StreamName": arn.split("/", 1)[1]} if kind == "kinesis" else {"StreamArn": arn}
 
 
-def shard_iterators(poller, kind):
-    """{shard id: iterator} for every shard: after the last record handled, as Lambda keeps its
-    place across a disable or an update, else at the mapping's StartingPosition."""
+def shard_iterators(poller, kind, known=(), position=None):
+    """{shard id: iterator} for every shard but those `known`: after the last record handled, as
+    Lambda keeps its place across a disable or an update, else at `position` (by default the
+    mapping's StartingPosition)."""
     store, mapping = poller.store, poller.mapping
+    position = position or mapping["StartingPosition"]
     named = stream_named(kind, mapping["EventSourceArn"])
     if kind == "kinesis":
         shards = stream_call(store, kind, "ListShards", named)["Shards"]
@@ -5742,12 +5745,13 @@ def shard_iterators(poller, kind):
         handled = dict(store.checkpoints.get(mapping["UUID"], {}))
     iterators = {}
     for shard in shards:
-        request = dict(named, ShardId=shard["ShardId"],
-                       ShardIteratorType=mapping["StartingPosition"])
+        if shard["ShardId"] in known:
+            continue
+        request = dict(named, ShardId=shard["ShardId"], ShardIteratorType=position)
         if shard["ShardId"] in handled:
             request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER",
                            StartingSequenceNumber=handled[shard["ShardId"]])
-        elif mapping["StartingPosition"] == "AT_TIMESTAMP":
+        elif position == "AT_TIMESTAMP":
             request["Timestamp"] = mapping.get("StartingPositionTimestamp")
         iterators[shard["ShardId"]] = stream_call(store, kind, "GetShardIterator",
                                                   request)["ShardIterator"]
@@ -5759,12 +5763,17 @@ def poll_stream(poller):
     into batches (BatchSize, or what the batching window has gathered) and handing them over."""
     store, mapping = poller.store, poller.mapping
     kind = mapping["EventSourceArn"].split(":")[2]
-    iterators, gathered, first_at = None, {}, {}
+    iterators, gathered, first_at, windows = None, {}, {}, {}
+    ended, resharded = set(), False     # shards read to their end; whether one just was
     while poller.current():
         try:
             if iterators is None:
                 iterators = shard_iterators(poller, kind)
                 poller.running()
+            elif resharded and not gathered:    # the shards that took over, read whole
+                iterators.update(shard_iterators(poller, kind, set(iterators) | ended,
+                                                 "TRIM_HORIZON"))
+                resharded = False
             quiet = True
             for shard, iterator in list(iterators.items()):
                 answer = stream_call(store, kind, "GetRecords", {
@@ -5774,6 +5783,8 @@ def poll_stream(poller):
                     iterators[shard] = answer["NextShardIterator"]
                 else:
                     del iterators[shard]                    # a closed shard, read to its end
+                    ended.add(shard)
+                    resharded = True
                 if answer.get("Records"):
                     quiet = False
                     gathered.setdefault(shard, []).extend(answer["Records"])
@@ -5789,9 +5800,61 @@ def poll_stream(poller):
                     or time.monotonic() - first_at[shard] >= window):
                 records = gathered.pop(shard)
                 del first_at[shard]
-                handle_stream_batch(poller, kind, shard, records)
+                hand_over(poller, kind, shard, records, windows)
+        for shard in [shard for shard, window in windows.items()
+                      if time.time() >= window["end"] and shard not in gathered]:
+            close_window(poller, kind, shard, windows)
         if quiet:
             time.sleep(STREAM_IDLE_SECONDS)
+
+
+def hand_over(poller, kind, shard, records, windows):
+    """Hand a shard's batch to the function: as it is, or with TumblingWindowInSeconds split at
+    the windows' edges (windows follow the records' arrival times), each window's state passed
+    from one invocation to the next and ended by a final invocation."""
+    size = poller.mapping.get("TumblingWindowInSeconds") or 0
+    if not size:
+        return handle_stream_batch(poller, kind, shard, records)
+    while records and poller.current():
+        start = int(arrival(kind, records[0]) // size * size)
+        if shard in windows and windows[shard]["start"] < start:
+            close_window(poller, kind, shard, windows)
+        window = windows.setdefault(shard, {"start": start, "end": start + size, "state": {}})
+        inside = next((index for index, record in enumerate(records)
+                       if arrival(kind, record) >= window["end"]), len(records))
+        handle_stream_batch(poller, kind, shard, records[:inside], window)
+        records = records[inside:]
+
+
+def window_fields(poller, shard, window, final=False):
+    """What a tumbling window adds to an event."""
+    return {"window": {"start": iso_timestamp(window["start"]).replace(".000Z", "Z"),
+                       "end": iso_timestamp(window["end"]).replace(".000Z", "Z")},
+            "state": window["state"], "shardId": shard,
+            "eventSourceARN": poller.mapping["EventSourceArn"],
+            "isFinalInvokeForWindow": final, "isWindowTerminatedEarly": False}
+
+
+def close_window(poller, kind, shard, windows):
+    """A window's final invocation, with its state and no records; the shard waits until it
+    succeeds, as on AWS."""
+    window = windows[shard]
+    while poller.current():
+        outcome = poller.invoke(dict(Records=[], **window_fields(poller, shard, window, True)))
+        poller.processed(outcome is not None and not outcome.function_error)
+        if outcome is not None and not outcome.function_error:
+            break
+        time.sleep(STREAM_RETRY_SECONDS)
+    del windows[shard]
+
+
+def window_state(outcome):
+    """The state a windowed invocation returned, or None (then the invocation failed)."""
+    try:
+        state = json.loads(outcome.payload).get("state")
+    except (ValueError, AttributeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def stream_event(poller, kind, shard, records, role):
@@ -5807,6 +5870,14 @@ def stream_event(poller, kind, shard, records, role):
         "eventID": f"{shard}:{record['SequenceNumber']}", "eventName": "aws:kinesis:record",
         "invokeIdentityArn": role, "awsRegion": store.region, "eventSourceARN": arn}
         for record in records]}
+
+
+def set_identity(event, role):
+    """The event, each Kinesis record naming the role the function runs as."""
+    for record in event["Records"]:
+        if "invokeIdentityArn" in record:
+            record["invokeIdentityArn"] = role
+    return event
 
 
 def filter_view(kind, record):
@@ -5828,18 +5899,27 @@ def arrival(kind, record):
     return float(value) if isinstance(value, (int, float)) else time.time()
 
 
-def handle_stream_batch(poller, kind, shard, records):
-    """Invoke with a shard's batch until it is handled, retried as the mapping says."""
+def handle_stream_batch(poller, kind, shard, records, window=None):
+    """Invoke with a shard's batch until it is handled, retried as the mapping says (in a
+    tumbling window: with its state, which the answer then replaces)."""
     mapping = poller.mapping
     kept = [record for record in records if passes_filters(mapping, filter_view(kind, record))]
     pending = [(kept, 0)] if kept else []   # (records, retries so far), in the shard's order
     while pending and poller.current():
         batch, retries = pending.pop(0)
-        event = {}
-        outcome = poller.invoke(lambda job: event.setdefault(
-            "event", stream_event(poller, kind, shard, batch, job.role)))
-        poller.processed(outcome)
+        event = {"event": stream_event(poller, kind, shard, batch, None)}
+        if window is not None:
+            event["event"].update(window_fields(poller, shard, window))
+        outcome = poller.invoke(lambda job: set_identity(event["event"], job.role))
         handled = failed_from(outcome, mapping, [sequence_number(kind, r) for r in batch])
+        ran = outcome is not None and not outcome.function_error
+        if window is not None and ran:
+            state = window_state(outcome)
+            if state is None:           # a windowed answer without its state failed
+                ran, handled = False, set()
+            else:
+                window["state"] = state
+        poller.processed(ran)
         if handled:
             checkpoint(poller, shard, sequence_number(kind, batch[len(handled) - 1]))
         rest = batch[len(handled):]
@@ -10081,7 +10161,8 @@ def check_signature(credentials, method, target, headers, body):
 
 
 def sigv4_signature(secret, scope, stamp, canonical):
-    """The Signature Version 4 of a canonical request; `scope` is date/region/service/aws4_request."""
+    """The Signature Version 4 of a canonical request; `scope` is
+    date/region/service/aws4_request."""
     to_sign = (f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n"
                f"{hashlib.sha256(canonical.encode()).hexdigest()}")
     key = f"AWS4{secret}".encode()

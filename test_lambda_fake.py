@@ -7319,3 +7319,78 @@ def test_a_mapping_of_the_local_sqs_or_streams_needs_its_source_as_aws_does(moto
                 FunctionName="consumer", EventSourceArn=source, **extra),
                 "InvalidParameterValueException", 400) == message
         assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def test_a_mapping_of_the_local_kinesis_carries_a_tumbling_windows_state_to_its_end(
+        moto_endpoint):
+    kinesis = moto_client("kinesis", moto_endpoint)
+    kinesis.create_stream(StreamName="counted", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="counted")["StreamDescription"]["StreamARN"]
+    with LambdaServer(0, aws_endpoints={"": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "counter", code=(
+            b"exports.handler = async (e) => ({ state: { count: (e.state.count || 0) + "
+            b"e.Records.length } });"))
+        mapping = lam.create_event_source_mapping(
+            FunctionName="counter", EventSourceArn=stream, StartingPosition="LATEST",
+            BatchSize=1, TumblingWindowInSeconds=2)
+        enabled_soon(lam, mapping)
+        for number in range(3):
+            kinesis.put_record(StreamName="counted", Data=str(number).encode(), PartitionKey="p")
+
+        def events():
+            return [json.loads(i["payload"]) for i in invocations_of(fake, "counter")]
+
+        def finals():
+            return [e for e in events() if e["isFinalInvokeForWindow"]]
+        assert wait_for(lambda: sum(e["state"]["count"] for e in finals()) == 3, 20)
+        for event in events():
+            start, end = (iso_seconds(event["window"][edge]) for edge in ("start", "end"))
+            assert (end - start, start % 2) == (2, 0)
+            assert (event["shardId"], event["eventSourceARN"]) == ("shardId-000000000000", stream)
+        assert all(e["Records"] == [] for e in finals())
+        assert [len(e["Records"]) for e in events() if not e["isFinalInvokeForWindow"]] == [1] * 3
+        first = events()[0]
+        assert first["state"] == {} and first["isWindowTerminatedEarly"] is False
+        create_function(lam, "stateless", code=b"exports.handler = async () => 1;")
+        other = lam.create_event_source_mapping(
+            FunctionName="stateless", EventSourceArn=stream, StartingPosition="LATEST",
+            TumblingWindowInSeconds=2, MaximumRetryAttempts=0)
+        enabled_soon(lam, other)
+        kinesis.put_record(StreamName="counted", Data=b"x", PartitionKey="p")
+        assert wait_for(lambda: lam.get_event_source_mapping(UUID=other["UUID"])[
+            "LastProcessingResult"] == "PROBLEM: Function call failed")  # an answer with no state
+
+
+def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monkeypatch):
+    """moto's server does not close shards when it reshards, so a stream stands in for it: its
+    shard 0 ends after one record, and shard 1, which takes over, holds the next."""
+    def record(number):
+        return {"SequenceNumber": str(number), "PartitionKey": "p", "ApproximateArrivalTimestamp":
+                time.time(), "Data": base64.b64encode(f"r{number}".encode()).decode()}
+    reads = {"0": [record(1)], "1": [record(2)]}
+    asked = []
+
+    def stream_call(store, kind, action, body):
+        asked.append((action, body.get("ShardId"), body.get("ShardIteratorType")))
+        if action == "ListShards":
+            return {"Shards": [{"ShardId": "0"}] + ([{"ShardId": "1"}] if not reads["0"] else [])}
+        if action == "GetShardIterator":
+            return {"ShardIterator": body["ShardId"]}
+        shard = body["ShardIterator"]
+        records, reads[shard] = reads[shard], []
+        ended = shard == "0" and not records
+        return {"Records": records, "NextShardIterator": None if ended else shard}
+    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
+    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "reader", code=b"exports.handler = async (e) => e.Records.map("
+                                            b"r => Buffer.from(r.kinesis.data, 'base64') + '');")
+        lam.create_event_source_mapping(
+            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            StartingPosition="LATEST")
+        assert wait_for(lambda: len(invocations_of(fake, "reader")) == 2)
+        assert [json.loads(i["response"]) for i in invocations_of(fake, "reader")] == [
+            ["r1"], ["r2"]]
+        assert ("GetShardIterator", "0", "LATEST") in asked
+        assert ("GetShardIterator", "1", "TRIM_HORIZON") in asked
