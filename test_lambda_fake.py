@@ -6979,6 +6979,22 @@ def test_invocation_logs_reach_the_local_cloudwatch_logs_and_a_dead_one_slows_no
         streams = logs.describe_log_streams(logGroupName="/aws/lambda/talker")["logStreams"]
         assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}",
                             streams[0]["logStreamName"])
+        lam.update_function_configuration(FunctionName="talker", LoggingConfig={
+            "LogFormat": "JSON", "LogGroup": "/json/talker"})
+        request_id = lam.invoke(FunctionName="talker")["ResponseMetadata"]["RequestId"]
+
+        def json_events():
+            try:
+                return [json.loads(e["message"]) for e in logs.filter_log_events(
+                    logGroupName="/json/talker")["events"]]
+            except logs.exceptions.ResourceNotFoundException:
+                return []
+        assert wait_for(lambda: len(json_events()) == 3)
+        start, said, report = json_events()
+        assert (start["type"], start["record"]["requestId"]) == ("platform.start", request_id)
+        assert (said["level"], said["message"], said["requestId"]) == (
+            "INFO", "hello logs", request_id)
+        assert report["type"] == "platform.report"
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
@@ -7035,6 +7051,11 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
             return sum(int(v) for v in attributes["Attributes"].values())
+
+        def in_flight():
+            return int(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+                "ApproximateNumberOfMessagesNotVisible"])["Attributes"][
+                "ApproximateNumberOfMessagesNotVisible"])
         assert wait_for(lambda: invocations_of(fake, "worker") and left() == 1, 20)
         event = json.loads(invocations_of(fake, "worker")[0]["payload"])
         assert {r["eventSource"] for r in event["Records"]} == {"aws:sqs"}
@@ -7042,6 +7063,19 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
         seen = len(invocations_of(fake, "worker"))
         time.sleep(2.5)                 # the failed one comes back each second; nobody polls
         assert len(invocations_of(fake, "worker")) <= seen + 1 and left() == 1
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        assert wait_for(lambda: in_flight() == 1)    # polled again
+        fake.reset()                    # and reset ends its poller
+        time.sleep(1.5)
+        assert in_flight() == 0
+        create_function(lam, "worker2", Timeout=1, code=b"exports.handler = async () => 1;")
+        lam.create_event_source_mapping(
+            FunctionName="worker2", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs-in")
+        assert wait_for(lambda: in_flight() == 1 or left() == 0)
+    time.sleep(1.5)                     # a long poll under way at stop() ends within a second
+    sqs.send_message(QueueUrl=queue_url, MessageBody="after the stop")
+    time.sleep(1.5)
+    assert (in_flight(), left()) == (0, 1)
 
 
 def moto_client(service, endpoint):
