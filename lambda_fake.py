@@ -7940,8 +7940,7 @@ def update_event_source_mapping(store, params, body):
         updated["State"] = ("Updating" if enabled == was_enabled
                             else "Enabling" if enabled else "Disabling")
         updated["LastModified"] = time.time()
-        mapping.clear()
-        mapping.update(updated)
+        mapping.update(updated)         # in place, never emptied: its poller reads it
         state = mapping["State"]
         start_polling(store, mapping, enabled)
         return dict(mapping, State=state)
