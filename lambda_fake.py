@@ -5639,11 +5639,7 @@ def poll_sqs(poller):
             continue
         if not received or not poller.current():
             continue
-        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"], "attributes": m.get("Attributes", {}),
-                    "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs",
-                    "eventSourceARN": arn, "awsRegion": store.region} for m in received]
+        records = [sqs_record(store, arn, message) for message in received]
         kept = [record for record in records if passes_filters(
             mapping, dict(record, body=json_or_text(record["body"])))]
         done = [record for record in records if record not in kept]     # deleted unseen
@@ -5658,6 +5654,25 @@ def poll_sqs(poller):
                     for index, record in enumerate(done[start:start + 10])]})
             except (OSError, ValueError):
                 pass
+
+
+def sqs_record(store, arn, message):
+    """A received SQS message as a record of Lambda's SQS event (its message attributes as
+    Lambda spells them)."""
+    record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+              "body": message["Body"], "attributes": message.get("Attributes", {}),
+              "messageAttributes": {
+                  name: {("binaryValue" if "BinaryValue" in value else "stringValue"):
+                         value.get("BinaryValue", value.get("StringValue")),
+                         "stringListValues": value.get("StringListValues", []),
+                         "binaryListValues": value.get("BinaryListValues", []),
+                         "dataType": value.get("DataType")}
+                  for name, value in (message.get("MessageAttributes") or {}).items()}}
+    if message.get("MD5OfMessageAttributes"):
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update(md5OfBody=message.get("MD5OfBody"), eventSource="aws:sqs",
+                  eventSourceARN=arn, awsRegion=store.region)
+    return record
 
 
 def gather_messages(poller, queue_url):

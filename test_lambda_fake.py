@@ -7045,7 +7045,8 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
             FunctionName="worker", EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs-in",
             BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
         for body in ("a", "fail", "b"):
-            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes={
+                "Author": {"DataType": "String", "StringValue": "Grisham"}})
 
         def left():
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
@@ -7059,6 +7060,14 @@ def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endp
         assert wait_for(lambda: invocations_of(fake, "worker") and left() == 1, 20)
         event = json.loads(invocations_of(fake, "worker")[0]["payload"])
         assert {r["eventSource"] for r in event["Records"]} == {"aws:sqs"}
+        record = event["Records"][0]
+        assert list(record) == ["messageId", "receiptHandle", "body", "attributes",
+                                "messageAttributes", "md5OfMessageAttributes", "md5OfBody",
+                                "eventSource", "eventSourceARN", "awsRegion"]    # AWS's order
+        assert record["messageAttributes"] == {"Author": {
+            "stringValue": "Grisham", "stringListValues": [], "binaryListValues": [],
+            "dataType": "String"}}
+        assert {"ApproximateReceiveCount", "SentTimestamp"} <= set(record["attributes"])
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
         seen = len(invocations_of(fake, "worker"))
         time.sleep(2.5)                 # the failed one comes back each second; nobody polls
