@@ -1671,6 +1671,18 @@ def stack_trace(frames):
     return traceback.format_list([(f.filename, f.lineno, f.name, f.line) for f in frames])
 
 
+def error_lines(error_type, message, frames):
+    """A handler's error as the Python runtime logs it: the type and message, the traceback, its
+    lines indented with no-break spaces."""
+    lines = ["[ERROR] " + error_type + (f": {message}" if message else ""),
+             "Traceback (most recent call last):"]
+    for frame in frames:
+        for line in frame.splitlines():
+            stripped = line.lstrip(" ")
+            lines.append("\u00a0" * (len(line) - len(stripped)) + stripped)
+    return "\n".join(lines)
+
+
 def error_record(error, error_type=None, message=None, request_id=None):
     frames = traceback.extract_tb(error.__traceback__)[1:] if error.__traceback__ else []
     record = {"errorMessage": str(error) if message is None else message,
@@ -1977,8 +1989,7 @@ def serve():
                                   "requestId": current_id, "stackTrace": frames},
                                  ensure_ascii=False))
             else:
-                print(f"[ERROR] {type(error).__name__}: {error}\nTraceback (most recent call "
-                      "last):\n" + "".join(frames), end="")
+                print(error_lines(type(error).__name__, str(error), frames))
             send(b"E", error_record(error, request_id=current_id), peak_kb())
             continue
         if os.getpid() != environment_pid:
@@ -3874,7 +3885,7 @@ class Runner:
 
     def run(self, job, payload, request_id, client_context, on_chunk, retried=False):
         started = time.monotonic()
-        log = LogBuffer(request_id, job.version, job.system_log_level, job.key[0])
+        log = LogBuffer(request_id, job)
         reason = self.cannot_run(job)
         if reason:
             log.append(f"lambda_fake: echoing the payload because {reason}\n".encode())
@@ -4195,7 +4206,7 @@ class Runner:
         try:
             env, _, generation = self.pool.acquire(job.key, job.kind, False,
                                                    patience=INIT_TIMEOUT_SECONDS)
-            env, _, error = self.load(job, LogBuffer("", job.version), env, generation, b"")
+            env, _, error = self.load(job, LogBuffer("", job), env, generation, b"")
         except LambdaError as failure:
             if failure.code == "ServiceException":      # a reset, a stop, or no room: not an
                 return None                             # init error of its function
@@ -4383,11 +4394,12 @@ class LogBuffer:
     with its START, END and REPORT lines, is made when text() is called: most invocations are
     never asked for their log."""
 
-    def __init__(self, request_id, version, system_level=None, function_arn=None):
+    def __init__(self, request_id, job):
         self.request_id = request_id
-        self.version = version
-        self.system_level = system_level    # with LoggingConfig's JSON format (else None)
-        self.function_arn = function_arn
+        self.version = job.version
+        self.system_level = job.system_log_level    # with LoggingConfig's JSON format, else None
+        self.function_arn = job.key[0]
+        self.runtime, self.region, self.memory = job.runtime, job.region, job.memory
         self.started = time.time()
         self.failed = False
         self.head = bytearray()
@@ -4420,6 +4432,23 @@ class LogBuffer:
 
     def size(self):
         return len(self.head) + self.tail_size
+
+    def init_start(self):
+        """The line an on-demand cold start's log begins with in CloudWatch Logs (LogType Tail
+        leaves it out, as AWS's does): INIT_START, or platform.initStart; else ""."""
+        if self.report is None or self.report["init_ms"] is None:
+            return ""
+        if not self.system_level:
+            return (f"INIT_START Runtime Version: {runtime_version(self.runtime)}\tRuntime "
+                    f"Version ARN: {runtime_version_arn(self.region, self.runtime)}\n")
+        if SYSTEM_LOG_LEVELS.index(self.system_level) > SYSTEM_LOG_LEVELS.index("INFO"):
+            return ""
+        return platform_line(self.started, "platform.initStart", {
+            "initializationType": "on-demand", "phase": "init",
+            "runtimeVersion": runtime_version(self.runtime),
+            "runtimeVersionArn": runtime_version_arn(self.region, self.runtime),
+            "functionName": self.function_arn.split(":")[6], "functionVersion": self.version,
+            "instanceMaxMemory": self.memory * 1024 * 1024})
 
     def close(self, **figures):
         """Record what the REPORT line says: duration_ms, memory_mb, used_mb, init_ms, status."""
@@ -5440,11 +5469,11 @@ class LogShipper:
         self.queue.put(None)
 
     def add(self, store, group, stream, text):
-        """One invocation's log lines, each an event stamped now."""
+        """One invocation's log, its events stamped now."""
         now = int(time.time() * 1000)
         try:
             self.queue.put_nowait((store, group, stream, [
-                {"timestamp": now, "message": line} for line in text.splitlines() if line]))
+                {"timestamp": now, "message": event} for event in log_events(text)]))
         except queue.Full:
             say(store, "warning", "CloudWatch Logs is not keeping up: invocation logs dropped",
                 once="logs-full")
@@ -5488,11 +5517,27 @@ class LogShipper:
         return aws_json_request(store, "LOGS", f"Logs_20140328.{action}", "1.1", body)
 
 
+def log_events(text):
+    """A log as the CloudWatch Logs events Lambda makes of it: a line each, newline kept, but a
+    Python handler's error and its traceback (lines indented with no-break spaces) one event,
+    with no newline at its end."""
+    events = []
+    for line in re.findall(r"[^\n]*\n|[^\n]+$", text):
+        if events and events[-1].startswith("[ERROR] ") and (
+                line.startswith("\u00a0") or line == "Traceback (most recent call last):\n"):
+            events[-1] += line
+        else:
+            events.append(line)
+    return [event.rstrip("\n") if event.startswith("[ERROR] ") and "\n" in event.rstrip("\n")
+            else event for event in events]
+
+
 def ship_logs(store, job, outcome):
     """Send an invocation's log to CloudWatch Logs when an endpoint for it is set."""
     if store.log_shipper is not None and outcome.log_buffer is not None:
         stream = outcome.log_stream or new_log_stream(job.version)
-        store.log_shipper.add(store, job.log_group, stream, outcome.log)
+        store.log_shipper.add(store, job.log_group, stream,
+                              outcome.log_buffer.init_start() + outcome.log)
 
 
 # -- Event source pollers ----------------------------------------------------------------------
@@ -6118,10 +6163,17 @@ CONFIGURATION_MEMBERS = dict(
     DurableConfig=DURABLE_CONFIG)
 
 
-def runtime_version_arn(store, runtime):
+def runtime_version_arn(region, runtime):
     """A stable, made-up runtime version ARN per runtime, in AWS's format."""
     digest = hashlib.sha256(runtime.encode()).hexdigest()
-    return f"arn:aws:lambda:{store.region}::runtime:{digest}"
+    return f"arn:aws:lambda:{region}::runtime:{digest}"
+
+
+def runtime_version(runtime):
+    """A runtime's version as INIT_START names it: python:3.12.v1, nodejs:20.v1,
+    provided:al2023.v1 (ours are all v1)."""
+    name, number = re.fullmatch(r"([a-z]+)(.*?)(\.x)?", runtime).group(1, 2)
+    return f"{name}:{number.lstrip('.') or 'al1'}.v1"
 
 
 def apply_configuration(store, config, body):
@@ -6133,7 +6185,7 @@ def apply_configuration(store, config, body):
             config[member] = body[member]
     if "Runtime" in body:
         config["RuntimeVersionConfig"] = {
-            "RuntimeVersionArn": runtime_version_arn(store, body["Runtime"])}
+            "RuntimeVersionArn": runtime_version_arn(store.region, body["Runtime"])}
     if "Environment" in body:
         config["Environment"] = {
             "Variables": dict((body["Environment"] or {}).get("Variables") or {})}

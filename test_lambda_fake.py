@@ -5202,8 +5202,10 @@ def test_handler_errors_are_logged_as_the_runtimes_log_them(lam):
     create_function(lam, "pyfail", Runtime="python3.12", Handler="app.handler",
                     code=b"def handler(event, context):\n    raise ValueError('nope')\n")
     log = decoded_log(lam.invoke(FunctionName="pyfail", LogType="Tail"))
+    assert log.startswith("START RequestId: ")     # INIT_START is CloudWatch's, not the tail's
     assert "[ERROR] ValueError: nope\nTraceback (most recent call last):\n" in log
-    assert "raise ValueError('nope')" in log
+    assert '\n\u00a0\u00a0File "/var/task/app.py", line 2, in handler\n' in log
+    assert "\n\u00a0\u00a0\u00a0\u00a0raise ValueError('nope')\n" in log
 
 
 def json_lines(log):
@@ -6973,12 +6975,30 @@ def test_invocation_logs_reach_the_local_cloudwatch_logs_and_a_dead_one_slows_no
             except logs.exceptions.ResourceNotFoundException:
                 return []
         assert wait_for(lambda: any(m.startswith("REPORT") for m in messages()))
-        seen = messages()
-        assert seen[0] == f"START RequestId: {request_id} Version: $LATEST"
-        assert any("hello logs" in m for m in seen) and any(m.startswith("END") for m in seen)
+        seen = messages()                # as AWS records them: a line each, newline kept
+        assert re.fullmatch(r"INIT_START Runtime Version: nodejs:20\.v\d+\tRuntime Version ARN: "
+                            rf"arn:aws:lambda:{REGION}::runtime:[0-9a-f]{{64}}\n", seen[0])
+        assert seen[1] == f"START RequestId: {request_id} Version: $LATEST\n"
+        assert seen[2].endswith("\tINFO\thello logs\n")
+        assert seen[3] == f"END RequestId: {request_id}\n"
+        assert seen[4].startswith(f"REPORT RequestId: {request_id}\t") and "Init Duration" in seen[4]
         streams = logs.describe_log_streams(logGroupName="/aws/lambda/talker")["logStreams"]
         assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}",
                             streams[0]["logStreamName"])
+        create_function(lam, "pyfails", Runtime="python3.12", Handler="app.handler",
+                        code=b"def handler(event, context):\n    raise ValueError('no')\n")
+        lam.invoke(FunctionName="pyfails")
+
+        def errors():
+            try:
+                return [e["message"] for e in logs.filter_log_events(
+                    logGroupName="/aws/lambda/pyfails")["events"] if "[ERROR]" in e["message"]]
+            except logs.exceptions.ResourceNotFoundException:
+                return []
+        assert wait_for(errors)         # the error and its traceback: one event, as on AWS
+        assert errors() == ["[ERROR] ValueError: no\nTraceback (most recent call last):\n"
+                            "\u00a0\u00a0File \"/var/task/app.py\", line 2, in handler\n"
+                            "\u00a0\u00a0\u00a0\u00a0raise ValueError('no')"]
         lam.update_function_configuration(FunctionName="talker", LoggingConfig={
             "LogFormat": "JSON", "LogGroup": "/json/talker"})
         request_id = lam.invoke(FunctionName="talker")["ResponseMetadata"]["RequestId"]
@@ -6989,8 +7009,10 @@ def test_invocation_logs_reach_the_local_cloudwatch_logs_and_a_dead_one_slows_no
                     logGroupName="/json/talker")["events"]]
             except logs.exceptions.ResourceNotFoundException:
                 return []
-        assert wait_for(lambda: len(json_events()) == 3)
-        start, said, report = json_events()
+        assert wait_for(lambda: len(json_events()) == 4)
+        init, start, said, report = json_events()
+        assert (init["type"], init["record"]["functionName"], init["record"]["phase"]) == (
+            "platform.initStart", "talker", "init")
         assert (start["type"], start["record"]["requestId"]) == ("platform.start", request_id)
         assert (said["level"], said["message"], said["requestId"]) == (
             "INFO", "hello logs", request_id)
