@@ -760,6 +760,11 @@ def iso_timestamp(seconds=None, zone="Z"):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}{zone}"
 
 
+def iso_second(seconds):
+    """2026-01-01T00:00:00Z: a time to the second, as DynamoDB records and windows write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def new_uuid():
     """A random (version 4) UUID, in the same shape as str(uuid.uuid4()) would give it: the
     uuid module would import platform, which costs start-up time."""
@@ -5888,8 +5893,7 @@ def hand_over(poller, kind, shard, records, windows):
 
 def window_fields(poller, shard, window, final=False):
     """What a tumbling window adds to an event."""
-    return {"window": {"start": iso_timestamp(window["start"]).replace(".000Z", "Z"),
-                       "end": iso_timestamp(window["end"]).replace(".000Z", "Z")},
+    return {"window": {"start": iso_second(window["start"]), "end": iso_second(window["end"])},
             "state": window["state"], "shardId": shard,
             "eventSourceARN": poller.mapping["EventSourceArn"],
             "isFinalInvokeForWindow": final, "isWindowTerminatedEarly": False}
@@ -6024,7 +6028,8 @@ def stream_failure(poller, kind, shard, records, outcome, attempts, condition, e
     target = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     if not target:
         return
-    stamps = [iso_timestamp(arrival(kind, record)) for record in records]
+    stamp = iso_timestamp if kind == "kinesis" else iso_second     # DynamoDB's: to the second
+    stamps = [stamp(arrival(kind, record)) for record in records]
     record = {"requestContext": {"requestId": new_uuid(), "functionArn": mapping["FunctionArn"],
                                  "condition": condition, "approximateInvokeCount": attempts},
               "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
@@ -6040,7 +6045,7 @@ def stream_failure(poller, kind, shard, records, outcome, attempts, condition, e
         if outcome.function_error:
             record["responseContext"]["functionError"] = outcome.function_error
     if target.split(":")[2] == "s3":   # S3 keeps the event too
-        record["payload"] = json.dumps(event.get("event"))
+        record["payload"] = event.get("event")
     with store.lock:
         store.deliveries.append({"destination": target, "timestamp": iso_timestamp(),
                                  "functionArn": mapping["FunctionArn"],
