@@ -4799,10 +4799,14 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
             record["responsePayload"] = json.loads(outcome.payload)
         except ValueError:
             record["responsePayload"] = outcome.payload.decode("utf-8", "replace")
-    deliveries = [(target, record)] if target else []
-    if condition != "Success" and job.dead_letter:
-        deliveries.append((job.dead_letter, json.loads(payload)))
-    for arn, message in deliveries:
+    deliveries = [(target, record, None)] if target else []
+    if condition != "Success" and job.dead_letter:      # the event, the error in its attributes
+        answer = record.get("responsePayload")
+        error = answer.get("errorMessage") if isinstance(answer, dict) else answer
+        deliveries.append((job.dead_letter, json.loads(payload), {
+            "RequestID": ("String", request_id), "ErrorCode": ("Number", "200"),
+            "ErrorMessage": ("String", str(error or condition))}))
+    for arn, message, attributes in deliveries:
         if arn.split(":")[2] == "lambda":
             body = json.dumps(message).encode()
             try:
@@ -4814,27 +4818,37 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
             store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
                                      "functionArn": job.function_arn, "requestId": request_id,
                                      "message": message})
+            if attributes:
+                store.deliveries[-1]["messageAttributes"] = {
+                    name: value for name, (_, value) in attributes.items()}
         deliver_elsewhere(store, arn, message, condition, job.function_arn,
-                          f"aws/lambda/async/{job.function_name}")
+                          f"aws/lambda/async/{job.function_name}", attributes)
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def sqs_delivery(endpoint, arn, text, condition, function, place):
+def sqs_delivery(endpoint, arn, text, condition, function, place, attributes):
     queue_url = f"{endpoint}/{arn.split(':')[4]}/{arn.split(':')[5]}"
-    return "POST", endpoint + "/", urllib.parse.urlencode({
-        "Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": queue_url,
-        "MessageBody": text}).encode(), FORM
+    form = {"Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": queue_url,
+            "MessageBody": text}
+    for number, (name, (kind, value)) in enumerate((attributes or {}).items(), 1):
+        form.update({f"MessageAttribute.{number}.Name": name,
+                     f"MessageAttribute.{number}.Value.DataType": kind,
+                     f"MessageAttribute.{number}.Value.StringValue": value})
+    return "POST", endpoint + "/", urllib.parse.urlencode(form).encode(), FORM
 
 
-def sns_delivery(endpoint, arn, text, condition, function, place):
-    return "POST", endpoint + "/", urllib.parse.urlencode({
-        "Action": "Publish", "Version": "2010-03-31", "TopicArn": arn,
-        "Message": text}).encode(), FORM
+def sns_delivery(endpoint, arn, text, condition, function, place, attributes):
+    form = {"Action": "Publish", "Version": "2010-03-31", "TopicArn": arn, "Message": text}
+    for number, (name, (kind, value)) in enumerate((attributes or {}).items(), 1):
+        form.update({f"MessageAttributes.entry.{number}.Name": name,
+                     f"MessageAttributes.entry.{number}.Value.DataType": kind,
+                     f"MessageAttributes.entry.{number}.Value.StringValue": value})
+    return "POST", endpoint + "/", urllib.parse.urlencode(form).encode(), FORM
 
 
-def eventbridge_delivery(endpoint, arn, text, condition, function, place):
+def eventbridge_delivery(endpoint, arn, text, condition, function, place, attributes):
     outcome = "Success" if condition == "Success" else "Failure"
     return "POST", endpoint + "/", json.dumps({"Entries": [{
         "Source": "lambda", "Resources": [function], "EventBusName": arn, "Detail": text,
@@ -4842,7 +4856,7 @@ def eventbridge_delivery(endpoint, arn, text, condition, function, place):
         "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
 
 
-def s3_delivery(endpoint, arn, text, condition, function, place):
+def s3_delivery(endpoint, arn, text, condition, function, place, attributes):
     """An object in the bucket, its key as Lambda names it: `place` (aws/lambda/async/<function>
     or aws/lambda/<mapping UUID>/<shard>), the date, the time and a UUID."""
     key = f"{place}/{time.strftime('%Y/%m/%d/%Y-%m-%dT%H.%M.%S', time.gmtime())}-{new_uuid()}"
@@ -4857,16 +4871,17 @@ DELIVERY_SERVICES = {"sqs": ("SQS", sqs_delivery), "sns": ("SNS", sns_delivery),
 DELIVERY_ATTEMPTS = 3                  # our own: a local service that is down is tried again
 
 
-def deliver_elsewhere(store, arn, message, condition, function, place):
-    """Send a destination record (or a dead-letter event) to SQS, SNS, EventBridge or S3 when
-    that service has an endpoint, tried a few times; the server's log says when it could not
-    be."""
+def deliver_elsewhere(store, arn, message, condition, function, place, attributes=None):
+    """Send a destination record (or a dead-letter event, with its message `attributes`
+    {name: (type, value)}) to SQS, SNS, EventBridge or S3 when that service has an endpoint,
+    tried a few times; the server's log says when it could not be."""
     variable, delivery = DELIVERY_SERVICES.get(arn.split(":")[2], (None, None))
     endpoint = variable and endpoint_of(store, variable)
     if not endpoint:
         return
     endpoint = endpoint.rstrip("/")
-    request = delivery(endpoint, arn, json.dumps(message), condition, function, place)
+    request = delivery(endpoint, arn, json.dumps(message), condition, function, place,
+                       attributes)
     for attempt in range(DELIVERY_ATTEMPTS):
         try:
             if aws_request(store, variable, *request)[0] == 200:

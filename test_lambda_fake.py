@@ -892,6 +892,8 @@ def test_invoke_event_failure_goes_to_the_dead_letter_queue():
         assert wait_for(lambda: parlel_json(fast, "/_parlel/destinations")["deliveries"])
         delivery = parlel_json(fast, "/_parlel/destinations")["deliveries"][0]
         assert (delivery["destination"], delivery["message"]) == (queue, {"order": 5})
+        assert delivery["messageAttributes"] == {"RequestID": delivery["requestId"],
+                                                 "ErrorCode": "200", "ErrorMessage": "x"}
 
 
 def test_an_event_for_a_function_reserved_at_zero_goes_to_its_failure_destination_unrun(
@@ -7048,6 +7050,21 @@ def test_a_destination_record_reaches_the_local_sqs(moto_endpoint):
         assert record["requestContext"]["condition"] == "RetriesExhausted"
         assert record["requestPayload"] == {"x": 1}
         assert record["responsePayload"]["errorMessage"] == "nope"
+        lam.update_function_configuration(FunctionName="fails", DeadLetterConfig={
+            "TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:failures"})
+        lam.delete_function_event_invoke_config(FunctionName="fails")
+        lam.put_function_event_invoke_config(FunctionName="fails", MaximumRetryAttempts=0)
+        request_id = lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b'{"x": 2}')[
+            "ResponseMetadata"]["RequestId"]
+        dead = []
+        assert wait_for(lambda: dead.extend(sqs.receive_message(
+            QueueUrl=queue_url, WaitTimeSeconds=1, MessageAttributeNames=["All"]).get(
+            "Messages", [])) or dead)
+        assert json.loads(dead[0]["Body"]) == {"x": 2}     # the event, the error beside it
+        assert dead[0]["MessageAttributes"] == {
+            "RequestID": {"DataType": "String", "StringValue": request_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": "nope"}}
 
 
 def test_an_sqs_mapping_polls_the_local_sqs_and_keeps_only_what_failed(moto_endpoint):
