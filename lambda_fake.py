@@ -4851,7 +4851,7 @@ def sns_delivery(endpoint, arn, text, condition, function, place, attributes):
 def eventbridge_delivery(endpoint, arn, text, condition, function, place, attributes):
     outcome = "Success" if condition == "Success" else "Failure"
     return "POST", endpoint + "/", json.dumps({"Entries": [{
-        "Source": "lambda", "Resources": [function], "EventBusName": arn, "Detail": text,
+        "Source": "lambda", "Resources": [arn, function], "EventBusName": arn, "Detail": text,
         "DetailType": f"Lambda Function Invocation Result - {outcome}"}]}).encode(), {
         "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
 

@@ -7326,7 +7326,9 @@ def test_destinations_reach_the_local_sns_eventbridge_and_s3(moto_endpoint):
         assert (by_bus["source"], by_bus["detail-type"]) == (
             "lambda", "Lambda Function Invocation Result - Success")
         assert by_bus["detail"]["responsePayload"] == {"doubled": 12}
-        assert by_bus["resources"] == [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ok:$LATEST"]
+        assert by_bus["resources"] == [    # as AWS records them: the bus, then the function
+            f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ok:$LATEST"]
         stored = []
         assert wait_for(lambda: stored.extend(s3.list_objects_v2(Bucket="async-failures").get(
             "Contents", [])) or stored, 20)
