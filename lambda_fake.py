@@ -790,7 +790,7 @@ class Spec:
     """What one member of a request may hold: a sketch of an API-model shape."""
 
     def __init__(self, kind, lo=None, hi=None, pattern=None, enum=None, member=None, key=None,
-                 members=None, required=(), sensitive=False, flat=False):
+                 members=None, required=(), sensitive=False, flat=()):
         self.kind = kind
         self.lo = lo                    # minimum length, count or value
         self.hi = hi                    # maximum length, count or value
@@ -801,7 +801,8 @@ class Spec:
         self.members = members or {}    # structure members
         self.required = required
         self.sensitive = sensitive      # AWS leaves the value out of its messages
-        self.flat = flat                # a list whose items' enum AWS reports at the list itself
+        self.flat = flat                # a list whose items' enum AWS reports at the list
+                                        # itself, listing these values
 
 
 def text(lo=None, hi=None, pattern=None, enum=None):
@@ -824,7 +825,7 @@ def blob():
     return Spec("blob")
 
 
-def list_of(member, lo=None, hi=None, flat=False):
+def list_of(member, lo=None, hi=None, flat=()):
     return Spec("list", lo, hi, member=member, flat=flat)
 
 
@@ -864,7 +865,7 @@ def check_value(value, spec, path, problems):
     if spec.kind == "list" and spec.flat:
         if any(item not in spec.member.enum for item in value):
             problems.append(constraint_text(shown, path, "Member must satisfy enum value set: ["
-                                            + ", ".join(spec.member.enum) + "]"))
+                                            + ", ".join(spec.flat) + "]"))
     elif spec.kind == "list":
         if any(item is None or constraint_failures(item, spec.member) for item in value):
             described = describe(spec.member)
@@ -8089,7 +8090,8 @@ PUBLISH_LAYER_VERSION = struct(
     Content=struct(S3Bucket=text(3, 63, pattern=r"[0-9A-Za-z\.\-_]*(?<!\.)"), S3Key=text(1, 1024),
                    S3ObjectVersion=text(1, 1024),
                    S3ObjectStorageMode=text(enum=("COPY", "REFERENCE")), ZipFile=blob()),
-    CompatibleRuntimes=list_of(text(enum=RUNTIMES), 0, 15, flat=True),    # deprecated ones too
+    CompatibleRuntimes=list_of(text(enum=RUNTIMES), 0, 15,      # deprecated ones too, though
+                               flat=USABLE_RUNTIMES),               # AWS's message lists these
     CompatibleArchitectures=ARCHITECTURE_LIST)
 LIST_LAYERS_QUERY = struct(CompatibleRuntime=text(enum=RUNTIMES), Marker=text(),
                            MaxItems=integer(1, 50),
@@ -8148,9 +8150,11 @@ def publish_layer_version(store, params, body):
                               "CodeSha256": package.sha256, "CodeSize": package.size},
                   "LayerArn": layer_arn(store, name),
                   "LayerVersionArn": layer_arn(store, name, number),
-                  "CreatedDate": iso_timestamp(zone="+0000"), "Version": number}
+                  "CreatedDate": iso_timestamp(zone="+0000"), "Version": number,
+                  "Description": ""}
         for member in ("Description", "CompatibleRuntimes", "CompatibleArchitectures",
-                       "LicenseInfo"):                  # AWS leaves out those not given
+                       "LicenseInfo"):                  # AWS leaves out those not given, but
+                                                        # for Description: ""
             if body.get(member) is not None:
                 record[member] = body[member]
         layer.versions[number] = record

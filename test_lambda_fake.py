@@ -4021,7 +4021,7 @@ def test_publish_layer_version_returns_201_with_an_integer_version(lam):
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ({}, {}),                           # AWS leaves a Description that was not given out
+    ({}, {"Description": ""}),          # as AWS records it: Description "", the rest left out
     ({"CompatibleRuntimes": [], "CompatibleArchitectures": [], "Description": "a"},
      {"Description": "a", "CompatibleRuntimes": [], "CompatibleArchitectures": []})])
 def test_publish_layer_version_optional_members_only_when_given(lam, overrides, expected):
@@ -4061,7 +4061,8 @@ def test_publish_layer_version_bad_runtime_and_architecture_are_both_reported(la
                            "ValidationException", 400)
     assert message.startswith("2 validation errors detected: Value '[invalidruntime]' at "
                               "'compatibleRuntimes' failed to satisfy constraint: Member must "
-                              "satisfy enum value set: [")
+                              "satisfy enum value set: [nodejs20.x, python3.14, provided.al2023, "
+                              "python3.12, ")      # the usable runtimes, as CreateFunction's
     assert message.endswith("; Value '[invalidarch]' at 'compatibleArchitectures' failed to "
                             "satisfy constraint: Member must satisfy constraint: [Member must "
                             "satisfy enum value set: [x86_64, arm64], Member must not be null]")
