@@ -2205,6 +2205,13 @@ class WorkerDied(Exception):
     """The environment's process ended (or broke the protocol) before answering."""
 
 
+# X-Ray's variables as Lambda sets them (with Sampled=0 in _X_AMZN_TRACE_ID, nothing is sent).
+LAMBDA_XRAY_VARIABLES = {"AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+                         "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+                         "_AWS_XRAY_DAEMON_PORT": "2000"}
+
+
 def bare_environment():
     """What of the server's environment a handler process starts with: PATH and HOME only."""
     return {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -4327,7 +4334,6 @@ class Runner:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(job.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": job.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_LOG_FORMAT": job.log_format,
             "AWS_LAMBDA_INITIALIZATION_TYPE": job.initialization,
             "AWS_REGION": job.region,
             "AWS_DEFAULT_REGION": job.region,
@@ -4340,9 +4346,12 @@ class Runner:
             "LAMBDA_RUNTIME_DIR": root,
             "TMPDIR": tmp,
             "_HANDLER": job.handler,
+            "LC_CTYPE": "C.UTF-8",
+            **LAMBDA_XRAY_VARIABLES,
         })
-        if job.application_log_level:
-            env["AWS_LAMBDA_LOG_LEVEL"] = job.application_log_level
+        if job.application_log_level:   # the JSON format's; AWS sets neither for Text
+            env.update(AWS_LAMBDA_LOG_FORMAT="JSON",
+                       AWS_LAMBDA_LOG_LEVEL=job.application_log_level)
         node_path = []                  # as Lambda's: the layers', then the runtime's SDK
         if opt:
             env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
@@ -6489,10 +6498,10 @@ def create_function(store, params, body):
     touch(config)
     store.runner.prepare(package, config.get("Runtime"), config.get("Handler", ""))
     with store.lock:
+        if body.get("Layers") is not None:      # AWS checks them before the name is taken
+            config["Layers"] = check_function_layers(store, body["Layers"])
         if name in store.functions:
             raise conflict(f"Function already exist: {name}")
-        if body.get("Layers") is not None:
-            config["Layers"] = check_function_layers(store, body["Layers"])
         if body.get("CodeSigningConfigArn"):
             check_code_signing_config(store, body["CodeSigningConfigArn"])
         function = Function(name)

@@ -1623,6 +1623,13 @@ def test_invoke_sandbox_environment_has_lambda_variables_and_no_server_secrets(l
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "envs" and env["AWS_REGION"] == REGION
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128" and env["_HANDLER"] == "index.handler"
     assert env["AWS_ENDPOINT_URL_LAMBDA"] == lam.meta.endpoint_url
+    # as AWS records a handler's environment: X-Ray's variables, C.UTF-8, no log format for Text
+    assert {name: env.get(name) for name in (
+        "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_ADDRESS",
+        "_AWS_XRAY_DAEMON_PORT", "LC_CTYPE", "LANG", "TZ", "AWS_LAMBDA_LOG_FORMAT")} == {
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+        "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129", "_AWS_XRAY_DAEMON_PORT": "2000",
+        "LC_CTYPE": "C.UTF-8", "LANG": "en_US.UTF-8", "TZ": ":UTC", "AWS_LAMBDA_LOG_FORMAT": None}
 
 
 def test_invoke_event_answers_202_and_runs_in_the_background(lam, tmp_path):
@@ -4325,6 +4332,16 @@ def test_function_bad_layer_references_are_refused(lam, operation, layers, expec
     assert message == expected
     functions = lam.list_functions()["Functions"]
     assert [f.get("Layers") for f in functions] == ([] if operation == "create" else [None])
+
+
+def test_a_layer_of_another_region_is_refused_before_a_taken_name(lam):
+    """As AWS records it: the layer's region is checked first."""
+    publish_layer(lam, "l0")
+    create_function(lam, "taken")
+    message = assert_error(lambda: create_function(
+        lam, "taken", Layers=[f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:l0:1"]),
+        "InvalidParameterValueException", 400)
+    assert message.startswith("Layers are not in the same region as the function.")
 
 
 # ----------------------------------------------------------------------------------------------
