@@ -4025,7 +4025,11 @@ class Runner:
         except BaseException:
             self.pool.discard(env)
             raise
-        deadline = started + job.allowed(INIT_TIMEOUT_SECONDS)
+        # An on-demand init that outlasts its 10 s is tried again by Lambda within the
+        # invocation's Timeout: so it may take as long as the longer of the two.
+        on_demand = bool(log.request_id)
+        deadline = started + job.allowed(max(INIT_TIMEOUT_SECONDS, job.timeout) if on_demand
+                                         else INIT_TIMEOUT_SECONDS)
         try:
             if "paths" in header and env.kind[0] == "node":     # node cannot mount: the zygote
                 try:
@@ -4041,10 +4045,15 @@ class Runner:
                 frame = env.receive(deadline)
                 if frame is None:
                     init_ms = (time.monotonic() - started) * 1000
+                    report = (f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\t"
+                              "Status: timeout")
+                    log.append(f"{report}\n".encode())
+                    if not on_demand:
+                        return env, init_ms, error_payload("Sandbox.Timedout", report)
+                    message = f"Task timed out after {job.timeout:.2f} seconds"
+                    log.append(f"{iso_timestamp()} {log.request_id} {message}\n".encode())
                     return env, init_ms, error_payload(
-                        "Sandbox.Timedout",
-                        f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init "
-                        "Status: timeout")
+                        "Sandbox.Timedout", f"RequestId: {log.request_id} Error: {message}")
                 kind, data = frame
                 if kind == b"L":
                     log.append(data)
@@ -4061,7 +4070,8 @@ class Runner:
                         raise WorkerDied()
                     return env, init_ms, None
         except WorkerDied:
-            return env, (time.monotonic() - started) * 1000, exit_error(None, env.process)
+            return (env, (time.monotonic() - started) * 1000,
+                    exit_error(log.request_id or None, env.process))
 
     def debug(self, job, env, header):
         """Start debugging a function's new environment: a Node.js one started with the inspector

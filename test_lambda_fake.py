@@ -1428,6 +1428,28 @@ def test_invoke_timeout_counts_from_the_invocation_not_from_a_slow_init(lam, run
     assert 2500 < left <= 3000
 
 
+def test_an_init_longer_than_its_10_s_has_the_invocations_timeout_as_on_lambda(lam, monkeypatch):
+    """Lambda tries an on-demand init that outlasts its 10 s again within the invocation's
+    Timeout; here the 10 s are made 0.5 s."""
+    monkeypatch.setattr(lambda_fake, "INIT_TIMEOUT_SECONDS", 0.5)
+    code = b"import time\ntime.sleep(1.5)\ndef handler(e, c):\n    return 'ready'\n"
+    create_function(lam, "slow", Runtime="python3.12", Handler="app.handler", Timeout=3, code=code)
+    assert invoke_json(lam, "slow")[1] == "ready"
+    create_function(lam, "slower", Runtime="python3.12", Handler="app.handler", Timeout=1,
+                    code=code)
+    out, payload = invoke_json(lam, "slower", LogType="Tail")
+    request_id = out["ResponseMetadata"]["RequestId"]
+    assert payload == {"errorType": "Sandbox.Timedout", "errorMessage":
+                       f"RequestId: {request_id} Error: Task timed out after 1.00 seconds"}
+    assert "INIT_REPORT Init Duration: " in decoded_log(out)
+    create_function(lam, "quits", Runtime="python3.12", Handler="app.handler",
+                    code=b"import sys\nsys.exit(0)\n")
+    out, payload = invoke_json(lam, "quits")
+    assert payload == {"errorType": "Runtime.ExitError", "errorMessage":
+                       f"RequestId: {out['ResponseMetadata']['RequestId']} Error: Runtime exited "
+                       "without providing a reason"}
+
+
 def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
     create_function(lam, "chatty",
                     code=b"exports.handler = async () => { console.log('hello', {a: 1});"
