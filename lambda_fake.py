@@ -1689,14 +1689,18 @@ def error_lines(error_type, message, frames):
     return "\n".join(lines)
 
 
-def error_record(error, error_type=None, message=None, request_id=None):
-    frames = traceback.extract_tb(error.__traceback__)[1:] if error.__traceback__ else []
-    record = {"errorMessage": str(error) if message is None else message,
-              "errorType": error_type or type(error).__name__,
-              "stackTrace": stack_trace(frames)}
-    if request_id:
-        record["requestId"] = request_id
-    return json.dumps(record).encode()
+def error_record(error, error_type=None, message=None, request_id=""):
+    """An error as the Python runtime answers it: the request's id ("" during init), and the
+    stack without this bootstrap's frames."""
+    return json.dumps({"errorMessage": str(error) if message is None else message,
+                       "errorType": error_type or type(error).__name__,
+                       "requestId": request_id, "stackTrace": user_stack(error)}).encode()
+
+
+def user_stack(error):
+    """An error's stack as the runtime shows it: without this bootstrap's frames."""
+    return stack_trace([frame for frame in traceback.extract_tb(error.__traceback__)
+                        if frame.filename != os.path.abspath(__file__)])
 
 
 def load_handler(spec):
@@ -1988,7 +1992,7 @@ def serve():
         except Exception as error:
             if os.getpid() != environment_pid:
                 os._exit(1)             # a process the handler forked: it never answers
-            frames = stack_trace(traceback.extract_tb(error.__traceback__)[1:])
+            frames = user_stack(error)
             if isinstance(log_handler.formatter, JsonFormatter):
                 print(json.dumps({"timestamp": JsonFormatter.now(), "log_level": "ERROR",
                                   "errorMessage": str(error), "errorType": type(error).__name__,

@@ -1450,6 +1450,18 @@ def test_an_init_longer_than_its_10_s_has_the_invocations_timeout_as_on_lambda(l
                        "without providing a reason"}
 
 
+def test_a_python_modules_error_at_import_is_answered_as_the_runtime_answers_it(lam):
+    create_function(lam, "broken", Runtime="python3.12", Handler="app.handler",
+                    code=b"raise ValueError('at import')\n")
+    payload = invoke_json(lam, "broken")[1]
+    assert list(payload) == ["errorMessage", "errorType", "requestId", "stackTrace"]  # as AWS's
+    assert (payload["errorType"], payload["errorMessage"], payload["requestId"]) == (
+        "ValueError", "at import", "")          # init has no request id
+    assert "importlib" in payload["stackTrace"][0]      # no frame of lambda_fake's own
+    assert not any("bootstrap.py" in frame for frame in payload["stackTrace"])
+    assert "raise ValueError('at import')" in payload["stackTrace"][-1]
+
+
 def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
     create_function(lam, "chatty",
                     code=b"exports.handler = async () => { console.log('hello', {a: 1});"
