@@ -3007,7 +3007,8 @@ class Pool:
         self.spares = {}                # kind -> [spare Environment]
         self.retiring = []              # to be ended by the housekeeper
         self.reserved = 0               # cold starts with room kept for a process not started yet
-        self.inflight = {}              # function ARN -> invocations under way
+        self.inflight = {}              # function ARN -> on-demand invocations under way;
+                                        # (its ARN, qualifier) -> provisioned ones
         self.generation = 0             # one per reset: older environments never serve again
         self.trim_due = False           # a cold start took a spare at the cap: trim() follows it
         self.closed = False             # set for good by close()
@@ -3073,21 +3074,30 @@ class Pool:
 
     # -- Invocations ------------------------------------------------------------------------
 
-    def admit(self, function_name, reserved):
-        """Count an invocation in, or raise the throttle when the function's reserved
-        concurrency is used up."""
+    def admit(self, job):
+        """Count an invocation in, and return what leave() takes back: a place of its
+        qualifier's provisioned concurrency while one is free, else an on-demand one, of which
+        a function with reserved concurrency has what its provisioned concurrency leaves (as on
+        AWS: reserved equal to provisioned leaves none); none left raises the throttle."""
         with self.lock:
             if self.closed:
                 raise LambdaError("ServiceException", 500, "The server is stopping")
-            running = self.inflight.get(function_name, 0)
-            if reserved is not None and running >= reserved:
+            if job.provisioned_target is not None:
+                target, count = job.provisioned_target
+                if self.inflight.get(target, 0) < count:
+                    self.inflight[target] = self.inflight.get(target, 0) + 1
+                    return target
+            running = self.inflight.get(job.key[0], 0)
+            if (job.reserved is not None
+                    and running >= job.reserved - job.provisioned_total):
                 raise LambdaError("TooManyRequestsException", 429, "Rate Exceeded.", extra={
                     "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User"})
-            self.inflight[function_name] = running + 1
+            self.inflight[job.key[0]] = running + 1
+            return job.key[0]
 
-    def leave(self, function_name):
+    def leave(self, place):
         with self.lock:
-            self.inflight[function_name] -= 1
+            self.inflight[place] -= 1
 
     def acquire(self, key, kind, reuse=True, patience=None):
         """An environment for an invocation of `key`, as (environment, cold, generation): an idle
@@ -3375,6 +3385,12 @@ class Job:
         self.aws_endpoints = store.aws_endpoints        # other local AWS services
         self.endpoint_url = store.endpoint_url
         self.reserved = function.reserved_concurrency
+        self.provisioned_total = sum(c["RequestedProvisionedConcurrentExecutions"]
+                                     for c in function.provisioned.values())
+        here = function.provisioned.get(qualifier) if qualifier else None
+        self.provisioned_target = None if here is None else (
+            (function_arn(store, function.name), qualifier),
+            here["RequestedProvisionedConcurrentExecutions"])
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
@@ -3891,11 +3907,11 @@ class Runner:
         when the function's reserved concurrency is used up; handler faults are Outcomes. A
         streaming handler's chunks go to on_chunk as they come (or are gathered into the payload
         when there is none). After a cold start, the spare it used is replaced."""
-        self.pool.admit(job.key[0], job.reserved)
+        place = self.pool.admit(job)
         try:
             outcome = self.run(job, payload, request_id, client_context, on_chunk)
         finally:
-            self.pool.leave(job.key[0])
+            self.pool.leave(place)
         if outcome.cold:
             self.prewarm(job.runtime, job.memory)
         return outcome

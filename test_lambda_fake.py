@@ -2795,6 +2795,23 @@ def test_put_function_concurrency_below_provisioned_is_400(lam):
                        "provisioned concurrency [2].")
 
 
+def test_reserved_concurrency_equal_to_provisioned_leaves_nothing_on_demand(lam):
+    """As AWS records it: with reserved concurrency 1 and version 1 provisioned with 1, an
+    invocation of $LATEST is throttled, while version 1 runs on its provisioned environment."""
+    with_versions(lam, 1)
+    lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
+                                           ProvisionedConcurrentExecutions=1)
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=1)
+    for qualifier in ("$LATEST", None):
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        error = assert_error(lambda: lam.invoke(FunctionName="fn", **extra),
+                             "TooManyRequestsException", 429)
+        assert error == "Rate Exceeded."
+    assert "FunctionError" not in lam.invoke(FunctionName="fn", Qualifier="1")
+    lam.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=2)
+    assert "FunctionError" not in lam.invoke(FunctionName="fn")      # one left on demand
+
+
 def test_put_provisioned_concurrency_config_is_ready_at_once(lam):
     with_versions(lam, 1)
     out = lam.put_provisioned_concurrency_config(FunctionName="fn", Qualifier="1",
