@@ -6349,6 +6349,10 @@ def snapshot_latest(store, function, description=None):
     if snapshot.get("SnapStart"):
         snapshot["SnapStart"]["OptimizationStatus"] = (
             "On" if snapshot["SnapStart"].get("ApplyOn") == "PublishedVersions" else "Off")
+    if latest.get("State") == "Pending" or latest.get("LastUpdateStatus") == "InProgress":
+        for member in (*CHANGING[False], "LastUpdateStatus"):   # strictly, a version published
+            snapshot.pop(member, None)                          # with a change is being created
+        snapshot.update(CHANGING[True])
     function.versions[number] = snapshot
     function.packages[number] = function.packages["$LATEST"]
     latest["RevisionId"] = new_revision_id()        # publishing is a change to $LATEST too

@@ -6865,6 +6865,15 @@ def test_strictly_a_function_is_pending_then_active_and_an_update_in_progress_th
         assert provisioned["AvailableProvisionedConcurrentExecutions"] == 0
         assert wait_for(lambda: lam.get_provisioned_concurrency_config(
             FunctionName="fn", Qualifier=version)["Status"] == "READY")
+        # a version published with an update is being created, as AWS records it, then settles
+        published = lam.update_function_code(FunctionName="fn", ZipFile=CODE, Publish=True)
+        assert (published["State"], published["StateReasonCode"]) == ("Pending", "Creating")
+        assert "LastUpdateStatus" not in published
+        lam.get_waiter("function_updated_v2").wait(
+            FunctionName="fn", Qualifier=published["Version"], WaiterConfig={"Delay": 1})
+        settled = lam.get_function_configuration(FunctionName="fn",
+                                                 Qualifier=published["Version"])
+        assert (settled["State"], settled["LastUpdateStatus"]) == ("Active", "Successful")
 
 
 def test_by_default_the_waiters_find_functions_active_at_once(lam):
