@@ -175,17 +175,18 @@ RESERVED_ENV_NAMES = frozenset((
 class LambdaError(Exception):
     """An AWS error reply: `code` is the model's shape name, `status` the HTTP status."""
 
-    def __init__(self, code, status, message, headers=None, extra=None):
+    def __init__(self, code, status, message, headers=None, extra=None, typed=True):
         super().__init__(message)
         self.code = code
         self.status = status
         self.message = message
         self.headers = headers or {}
         self.extra = extra or {}        # further body members, e.g. Reason of a throttle
+        self.typed = typed              # strictly, whether AWS's body has its Type (most do)
 
 
-def not_found(message):
-    return LambdaError("ResourceNotFoundException", 404, message)
+def not_found(message, typed=True):
+    return LambdaError("ResourceNotFoundException", 404, message, typed=typed)
 
 
 def function_not_found(arn):
@@ -196,8 +197,8 @@ def conflict(message):
     return LambdaError("ResourceConflictException", 409, message)
 
 
-def invalid_parameter(message):
-    return LambdaError("InvalidParameterValueException", 400, message)
+def invalid_parameter(message, typed=True):
+    return LambdaError("InvalidParameterValueException", 400, message, typed=typed)
 
 
 def invalid_content(message):
@@ -6963,7 +6964,7 @@ def check_routing(store, function, version, routing):
                                 "is already included in routing configuration.")
     if weights and version == "$LATEST":
         raise invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 "
-                                "version")
+                                "version", typed=False)
     for target in (version, *weights):
         if target not in function.versions:
             raise function_not_found(function_arn(store, function.name, target))
@@ -7285,13 +7286,13 @@ def put_function_concurrency(store, params, body):
         if unreserved_concurrency(store, function) - wanted < MIN_UNRESERVED_CONCURRENCY:
             raise invalid_parameter("Specified ReservedConcurrentExecutions for function decreases "
                                     "account's UnreservedConcurrentExecution below its minimum "
-                                    f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
+                                    f"value of [{MIN_UNRESERVED_CONCURRENCY}].", typed=False)
         provisioned = sum(c["RequestedProvisionedConcurrentExecutions"]
                           for c in function.provisioned.values())
         if wanted < provisioned:
             raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower "
                                     "than function's total provisioned concurrency "
-                                    f"[{provisioned}].")
+                                    f"[{provisioned}].", typed=False)
         function.reserved_concurrency = wanted
         return {"ReservedConcurrentExecutions": wanted}
 
@@ -7399,7 +7400,8 @@ def put_provisioned_concurrency_config(store, params, body):
                                     "the reservedConcurrentExecution for function")
         if wanted > ACCOUNT_CONCURRENCY:
             raise invalid_parameter("Specified ConcurrentExecutions for function is greater than "
-                                    f"account's unreserved concurrency [{ACCOUNT_CONCURRENCY}].")
+                                    f"account's unreserved concurrency [{ACCOUNT_CONCURRENCY}].",
+                                    typed=False)
         if function.reserved_concurrency is None:
             # Outside a reservation, provisioned concurrency comes out of the unreserved pool.
             provisioned_elsewhere = sum(
@@ -7410,7 +7412,7 @@ def put_provisioned_concurrency_config(store, params, body):
                     < MIN_UNRESERVED_CONCURRENCY):
                 raise invalid_parameter("Specified ConcurrentExecutions for function decreases "
                                         "account's UnreservedConcurrentExecution below its minimum "
-                                        f"value of [{MIN_UNRESERVED_CONCURRENCY}].")
+                                        f"value of [{MIN_UNRESERVED_CONCURRENCY}].", typed=False)
         config = {"RequestedProvisionedConcurrentExecutions": wanted,
                   "AvailableProvisionedConcurrentExecutions": wanted,
                   "AllocatedProvisionedConcurrentExecutions": wanted,
@@ -8512,7 +8514,7 @@ def find_code_signing_config(store, params):
     config = store.code_signing_configs.get(params["CodeSigningConfigArn"])
     if config is None:
         raise not_found(f"The Lambda code signing configuration {params['CodeSigningConfigArn']} "
-                        "can not be found.")
+                        "can not be found.", typed=False)
     return config
 
 
@@ -10211,6 +10213,8 @@ def error_reply(error, strict=False):
         body = {"__type": error.code,
                 "Type": "Service" if error.code == "ServiceException" else "User",
                 text: error.message, **error.extra}
+        if not error.typed:
+            del body["Type"]
     else:
         body = {"__type": error.code, "message": error.message, **error.extra}
     data = json.dumps(body).encode()

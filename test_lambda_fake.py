@@ -6822,6 +6822,17 @@ def test_a_strict_aws_server_answers_errors_as_aws_and_botocore_reads_their_memb
         with pytest.raises(ClientError) as caught:
             create_function(lam, code=CODE)
         assert caught.value.response["message"].startswith("Function already exist")
+        # a few errors AWS sends without their Type, as it records them
+        for call in (lambda: lam.put_function_concurrency(FunctionName="fn",
+                                                          ReservedConcurrentExecutions=1000),
+                     lambda: lam.get_code_signing_config(CodeSigningConfigArn=(
+                         f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:"
+                         "csc-0123456789abcdef0"))):
+            with pytest.raises(ClientError) as caught:
+                call()
+            assert "Type" not in caught.value.response
+            assert (caught.value.response.get("message")
+                    or caught.value.response.get("Message"))
 
 
 def test_strictly_a_function_is_pending_then_active_and_an_update_in_progress_then_successful():
