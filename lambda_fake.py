@@ -791,7 +791,7 @@ class Spec:
     """What one member of a request may hold: a sketch of an API-model shape."""
 
     def __init__(self, kind, lo=None, hi=None, pattern=None, enum=None, member=None, key=None,
-                 members=None, required=(), sensitive=False, flat=()):
+                 members=None, required=(), sensitive=False, flat=(), nulls_noted=True):
         self.kind = kind
         self.lo = lo                    # minimum length, count or value
         self.hi = hi                    # maximum length, count or value
@@ -804,6 +804,7 @@ class Spec:
         self.sensitive = sensitive      # AWS leaves the value out of its messages
         self.flat = flat                # a list whose items' enum AWS reports at the list
                                         # itself, listing these values
+        self.nulls_noted = nulls_noted  # a list whose broken member AWS says may not be null
 
 
 def text(lo=None, hi=None, pattern=None, enum=None):
@@ -826,8 +827,8 @@ def blob():
     return Spec("blob")
 
 
-def list_of(member, lo=None, hi=None, flat=()):
-    return Spec("list", lo, hi, member=member, flat=flat)
+def list_of(member, lo=None, hi=None, flat=(), nulls_noted=True):
+    return Spec("list", lo, hi, member=member, flat=flat, nulls_noted=nulls_noted)
 
 
 def map_of(key, value, lo=None, hi=None, sensitive=False):
@@ -870,8 +871,8 @@ def check_value(value, spec, path, problems):
     elif spec.kind == "list":
         if any(item is None or constraint_failures(item, spec.member) for item in value):
             described = describe(spec.member)
-            if "Member must not be null" not in described:  # a list's member may not be (as AWS
-                described.append("Member must not be null")   # recorded for Layers)
+            if spec.nulls_noted and "Member must not be null" not in described:
+                described.append("Member must not be null")  # as AWS recorded for Layers
             problems.append(constraint_text(shown, path, "Member must satisfy constraint: ["
                                             + ", ".join(described) + "]"))
         if spec.member.kind == "structure":
@@ -6168,8 +6169,10 @@ class StreamReply(Reply):
 
 # Shared request shapes (from the API model).
 ENVIRONMENT = struct(Variables=map_of(text(pattern=ENV_NAME_PATTERN), text(), sensitive=True))
-VPC_CONFIG = struct(SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 0, 16),
-                    SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5),
+VPC_CONFIG = struct(SubnetIds=list_of(text(0, 1024, pattern=r"subnet-[0-9a-z]*"), 0, 16,
+                                      nulls_noted=False),           # as AWS words it
+                    SecurityGroupIds=list_of(text(0, 1024, pattern=r"sg-[0-9a-zA-Z]*"), 0, 5,
+                                             nulls_noted=False),
                     Ipv6AllowedForDualStack=boolean())
 DEAD_LETTER_CONFIG = struct(TargetArn=text(pattern=r"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"))
 TRACING_CONFIG = struct(Mode=text(enum=("Active", "PassThrough")))
@@ -6257,9 +6260,9 @@ def apply_configuration(store, config, body):
         config["VpcConfig"] = {"SubnetIds": list(vpc.get("SubnetIds") or []),
                                "SecurityGroupIds": list(vpc.get("SecurityGroupIds") or []),
                                "Ipv6AllowedForDualStack": bool(vpc.get("Ipv6AllowedForDualStack"))}
-        if config["VpcConfig"]["SubnetIds"]:
-            config["VpcConfig"]["VpcId"] = "vpc-" + hashlib.sha256(
-                config["VpcConfig"]["SubnetIds"][0].encode()).hexdigest()[:17]
+        subnets = config["VpcConfig"]["SubnetIds"]     # none: detached, VpcId "" as on AWS
+        config["VpcConfig"]["VpcId"] = (
+            "vpc-" + hashlib.sha256(subnets[0].encode()).hexdigest()[:17] if subnets else "")
     if "ImageConfig" in body:
         config["ImageConfigResponse"] = {"ImageConfig": body["ImageConfig"]}
     if "EphemeralStorage" in body:

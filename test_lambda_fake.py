@@ -1362,6 +1362,24 @@ def test_update_function_configuration_merges_members(lam):
     assert lam.get_function_configuration(FunctionName="tuned")["Timeout"] == 10
 
 
+def test_a_vpc_config_as_aws_answers_and_words_it(lam):
+    made = create_function(lam, VpcConfig=VPC)
+    assert made["VpcConfig"]["SubnetIds"] == ["subnet-0abc"]
+    assert made["VpcConfig"]["VpcId"].startswith("vpc-")
+    detached = lam.update_function_configuration(
+        FunctionName="fn", VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
+    assert detached["VpcConfig"] == {"SubnetIds": [], "SecurityGroupIds": [],
+                                     "Ipv6AllowedForDualStack": False, "VpcId": ""}
+    message = assert_error(lambda: lam.update_function_configuration(
+        FunctionName="fn", VpcConfig={"SubnetIds": ["bad"], "SecurityGroupIds": []}),
+        "ValidationException", 400)
+    assert message == ("1 validation error detected: Value '[bad]' at 'vpcConfig.subnetIds' "
+                       "failed to satisfy constraint: Member must satisfy constraint: [Member "
+                       "must have length less than or equal to 1024, Member must have length "
+                       "greater than or equal to 0, Member must satisfy regular expression "
+                       "pattern: subnet-[0-9a-z]*]")
+
+
 def test_update_function_configuration_bad_input_changes_nothing(lam):
     create_function(lam, "strict", Timeout=5)
     assert_error(lambda: lam.update_function_configuration(FunctionName="strict", Timeout=1000,
