@@ -5797,7 +5797,8 @@ def gather_messages(poller, queue_url):
         received = sqs_call(poller.store, "ReceiveMessage", {
             "QueueUrl": queue_url, "MaxNumberOfMessages": wanted,
             "WaitTimeSeconds": max(0, min(1, int(left + 0.999))) if batch else 1,
-            "MessageSystemAttributeNames": ["All"], "MessageAttributeNames": ["All"]}).get(
+            "MessageSystemAttributeNames": ["All"], "AttributeNames": ["All"],    # (older SQS)
+            "MessageAttributeNames": ["All"]}).get(
             "Messages", [])
         batch += received
         size += sum(len(m["Body"]) for m in received)
