@@ -2190,21 +2190,29 @@ def worker_message(header, payload):
     return json.dumps(header).encode() + b"\n" + payload
 
 
-def invocation_message(request_id, invoked_arn, timeout_ms, client_context, payload):
+def invocation_message(request_id, invoked_arn, timeout_ms, client_context, payload, trace=None):
     """worker_message() for an invocation, its header written out by hand: this is on the path of
     every invoke, where json.dumps of the whole header costs several microseconds."""
     context = "null" if client_context is None else json.dumps(client_context)
     header = (f'{{"requestId":{json.dumps(request_id)},'
               f'"invokedFunctionArn":{json.dumps(invoked_arn)},"length":{len(payload)},'
-              f'"timeoutMs":{timeout_ms},"clientContext":{context},"traceId":"{trace_id()}"}}\n')
+              f'"timeoutMs":{timeout_ms},"clientContext":{context},'
+              f'"traceId":"{trace_id(trace)}"}}\n')     # hex digits and ;=-
     return header.encode() + payload
 
 
-def trace_id():
-    """An invocation's X-Ray trace header, as Lambda sets _X_AMZN_TRACE_ID: a root made of the
-    time (8 hex digits) and 24 random hex digits, a parent segment, not sampled."""
-    return (f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};"
-            "Sampled=0")
+TRACE_ROOT = re.compile(r"(?:^|;)\s*Root=(1-[0-9a-f]{8}-[0-9a-f]{24})")
+TRACE_SAMPLED = re.compile(r"(?:^|;)\s*Sampled=([01])")
+
+
+def trace_id(given=None):
+    """An invocation's X-Ray trace header, as Lambda sets _X_AMZN_TRACE_ID: the root of the
+    X-Amzn-Trace-Id the request carried (and its sampling), else a new root made of the time (8
+    hex digits) and 24 random hex digits, not sampled; a new parent segment."""
+    root = TRACE_ROOT.search(given or "")
+    sampled = TRACE_SAMPLED.search(given or "") if root else None
+    return (f"Root={root[1] if root else f'1-{int(time.time()):08x}-{os.urandom(12).hex()}'};"
+            f"Parent={os.urandom(8).hex()};Sampled={sampled[1] if sampled else 0}")
 
 
 class WorkerDied(Exception):
@@ -3396,6 +3404,7 @@ class Job:
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
+        self.trace_header = None        # the X-Amzn-Trace-Id its request carried
         self.durable_config = config.get("DurableConfig")
         self.initialization = "on-demand"   # or "provisioned-concurrency": what loads it
         self.debug = bool(store.debug) and ("*" in store.debug or function.name in store.debug)
@@ -3931,7 +3940,7 @@ class Runner:
         if job.package.hot_dir:         # edited files make a new key: old environments retire
             job.key = job.key + (tree_stamp(job.package.hot_dir),)
         message = invocation_message(request_id, job.invoked_arn, int(job.timeout * 1000),
-                                     client_context, payload)
+                                     client_context, payload, job.trace_header)
         while True:
             env, cold, generation = self.pool.acquire(job.key, job.kind)
             if cold:
@@ -6808,6 +6817,7 @@ def prepare_invocation(store, params, body, invocation_types, operation):
     name, qualifier = function_target(store, params)
     job = invocation_job(store, name, qualifier, payload, invocation_type,
                          params.get("DurableExecutionName"))
+    job.trace_header = params.get("TraceHeader")
     return invocation_type, log_type, job, payload
 
 
@@ -9736,6 +9746,7 @@ HEADER_MEMBERS = {
     "X-Amz-Client-Context": "ClientContext",
     "X-Amz-Durable-Execution-Name": "DurableExecutionName",
     "X-Amz-Tenant-Id": "TenantId",
+    "X-Amzn-Trace-Id": "TraceHeader",      # not the model's: X-Ray's, which Invoke passes on
 }
 
 

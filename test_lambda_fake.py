@@ -1684,6 +1684,26 @@ def test_invoke_sandbox_environment_has_lambda_variables_and_no_server_secrets(l
         "LC_CTYPE": "C.UTF-8", "LANG": "en_US.UTF-8", "TZ": ":UTC", "AWS_LAMBDA_LOG_FORMAT": None}
 
 
+def test_an_x_ray_trace_header_on_invoke_reaches_the_handler_as_on_lambda(lam):
+    create_function(lam, "traced", Runtime="python3.12", Handler="app.handler", code=(
+        b"import os\nat_init = str(os.environ.get('_X_AMZN_TRACE_ID'))\n"
+        b"def handler(e, c):\n    return [at_init, os.environ['_X_AMZN_TRACE_ID']]\n"))
+    at_init, own = invoke_json(lam, "traced")[1]
+    assert at_init == "None"                # no trace while the module loads
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0", own)
+    root = "1-3152b799-8954dae64eda91bc9a23a7e8"
+
+    def traced(request, **kwargs):
+        request.headers["X-Amzn-Trace-Id"] = f"Root={root};Parent=7fa8c0f79203be72;Sampled=1"
+    lam.meta.events.register("before-send.lambda.Invoke", traced)
+    try:
+        passed = invoke_json(lam, "traced")[1][1]
+    finally:
+        lam.meta.events.unregister("before-send.lambda.Invoke", traced)
+    assert re.fullmatch(rf"Root={root};Parent=[0-9a-f]{{16}};Sampled=1", passed)
+    assert "7fa8c0f79203be72" not in passed     # the function's own segment is the parent
+
+
 def test_invoke_event_answers_202_and_runs_in_the_background(lam, tmp_path):
     marker = tmp_path / "ran"
     create_function(lam, "async", code=b"const fs = require('fs');\n"
