@@ -1694,9 +1694,12 @@ def error_lines(error_type, message, frames):
 def error_record(error, error_type=None, message=None, request_id=""):
     """An error as the Python runtime answers it: the request's id ("" during init), and the
     stack without this bootstrap's frames."""
-    return json.dumps({"errorMessage": str(error) if message is None else message,
-                       "errorType": error_type or type(error).__name__,
-                       "requestId": request_id, "stackTrace": user_stack(error)}).encode()
+    record = {"errorMessage": str(error) if message is None else message,
+              "errorType": error_type or type(error).__name__,
+              "requestId": request_id, "stackTrace": user_stack(error)}
+    if os.environ.get("AWS_EXECUTION_ENV") == "AWS_Lambda_python3.8":
+        del record["requestId"]         # python3.8's runtime predates it
+    return json.dumps(record).encode()
 
 
 def user_stack(error):
@@ -4162,7 +4165,8 @@ class Runner:
             seen = ("/var/task/bootstrap" if bootstrap.startswith(code_dir + os.sep)
                     else "/opt/bootstrap")
             argv = [*settings["unshare"], "/bin/sh", "-c",     # its stdin: the gate
-                    'read -r _ && cd /var/task && exec "$0" </dev/null', seen]
+                    'read -r _ && cd /var/task && unset PWD OLDPWD && exec "$0" </dev/null',
+                    seen]
         try:
             process = Spawned(argv, cwd=code_dir, env=variables,
                               stdin=gate[0] if settings else subprocess.DEVNULL,
@@ -4378,7 +4382,6 @@ class Runner:
             "AWS_LAMBDA_INITIALIZATION_TYPE": job.initialization,
             "AWS_REGION": job.region,
             "AWS_DEFAULT_REGION": job.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{job.runtime}",
             "AWS_ACCESS_KEY_ID": job.access_key,
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_SESSION_TOKEN": "test",
@@ -4387,26 +4390,32 @@ class Runner:
             "LAMBDA_RUNTIME_DIR": root,
             "TMPDIR": tmp,
             "_HANDLER": job.handler,
-            "LC_CTYPE": "C.UTF-8",
             **LAMBDA_XRAY_VARIABLES,
         })
+        if job.runtime not in CUSTOM_RUNTIMES:      # as AWS records a managed runtime's
+            env.update(AWS_EXECUTION_ENV=f"AWS_Lambda_{job.runtime}", PWD=code_dir, SHLVL="0")
+        if job.runtime in ("python3.12", "python3.13", "python3.14"):
+            env["LC_CTYPE"] = "C.UTF-8"
         if job.application_log_level:   # the JSON format's; AWS sets neither for Text
             env.update(AWS_LAMBDA_LOG_FORMAT="JSON",
                        AWS_LAMBDA_LOG_LEVEL=job.application_log_level)
-        node_path = []                  # as Lambda's: the layers', then the runtime's SDK
+        node_path = []                  # as Lambda's: the layers', the runtime's SDK, the task
+        env["LD_LIBRARY_PATH"] = ":".join([                                 # Lambda's, in
+            *(() if job.runtime in CUSTOM_RUNTIMES else ("/var/lang/lib",)),   # its paths
+            "/lib64", "/usr/lib64", root, f"{root}/lib", code_dir, f"{code_dir}/lib",
+            *((f"{opt}/lib",) if opt else ())])
         if opt:
             env["LAMBDA_LAYERS_DIR"] = opt      # what Lambda mounts at /opt
-            env["LD_LIBRARY_PATH"] = f"{opt}/lib"
             if job.runtime in NODE_RUNTIMES:
                 major = job.runtime[len("nodejs"):].split(".")[0]
                 node_path += [f"{opt}/nodejs/node{major}/node_modules",
                               f"{opt}/nodejs/node_modules"]
             else:
                 env["PYTHONPATH"] = f"{opt}/python/lib/{job.runtime}/site-packages:{opt}/python"
-        if job.runtime in NODE_RUNTIMES and self.house.node_sdk:
-            node_path.append(os.path.join(root, "node-runtime"))
-        if node_path:
-            env["NODE_PATH"] = ":".join(node_path)
+        if job.runtime in NODE_RUNTIMES:
+            if self.house.node_sdk:
+                node_path.append(os.path.join(root, "node-runtime"))
+            env["NODE_PATH"] = ":".join([*node_path, root, code_dir])
         env.update(job.variables)
         return env
 

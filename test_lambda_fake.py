@@ -1675,13 +1675,24 @@ def test_invoke_sandbox_environment_has_lambda_variables_and_no_server_secrets(l
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "envs" and env["AWS_REGION"] == REGION
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128" and env["_HANDLER"] == "index.handler"
     assert env["AWS_ENDPOINT_URL_LAMBDA"] == lam.meta.endpoint_url
-    # as AWS records a handler's environment: X-Ray's variables, C.UTF-8, no log format for Text
+    # as AWS records a handler's environment: X-Ray's variables, no log format for Text, ...
     assert {name: env.get(name) for name in (
         "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_ADDRESS",
-        "_AWS_XRAY_DAEMON_PORT", "LC_CTYPE", "LANG", "TZ", "AWS_LAMBDA_LOG_FORMAT")} == {
+        "_AWS_XRAY_DAEMON_PORT", "LC_CTYPE", "LANG", "TZ", "AWS_LAMBDA_LOG_FORMAT", "SHLVL",
+        "AWS_EXECUTION_ENV")} == {
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129", "_AWS_XRAY_DAEMON_PORT": "2000",
-        "LC_CTYPE": "C.UTF-8", "LANG": "en_US.UTF-8", "TZ": ":UTC", "AWS_LAMBDA_LOG_FORMAT": None}
+        "LC_CTYPE": None, "LANG": "en_US.UTF-8", "TZ": ":UTC", "AWS_LAMBDA_LOG_FORMAT": None,
+        "SHLVL": "0", "AWS_EXECUTION_ENV": "AWS_Lambda_nodejs20.x"}
+    task, runtime = env["LAMBDA_TASK_ROOT"], env["LAMBDA_RUNTIME_DIR"]
+    assert env["PWD"] == task and env["NODE_PATH"].endswith(f"{runtime}:{task}")
+    assert env["LD_LIBRARY_PATH"] == (f"/var/lang/lib:/lib64:/usr/lib64:{runtime}:{runtime}/lib:"
+                                      f"{task}:{task}/lib")
+    create_function(lam, "pyenvs", Runtime="python3.12", Handler="app.handler",
+                    code=b"import os\ndef handler(e, c):\n    return dict(os.environ)\n")
+    env = invoke_json(lam, "pyenvs")[1]
+    assert (env["LC_CTYPE"], env["AWS_EXECUTION_ENV"]) == ("C.UTF-8", "AWS_Lambda_python3.12")
+    assert "NODE_PATH" not in env
 
 
 def test_an_x_ray_trace_header_on_invoke_reaches_the_handler_as_on_lambda(lam):
@@ -6456,7 +6467,8 @@ while True:
     result = {{"pid": os.getpid(), "cwd": os.getcwd(), "headers": headers, "event": event,
                "env": {{name: os.environ.get(name) for name in (
                    "_HANDLER", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME", "GREETING",
-                   "AWS_LAMBDA_RUNTIME_API")}}, "seen": seen}}
+                   "AWS_LAMBDA_RUNTIME_API", "AWS_EXECUTION_ENV", "PWD", "OLDPWD")}},
+               "seen": seen}}
     seen["answered"] = probe("POST", f"/invocation/{{request_id}}/response", json.dumps(result))
     seen["again"] = probe("POST", f"/invocation/{{request_id}}/response", b"{{}}")
 """
@@ -6499,6 +6511,7 @@ def test_a_custom_runtime_runs_its_bootstrap_through_the_runtime_api(server, lam
         "function.handler", "hello", "custom")
     assert first["cwd"] == env["LAMBDA_TASK_ROOT"]
     assert re.fullmatch(r"127\.0\.0\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"])
+    assert (env["AWS_EXECUTION_ENV"], env["PWD"], env["OLDPWD"]) == (None, None, None)  # as AWS
     log = decoded_log(out)
     assert "bootstrap starting" in log and "invoked with None" in log and "Init Duration" in log
     out, second = invoke_json(lam, "custom", {"n": 2}, LogType="Tail")
