@@ -5836,10 +5836,10 @@ def failed_from(outcome, mapping, identifiers):
         return everything
     try:
         answer = json.loads(outcome.payload)
-        failures = (answer or {}).get("batchItemFailures") or [] if isinstance(
-            answer, (dict, type(None))) else None
-        named = [failure["itemIdentifier"] for failure in failures]
-        positions = [identifiers.index(name) for name in named]
+        if answer in (None, "", []):    # an empty answer: all handled, as AWS records it
+            return everything
+        failures = answer.get("batchItemFailures") or []
+        positions = [identifiers.index(failure["itemIdentifier"]) for failure in failures]
     except (ValueError, AttributeError, TypeError, KeyError):
         return set()                    # an answer Lambda cannot read fails the whole batch
     if mapping["EventSourceArn"].split(":")[2] == "sqs":
@@ -5855,7 +5855,8 @@ def failed_from(outcome, mapping, identifiers):
 STREAM_APIS = {"kinesis": ("KINESIS", "Kinesis_20131202", "1.1"),
                "dynamodb": ("DYNAMODB_STREAMS", "DynamoDBStreams_20120810", "1.0")}
 STREAM_IDLE_SECONDS = 0.25              # between reads of a stream that had nothing new
-STREAM_RETRY_SECONDS = 0.2              # before a failed batch is tried again (AWS: at once)
+STREAM_RETRY_SECONDS = 0.2              # before a failed batch is first tried again, then
+STREAM_MAX_RETRY_SECONDS = 5.0          # doubling up to this (AWS: 8 tries in a minute)
 
 
 def stream_call(store, kind, action, body):
@@ -6045,8 +6046,22 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
     mapping = poller.mapping
     kept = [record for record in records if passes_filters(mapping, filter_view(kind, record))]
     pending = [(kept, 0)] if kept else []   # (records, retries so far), in the shard's order
+    max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
+    max_retries = mapping.get("MaximumRetryAttempts", -1)
+    pause = STREAM_RETRY_SECONDS
     while pending and poller.current():
         batch, retries = pending.pop(0)
+        expired = 0 if max_age == -1 else next((index for index, record in enumerate(batch)
+                                                if time.time() - arrival(kind, record) <= max_age),
+                                               len(batch))
+        if expired:                     # too old already: given up on before any invocation
+            stream_failure(poller, kind, shard, batch[:expired], None, retries + 1,
+                           "RecordAgeExceeded",
+                           {"event": stream_event(poller, kind, shard, batch[:expired], None)})
+            checkpoint(poller, shard, sequence_number(kind, batch[expired - 1]))
+            if batch[expired:]:
+                pending.insert(0, (batch[expired:], retries))
+            continue
         event = {"event": stream_event(poller, kind, shard, batch, None)}
         if window is not None:
             event["event"].update(window_fields(poller, shard, window))
@@ -6065,8 +6080,6 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
         rest = batch[len(handled):]
         if not rest:
             continue
-        max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
-        max_retries = mapping.get("MaximumRetryAttempts", -1)
         given_up = None
         if outcome is None:             # throttled: tried again, and not counted
             pending.insert(0, (rest, retries))
@@ -6083,8 +6096,9 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
         if given_up:
             stream_failure(poller, kind, shard, rest, outcome, retries + 1, given_up, event)
             checkpoint(poller, shard, sequence_number(kind, rest[-1]))
-        elif pending and pending[0][0] is rest:
-            time.sleep(STREAM_RETRY_SECONDS)        # the same records again, a moment later
+        elif pending and pending[0][0] is rest:    # the same records again, a moment later,
+            time.sleep(pause)                       # backing off as Lambda does
+            pause = min(pause * 2, STREAM_MAX_RETRY_SECONDS)
     if not pending:                     # all handled, given up on, or filtered out
         checkpoint(poller, shard, sequence_number(kind, records[-1]))
 
@@ -6108,7 +6122,8 @@ def stream_failure(poller, kind, shard, records, outcome, attempts, condition, e
     stamps = [stamp(arrival(kind, record)) for record in records]
     record = {"requestContext": {"requestId": new_uuid(), "functionArn": mapping["FunctionArn"],
                                  "condition": condition, "approximateInvokeCount": attempts},
-              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                  "functionError": None},
               "version": "1.0", "timestamp": iso_timestamp(),
               ("KinesisBatchInfo" if kind == "kinesis" else "DDBStreamBatchInfo"): {
                   "shardId": shard, "startSequenceNumber": sequence_number(kind, records[0]),
@@ -6117,9 +6132,10 @@ def stream_failure(poller, kind, shard, records, outcome, attempts, condition, e
                   "approximateArrivalOfLastRecord": stamps[-1], "batchSize": len(records),
                   "streamArn": mapping["EventSourceArn"]}}
     if outcome is not None:
-        record["responseContext"]["executedVersion"] = outcome.version
-        if outcome.function_error:
-            record["responseContext"]["functionError"] = outcome.function_error
+        record["responseContext"].update(executedVersion=outcome.version,
+                                         functionError=outcome.function_error)
+    if condition == "RecordAgeExceeded":    # as AWS records it: no response, ran or not
+        del record["responseContext"]
     if target.split(":")[2] == "s3":   # S3 keeps the event too
         record["payload"] = event.get("event")
     with store.lock:
@@ -7929,8 +7945,8 @@ def pattern_matches(pattern, value):
 
 def rule_matches(rule, field, present):
     """One value or operator of a pattern's list against a field (each of it, if a list)."""
-    if isinstance(rule, dict) and "exists" in rule:
-        return present == rule["exists"]
+    if isinstance(rule, dict) and "exists" in rule:     # of a leaf: an object is not one
+        return (present and not isinstance(field, dict)) == rule["exists"]
     if not present:
         return False
     values = field if isinstance(field, list) else [field]
@@ -8036,7 +8052,8 @@ def create_event_source_mapping(store, params, body):
         if body.get("Tags"):
             store.tags[mapping["EventSourceMappingArn"]] = dict(body["Tags"])
         start_polling(store, mapping, body.get("Enabled", True))
-        return dict(copied(mapping), State="Creating")
+        return dict(copied(mapping), State="Creating" if body.get("Enabled", True)
+                    else "Disabled")        # as AWS answers a mapping made disabled
 
 
 def same_event_source(a, b):

@@ -3819,7 +3819,7 @@ def test_get_event_source_mapping_after_create_is_enabled_or_disabled(lam, enabl
     create_function(lam)
     created = create_mapping(lam, Enabled=enabled)
     got = lam.get_event_source_mapping(UUID=created["UUID"])
-    assert created["State"] == "Creating"
+    assert created["State"] == ("Creating" if enabled else "Disabled")     # as AWS records
     assert got["State"] == state
     assert mapping_body(got) == dict(mapping_body(created), State=state)
 
@@ -3916,6 +3916,7 @@ def test_create_event_source_mapping_invalid_filter_pattern(lam, pattern):
     ({"a": [{"exists": True}]}, {"a": 0}, True),
     ({"a": [{"exists": False}]}, {"b": 0}, True),
     ({"a": [{"exists": False}]}, {"a": 0}, False),
+    ({"a": [{"exists": False}]}, {"a": {"S": "v"}}, True),    # an object is not a leaf
     ({"$or": [{"a": [1]}, {"b": [2]}]}, {"b": 2}, True),
     ({"$or": [{"a": [1]}, {"b": [2]}]}, {"b": 3}, False),
     ({"dynamodb": {"NewImage": {"state": {"S": ["paid"]}}}, "eventName": ["INSERT", "MODIFY"]},
@@ -4022,7 +4023,9 @@ def test_update_event_source_mapping_disable_answers_disabling_then_disabled(lam
 
 def test_update_event_source_mapping_enable_answers_enabling_then_enabled(lam):
     create_function(lam)
-    esm = create_mapping(lam, Enabled=False)["UUID"]
+    made = create_mapping(lam, Enabled=False)
+    assert made["State"] == "Disabled"          # as AWS answers a mapping made disabled
+    esm = made["UUID"]
     assert lam.update_event_source_mapping(UUID=esm, Enabled=True)["State"] == "Enabling"
     assert lam.get_event_source_mapping(UUID=esm)["State"] == "Enabled"
 
@@ -7386,7 +7389,8 @@ def test_a_mapping_of_the_local_dynamodb_stream_retries_from_the_first_reported_
         info = record["DDBStreamBatchInfo"]
         assert (info["batchSize"], info["streamArn"], record["requestContext"]["condition"]) == (
             2, stream, "RetryAttemptsExhausted")
-        assert "functionError" not in record["responseContext"] and "payload" not in record
+        assert record["responseContext"]["functionError"] is None      # failed by its answer
+        assert "payload" not in record
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",   # to the second, as AWS's
                             info["approximateArrivalOfFirstRecord"])
 
@@ -7589,6 +7593,46 @@ def test_a_mapping_of_the_local_kinesis_carries_a_tumbling_windows_state_to_its_
         kinesis.put_record(StreamName="counted", Data=b"x", PartitionKey="p")
         assert wait_for(lambda: lam.get_event_source_mapping(UUID=other["UUID"])[
             "LastProcessingResult"] == "PROBLEM: Function call failed")  # an answer with no state
+
+
+def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_an_empty_answer(
+        monkeypatch):
+    """As AWS records it: records older than MaximumRecordAgeInSeconds go to the OnFailure
+    destination unseen (their record has no responseContext), the rest are invoked, and an
+    empty answer to ReportBatchItemFailures is a success."""
+    def record(number, age):
+        return {"SequenceNumber": str(number), "PartitionKey": "p", "ApproximateArrivalTimestamp":
+                time.time() - age, "Data": base64.b64encode(f"r{number}".encode()).decode()}
+    reads = [[record(1, 120), record(2, 0), record(3, 0)]]
+
+    def stream_call(store, kind, action, body):
+        if action == "ListShards":
+            return {"Shards": [{"ShardId": "0"}]}
+        if action == "GetShardIterator":
+            return {"ShardIterator": "0"}
+        return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
+    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
+    failures = f"arn:aws:sqs:{REGION}:{ACCOUNT}:old"
+    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "reader", code=b"exports.handler = async (e) => [];")
+        lam.create_event_source_mapping(
+            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            StartingPosition="TRIM_HORIZON", MaximumRecordAgeInSeconds=60, MaximumRetryAttempts=1,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            DestinationConfig={"OnFailure": {"Destination": failures}})
+        assert wait_for(lambda: invocations_of(fake, "reader")
+                        and parlel_json(fake, "/_parlel/destinations")["deliveries"])
+        time.sleep(0.5)
+        (invoked,) = invocations_of(fake, "reader")        # once: [] is a success
+        assert [r["kinesis"]["sequenceNumber"] for r in json.loads(invoked["payload"])[
+            "Records"]] == ["2", "3"]
+        (given_up,) = parlel_json(fake, "/_parlel/destinations")["deliveries"]
+        message = given_up["message"]
+        assert message["requestContext"]["condition"] == "RecordAgeExceeded"
+        assert message["KinesisBatchInfo"]["startSequenceNumber"] == "1"
+        assert message["KinesisBatchInfo"]["batchSize"] == 1
+        assert "responseContext" not in message
 
 
 def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monkeypatch):
