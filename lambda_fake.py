@@ -5919,8 +5919,9 @@ def poll_stream(poller):
             quiet = True
             for shard, iterator in list(iterators.items()):
                 answer = stream_call(store, kind, "GetRecords", {
-                    "ShardIterator": iterator,
-                    "Limit": mapping["BatchSize"] - len(gathered.get(shard, ()))})
+                    "ShardIterator": iterator,      # (GetRecords' own limits: 10,000 and 1,000)
+                    "Limit": min(mapping["BatchSize"] - len(gathered.get(shard, ())),
+                                 10000 if kind == "kinesis" else 1000)})
                 if answer.get("NextShardIterator"):
                     iterators[shard] = answer["NextShardIterator"]
                 else:
@@ -5936,10 +5937,10 @@ def poll_stream(poller):
                 mapping["LastProcessingResult"] = "PROBLEM: Could not read the event source"
             time.sleep(1)
             continue
-        window = mapping.get("MaximumBatchingWindowInSeconds") or 0
+        batching = mapping.get("MaximumBatchingWindowInSeconds") or 0
         for shard in list(gathered):
             if (len(gathered[shard]) >= mapping["BatchSize"]
-                    or time.monotonic() - first_at[shard] >= window):
+                    or time.monotonic() - first_at[shard] >= batching):
                 records = gathered.pop(shard)
                 del first_at[shard]
                 hand_over(poller, kind, shard, records, windows)
