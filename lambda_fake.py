@@ -5956,6 +5956,9 @@ def hand_over(poller, kind, shard, records, windows):
     the windows' edges (windows follow the records' arrival times), each window's state passed
     from one invocation to the next and ended by a final invocation."""
     size = poller.mapping.get("TumblingWindowInSeconds") or 0
+    factor = poller.mapping.get("ParallelizationFactor") or 1
+    if factor > 1 and not size:
+        return hand_over_in_parallel(poller, kind, shard, records, factor)
     if not size:
         return handle_stream_batch(poller, kind, shard, records)
     while records and poller.current():
@@ -5967,6 +5970,26 @@ def hand_over(poller, kind, shard, records, windows):
                        if arrival(kind, record) >= window["end"]), len(records))
         handle_stream_batch(poller, kind, shard, records[:inside], window)
         records = records[inside:]
+
+
+def hand_over_in_parallel(poller, kind, shard, records, factor):
+    """ParallelizationFactor: a shard's batch split by partition key into up to `factor` batches
+    handled at once (a key's records stay in order, in one of them); the shard moves on once all
+    are done."""
+    groups = {}
+    for record in records:
+        key = (record["PartitionKey"] if kind == "kinesis"
+               else json.dumps(record["dynamodb"].get("Keys"), sort_keys=True))
+        groups.setdefault(zlib.crc32(key.encode()) % factor, []).append(record)
+    done = []
+    threads = [threading.Thread(target=lambda group=group: done.append(handle_stream_batch(
+        poller, kind, shard, group, keep_place=False)), daemon=True) for group in groups.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if all(done) and len(done) == len(threads):
+        checkpoint(poller, shard, sequence_number(kind, records[-1]))
 
 
 def window_fields(poller, shard, window, final=False):
@@ -6041,10 +6064,16 @@ def arrival(kind, record):
     return float(value) if isinstance(value, (int, float)) else time.time()
 
 
-def handle_stream_batch(poller, kind, shard, records, window=None):
+def handle_stream_batch(poller, kind, shard, records, window=None, keep_place=True):
     """Invoke with a shard's batch until it is handled, retried as the mapping says (in a
-    tumbling window: with its state, which the answer then replaces)."""
+    tumbling window: with its state, which the answer then replaces); the shard's place moves on
+    as its records are done, unless keep_place is False. Whether all of them were done."""
     mapping = poller.mapping
+
+    def reached(record):
+        if keep_place:
+            checkpoint(poller, shard, sequence_number(kind, record))
+
     kept = [record for record in records if passes_filters(mapping, filter_view(kind, record))]
     pending = [(kept, 0)] if kept else []   # (records, retries so far), in the shard's order
     max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
@@ -6059,7 +6088,7 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
             stream_failure(poller, kind, shard, batch[:expired], None, retries + 1,
                            "RecordAgeExceeded",
                            {"event": stream_event(poller, kind, shard, batch[:expired], None)})
-            checkpoint(poller, shard, sequence_number(kind, batch[expired - 1]))
+            reached(batch[expired - 1])
             if batch[expired:]:
                 pending.insert(0, (batch[expired:], retries))
             continue
@@ -6077,7 +6106,7 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
                 window["state"] = state
         poller.processed(ran)
         if handled:
-            checkpoint(poller, shard, sequence_number(kind, batch[len(handled) - 1]))
+            reached(batch[len(handled) - 1])
         rest = batch[len(handled):]
         if not rest:
             continue
@@ -6096,12 +6125,13 @@ def handle_stream_batch(poller, kind, shard, records, window=None):
             pending.insert(0, (rest, retries + 1))
         if given_up:
             stream_failure(poller, kind, shard, rest, outcome, retries + 1, given_up, event)
-            checkpoint(poller, shard, sequence_number(kind, rest[-1]))
+            reached(rest[-1])
         elif pending and pending[0][0] is rest:    # the same records again, a moment later,
             time.sleep(pause)                       # backing off as Lambda does
             pause = min(pause * 2, STREAM_MAX_RETRY_SECONDS)
     if not pending:                     # all handled, given up on, or filtered out
-        checkpoint(poller, shard, sequence_number(kind, records[-1]))
+        reached(records[-1])
+    return not pending
 
 
 def checkpoint(poller, shard, number):

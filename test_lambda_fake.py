@@ -7635,6 +7635,39 @@ def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_
         assert "responseContext" not in message
 
 
+def test_a_stream_mappings_parallelization_factor_runs_a_shards_keys_at_once(monkeypatch):
+    """ParallelizationFactor 3: one shard's records for three partition keys are handled in up to
+    three batches at once, each key's records in order."""
+    reads = [[{"SequenceNumber": str(n), "PartitionKey": key, "ApproximateArrivalTimestamp":
+               time.time(), "Data": base64.b64encode(b"x").decode()}
+              for n, key in enumerate("abcabc", 1)]]
+
+    def stream_call(store, kind, action, body):
+        if action == "ListShards":
+            return {"Shards": [{"ShardId": "0"}]}
+        if action == "GetShardIterator":
+            return {"ShardIterator": "0"}
+        return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
+    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
+    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "keys", code=(
+            b"exports.handler = async (e) => { await new Promise(r => setTimeout(r, 500)); "
+            b"return e.Records.map(r => r.kinesis.partitionKey + r.kinesis.sequenceNumber); };"))
+        lam.create_event_source_mapping(
+            FunctionName="keys", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            StartingPosition="TRIM_HORIZON", ParallelizationFactor=3)
+        assert wait_for(lambda: sum(len(json.loads(i.get("response") or "[]"))
+                                    for i in invocations_of(fake, "keys")) == 6, 15)
+        calls = invocations_of(fake, "keys")
+        handled = [item for i in calls for item in json.loads(i["response"])]
+        for key in "abc":                       # each key's records in order
+            assert [item for item in handled if item[0] == key] == sorted(
+                item for item in handled if item[0] == key)
+        starts = sorted(iso_seconds(i["timestamp"]) for i in calls)
+        assert len(calls) >= 2 and starts[1] - starts[0] < 0.4     # at once, not one by one
+
+
 def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monkeypatch):
     """moto's server does not close shards when it reshards, so a stream stands in for it: its
     shard 0 ends after one record, and shard 1, which takes over, holds the next."""
