@@ -1370,8 +1370,8 @@ function invoke(request, payload) {
     const peak = process.resourceUsage().maxRSS;
     if (err != null) {
       const record = errorRecord(err);
-      if (logJson) log("ERROR", [{ errorType: record.errorType,
-                                   errorMessage: record.errorMessage, stackTrace: record.trace }]);
+      if (logJson) console.error({ errorType: record.errorType,    // below the level: unlogged
+                                   errorMessage: record.errorMessage, stackTrace: record.trace });
       else log("ERROR", ["Invoke Error \t" + JSON.stringify(
         { errorType: record.errorType, errorMessage: record.errorMessage, stack: record.trace })]);
       send("E", JSON.stringify(record), peak);
