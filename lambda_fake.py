@@ -1604,7 +1604,8 @@ class JsonFormatter(logging.Formatter):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
     def format(self, record):
-        line = {"timestamp": self.now(record.created), "level": record.levelname,
+        level = logging.getLevelName(min(50, max(0, record.levelno)) // 10 * 10)   # a custom
+        line = {"timestamp": self.now(record.created), "level": level,    # level: its tens
                 "message": record.getMessage(), "logger": record.name}
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
