@@ -2225,8 +2225,8 @@ class WorkerDied(Exception):
 
 # X-Ray's variables as Lambda sets them (with Sampled=0 in _X_AMZN_TRACE_ID, nothing is sent).
 LAMBDA_XRAY_VARIABLES = {"AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-                         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-                         "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+                         "AWS_XRAY_DAEMON_ADDRESS": "169.254.100.1:2000",
+                         "_AWS_XRAY_DAEMON_ADDRESS": "169.254.100.1",
                          "_AWS_XRAY_DAEMON_PORT": "2000"}
 
 
