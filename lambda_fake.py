@@ -10407,24 +10407,178 @@ def request_too_large(handler):
 
 
 def parse_json_body(data):
-    """A JSON request body as Python data; an empty body is an empty object."""
+    """A JSON request body as Python data; an empty body is an empty object. What is not JSON
+    is refused with the message of the parser AWS uses (Jackson)."""
     if not data.strip():
         return {}
     try:
         return json.loads(data)
-    except UnicodeDecodeError as error:
-        problem, line, column = (f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1,
-                                 error.start + 1)
-    except json.JSONDecodeError as error:
-        problem, line, column = error.msg, error.lineno, error.colno
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem, line, column = JacksonError.find(data) or (
+            (error.msg, error.lineno, error.colno) if isinstance(error, json.JSONDecodeError)
+            else (f"Invalid UTF-8 start byte 0x{data[error.start]:02x}", 1, error.start + 1))
     except RecursionError:              # nested deeper than this interpreter's stack allows
         raise invalid_content(
             "Could not parse request body into json: Could not parse payload into json: Document "
             f"nesting depth exceeds the maximum allowed ({MAX_JSON_NESTING_DEPTH})") from None
     raise invalid_content(
         f"Could not parse request body into json: Could not parse payload into json: {problem}\n "
-        "at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: "
-        f"{line}, column: {column}]")
+        f"at {JacksonError.SOURCE}; line: {line}, column: {column}]")
+
+
+class JacksonError(Exception):
+    """The first error in bytes that are not JSON, worded and placed as Jackson (the parser
+    behind AWS's messages) words and places it: find(data) gives (problem, line, column), or
+    None for what it does not know (then Python's own words are used)."""
+
+    SOURCE = "[Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled)"
+    VALUES = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+    NUMBER = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+    def __init__(self, problem, line, column):
+        super().__init__(problem)
+        self.found = (problem, line, column)
+
+    @classmethod
+    def find(cls, data):
+        try:
+            JsonChecker(data).value()
+        except cls as error:
+            return error.found
+        except (IndexError, UnicodeDecodeError, RecursionError):
+            return None
+        return None                     # valid up to trailing content Jackson may not mind
+
+    @staticmethod
+    def describe(data, at):
+        """Jackson's words for the character at `at`."""
+        code = data[at]
+        if code >= 0xC0:
+            text = data[at:at + 4].decode("utf-8", "ignore")[:1]
+            code = ord(text) if text else code
+        if code < 32 or 127 <= code <= 159:
+            return f"(CTRL-CHAR, code {code})"
+        return f"'{chr(code)}' (code {code}" + (f" / 0x{code:x})" if code > 255 else ")")
+
+
+class JsonChecker:
+    """Walks bytes as Jackson parses them, to raise the JacksonError it would."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+
+    def where(self, at):
+        """Jackson's line and column of a position (a newline inside a string does not count)."""
+        line_start = self.data.rfind(b"\n", 0, at) + 1
+        return self.data.count(b"\n", 0, line_start) + 1, at - line_start + 1
+
+    def fail(self, problem, at=None):
+        raise JacksonError(problem, *self.where(self.at if at is None else at))
+
+    def blank(self):
+        while self.at < len(self.data) and self.data[self.at] in b" \t\r\n":
+            self.at += 1
+
+    def peek(self):
+        return self.data[self.at:self.at + 1]
+
+    def unexpected(self, expecting):
+        self.fail(f"Unexpected character ({JacksonError.describe(self.data, self.at)}): "
+                  + expecting)
+
+    def value(self):
+        self.blank()
+        data, at = self.data, self.at
+        byte = data[at]                 # IndexError at the end: the caller's words
+        if byte in b"{[":
+            return self.container(byte)
+        if byte == ord('"'):
+            return self.string()
+        if byte == ord("-") or 48 <= byte <= 57:
+            match = JacksonError.NUMBER.match(data, at)
+            if not match:
+                raise IndexError        # Jackson's number errors: Python's words
+            self.at = match.end()
+            if match[1] == b"0" and data[self.at:self.at + 1].isdigit():
+                self.fail("Invalid numeric value: Leading zeroes not allowed", self.at + 1)
+            return None
+        if chr(byte).isalpha() or byte >= 0xC0:
+            return self.token(at)
+        self.unexpected(f"expected a valid value {JacksonError.VALUES}")
+
+    def token(self, at):
+        """A bare word: true, false or null, else Jackson's Unrecognized token."""
+        data, end = self.data, at
+        while end < len(data):
+            byte = data[end]
+            if byte < 0x80:
+                if not (chr(byte).isalnum() or byte in b"_$"):
+                    break
+                end += 1
+            elif 0xC0 <= byte < 0xF8:   # a character of two to four bytes
+                end += 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            else:
+                self.fail(f"Invalid UTF-8 start byte 0x{byte:02x}", end + 1)
+        word = data[at:end].decode("utf-8", "replace")
+        if word not in ("true", "false", "null"):
+            self.fail(f"Unrecognized token '{word}': was expecting {JacksonError.VALUES}", end)
+        self.at = end
+
+    def container(self, opener):
+        start = self.at
+        self.at += 1
+        closer, other, name = (b"}", b"]", "Object") if opener == ord("{") else (b"]", b"}",
+                                                                                  "Array")
+        line, column = self.where(start)
+        marker = f"{JacksonError.SOURCE}; line: {line}, column: {column}]"
+        first = True
+        while True:
+            self.blank()
+            if self.at >= len(self.data):
+                self.fail(f"Unexpected end-of-input: expected close marker for {name} (start "
+                          f"marker at {marker})")
+            if first and self.peek() == closer:     # empty
+                self.at += 1
+                return None
+            first = False
+            if closer == b"}":
+                if self.peek() != b'"':
+                    self.unexpected("was expecting double-quote to start field name")
+                self.string()
+                self.blank()
+                if self.peek() != b":":
+                    self.unexpected("was expecting a colon to separate field name and value")
+                self.at += 1
+            self.value()
+            self.blank()
+            if self.peek() == closer:
+                self.at += 1
+                return None
+            if self.peek() == other:
+                self.fail(f"Unexpected close marker '{other.decode()}': expected "
+                          f"'{closer.decode()}' (for {name} starting at {marker})", self.at + 1)
+            if self.at >= len(self.data):
+                self.fail(f"Unexpected end-of-input: expected close marker for {name} (start "
+                          f"marker at {marker})")
+            if self.peek() != b",":
+                self.unexpected(f"was expecting comma to separate {name} entries")
+            self.at += 1
+
+    def string(self):
+        self.at += 1
+        while True:
+            if self.at >= len(self.data):
+                self.fail("Unexpected end-of-input: was expecting closing quote for a string "
+                          "value")
+            byte = self.data[self.at]
+            if byte == ord('"'):
+                self.at += 1
+                return None
+            if byte < 32:
+                self.fail(f"Illegal unquoted character ({JacksonError.describe(self.data, self.at)}"
+                          "): has to be escaped using backslash to be included in string value",
+                          self.at)
+            self.at += 2 if byte == ord("\\") else 1
 
 
 # ----------------------------------------------------------------------------------------------

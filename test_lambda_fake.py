@@ -1758,6 +1758,29 @@ def test_invoke_payload_that_is_not_json_is_400(lam):
                  "Could not parse request body into json: Could not parse payload into json: ")
 
 
+@pytest.mark.parametrize("payload, problem, column", [
+    # as AWS recorded them
+    (b"n\x87r\x9e\xe9\xb5\xd7I\xee\x9bmt", "Invalid UTF-8 start byte 0x87", 3),
+    (b"\x99\xeb,j\x07\xa1zYh", "Unexpected character ((CTRL-CHAR, code 153)): expected a valid "
+     "value (JSON String, Number, Array, Object or token 'null', 'true' or 'false')", 1),
+    # in the words of the parser AWS uses (Jackson)
+    (b"hello", "Unrecognized token 'hello': was expecting (JSON String, Number, Array, Object or "
+     "token 'null', 'true' or 'false')", 6),
+    (b'{"a": 1 "b": 2}', "Unexpected character ('\"' (code 34)): was expecting comma to separate "
+     "Object entries", 9),
+    (b"{a: 1}", "Unexpected character ('a' (code 97)): was expecting double-quote to start field "
+     "name", 2),
+])
+def test_invoke_payload_that_is_not_json_is_refused_in_jacksons_words(lam, payload, problem,
+                                                                      column):
+    create_function(lam, "strict-json")
+    message = assert_error(lambda: lam.invoke(FunctionName="strict-json", Payload=payload),
+                           "InvalidRequestContentException", 400)
+    assert message == ("Could not parse request body into json: Could not parse payload into "
+                       f"json: {problem}\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_"
+                       f"SOURCE_IN_LOCATION` disabled); line: 1, column: {column}]")
+
+
 def test_invoke_bad_invocation_type_is_validation_error(lam):
     create_function(lam, "typed")
     assert_error(lambda: lam.invoke(FunctionName="typed", InvocationType="Sometimes"),
