@@ -4027,6 +4027,8 @@ class Runner:
             code_dir = unpack(job.package, code_root, job.runtime, job.handler)
             opt = self.layers_dir(code_root, job.layers)
             bootstrap = find_bootstrap(code_dir, opt) if kind[0] == "custom" else None
+            if kind[0] != "custom":
+                check_exec_wrapper(job.variables.get("AWS_LAMBDA_EXEC_WRAPPER"), code_dir, opt)
         except BaseException:
             if env is None:
                 self.pool.unreserve()
@@ -4622,6 +4624,21 @@ def find_bootstrap(code_dir, opt):
             return path
     raise LambdaError("Runtime.InvalidEntrypoint", 200,
                       "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]")
+
+
+def check_exec_wrapper(path, code_dir, opt):
+    """A managed runtime starts through AWS_LAMBDA_EXEC_WRAPPER: one that is not there (or
+    cannot run) ends its init as the shell's exec would, with exit status 127 (or 126). (One that
+    is there is not run here: see the README.)"""
+    if not path:
+        return
+    for prefix, directory in (("/var/task/", code_dir), ("/opt/", opt)):
+        if path.startswith(prefix):
+            path = os.path.join(directory or "/nonexistent", path[len(prefix):])
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        status = 126 if os.path.isfile(path) else 127
+        raise LambdaError("Runtime.ExitError", 200,
+                          f"Runtime exited with error: exit status {status}")
 
 
 def exit_error(request_id, process):

@@ -1480,6 +1480,21 @@ def test_a_python_modules_error_at_import_is_answered_as_the_runtime_answers_it(
     assert "raise ValueError('at import')" in payload["stackTrace"][-1]
 
 
+def test_an_exec_wrapper_that_is_not_there_ends_the_init_as_on_lambda(lam):
+    create_function(lam, "wrapped", Environment={"Variables": {
+        "AWS_LAMBDA_EXEC_WRAPPER": "/idontexist.sh"}})
+    out, payload = invoke_json(lam, "wrapped")
+    assert payload == {"errorType": "Runtime.ExitError", "errorMessage":
+                       f"RequestId: {out['ResponseMetadata']['RequestId']} Error: Runtime exited "
+                       "with error: exit status 127"}
+    files = {"index.js": "exports.handler = async () => 1;",
+             "wrapper.sh": "#!/bin/sh\nexec \"$@\"\n"}
+    wrapper = {"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}}
+    create_function(lam, "unrunnable", code=zip_of(files), Environment=wrapper)
+    assert invoke_json(lam, "unrunnable")[1]["errorMessage"].endswith("exit status 126")
+    create_function(lam, "found", code=custom_zip(files), Environment=wrapper)   # executable
+    assert invoke_json(lam, "found")[1] == 1           # there: the function runs
+
 def test_invoke_console_output_goes_to_the_log_not_the_payload(lam):
     create_function(lam, "chatty",
                     code=b"exports.handler = async () => { console.log('hello', {a: 1});"
