@@ -3863,6 +3863,7 @@ class Runner:
     def __init__(self, max_workers=16, idle_seconds=300, node_sdk=None, lambda_paths=True):
         self.pool = Pool(max_workers, idle_seconds)
         self.house = Housekeeper(self.pool, node_sdk, lambda_paths)
+        self.init_seconds = INIT_TIMEOUT_SECONDS    # a function's init phase (tests shorten it)
         self.notes = collections.deque(maxlen=100)  # (function, log) of environments that an
                                                     # error ended after their last answer
         self.say = lambda text: sys.stderr.write(f"lambda_fake: {text}\n")   # the server's log
@@ -4065,8 +4066,8 @@ class Runner:
         # An on-demand init that outlasts its 10 s is tried again by Lambda within the
         # invocation's Timeout: so it may take as long as the longer of the two.
         on_demand = bool(log.request_id)
-        deadline = started + job.allowed(max(INIT_TIMEOUT_SECONDS, job.timeout) if on_demand
-                                         else INIT_TIMEOUT_SECONDS)
+        deadline = started + job.allowed(max(self.init_seconds, job.timeout) if on_demand
+                                         else self.init_seconds)
         try:
             if "paths" in header and env.kind[0] == "node":     # node cannot mount: the zygote
                 try:

@@ -1446,10 +1446,11 @@ def test_invoke_timeout_counts_from_the_invocation_not_from_a_slow_init(lam, run
     assert 2500 < left <= 3000
 
 
-def test_an_init_longer_than_its_10_s_has_the_invocations_timeout_as_on_lambda(lam, monkeypatch):
+def test_an_init_longer_than_its_10_s_has_the_invocations_timeout_as_on_lambda(server, lam,
+                                                                              monkeypatch):
     """Lambda tries an on-demand init that outlasts its 10 s again within the invocation's
     Timeout; here the 10 s are made 0.5 s."""
-    monkeypatch.setattr(lambda_fake, "INIT_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(server.store.runner, "init_seconds", 0.5)
     code = b"import time\ntime.sleep(1.5)\ndef handler(e, c):\n    return 'ready'\n"
     create_function(lam, "slow", Runtime="python3.12", Handler="app.handler", Timeout=3, code=code)
     assert invoke_json(lam, "slow")[1] == "ready"
