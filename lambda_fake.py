@@ -5705,8 +5705,17 @@ def start_polling(store, mapping, enabled):
 
 
 def keep_polling(poller, poll):
+    """Run a poller's loop until it is current no more; an answer it cannot read (a local
+    service's surprise) is said on the server's log, and the loop starts again."""
     try:
-        poll(poller)
+        while poller.current():
+            try:
+                poll(poller)
+            except Exception as error:      # a poller thread must not die
+                say(poller.store, "warning", f"the event source mapping "
+                                             f"{poller.mapping['UUID']} met {error!r}; it polls "
+                                             "again", once=f"poll {type(error).__name__}")
+                time.sleep(1)
     finally:
         poller.ended()
 

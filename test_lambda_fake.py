@@ -7707,6 +7707,30 @@ def test_a_stream_mappings_parallelization_factor_runs_a_shards_keys_at_once(mon
         assert len(calls) >= 2 and starts[1] - starts[0] < 0.4     # at once, not one by one
 
 
+def test_a_stream_record_the_poller_cannot_read_is_said_and_polling_goes_on(monkeypatch, capsys):
+    reads = [[{"SequenceNumber": "2", "PartitionKey": "p", "ApproximateArrivalTimestamp":
+               time.time(), "Data": base64.b64encode(b"fine").decode()}],
+             [{"SequenceNumber": "1"}]]     # no data: a local service's surprise
+
+    def stream_call(store, kind, action, body):
+        if action == "ListShards":
+            return {"Shards": [{"ShardId": "0"}]}
+        if action == "GetShardIterator":
+            return {"ShardIterator": "0"}
+        return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
+    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
+    with LambdaServer(0, quiet=False, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "reader", code=b"exports.handler = async (e) => e.Records.length;")
+        lam.create_event_source_mapping(
+            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            StartingPosition="LATEST")
+        assert wait_for(lambda: invocations_of(fake, "reader"), 15)
+        assert json.loads(invocations_of(fake, "reader")[0]["payload"])["Records"][0][
+            "kinesis"]["sequenceNumber"] == "2"
+    assert "met KeyError" in capsys.readouterr().err
+
+
 def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monkeypatch):
     """moto's server does not close shards when it reshards, so a stream stands in for it: its
     shard 0 ends after one record, and shard 1, which takes over, holds the next."""
