@@ -5790,7 +5790,12 @@ def poll_sqs(poller):
         except (OSError, ValueError):
             time.sleep(1)
             continue
-        if not received or not poller.current():
+        if not received:
+            continue
+        if not poller.current():        # ended meanwhile: the messages are seen again at once
+            sqs_in_tens(store, "ChangeMessageVisibilityBatch", queue_url, [
+                {"ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                for message in received])
             continue
         records = [sqs_record(store, arn, message) for message in received]
         kept = [record for record in records if passes_filters(
@@ -5800,13 +5805,20 @@ def poll_sqs(poller):
             outcome = poller.invoke({"Records": kept})
             handled = failed_from(outcome, mapping, [record["messageId"] for record in kept])
             done += [kept[index] for index in sorted(handled)]
-        for start in range(0, len(done), 10):       # ten at most per request
-            try:
-                sqs_call(store, "DeleteMessageBatch", {"QueueUrl": queue_url, "Entries": [
-                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-                    for index, record in enumerate(done[start:start + 10])]})
-            except (OSError, ValueError):
-                pass
+        sqs_in_tens(store, "DeleteMessageBatch", queue_url,
+                    [{"ReceiptHandle": record["receiptHandle"]} for record in done])
+
+
+def sqs_in_tens(store, action, queue_url, entries):
+    """A batch action on messages, ten at most per request as SQS takes them; what fails is
+    left to the messages' visibility timeout."""
+    for start in range(0, len(entries), 10):
+        try:
+            sqs_call(store, action, {"QueueUrl": queue_url, "Entries": [
+                dict(entry, Id=str(index))
+                for index, entry in enumerate(entries[start:start + 10])]})
+        except (OSError, ValueError):
+            pass
 
 
 def sqs_record(store, arn, message):

@@ -7763,3 +7763,23 @@ def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monk
             ["r1"], ["r2"]]
         assert ("GetShardIterator", "0", "LATEST") in asked
         assert ("GetShardIterator", "1", "TRIM_HORIZON") in asked
+
+
+def test_a_message_a_poller_receives_after_a_reset_is_seen_again_at_once_on_the_local_sqs(
+        moto_endpoint):
+    """A suite resets between tests while the pollers long-poll: what they receive after the
+    reset must not stay hidden for the queue's visibility timeout (30 s) from the next test."""
+    sqs = moto_client("sqs", moto_endpoint)
+    queue_url = sqs.create_queue(QueueName="shared-between-tests")["QueueUrl"]
+    with LambdaServer(0, aws_endpoints={"SQS": moto_endpoint}) as fake:
+        lam = client_for(fake)
+        create_function(lam, "consumer")
+        enabled_soon(lam, lam.create_event_source_mapping(
+            FunctionName="consumer",
+            EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:shared-between-tests"))
+        time.sleep(0.5)                 # its five pollers are waiting on the queue
+        fake.reset()
+        sqs.send_message(QueueUrl=queue_url, MessageBody="for the next test")
+        time.sleep(1.5)                 # an old poller took it, and gave it back
+        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=3).get("Messages")
+        assert received and received[0]["Body"] == "for the next test"
