@@ -6022,8 +6022,11 @@ def hand_over_in_parallel(poller, kind, shard, records, factor):
                else json.dumps(record["dynamodb"].get("Keys"), sort_keys=True))
         groups.setdefault(zlib.crc32(key.encode()) % factor, []).append(record)
     done = []
-    threads = [threading.Thread(target=lambda group=group: done.append(handle_stream_batch(
-        poller, kind, shard, group, keep_place=False)), daemon=True) for group in groups.values()]
+
+    def handle(group):
+        done.append(handle_stream_batch(poller, kind, shard, group, keep_place=False))
+    threads = [threading.Thread(target=handle, args=(group,), daemon=True)
+               for group in groups.values()]
     for thread in threads:
         thread.start()
     for thread in threads:
