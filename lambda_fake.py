@@ -5015,12 +5015,18 @@ def host_name(host):
     return host.partition(":")[0].rstrip(".")
 
 
+HOP_BY_HOP_HEADERS = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                "upgrade"))
+
+
 def function_url_event(store, url_id, request):
     """Lambda's payload format 2.0 for one HTTP request (request: method, path, query, headers,
     body, source_ip)."""
     headers, cookies = {}, []
     for name, value in request["headers"]:
         name = name.lower()
+        if name in HOP_BY_HOP_HEADERS:  # the connection's, not the request's: Lambda drops them
+            continue
         if name == "cookie":
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
         else:
@@ -5084,7 +5090,9 @@ def function_url_response(payload):
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     except (TypeError, ValueError, AttributeError, binascii.Error):
         return url_error("failed")
-    content_type = headers.pop("content-type", headers.pop("Content-Type", "application/json"))
+    content_type = "application/json"
+    for name in [name for name in headers if name.lower() == "content-type"]:   # any case
+        content_type = headers.pop(name)
     reply = Reply(status, headers, data, content_type)
     reply.cookies = [str(c) for c in result.get("cookies") or []]
     return reply
@@ -5165,7 +5173,8 @@ HTTP_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
 def stream_function_url(store, job, payload, extra_headers, request_id):
     """A RESPONSE_STREAM URL: the handler's writes go out as they come. A handler that opens with
     awslambda.HttpResponseStream.from(stream, {statusCode, headers, cookies}) sets the status and
-    headers; other results are mapped as buffered URLs map them."""
+    headers; a handler that does not stream has its result sent as it is, not mapped as a
+    buffered URL maps it (as AWS records it)."""
     reply = StreamReply(200, dict(extra_headers), "application/octet-stream", None)
 
     def produce(emit):
@@ -5201,10 +5210,11 @@ def stream_function_url(store, job, payload, extra_headers, request_id):
         except LambdaError as error:    # a throttle, before anything was sent: as a URL says it
             mapped = url_error_for(error)
         else:
-            if outcome.streamed and not outcome.function_error:
+            if not outcome.function_error:
+                if not outcome.streamed:
+                    emit(outcome.payload)
                 return
-            mapped = (url_error("failed") if outcome.function_error
-                      else function_url_response(outcome.payload))
+            mapped = url_error("failed")
         reply.status, reply.content_type, reply.cookies = (mapped.status, mapped.content_type,
                                                            mapped.cookies)
         reply.headers.update(mapped.headers)
@@ -10260,7 +10270,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def response_head(self, reply, framing):
         """The status line and headers of a reply, `framing` (its length or chunked) included."""
         head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
-                f"Content-Type: {reply.content_type}", framing]
+                f"Date: {http_date()}", f"Content-Type: {reply.content_type}", framing]
         head.extend(f"{name}: {value}" for name, value in reply.headers.items())
         head.extend(f"Set-Cookie: {cookie}" for cookie in reply.cookies)
         if self.close_connection:
@@ -10635,6 +10645,18 @@ def names_of(value):
 def switched_on(value):
     """Whether an environment variable's value turns a switch on: set, and not 0 or false."""
     return (value or "") not in ("", "0", "false")
+
+
+HTTP_DATE = [0, ""]                     # the second, and its Date header
+
+
+def http_date():
+    """The Date header every AWS answer has, made once a second."""
+    now = int(time.time())
+    if HTTP_DATE[0] != now:
+        import email.utils              # (not at start-up: the server starts faster)
+        HTTP_DATE[:] = [now, email.utils.formatdate(now, usegmt=True)]
+    return HTTP_DATE[1]
 
 
 class FakeHTTPServer(http.server.ThreadingHTTPServer):

@@ -3453,6 +3453,25 @@ def test_function_url_request_by_host_name_gets_payload_v2_and_mapped_response(s
     assert event["requestContext"]["domainPrefix"] == url.split("//")[1].split(".")[0]
 
 
+def test_function_url_details_as_aws_records_them(server, lam):
+    create_function(lam, "web", code=ECHO_REQUEST)
+    url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url, headers={"Connection": "keep-alive"})
+    assert "connection" not in json.loads(body)["headers"]     # the connection's own header
+    assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", dict(headers)["Date"])
+    create_function(lam, "typed", code=b"exports.handler = async () => ({ statusCode: 200, "
+                                         b"headers: { 'CONTENT-TYPE': 'text/html' }, body: 'x' });")
+    url = lam.create_function_url_config(FunctionName="typed", AuthType="NONE")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert [v for k, v in headers if k.lower() == "content-type"] == ["text/html"]
+    create_function(lam, "unstreamed", code=b"exports.handler = async () => ({ statusCode: 201, "
+                                              b"body: 'kept' });")
+    url = lam.create_function_url_config(FunctionName="unstreamed", AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    status, headers, body = url_request(server, url)
+    assert (status, json.loads(body)) == (200, {"statusCode": 201, "body": "kept"})  # unmapped
+
+
 def test_function_url_request_by_path_form(server, lam):
     create_function(lam, "web", code=ECHO_REQUEST)
     url = lam.create_function_url_config(FunctionName="web", AuthType="NONE")["FunctionUrl"]
