@@ -39,6 +39,7 @@ import bisect
 import collections
 import datetime
 import fcntl
+import functools
 import hashlib
 import hmac
 import http.server
@@ -349,6 +350,10 @@ class Function:
         self.scaling_configs = {}           # qualifier -> FunctionScalingConfig
         self.job_key = (None, None)         # ((version, RevisionId), Job.key) of the last Job
 
+    def provisioned_total(self):
+        """The provisioned concurrency all its configs ask for."""
+        return sum(c["RequestedProvisionedConcurrentExecutions"] for c in self.provisioned.values())
+
     def has_qualifier(self, qualifier):
         """Whether a qualifier names something of this function: none at all, $LATEST, one of
         its versions or one of its aliases."""
@@ -463,9 +468,8 @@ class Stores:
         if match is None or not match["account"] or match["account"] == store.account or (
                 match["region"] or store.region) != store.region:
             return store
-        action = "lambda:" + {"invoke": "InvokeFunction", "invoke_with_response_stream":
-                              "InvokeFunction"}.get(operation.__name__, "".join(
-                                  word.capitalize() for word in operation.__name__.split("_")))
+        name = operation_name(operation)
+        action = "lambda:" + ("InvokeFunction" if name.startswith("Invoke") else name)
         owner = self.existing(match["account"], store.region)
         function = owner.functions.get(match["name"]) if owner else None
         if function is None or not allows(function.policies.get(
@@ -1692,12 +1696,13 @@ def error_lines(error_type, message, frames):
     return "\n".join(lines)
 
 
-def error_record(error, error_type=None, message=None, request_id=""):
+def error_record(error, error_type=None, message=None, request_id="", stack=None):
     """An error as the Python runtime answers it: the request's id ("" during init), and the
-    stack without this bootstrap's frames."""
+    stack without this bootstrap's frames (`stack`, when the caller has it already)."""
     record = {"errorMessage": str(error) if message is None else message,
               "errorType": error_type or type(error).__name__,
-              "requestId": request_id, "stackTrace": user_stack(error)}
+              "requestId": request_id,
+              "stackTrace": user_stack(error) if stack is None else stack}
     if os.environ.get("AWS_EXECUTION_ENV") == "AWS_Lambda_python3.8":
         del record["requestId"]         # python3.8's runtime predates it
     return json.dumps(record).encode()
@@ -2006,7 +2011,7 @@ def serve():
                                  ensure_ascii=False))
             else:
                 print(error_lines(type(error).__name__, str(error), frames))
-            send(b"E", error_record(error, request_id=current_id), peak_kb())
+            send(b"E", error_record(error, request_id=current_id, stack=frames), peak_kb())
             continue
         if os.getpid() != environment_pid:
             os._exit(0)
@@ -2839,7 +2844,7 @@ class RuntimeApiHandler(http.server.BaseHTTPRequestHandler):
 
     def reply(self, status, body=b"", headers=(), content_type="application/json"):
         self.send_response_only(status)
-        self.send_header("Date", self.date_time_string())
+        self.send_header("Date", http_date())
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers:
@@ -3399,12 +3404,10 @@ class Job:
         self.aws_endpoints = store.aws_endpoints        # other local AWS services
         self.endpoint_url = store.endpoint_url
         self.reserved = function.reserved_concurrency
-        self.provisioned_total = sum(c["RequestedProvisionedConcurrentExecutions"]
-                                     for c in function.provisioned.values())
+        self.provisioned_total = function.provisioned_total()
         here = function.provisioned.get(qualifier) if qualifier else None
         self.provisioned_target = None if here is None else (
-            (function_arn(store, function.name), qualifier),
-            here["RequestedProvisionedConcurrentExecutions"])
+            (self.key[0], qualifier), here["RequestedProvisionedConcurrentExecutions"])
         self.async_config = dict(function.event_invoke_configs.get(qualifier or "$LATEST") or {})
         self.dead_letter = (config.get("DeadLetterConfig") or {}).get("TargetArn")
         self.durable = None             # the DurableExecution this invocation runs, if any
@@ -4308,8 +4311,8 @@ class Runner:
             env.drained()
         if env is not None and env.stray:
             log.append(env.take_stray())
-        log.failed = error is not None
-        log.close(duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
+        log.close(error is not None,
+                  duration_ms=(time.monotonic() - started) * 1000 - (init_ms or 0),
                   memory_mb=job.memory, used_mb=env.max_memory_mb() if env else 0,
                   init_ms=init_ms, status=status)
         outcome = Outcome(payload, error, log, job.version)
@@ -4510,7 +4513,7 @@ class LogBuffer:
         if not self.system_level:
             return (f"INIT_START Runtime Version: {runtime_version(self.runtime)}\tRuntime "
                     f"Version ARN: {runtime_version_arn(self.region, self.runtime)}\n")
-        if SYSTEM_LOG_LEVELS.index(self.system_level) > SYSTEM_LOG_LEVELS.index("INFO"):
+        if not self.shows("INFO"):
             return ""
         return platform_line(self.started, "platform.initStart", {
             "initializationType": "on-demand", "phase": "init",
@@ -4519,8 +4522,10 @@ class LogBuffer:
             "functionName": self.function_arn.split(":")[6], "functionVersion": self.version,
             "instanceMaxMemory": self.memory * 1024 * 1024})
 
-    def close(self, **figures):
-        """Record what the REPORT line says: duration_ms, memory_mb, used_mb, init_ms, status."""
+    def close(self, failed, **figures):
+        """Record whether the invocation failed, and what the REPORT line says: duration_ms,
+        memory_mb, used_mb, init_ms, status."""
+        self.failed = failed
         self.report = figures
         self.ended = time.time()
 
@@ -4538,26 +4543,29 @@ class LogBuffer:
                          f"{report_line(self.request_id, **self.report)}\n")
         return "".join(lines)
 
+    def shows(self, level):
+        """Whether a platform line of this level is at or above the SystemLogLevel."""
+        return SYSTEM_LOG_LEVELS.index(level) >= SYSTEM_LOG_LEVELS.index(self.system_level)
+
     def json_text(self, output):
         """The log with LoggingConfig's JSON format: Lambda's platform.start and platform.report
         lines (as JSON), those below the SystemLogLevel left out, around the output."""
-        shown = SYSTEM_LOG_LEVELS.index(self.system_level)
         lines = []
-        if shown <= SYSTEM_LOG_LEVELS.index("INFO"):
+        if self.shows("INFO"):
             lines.append(platform_line(self.started, "platform.start", {
                 "requestId": self.request_id, "functionArn": self.function_arn,
                 "version": self.version}))
         lines.append(output)
         if self.report is not None:
             status = self.report["status"] or ("error" if self.failed else "success")
-            if shown <= SYSTEM_LOG_LEVELS.index("INFO" if status == "success" else "WARN"):
+            if self.shows("INFO" if status == "success" else "WARN"):
                 lines.append(platform_line(self.ended, "platform.report", {
                     "requestId": self.request_id, "metrics": report_metrics(**self.report),
                     "status": status}))
         return "".join(lines)
 
 
-SYSTEM_LOG_LEVELS = ["DEBUG", "INFO", "WARN"]
+SYSTEM_LOG_LEVELS = ["DEBUG", "INFO", "WARN"]     # LoggingConfig's SystemLogLevel, lowest first
 
 
 def platform_line(seconds, kind, record):
@@ -4893,38 +4901,33 @@ def send_to_destinations(store, job, payload, request_id, outcome, condition, at
                 continue
             except LambdaError:
                 pass                    # the destination function is gone: record the attempt
-        with store.lock:
-            store.deliveries.append({"destination": arn, "timestamp": iso_timestamp(),
-                                     "functionArn": job.function_arn, "requestId": request_id,
-                                     "message": message})
-            if attributes:
-                store.deliveries[-1]["messageAttributes"] = {
-                    name: value for name, (_, value) in attributes.items()}
-        deliver_elsewhere(store, arn, message, condition, job.function_arn,
+        deliver_elsewhere(store, arn, message, condition, job.function_arn, request_id,
                           f"aws/lambda/async/{job.function_name}", attributes)
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+def query_form(form, prefix, attributes):
+    """A query-protocol request body: `form`, and message `attributes` {name: (type, value)} as
+    <prefix>.N.Name, <prefix>.N.Value.DataType and <prefix>.N.Value.StringValue."""
+    for number, (name, (kind, value)) in enumerate((attributes or {}).items(), 1):
+        form.update({f"{prefix}.{number}.Name": name, f"{prefix}.{number}.Value.DataType": kind,
+                     f"{prefix}.{number}.Value.StringValue": value})
+    return urllib.parse.urlencode(form).encode()
+
+
 def sqs_delivery(endpoint, arn, text, condition, function, place, attributes):
     queue_url = f"{endpoint}/{arn.split(':')[4]}/{arn.split(':')[5]}"
-    form = {"Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": queue_url,
-            "MessageBody": text}
-    for number, (name, (kind, value)) in enumerate((attributes or {}).items(), 1):
-        form.update({f"MessageAttribute.{number}.Name": name,
-                     f"MessageAttribute.{number}.Value.DataType": kind,
-                     f"MessageAttribute.{number}.Value.StringValue": value})
-    return "POST", endpoint + "/", urllib.parse.urlencode(form).encode(), FORM
+    return "POST", endpoint + "/", query_form({
+        "Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": queue_url,
+        "MessageBody": text}, "MessageAttribute", attributes), FORM
 
 
 def sns_delivery(endpoint, arn, text, condition, function, place, attributes):
-    form = {"Action": "Publish", "Version": "2010-03-31", "TopicArn": arn, "Message": text}
-    for number, (name, (kind, value)) in enumerate((attributes or {}).items(), 1):
-        form.update({f"MessageAttributes.entry.{number}.Name": name,
-                     f"MessageAttributes.entry.{number}.Value.DataType": kind,
-                     f"MessageAttributes.entry.{number}.Value.StringValue": value})
-    return "POST", endpoint + "/", urllib.parse.urlencode(form).encode(), FORM
+    return "POST", endpoint + "/", query_form({
+        "Action": "Publish", "Version": "2010-03-31", "TopicArn": arn, "Message": text},
+        "MessageAttributes.entry", attributes), FORM
 
 
 def eventbridge_delivery(endpoint, arn, text, condition, function, place, attributes):
@@ -4950,10 +4953,18 @@ DELIVERY_SERVICES = {"sqs": ("SQS", sqs_delivery), "sns": ("SNS", sns_delivery),
 DELIVERY_ATTEMPTS = 3                  # our own: a local service that is down is tried again
 
 
-def deliver_elsewhere(store, arn, message, condition, function, place, attributes=None):
-    """Send a destination record (or a dead-letter event, with its message `attributes`
-    {name: (type, value)}) to SQS, SNS, EventBridge or S3 when that service has an endpoint,
-    tried a few times; the server's log says when it could not be."""
+def deliver_elsewhere(store, arn, message, condition, function, request_id, place,
+                      attributes=None):
+    """Record a destination record (or a dead-letter event, with its message `attributes`
+    {name: (type, value)}) at /_parlel/destinations, and send it to SQS, SNS, EventBridge or S3
+    when that service has an endpoint, tried a few times; the server's log says when it could
+    not be."""
+    entry = {"destination": arn, "timestamp": iso_timestamp(), "functionArn": function,
+             "requestId": request_id, "message": message}
+    if attributes:
+        entry["messageAttributes"] = {name: value for name, (_, value) in attributes.items()}
+    with store.lock:
+        store.deliveries.append(entry)
     variable, delivery = DELIVERY_SERVICES.get(arn.split(":")[2], (None, None))
     endpoint = variable and endpoint_of(store, variable)
     if not endpoint:
@@ -5679,12 +5690,14 @@ class Poller:
                 self.mapping["State"] = "Disabled"
 
     def invoke(self, event):
-        """Invoke the mapping's function with an event (or event(job)); its Outcome, or None
-        when it could not run (gone, or throttled)."""
+        """Invoke the mapping's function with an event (its Kinesis records naming the role the
+        function runs as); its Outcome, or None when it could not run (gone, or throttled)."""
         try:
             job = invocation_job(self.store, self.mapping["FunctionArn"])
-            payload = json.dumps(event(job) if callable(event) else event).encode()
-            return run_invocation(self.store, job, payload, new_uuid())
+            for record in event["Records"]:
+                if "invokeIdentityArn" in record:
+                    record["invokeIdentityArn"] = job.role
+            return run_invocation(self.store, job, json.dumps(event).encode(), new_uuid())
         except LambdaError as error:
             say(self.store, "warning", f"the event source mapping {self.mapping['UUID']} could not "
                                        f"invoke its function ({error.code}: {error.message}); its "
@@ -5807,10 +5820,11 @@ def poll_sqs(poller):
                 {"ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
                 for message in received])
             continue
-        records = [sqs_record(store, arn, message) for message in received]
-        kept = [record for record in records if passes_filters(
-            mapping, dict(record, body=json_or_text(record["body"])))]
-        done = [record for record in records if record not in kept]     # deleted unseen
+        kept, done = [], []             # what the filters pass; what is deleted (unseen)
+        for message in received:
+            record = sqs_record(store, arn, message)
+            seen = passes_filters(mapping, dict(record, body=json_or_text(record["body"])))
+            (kept if seen else done).append(record)
         if kept:
             outcome = poller.invoke({"Records": kept})
             handled = failed_from(outcome, mapping, [record["messageId"] for record in kept])
@@ -6075,8 +6089,8 @@ def window_state(outcome):
     return state if isinstance(state, dict) else None
 
 
-def stream_event(poller, kind, shard, records, role):
-    """Lambda's event for a batch of stream records."""
+def stream_event(poller, kind, shard, records):
+    """Lambda's event for a batch of stream records (Poller.invoke names the role)."""
     store, arn = poller.store, poller.mapping["EventSourceArn"]
     if kind == "dynamodb":
         return {"Records": [dict(record, eventSourceARN=arn) for record in records]}
@@ -6086,16 +6100,8 @@ def stream_event(poller, kind, shard, records, role):
                     "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"]},
         "eventSource": "aws:kinesis", "eventVersion": "1.0",
         "eventID": f"{shard}:{record['SequenceNumber']}", "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": role, "awsRegion": store.region, "eventSourceARN": arn}
+        "invokeIdentityArn": None, "awsRegion": store.region, "eventSourceARN": arn}
         for record in records]}
-
-
-def set_identity(event, role):
-    """The event, each Kinesis record naming the role the function runs as."""
-    for record in event["Records"]:
-        if "invokeIdentityArn" in record:
-            record["invokeIdentityArn"] = role
-    return event
 
 
 def filter_view(kind, record):
@@ -6139,16 +6145,15 @@ def handle_stream_batch(poller, kind, shard, records, window=None, keep_place=Tr
                                                len(batch))
         if expired:                     # too old already: given up on before any invocation
             stream_failure(poller, kind, shard, batch[:expired], None, retries + 1,
-                           "RecordAgeExceeded",
-                           {"event": stream_event(poller, kind, shard, batch[:expired], None)})
+                           "RecordAgeExceeded", stream_event(poller, kind, shard, batch[:expired]))
             reached(batch[expired - 1])
             if batch[expired:]:
                 pending.insert(0, (batch[expired:], retries))
             continue
-        event = {"event": stream_event(poller, kind, shard, batch, None)}
+        event = stream_event(poller, kind, shard, batch)
         if window is not None:
-            event["event"].update(window_fields(poller, shard, window))
-        outcome = poller.invoke(lambda job: set_identity(event["event"], job.role))
+            event.update(window_fields(poller, shard, window))
+        outcome = poller.invoke(event)
         handled = failed_from(outcome, mapping, [sequence_number(kind, r) for r in batch])
         ran = outcome is not None and not outcome.function_error
         if window is not None and ran:
@@ -6196,8 +6201,8 @@ def checkpoint(poller, shard, number):
 
 
 def stream_failure(poller, kind, shard, records, outcome, attempts, condition, event):
-    """Send the description of a batch that was given up on (`event` holds the event it was
-    last invoked with) to the OnFailure destination."""
+    """Send the description of a batch that was given up on (`event`: the event it was last
+    invoked with, or would have been) to the OnFailure destination."""
     store, mapping = poller.store, poller.mapping
     target = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     if not target:
@@ -6221,13 +6226,9 @@ def stream_failure(poller, kind, shard, records, outcome, attempts, condition, e
     if condition == "RecordAgeExceeded":    # as AWS records it: no response, ran or not
         del record["responseContext"]
     if target.split(":")[2] == "s3":   # S3 keeps the event too
-        record["payload"] = event.get("event")
-    with store.lock:
-        store.deliveries.append({"destination": target, "timestamp": iso_timestamp(),
-                                 "functionArn": mapping["FunctionArn"],
-                                 "requestId": record["requestContext"]["requestId"],
-                                 "message": record})
+        record["payload"] = event
     deliver_elsewhere(store, target, record, condition, mapping["FunctionArn"],
+                      record["requestContext"]["requestId"],
                       f"aws/lambda/{mapping['UUID']}/{shard}")
 
 
@@ -7410,8 +7411,7 @@ def put_function_concurrency(store, params, body):
             raise invalid_parameter("Specified ReservedConcurrentExecutions for function decreases "
                                     "account's UnreservedConcurrentExecution below its minimum "
                                     f"value of [{MIN_UNRESERVED_CONCURRENCY}].", typed=False)
-        provisioned = sum(c["RequestedProvisionedConcurrentExecutions"]
-                          for c in function.provisioned.values())
+        provisioned = function.provisioned_total()
         if wanted < provisioned:
             raise invalid_parameter(f" ReservedConcurrentExecutions  {wanted} should not be lower "
                                     "than function's total provisioned concurrency "
@@ -8044,8 +8044,14 @@ def passes_filters(mapping, record):
     """Whether a record (as its filters see it) reaches the function: no FilterCriteria, or a
     match with any of its patterns."""
     filters = (mapping.get("FilterCriteria") or {}).get("Filters") or []
-    patterns = [json.loads(entry["Pattern"]) for entry in filters if entry.get("Pattern")]
+    patterns = [parsed_pattern(entry["Pattern"]) for entry in filters if entry.get("Pattern")]
     return not patterns or any(pattern_matches(pattern, record) for pattern in patterns)
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_pattern(text):
+    """A filter pattern, parsed once for all the records it sees (never changed after)."""
+    return json.loads(text)
 
 
 def json_or_text(text):
