@@ -7658,16 +7658,20 @@ def test_a_mapping_of_the_local_kinesis_carries_a_tumbling_windows_state_to_its_
             "LastProcessingResult"] == "PROBLEM: Function call failed")  # an answer with no state
 
 
-def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_an_empty_answer(
-        monkeypatch):
-    """As AWS records it: records older than MaximumRecordAgeInSeconds go to the OnFailure
-    destination unseen (their record has no responseContext), the rest are invoked, and an
-    empty answer to ReportBatchItemFailures is a success."""
-    def record(number, age):
-        return {"SequenceNumber": str(number), "PartitionKey": "p", "ApproximateArrivalTimestamp":
-                time.time() - age, "Data": base64.b64encode(f"r{number}".encode()).decode()}
-    reads = [[record(1, 120), record(2, 0), record(3, 0)]]
+# A Kinesis stream stood in for (stream_call replaced), for what moto's server cannot show.
+STAND_IN = {"KINESIS": "http://127.0.0.1:9"}    # an endpoint, so that mappings poll; never asked
+STAND_IN_STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s"
 
+
+def kinesis_record(number, key="p", data=b"x", age=0):
+    """A record as Kinesis's GetRecords answers it, `age` seconds old."""
+    return {"SequenceNumber": str(number), "PartitionKey": key,
+            "ApproximateArrivalTimestamp": time.time() - age,
+            "Data": base64.b64encode(data).decode()}
+
+
+def one_shard_stream(monkeypatch, reads):
+    """The stand-in stream as one shard: each read gives the last of `reads`, then nothing."""
     def stream_call(store, kind, action, body):
         if action == "ListShards":
             return {"Shards": [{"ShardId": "0"}]}
@@ -7675,12 +7679,21 @@ def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_
             return {"ShardIterator": "0"}
         return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
     monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
+
+
+def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_an_empty_answer(
+        monkeypatch):
+    """As AWS records it: records older than MaximumRecordAgeInSeconds go to the OnFailure
+    destination unseen (their record has no responseContext), the rest are invoked, and an
+    empty answer to ReportBatchItemFailures is a success."""
+    one_shard_stream(monkeypatch, [[kinesis_record(1, age=120), kinesis_record(2),
+                                     kinesis_record(3)]])
     failures = f"arn:aws:sqs:{REGION}:{ACCOUNT}:old"
-    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+    with LambdaServer(0, aws_endpoints=STAND_IN) as fake:
         lam = client_for(fake)
         create_function(lam, "reader", code=b"exports.handler = async (e) => [];")
         lam.create_event_source_mapping(
-            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            FunctionName="reader", EventSourceArn=STAND_IN_STREAM,
             StartingPosition="TRIM_HORIZON", MaximumRecordAgeInSeconds=60, MaximumRetryAttempts=1,
             FunctionResponseTypes=["ReportBatchItemFailures"],
             DestinationConfig={"OnFailure": {"Destination": failures}})
@@ -7701,24 +7714,14 @@ def test_a_stream_mapping_gives_up_on_records_too_old_before_invoking_and_takes_
 def test_a_stream_mappings_parallelization_factor_runs_a_shards_keys_at_once(monkeypatch):
     """ParallelizationFactor 3: one shard's records for three partition keys are handled in up to
     three batches at once, each key's records in order."""
-    reads = [[{"SequenceNumber": str(n), "PartitionKey": key, "ApproximateArrivalTimestamp":
-               time.time(), "Data": base64.b64encode(b"x").decode()}
-              for n, key in enumerate("abcabc", 1)]]
-
-    def stream_call(store, kind, action, body):
-        if action == "ListShards":
-            return {"Shards": [{"ShardId": "0"}]}
-        if action == "GetShardIterator":
-            return {"ShardIterator": "0"}
-        return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
-    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
-    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+    one_shard_stream(monkeypatch, [[kinesis_record(n, key) for n, key in enumerate("abcabc", 1)]])
+    with LambdaServer(0, aws_endpoints=STAND_IN) as fake:
         lam = client_for(fake)
         create_function(lam, "keys", code=(
             b"exports.handler = async (e) => { await new Promise(r => setTimeout(r, 500)); "
             b"return e.Records.map(r => r.kinesis.partitionKey + r.kinesis.sequenceNumber); };"))
         lam.create_event_source_mapping(
-            FunctionName="keys", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            FunctionName="keys", EventSourceArn=STAND_IN_STREAM,
             StartingPosition="TRIM_HORIZON", ParallelizationFactor=3)
         assert wait_for(lambda: sum(len(json.loads(i.get("response") or "[]"))
                                     for i in invocations_of(fake, "keys")) == 6, 15)
@@ -7732,22 +7735,13 @@ def test_a_stream_mappings_parallelization_factor_runs_a_shards_keys_at_once(mon
 
 
 def test_a_stream_record_the_poller_cannot_read_is_said_and_polling_goes_on(monkeypatch, capsys):
-    reads = [[{"SequenceNumber": "2", "PartitionKey": "p", "ApproximateArrivalTimestamp":
-               time.time(), "Data": base64.b64encode(b"fine").decode()}],
-             [{"SequenceNumber": "1"}]]     # no data: a local service's surprise
-
-    def stream_call(store, kind, action, body):
-        if action == "ListShards":
-            return {"Shards": [{"ShardId": "0"}]}
-        if action == "GetShardIterator":
-            return {"ShardIterator": "0"}
-        return {"Records": reads.pop() if reads else [], "NextShardIterator": "0"}
-    monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
-    with LambdaServer(0, quiet=False, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+    one_shard_stream(monkeypatch, [[kinesis_record(2)],
+                                   [{"SequenceNumber": "1"}]])   # no data: a local surprise
+    with LambdaServer(0, quiet=False, aws_endpoints=STAND_IN) as fake:
         lam = client_for(fake)
         create_function(lam, "reader", code=b"exports.handler = async (e) => e.Records.length;")
         lam.create_event_source_mapping(
-            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            FunctionName="reader", EventSourceArn=STAND_IN_STREAM,
             StartingPosition="LATEST")
         assert wait_for(lambda: invocations_of(fake, "reader"), 15)
         assert json.loads(invocations_of(fake, "reader")[0]["payload"])["Records"][0][
@@ -7758,10 +7752,7 @@ def test_a_stream_record_the_poller_cannot_read_is_said_and_polling_goes_on(monk
 def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monkeypatch):
     """moto's server does not close shards when it reshards, so a stream stands in for it: its
     shard 0 ends after one record, and shard 1, which takes over, holds the next."""
-    def record(number):
-        return {"SequenceNumber": str(number), "PartitionKey": "p", "ApproximateArrivalTimestamp":
-                time.time(), "Data": base64.b64encode(f"r{number}".encode()).decode()}
-    reads = {"0": [record(1)], "1": [record(2)]}
+    reads = {"0": [kinesis_record(1, data=b"r1")], "1": [kinesis_record(2, data=b"r2")]}
     asked = []
 
     def stream_call(store, kind, action, body):
@@ -7775,12 +7766,12 @@ def test_a_stream_mapping_reads_the_shards_a_reshard_makes_from_their_start(monk
         ended = shard == "0" and not records
         return {"Records": records, "NextShardIterator": None if ended else shard}
     monkeypatch.setattr(lambda_fake, "stream_call", stream_call)
-    with LambdaServer(0, aws_endpoints={"KINESIS": "http://127.0.0.1:9"}) as fake:
+    with LambdaServer(0, aws_endpoints=STAND_IN) as fake:
         lam = client_for(fake)
         create_function(lam, "reader", code=b"exports.handler = async (e) => e.Records.map("
                                             b"r => Buffer.from(r.kinesis.data, 'base64') + '');")
         lam.create_event_source_mapping(
-            FunctionName="reader", EventSourceArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/s",
+            FunctionName="reader", EventSourceArn=STAND_IN_STREAM,
             StartingPosition="LATEST")
         assert wait_for(lambda: len(invocations_of(fake, "reader")) == 2)
         assert [json.loads(i["response"]) for i in invocations_of(fake, "reader")] == [
